@@ -1,0 +1,40 @@
+# chatload: every target sets up what it needs on a fresh clone (Python >= 3.11 and make).
+PYTHON ?= $(shell for p in python3.12 python3.11 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	&& { echo $$p; break; }; done)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test test-all lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "chatload needs Python >= 3.11 on PATH" >&2; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+## The main job: a load test against the embedded simulated Coder server.
+run: install
+	$(BIN)/chatload run
+
+lint: install
+	$(BIN)/ruff check loadtest tests
+	$(BIN)/ruff format --check loadtest tests
+	$(BIN)/mypy
+
+test: install lint
+	$(BIN)/python -m pytest -q
+
+## Everything, the slow tests (browser, soak) included.
+test-all: install lint
+	$(BIN)/python -m pytest -q -m ''
+
+bench: install
+	$(BIN)/chatload bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
