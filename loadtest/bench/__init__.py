@@ -1,0 +1,1 @@
+"""chatload's own speed, measured: ``chatload bench`` / ``make bench``."""

@@ -1,0 +1,58 @@
+"""``chatload bench``: chatload's own speed, printed as figures and ratios.
+
+Every measurement runs pinned to one CPU so figures are per core and comparable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from loadtest.bench.core import Row, run_core_bench
+
+SECTIONS = ("core", "sim", "client")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--only",
+        choices=SECTIONS,
+        action="append",
+        help="run only this section (repeatable): core = decode+record cost; sim = the "
+        "simulator's delivery capacity; client = a full chatload worker against the sim",
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=1.0, help="time budget per measurement (default 1)"
+    )
+
+
+def _pin_one_core() -> str:
+    if not hasattr(os, "sched_setaffinity"):
+        return "not pinned (no sched_setaffinity here)"
+    cpu = min(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})
+    return f"pinned to CPU {cpu}"
+
+
+def _print(title: str, rows: list[Row]) -> None:
+    print(f"\n{title}")
+    for name, value, unit in rows:
+        print(f"  {name:<60} {value:>14,.1f} {unit}")
+
+
+def main(args: argparse.Namespace) -> int:
+    sections = args.only or list(SECTIONS)
+    print(f"chatload bench ({_pin_one_core()})")
+    if "core" in sections:
+        _print("Pure core: decode + record, per event", run_core_bench(args.seconds))
+    if "sim" in sections:
+        from loadtest.sim.bench import run_sim_bench
+
+        _print(
+            "Simulator: what it delivers to one reader", run_sim_bench(max(2.0, args.seconds * 3))
+        )
+    if "client" in sections:
+        from loadtest.bench.client import run_client_bench
+
+        _print("Generator: one chatload worker process", run_client_bench(args.seconds))
+    return 0

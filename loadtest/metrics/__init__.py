@@ -1,0 +1,1 @@
+"""Measurements: histograms, the recorder and its mergeable snapshot, the report model."""

@@ -1,0 +1,360 @@
+"""``report.json`` as a pydantic model (``spec/report-contract.md``), built from a snapshot.
+
+The contract's keys are stable; this module adds figures beside them, never renames.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from loadtest import __version__
+from loadtest.metrics.histogram import Histogram
+from loadtest.metrics.recorder import (
+    DISTRIBUTIONS,
+    LATENCIES,
+    SERIES_COLUMNS,
+    SERIES_LATENCIES,
+    Snapshot,
+)
+
+SCHEMA_VERSION = 1
+#: A generator over this CPU share, or with this much scheduling lag, limited the run.
+BOTTLENECK_CPU_PERCENT = 90.0
+BOTTLENECK_LAG_MS = 10.0
+
+#: Entries the contract names: always present (count 0 when nothing was measured).
+CONTRACT_LATENCIES = frozenset(
+    {
+        "chat_create_latency",
+        "chat_message_latency",
+        "stream_connect_latency",
+        "time_to_running",
+        "time_to_first_output",
+        "time_to_terminal_status",
+        "inter_frame_gap",
+        "time_per_output_token",
+        "schedule_lag",
+    }
+)
+CONTRACT_DISTRIBUTIONS = frozenset({"events_per_frame", "frame_bytes", "retries_per_turn"})
+
+_PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0), ("p999", 99.9))
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Summary(Strict):
+    count: int
+    min: float
+    mean: float
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    p999: float
+    max: float
+
+    @classmethod
+    def of(cls, hist: Histogram, divisor: float) -> Summary:
+        def scaled(value: float) -> float:
+            return round(value / divisor, 6)
+
+        values = {key: scaled(hist.value_at_percentile(p)) for key, p in _PERCENTILES}
+        return cls(
+            count=hist.count,
+            min=scaled(hist.min),
+            mean=scaled(hist.mean()),
+            max=scaled(hist.max),
+            **values,
+        )
+
+
+class Tool(Strict):
+    name: str = "chatload"
+    version: str = __version__
+
+
+class Load(Strict):
+    mode: Literal["closed", "open"]
+    users: int | None = None
+    arrival_rate: float | None = None
+
+
+class Target(Strict):
+    url: str
+    era: Literal["a", "b", "c", "d"]
+    server_version: str | None = None
+
+
+class RunInfo(Strict):
+    started_at: datetime
+    ended_at: datetime
+    duration_s: float
+    complete: bool
+    scenario: str
+    workers: int
+    load: Load
+    target: Target
+    #: Why the run is incomplete (interrupted, a lost worker), when it is.
+    incomplete_reasons: list[str] = Field(default_factory=list)
+
+
+class Counts(Strict):
+    turns_started: int = 0
+    turns_completed: int = 0
+    turns_failed: int = 0
+    turns_unfinished: int = 0
+    frames: int = 0
+    events: int = 0
+    bytes: int = 0
+    pings: int = 0
+    retry_events: int = 0
+    error_events: int = 0
+    queued_messages: int = 0
+    # Beyond the contract's minimum:
+    turns_interrupted: int = 0
+    turns_promoted: int = 0
+    turns_retried: int = 0
+    turns_good: int = 0
+    retry_recovered: int = 0
+    retry_exhausted: int = 0
+    decode_errors: int = 0
+    snapshot_events: int = 0
+    orphan_parts: int = 0
+    parts: int = 0
+    output_tokens: int = 0
+    queue_updates: int = 0
+    queue_full: int = 0
+    rate_limited: int = 0
+    http_requests: int = 0
+    http_errors: int = 0
+    streams_opened: int = 0
+    stream_reconnects: int = 0
+    streams_closed_abnormally: int = 0
+    max_queue_length: int = 0
+
+
+class Rates(Strict):
+    frames_per_s: float
+    events_per_s: float
+    bytes_per_s: float
+    turns_per_s: float
+    error_rate: float
+    retry_rate: float
+    goodput_per_s: float
+
+
+class ErrorRow(Strict):
+    stage: str
+    kind: str | None
+    provider: str | None
+    status_code: int | None
+    retryable: bool | None
+    count: int
+    message: str
+
+
+class SeriesPoint(Strict):
+    t: float
+    active_streams: int
+    frames_per_s: float
+    events_per_s: float
+    turns_completed: int
+    errors: int
+    retries: int
+    bytes_per_s: float = 0.0
+    turns_started: int = 0
+    time_to_first_output_p50: float | None = None
+    time_to_first_output_p95: float | None = None
+    time_to_terminal_status_p50: float | None = None
+    time_to_terminal_status_p95: float | None = None
+
+
+class SloCheck(Strict):
+    expr: str
+    observed: float | None
+    passed: bool
+
+
+class SloResult(Strict):
+    passed: bool = True
+    checks: list[SloCheck] = Field(default_factory=list)
+
+
+class Generator(Strict):
+    cpu_percent_max: float = 0.0
+    loop_lag_ms_p99: float = 0.0
+    bottleneck: bool = False
+    warnings: list[str] = Field(default_factory=list)
+
+
+class Report(Strict):
+    schema_version: int = SCHEMA_VERSION
+    tool: Tool = Field(default_factory=Tool)
+    run: RunInfo
+    latency_ms: dict[str, Summary]
+    distributions: dict[str, Summary]
+    counts: Counts
+    rates: Rates
+    errors: list[ErrorRow]
+    timeseries: list[SeriesPoint]
+    slo: SloResult = Field(default_factory=SloResult)
+    generator: Generator = Field(default_factory=Generator)
+    #: How each figure is computed, as spec/metrics.md defines it.
+    formulas: dict[str, str] = Field(default_factory=dict)
+
+    def figure(self, path: str) -> float | None:
+        """A figure by its SLO path: ``time_to_first_output.p95``, ``error_rate``, ..."""
+        head, _, tail = path.partition(".")
+        for section in (self.latency_ms, self.distributions):
+            if head in section:
+                summary = section[head].model_dump()
+                value = summary.get(tail or "p50")
+                return None if value is None or not section[head].count else float(value)
+        for model in (self.rates, self.counts):
+            data = model.model_dump()
+            if head in data and not tail:
+                return float(data[head])
+        return None
+
+    def write(self, path: Path) -> None:
+        write_atomic(path, orjson.dumps(self.model_dump(mode="json"), option=orjson.OPT_INDENT_2))
+
+
+FORMULAS = {
+    "time_to_first_output": "t0 (or intended start, open loop) -> first live message_part",
+    "time_to_terminal_status": "t0 (or intended start) -> terminal status event",
+    "time_to_running": "t0 (or intended start) -> first live status running",
+    "time_per_output_token": "(E2E - TTFT) / (output_tokens - 1), turns with output_tokens > 1",
+    "inter_frame_gap": "between consecutive frames carrying parts of the same turn",
+    "inter_part_gap": "between consecutive message_part events of a turn (0 within a frame)",
+    "schedule_lag": "t0 - intended start (open loop)",
+    "error_rate": "turns that ended in any failure / turns started",
+    "retry_rate": "turns with at least one retry / turns started",
+    "goodput_per_s": "turns that met every per-turn SLO / run duration",
+    "output_tokens_per_s": "output_tokens / (E2E - TTFT), per turn",
+}
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write to a temporary name beside ``path``, then rename: readers never see half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _ratio(numerator: int, denominator: int) -> float:
+    return numerator / denominator if denominator else 0.0
+
+
+def build_report(
+    snapshot: Snapshot,
+    run: RunInfo,
+    slo: SloResult | None = None,
+    origin_epoch_s: float | None = None,
+) -> Report:
+    """The report of a run from its merged snapshot. ``origin_epoch_s`` labels the series."""
+    latency = {
+        name: Summary.of(snapshot.histogram(name), 1000.0)
+        for name in LATENCIES
+        if name in CONTRACT_LATENCIES or snapshot.latency.get(name)
+    }
+    dists = {
+        name: Summary.of(snapshot.histogram(name), float(scale))
+        for name, scale in DISTRIBUTIONS.items()
+        if name in CONTRACT_DISTRIBUTIONS or snapshot.dist.get(name)
+    }
+    known = {**snapshot.counts, "max_queue_length": snapshot.maxima.get("max_queue_length", 0)}
+    counts = Counts(**{k: v for k, v in known.items() if k in Counts.model_fields})
+    duration = max(run.duration_s, 1e-9)
+    rates = Rates(
+        frames_per_s=counts.frames / duration,
+        events_per_s=counts.events / duration,
+        bytes_per_s=counts.bytes / duration,
+        turns_per_s=counts.turns_completed / duration,
+        error_rate=_ratio(counts.turns_failed, counts.turns_started),
+        retry_rate=_ratio(counts.turns_retried, counts.turns_started),
+        goodput_per_s=counts.turns_good / duration,
+    )
+    errors = sorted(
+        (
+            ErrorRow(
+                stage=row[0],
+                kind=row[1],
+                provider=row[2],
+                status_code=row[3],
+                retryable=row[4],
+                message=row[5],
+                count=row[6],
+            )
+            for row in snapshot.errors
+        ),
+        key=lambda e: -e.count,
+    )
+    origin = run.started_at.timestamp() if origin_epoch_s is None else origin_epoch_s
+    series = [_point(int(key), value, origin) for key, value in snapshot.series.items()]
+    cpu = snapshot.maxima.get("cpu_permille_max", 0) / 10.0
+    lag = snapshot.histogram("loop_lag").value_at_percentile(99.0) / 1000.0
+    generator = Generator(cpu_percent_max=cpu, loop_lag_ms_p99=lag)
+    if cpu > BOTTLENECK_CPU_PERCENT:
+        generator.warnings.append(
+            f"a load process used {cpu:.0f}% CPU: the generator, not the target, may have "
+            "limited this run; add --workers"
+        )
+    if lag > BOTTLENECK_LAG_MS:
+        generator.warnings.append(
+            f"greenlet scheduling lag p99 {lag:.1f} ms: latencies include the generator's delay"
+        )
+    generator.bottleneck = bool(generator.warnings)
+    return Report(
+        run=run,
+        latency_ms=latency,
+        distributions=dists,
+        counts=counts,
+        rates=rates,
+        errors=errors,
+        timeseries=sorted(series, key=lambda p: p.t),
+        slo=slo or SloResult(),
+        generator=generator,
+        formulas=FORMULAS,
+    )
+
+
+def _point(second: int, value: list[object], origin: float) -> SeriesPoint:
+    columns, hists = value[0], value[1]
+    assert isinstance(columns, list) and isinstance(hists, dict)
+    row = dict(zip(SERIES_COLUMNS, columns, strict=True))
+    extra: dict[str, float] = {}
+    for name in SERIES_LATENCIES:
+        wire = hists.get(name)
+        if wire:
+            hist = Histogram.from_wire(wire)
+            extra[f"{name}_p50"] = hist.value_at_percentile(50.0) / 1000.0
+            extra[f"{name}_p95"] = hist.value_at_percentile(95.0) / 1000.0
+    return SeriesPoint(
+        t=round(second - origin, 3),
+        active_streams=row["active_streams"],
+        frames_per_s=float(row["frames"]),
+        events_per_s=float(row["events"]),
+        bytes_per_s=float(row["bytes"]),
+        turns_started=row["turns_started"],
+        turns_completed=row["turns_completed"],
+        errors=row["errors"],
+        retries=row["retries"],
+        **extra,
+    )

@@ -1,0 +1,346 @@
+"""One chat's turns: a state machine fed stream events and times, giving latencies out.
+
+Shaped like h11: the caller tells it what happened (``start`` a turn before the POST that
+carries it, ``feed`` the events of each frame with the frame's receive time, ``fail`` when the
+transport breaks, ``expire`` on a timeout) and it answers with the turns that ended. It reads
+no clock and does no I/O; every figure goes to the ``Recorder`` it was given.
+
+Attribution, as ``spec/metrics.md`` defines a turn:
+- the *active* turn owns live events; turns posted while it runs wait in a FIFO (the server
+  queued them) and become active, in order, when the chat promotes them;
+- a user ``message`` starts the active turn's server-side life; a second user message while
+  the active turn is under way is a queue promotion, which ends the active turn;
+- a terminal ``status`` ends the active turn (``error`` as a failure);
+- snapshot events (the frames sent on connect) never count as output, but still tell the
+  tracker which messages exist and whether the active turn ended while it was not looking;
+- message ids only move forward, so a reconnect's snapshot is never counted twice.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+from loadtest.decode import STREAM_ERROR_KEY
+from loadtest.protocol.models import TERMINAL_STATUSES
+
+if TYPE_CHECKING:
+    from loadtest.metrics.recorder import Recorder
+
+#: Coder sends a snapshot in chunks of at most this many events (``chatStreamBatchSize``).
+SNAPSHOT_CHUNK: Final = 256
+
+
+@dataclass(slots=True)
+class ErrorInfo:
+    """A failure, with its stage and, where the server gave one, its ChatError fields."""
+
+    stage: str
+    message: str
+    kind: str | None = None
+    provider: str | None = None
+    retryable: bool | None = None
+    status_code: int | None = None
+
+    @classmethod
+    def from_payload(cls, stage: str, payload: Any) -> ErrorInfo:
+        """From any of the error forms: a bare string, ``{message}``, March or ChatError.
+
+        The legacy forms carry no kind; they are recorded as kind ``generic``.
+        """
+        if isinstance(payload, dict):
+            status = payload.get("status_code")
+            retryable = payload.get("retryable")
+            return cls(
+                stage=stage,
+                message=str(payload.get("message") or payload.get("detail") or ""),
+                kind=str(payload.get("kind") or "generic"),
+                provider=payload.get("provider")
+                if isinstance(payload.get("provider"), str)
+                else None,
+                retryable=retryable if isinstance(retryable, bool) else None,
+                status_code=status if isinstance(status, int) else None,
+            )
+        return cls(stage=stage, message="" if payload is None else str(payload), kind="generic")
+
+
+@dataclass(slots=True)
+class Turn:
+    """One user message and everything the server did about it. Times are ns."""
+
+    t0: int
+    #: Open loop: when the schedule wanted the turn sent (coordinated omission).
+    intended: int | None = None
+    queued: bool = False
+    interrupted: bool = False
+    user_seen_at: int | None = None
+    #: True once the user message was seen, live or in a snapshot.
+    user_seen: bool = False
+    running_at: int | None = None
+    first_output_at: int | None = None
+    terminal_at: int | None = None
+    #: False when the end was learnt from a snapshot: E2E is then unknown.
+    terminal_live: bool = True
+    status: str | None = None
+    #: completed | failed | interrupted | promoted | unfinished
+    outcome: str | None = None
+    parts: int = 0
+    part_frames: int = 0
+    last_part_frame_at: int | None = None
+    output_tokens: int = 0
+    retries: int = 0
+    error: ErrorInfo | None = field(default=None)
+
+    @property
+    def origin(self) -> int:
+        """Where the headline latencies start: the intended start when there is one."""
+        return self.t0 if self.intended is None else self.intended
+
+
+class TurnTracker:
+    """The turns of one chat, seen through one stream connection at a time."""
+
+    __slots__ = (
+        "_active",
+        "_in_snapshot",
+        "_queued",
+        "_recorder",
+        "conversation_end",
+        "conversation_start",
+        "max_message_id",
+    )
+
+    def __init__(self, recorder: Recorder) -> None:
+        self._recorder = recorder
+        self._active: Turn | None = None
+        self._queued: deque[Turn] = deque()
+        self._in_snapshot = False
+        self.max_message_id = 0
+        self.conversation_start: int | None = None
+        self.conversation_end: int | None = None
+
+    # ------------------------------------------------------------ what the caller reports
+
+    @property
+    def active(self) -> Turn | None:
+        return self._active
+
+    @property
+    def busy(self) -> bool:
+        """True while a turn of this chat is in flight or waiting in the queue."""
+        return self._active is not None or bool(self._queued)
+
+    @property
+    def after_id(self) -> int | None:
+        """The ``after_id`` a reconnect should send, so the snapshot holds only new messages."""
+        return self.max_message_id or None
+
+    def start(self, t0: int, intended: int | None = None) -> Turn:
+        """A turn begins: call just before writing the POST that carries its message."""
+        turn = Turn(t0=t0, intended=intended)
+        if self._active is None:
+            self._active = turn
+        else:
+            turn.queued = True
+            self._queued.append(turn)
+        if self.conversation_start is None:
+            self.conversation_start = turn.origin
+        self._recorder.turn_started(turn)
+        return turn
+
+    def connected(self) -> None:
+        """A stream connection opened: the next frame (or 256-event frames) is its snapshot."""
+        self._in_snapshot = True
+
+    def interrupt_requested(self) -> None:
+        if self._active is not None:
+            self._active.interrupted = True
+
+    def feed(self, events: list[dict[str, Any]], t: int) -> list[Turn]:
+        """The events of one frame received at ``t``; returns the turns that ended."""
+        ended: list[Turn] = []
+        if self._in_snapshot:
+            self._feed_snapshot(events, t, ended)
+            self._in_snapshot = len(events) >= SNAPSHOT_CHUNK
+            return ended
+        recorder = self._recorder
+        turn = self._active
+        parts = 0
+        for event in events:
+            kind = event["type"]
+            if kind == "message_part":
+                parts += 1
+                continue
+            if parts:
+                self._parts(turn, parts, t)
+                parts = 0
+            if kind == "status":
+                self._status(event, t, ended, live=True)
+            elif kind == "message":
+                self._message(event, t, ended, live=True)
+            elif kind == "retry":
+                self._retry(event, turn, t)
+            elif kind == "error":
+                self._error(event, t)
+            elif kind == "queue_update":
+                recorder.queue_length(len(event.get("queued_messages") or ()))
+            turn = self._active
+        if parts:
+            self._parts(turn, parts, t)
+        return ended
+
+    def fail(self, info: ErrorInfo, t: int) -> list[Turn]:
+        """The transport gave up on this chat: every turn in flight or queued fails."""
+        ended: list[Turn] = []
+        for turn in self._take_all():
+            turn.error = info
+            self._end(turn, t, "failed", ended, live=False)
+        return ended
+
+    def expire(self, now: int, timeout_ns: int) -> list[Turn]:
+        """Fail the active turn with stage ``timeout`` if it started over ``timeout_ns`` ago."""
+        turn = self._active
+        if turn is None or now - turn.t0 < timeout_ns:
+            return []
+        ended: list[Turn] = []
+        turn.error = ErrorInfo("timeout", f"no terminal status within {timeout_ns / 1e9:g} s")
+        self._end(turn, now, "failed", ended, live=False)
+        self._advance_queue()
+        return ended
+
+    def abandon(self, t: int) -> list[Turn]:
+        """The run is over: turns still in flight are counted as unfinished."""
+        ended: list[Turn] = []
+        for turn in self._take_all():
+            self._end(turn, t, "unfinished", ended, live=False)
+        return ended
+
+    def finish_conversation(self) -> None:
+        """The chat is done: record its duration (first turn's start to last terminal)."""
+        if self.conversation_start is not None and self.conversation_end is not None:
+            self._recorder.conversation(self.conversation_end - self.conversation_start)
+
+    # ------------------------------------------------------------ event handlers
+
+    def _feed_snapshot(self, events: list[dict[str, Any]], t: int, ended: list[Turn]) -> None:
+        self._recorder.snapshot_events(len(events))
+        for event in events:
+            kind = event["type"]
+            if kind == "message":
+                self._message(event, t, ended, live=False)
+            elif kind == "status":
+                self._status(event, t, ended, live=False)
+            elif kind == "queue_update":
+                self._recorder.queue_length(len(event.get("queued_messages") or ()))
+
+    def _parts(self, turn: Turn | None, parts: int, t: int) -> None:
+        if turn is None:
+            self._recorder.orphan_parts(parts)
+            return
+        if turn.first_output_at is None:
+            turn.first_output_at = t
+        self._recorder.part_frame(turn, parts, t)
+        turn.parts += parts
+        turn.part_frames += 1
+        turn.last_part_frame_at = t
+
+    def _message(self, event: dict[str, Any], t: int, ended: list[Turn], live: bool) -> None:
+        message = event.get("message")
+        if not isinstance(message, dict):
+            return
+        message_id = message.get("id")
+        if isinstance(message_id, int):
+            if message_id <= self.max_message_id:
+                return
+            self.max_message_id = message_id
+        turn = self._active
+        if turn is None:
+            return
+        role = message.get("role")
+        if role == "user":
+            if not turn.user_seen:
+                self._user_seen(turn, t, live)
+            else:
+                # The server promoted the next queued message: the active turn is over.
+                self._end(turn, t, "promoted", ended, live=live)
+                self._advance_queue()
+                if self._active is not None:
+                    self._user_seen(self._active, t, live)
+        elif role == "assistant":
+            usage = message.get("usage")
+            if isinstance(usage, dict):
+                tokens = usage.get("output_tokens")
+                if isinstance(tokens, int) and tokens > 0:
+                    turn.output_tokens += tokens
+
+    def _user_seen(self, turn: Turn, t: int, live: bool) -> None:
+        turn.user_seen = True
+        if live:
+            turn.user_seen_at = t
+            if turn.queued:
+                self._recorder.queue_wait(t - turn.t0)
+
+    def _status(self, event: dict[str, Any], t: int, ended: list[Turn], live: bool) -> None:
+        payload = event.get("status")
+        status = payload.get("status") if isinstance(payload, dict) else None
+        turn = self._active
+        if turn is None or not isinstance(status, str):
+            return
+        if status == "running":
+            if live and turn.running_at is None:
+                turn.running_at = t
+            return
+        if status not in TERMINAL_STATUSES or not (turn.user_seen or turn.running_at):
+            return
+        turn.status = status
+        if status == "error":
+            if turn.error is None:
+                turn.error = ErrorInfo("status_error", "chat ended in status error", "generic")
+            outcome = "failed"
+        else:
+            outcome = "interrupted" if turn.interrupted else "completed"
+        self._end(turn, t, outcome, ended, live=live)
+        self._advance_queue()
+
+    def _retry(self, event: dict[str, Any], turn: Turn | None, t: int) -> None:
+        retry = event.get("retry")
+        delay = retry.get("delay_ms") if isinstance(retry, dict) else None
+        self._recorder.retry_event(delay if isinstance(delay, int) else None, t)
+        if turn is not None:
+            turn.retries += 1
+
+    def _error(self, event: dict[str, Any], t: int) -> None:
+        self._recorder.error_event()
+        stream_failure = bool(event.get(STREAM_ERROR_KEY))
+        info = ErrorInfo.from_payload(
+            "stream_event" if stream_failure else "status_error", event.get("error")
+        )
+        turn = self._active
+        if turn is None or stream_failure:
+            self._recorder.error(info, t)
+        else:
+            turn.error = info
+
+    # ------------------------------------------------------------ bookkeeping
+
+    def _end(self, turn: Turn, t: int, outcome: str, ended: list[Turn], live: bool) -> None:
+        turn.terminal_at = t
+        turn.terminal_live = live
+        turn.outcome = outcome
+        if outcome != "unfinished":
+            self.conversation_end = t
+        self._recorder.turn_ended(turn)
+        ended.append(turn)
+        if self._active is turn:
+            self._active = None
+
+    def _advance_queue(self) -> None:
+        if self._active is None and self._queued:
+            self._active = self._queued.popleft()
+
+    def _take_all(self) -> list[Turn]:
+        turns = ([self._active] if self._active is not None else []) + list(self._queued)
+        self._active = None
+        self._queued.clear()
+        return turns

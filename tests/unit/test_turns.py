@@ -1,0 +1,266 @@
+"""The turn tracker gives every per-turn figure of spec/metrics.md, exactly."""
+
+from __future__ import annotations
+
+from loadtest.metrics.recorder import Recorder
+from loadtest.turns import ErrorInfo, TurnTracker
+from tests.unit.events import MS, error, message, part, queue_update, retry, status
+
+
+def tracker() -> tuple[Recorder, TurnTracker]:
+    recorder = Recorder()
+    return recorder, TurnTracker(recorder)
+
+
+def ms(recorder: Recorder, name: str) -> list[float]:
+    """min, p50 (to HDR's 3 significant digits), max of a latency, in ms."""
+    hist = recorder.latency[name]
+    p50 = hist.value_at_percentile(50) / 1000
+    return [hist.min / 1000, float(f"{p50:.3g}"), hist.max / 1000]
+
+
+def one_turn(recorder: Recorder, t: TurnTracker, start: int = 0, mid: int = 1) -> list:
+    t.start(start * MS)
+    t.feed([message(mid), status("pending")], (start + 5) * MS)
+    t.feed([status("running")], (start + 20) * MS)
+    t.feed([part(), part(), part()], (start + 100) * MS)
+    t.feed([part()], (start + 130) * MS)
+    t.feed([part(), part()], (start + 190) * MS)
+    return t.feed(
+        [message(mid + 1, "assistant", output_tokens=11), status("waiting")], (start + 300) * MS
+    )
+
+
+def test_closed_loop_turn_latencies_are_exact() -> None:
+    recorder, t = tracker()
+    (turn,) = one_turn(recorder, t)
+    assert turn.outcome == "completed" and turn.parts == 6 and turn.output_tokens == 11
+    assert ms(recorder, "time_to_running") == [20, 20, 20]
+    assert ms(recorder, "time_to_first_output") == [100, 100, 100]
+    assert ms(recorder, "time_to_terminal_status") == [300, 300, 300]
+    # TPOT = (E2E - TTFT) / (tokens - 1) = 200 ms / 10
+    assert ms(recorder, "time_per_output_token") == [20, 20, 20]
+    # tokens / (E2E - TTFT) = 11 / 0.2 s = 55 tokens/s (stored in milli-units)
+    assert recorder.dist["output_tokens_per_s"].max == 55_000
+    gaps = recorder.latency["inter_frame_gap"]
+    assert (gaps.count, gaps.min / 1000, gaps.max / 1000) == (2, 30, 60)
+    parts = recorder.latency["inter_part_gap"]
+    # 6 parts -> 5 gaps: 0, 0 (first frame), 30, 60, 0 (third frame)
+    assert (parts.count, parts.total / 1000) == (5, 90)
+    assert recorder.dist["parts_per_frame"].count == 3
+    assert recorder.counts["turns_completed"] == 1 and recorder.counts["turns_started"] == 1
+    assert recorder.counts["output_tokens"] == 11 and recorder.counts["parts"] == 6
+    assert not t.busy
+
+
+def test_conversation_duration_spans_first_start_to_last_terminal() -> None:
+    recorder, t = tracker()
+    one_turn(recorder, t, start=0, mid=1)
+    one_turn(recorder, t, start=1000, mid=3)
+    t.finish_conversation()
+    assert ms(recorder, "conversation_duration") == [1300, 1300, 1300]
+    assert recorder.latency["time_to_first_output"].count == 2
+
+
+def test_snapshot_events_never_count_as_output() -> None:
+    recorder, t = tracker()
+    t.start(0)
+    t.connected()
+    # The snapshot carries buffered parts and a running status: not this turn's output.
+    t.feed([status("running"), part(), part(), message(1)], 50 * MS)
+    t.feed([part()], 400 * MS)
+    (turn,) = t.feed([status("waiting")], 500 * MS)
+    assert turn.running_at is None
+    assert ms(recorder, "time_to_first_output") == [400, 400, 400]
+    assert recorder.counts["snapshot_events"] == 4
+    assert recorder.latency["time_to_running"].count == 0
+
+
+def test_reconnect_snapshot_is_not_counted_twice() -> None:
+    _recorder, t = tracker()
+    t.start(0)
+    t.feed([message(1), status("running")], 10 * MS)
+    t.feed([part()], 100 * MS)
+    t.feed([message(2, "assistant", output_tokens=4)], 150 * MS)
+    assert t.after_id == 2
+    t.connected()  # a reconnect: the snapshot repeats message 2 (an old server ignores after_id)
+    t.feed([status("running"), message(1), message(2, "assistant", output_tokens=4)], 200 * MS)
+    (turn,) = t.feed([status("waiting")], 250 * MS)
+    assert turn.output_tokens == 4 and turn.outcome == "completed"
+
+
+def test_turn_that_ended_while_disconnected_ends_from_the_snapshot() -> None:
+    recorder, t = tracker()
+    t.start(0)
+    t.feed([message(1), status("running")], 10 * MS)
+    t.connected()
+    (turn,) = t.feed([status("waiting"), message(2, "assistant", output_tokens=3)], 900 * MS)
+    assert turn.outcome == "completed" and not turn.terminal_live
+    assert recorder.latency["time_to_terminal_status"].count == 0  # unknown, not invented
+
+
+def test_retry_then_recovery() -> None:
+    recorder, t = tracker()
+    t.start(0)
+    t.feed([message(1), status("running")], 10 * MS)
+    t.feed([retry(1, 1000)], 20 * MS)
+    t.feed([retry(2, 2000)], 30 * MS)
+    t.feed([part()], 40 * MS)
+    (turn,) = t.feed([status("waiting")], 50 * MS)
+    assert turn.retries == 2 and turn.outcome == "completed"
+    c = recorder.counts
+    assert (c["retry_events"], c["turns_retried"], c["retry_recovered"], c["retry_exhausted"]) == (
+        2,
+        1,
+        1,
+        0,
+    )
+    assert ms(recorder, "retry_delay") == [1000, 1000, 2000]
+    assert recorder.dist["retries_per_turn"].max == 2
+
+
+def test_retry_then_error_records_the_chat_error_fields() -> None:
+    recorder, t = tracker()
+    t.start(0)
+    t.feed([message(1), status("running"), retry(1, 1000)], 10 * MS)
+    payload = {
+        "message": "overloaded",
+        "kind": "overloaded",
+        "provider": "anthropic",
+        "retryable": True,
+        "status_code": 529,
+        "detail": "d",
+    }
+    (turn,) = t.feed([error(payload), status("error")], 60 * MS)
+    assert turn.outcome == "failed"
+    assert turn.error == ErrorInfo(
+        "status_error", "overloaded", "overloaded", "anthropic", True, 529
+    )
+    c = recorder.counts
+    assert (c["turns_failed"], c["retry_exhausted"], c["error_events"]) == (1, 1, 1)
+    assert list(recorder.errors) == [
+        ("status_error", "overloaded", "anthropic", 529, True, "overloaded")
+    ]
+
+
+def test_legacy_error_forms_are_kind_generic() -> None:
+    for payload in ("plain string", {"message": "seed form"}):
+        _recorder, t = tracker()
+        t.start(0)
+        t.feed([message(1), status("running")], 1 * MS)
+        (turn,) = t.feed([error(payload), status("error")], 2 * MS)
+        assert turn.error is not None and turn.error.kind == "generic"
+
+
+def test_error_status_without_error_event_still_fails_with_a_stage() -> None:
+    _recorder, t = tracker()
+    t.start(0)
+    t.feed([message(1), status("running")], 1 * MS)
+    (turn,) = t.feed([status("error")], 2 * MS)
+    assert turn.error is not None and turn.error.stage == "status_error"
+
+
+def test_stream_error_envelope_is_recorded_as_stream_event() -> None:
+    recorder, t = tracker()
+    t.start(0)
+    t.feed([message(1)], 1 * MS)
+    t.feed([{"type": "error", "error": {"message": "boom"}, "chatload_stream_error": True}], 2 * MS)
+    assert [key[0] for key in recorder.errors] == ["stream_event"]
+    assert t.busy  # the turn goes on: the caller decides whether to reconnect or fail it
+
+
+def test_queued_turn_is_promoted_without_a_terminal_status() -> None:
+    recorder, t = tracker()
+    first = t.start(0)
+    t.feed([message(1), status("pending"), status("running")], 10 * MS)
+    second = t.start(50 * MS)
+    assert second.queued and t.active is first
+    t.feed([queue_update(1)], 60 * MS)
+    t.feed([part()], 100 * MS)
+    # Era A: the queue head is promoted; no "waiting" between the two turns.
+    ended = t.feed(
+        [
+            message(2, "assistant", output_tokens=2),
+            message(3),
+            status("pending"),
+            queue_update(0),
+            status("running"),
+        ],
+        200 * MS,
+    )
+    assert ended == [first] and first.outcome == "promoted"
+    assert t.active is second and second.running_at == 200 * MS
+    t.feed([part()], 260 * MS)
+    (turn,) = t.feed([status("waiting")], 300 * MS)
+    assert turn is second
+    assert ms(recorder, "queue_wait") == [150, 150, 150]  # queued at 50 -> its message at 200
+    assert ms(recorder, "time_to_first_output") == [100, 100, 210]
+    assert recorder.counts["turns_completed"] == 2
+    assert recorder.maxima["max_queue_length"] == 1
+
+
+def test_interrupt_counts_as_interrupted() -> None:
+    recorder, t = tracker()
+    t.start(0)
+    t.feed([message(1), status("running"), part()], 10 * MS)
+    t.interrupt_requested()
+    (turn,) = t.feed([status("interrupting"), status("waiting")], 20 * MS)
+    assert turn.outcome == "interrupted"
+    assert recorder.counts["turns_interrupted"] == 1 and recorder.counts["turns_completed"] == 1
+
+
+def test_stale_terminal_status_before_the_user_message_does_not_end_the_turn() -> None:
+    _recorder, t = tracker()
+    t.start(0)
+    assert t.feed([status("waiting")], 1 * MS) == []
+    assert t.busy
+
+
+def test_timeout_and_transport_failure_and_unfinished() -> None:
+    recorder, t = tracker()
+    t.start(0)
+    assert t.expire(5 * MS, timeout_ns=10 * MS) == []
+    (turn,) = t.expire(11 * MS, timeout_ns=10 * MS)
+    assert turn.error is not None and turn.error.stage == "timeout"
+    t.start(20 * MS)
+    t.start(21 * MS)
+    failed = t.fail(ErrorInfo("stream_closed", "closed 1006"), 30 * MS)
+    assert [x.outcome for x in failed] == ["failed", "failed"]
+    t.start(40 * MS)
+    (left,) = t.abandon(50 * MS)
+    assert left.outcome == "unfinished"
+    c = recorder.counts
+    assert (c["turns_started"], c["turns_failed"], c["turns_unfinished"]) == (4, 3, 1)
+    stages = sorted(key[0] for key in recorder.errors)
+    assert stages == ["stream_closed", "timeout"]
+    assert recorder.errors[("stream_closed", None, None, None, None, "closed 1006")] == 2
+
+
+def test_open_loop_records_corrected_and_uncorrected_latency() -> None:
+    recorder, t = tracker()
+    t.start(300 * MS, intended=100 * MS)  # the generator sent it 200 ms late
+    t.feed([message(1), status("running")], 310 * MS)
+    t.feed([part()], 400 * MS)
+    t.feed([status("waiting")], 500 * MS)
+    assert ms(recorder, "schedule_lag") == [200, 200, 200]
+    assert ms(recorder, "time_to_first_output") == [300, 300, 300]
+    assert ms(recorder, "time_to_first_output_uncorrected") == [100, 100, 100]
+    assert ms(recorder, "time_to_terminal_status") == [400, 400, 400]
+    assert ms(recorder, "time_to_terminal_status_uncorrected") == [200, 200, 200]
+
+
+def test_goodput_counts_turns_within_every_per_turn_slo() -> None:
+    recorder, t = tracker()
+    recorder.turn_slos = {"time_to_first_output": 150_000}  # 150 ms
+    one_turn(recorder, t, start=0, mid=1)  # TTFT 100 ms: good
+    t.start(1000 * MS)
+    t.feed([message(3), status("running")], 1010 * MS)
+    t.feed([part()], 1200 * MS)  # TTFT 200 ms: not good
+    t.feed([status("waiting")], 1300 * MS)
+    assert recorder.counts["turns_good"] == 1
+
+
+def test_parts_with_no_turn_in_flight_are_orphans() -> None:
+    recorder, t = tracker()
+    t.feed([part(), part()], 1 * MS)
+    assert recorder.counts["orphan_parts"] == 2 and recorder.counts["parts"] == 0
