@@ -15,7 +15,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from loadtest import __version__
-from loadtest.metrics.histogram import Histogram
+from loadtest.metrics.histogram import Histogram, highest_equivalent
 from loadtest.metrics.recorder import (
     DISTRIBUTIONS,
     LATENCIES,
@@ -197,6 +197,29 @@ class Generator(Strict):
     warnings: list[str] = Field(default_factory=list)
 
 
+#: Distributions whose buckets the report carries, for plots: name -> divisor to its unit.
+PLOTTED = {
+    "time_to_first_output": 1000.0,
+    "time_to_terminal_status": 1000.0,
+    "events_per_frame": 1.0,
+}
+PLOT_BINS = 40
+
+
+def buckets(hist: Histogram, divisor: float, bins: int = PLOT_BINS) -> list[list[float]]:
+    """``[[upper bound, count], ...]`` in at most ``bins`` rows (HDR buckets, coalesced)."""
+    if not hist.count:
+        return []
+    rows = [
+        [min(highest_equivalent(i), hist.max) / divisor, n] for i, n in sorted(hist.counts.items())
+    ]
+    step = -(-len(rows) // bins)
+    return [
+        [rows[min(i + step, len(rows)) - 1][0], sum(r[1] for r in rows[i : i + step])]
+        for i in range(0, len(rows), step)
+    ]
+
+
 class Report(Strict):
     schema_version: int = SCHEMA_VERSION
     tool: Tool = Field(default_factory=Tool)
@@ -211,6 +234,8 @@ class Report(Strict):
     generator: Generator = Field(default_factory=Generator)
     #: How each figure is computed, as spec/metrics.md defines it.
     formulas: dict[str, str] = Field(default_factory=dict)
+    #: Bucketed distributions for plots: name -> [[upper bound (ms or count), count], ...].
+    histograms: dict[str, list[list[float]]] = Field(default_factory=dict)
 
     def figure(self, path: str) -> float | None:
         """A figure by its SLO path: ``time_to_first_output.p95``, ``error_rate``, ..."""
@@ -332,6 +357,11 @@ def build_report(
         slo=slo or SloResult(),
         generator=generator,
         formulas=FORMULAS,
+        histograms={
+            name: buckets(snapshot.histogram(name), divisor)
+            for name, divisor in PLOTTED.items()
+            if snapshot.histogram(name).count
+        },
     )
 
 
