@@ -1,0 +1,232 @@
+"""The chats REST API over httpx: one method per call chatload makes, timed at the edge.
+
+Each call is timed from just before the request is written to when the response headers
+arrive (``spec/metrics.md``), and reported to an ``on_request`` hook (Locust's request event
+in a load test). Failures raise ``ApiError`` carrying Coder's message and the status; the
+session token is sent as a header and never appears in an error, a log or a report.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+
+from loadtest.protocol.eras import PATHS, ChatPaths, Era
+from loadtest.protocol.models import (
+    BuildInfoResponse,
+    Chat,
+    ChatWithMessages,
+    CreateChatMessageResponse,
+)
+
+TOKEN_HEADER = "Coder-Session-Token"
+BYPASS_RATELIMIT_HEADER = "X-Coder-Bypass-Ratelimit"
+QUEUE_FULL_MESSAGE = "Message queue is full."
+
+#: (name, method, latency ns, response bytes, error or None)
+RequestHook = Callable[[str, str, int, int, "ApiError | None"], None]
+
+
+class ApiError(Exception):
+    """A call that failed: HTTP status (None when no response came) and Coder's message."""
+
+    def __init__(self, name: str, status: int | None, message: str, detail: str = "") -> None:
+        self.name = name
+        self.status = status
+        self.message = message
+        self.detail = detail
+        super().__init__(f"{name}: HTTP {status}: {message}" if status else f"{name}: {message}")
+
+    @property
+    def kind(self) -> str | None:
+        """Splits 429s: the chat's queue was full, or the per-user rate limit hit."""
+        if self.status == 429:
+            return "queue_full" if self.message == QUEUE_FULL_MESSAGE else "rate_limited"
+        return None
+
+
+@dataclass(slots=True)
+class Timed:
+    """A decoded response body and how long the server took to answer (ns)."""
+
+    body: Any
+    latency_ns: int
+
+
+def _error_from(name: str, response: httpx.Response) -> ApiError:
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        body = None
+    if isinstance(body, dict):
+        return ApiError(
+            name,
+            response.status_code,
+            str(body.get("message") or ""),
+            str(body.get("detail") or ""),
+        )
+    text = response.text.strip()[:200]
+    return ApiError(name, response.status_code, text or response.reason_phrase)
+
+
+class ChatClient:
+    """One identity's view of a Coder deployment's chats API."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None,
+        era: Era = Era.A,
+        *,
+        bypass_ratelimit: bool = False,
+        timeout: float = 30.0,
+        on_request: RequestHook | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        headers = {"Accept": "application/json", "User-Agent": "chatload"}
+        if token:
+            headers[TOKEN_HEADER] = token
+        if bypass_ratelimit:
+            headers[BYPASS_RATELIMIT_HEADER] = "true"
+        self.base_url = base_url.rstrip("/")
+        self._headers = headers
+        self._http = httpx.Client(
+            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
+        )
+        self.paths: ChatPaths = PATHS[era]
+        self.on_request = on_request
+
+    @property
+    def era(self) -> Era:
+        return self.paths.era
+
+    @era.setter
+    def era(self, era: Era) -> None:
+        self.paths = PATHS[era]
+
+    def close(self) -> None:
+        self._http.close()
+
+    # ------------------------------------------------------------ the wire
+
+    def call(
+        self,
+        name: str,
+        method: str,
+        path: str,
+        body: Any = None,
+        expect: tuple[int, ...] = (200,),
+        params: dict[str, str] | None = None,
+    ) -> Timed:
+        """One request; raises ``ApiError`` unless the status is one of ``expect``."""
+        content = None if body is None else orjson.dumps(body)
+        headers = {"Content-Type": "application/json"} if content is not None else None
+        request = self._http.build_request(
+            method, path, content=content, headers=headers, params=params
+        )
+        start = time.perf_counter_ns()
+        try:
+            response = self._http.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            latency = time.perf_counter_ns() - start
+            error = ApiError(name, None, f"{type(exc).__name__}: {exc}")
+            self._report(name, method, latency, 0, error)
+            raise error from None
+        latency = time.perf_counter_ns() - start
+        try:
+            response.read()
+        finally:
+            response.close()
+        if response.status_code not in expect:
+            error = _error_from(name, response)
+            self._report(name, method, latency, len(response.content), error)
+            raise error
+        self._report(name, method, latency, len(response.content), None)
+        decoded = orjson.loads(response.content) if response.content.strip() else None
+        return Timed(decoded, latency)
+
+    def _report(self, name: str, method: str, ns: int, size: int, error: ApiError | None) -> None:
+        if self.on_request is not None:
+            self.on_request(name, method, ns, size, error)
+
+    # ------------------------------------------------------------ deployment
+
+    def buildinfo(self) -> BuildInfoResponse:
+        return BuildInfoResponse.model_validate(
+            self.call("buildinfo", "GET", "/api/v2/buildinfo").body
+        )
+
+    def me(self) -> dict[str, Any]:
+        body = self.call("users_me", "GET", "/api/v2/users/me").body
+        return body if isinstance(body, dict) else {}
+
+    def experiments(self) -> list[str]:
+        body = self.call("experiments", "GET", "/api/v2/experiments").body
+        return [str(x) for x in body] if isinstance(body, list) else []
+
+    # ------------------------------------------------------------ chats
+
+    def create_chat(self, text: str, organization_id: str | None = None) -> tuple[Chat, int]:
+        body: dict[str, Any] = {"content": [{"type": "text", "text": text}]}
+        if organization_id and self.paths.needs_organization:
+            body["organization_id"] = organization_id
+        timed = self.call("create_chat", "POST", self.paths.chats(), body, expect=(201,))
+        return Chat.model_validate(timed.body), timed.latency_ns
+
+    def post_message(
+        self, chat_id: str, text: str, busy_behavior: str | None = None
+    ) -> tuple[CreateChatMessageResponse, int]:
+        body: dict[str, Any] = {"content": [{"type": "text", "text": text}]}
+        if busy_behavior:
+            body["busy_behavior"] = busy_behavior
+        timed = self.call("create_message", "POST", self.paths.messages(chat_id), body)
+        return CreateChatMessageResponse.model_validate(timed.body), timed.latency_ns
+
+    def edit_message(self, chat_id: str, message_id: int, text: str) -> int:
+        body = {"content": [{"type": "text", "text": text}]}
+        return self.call(
+            "edit_message", "PATCH", self.paths.message(chat_id, message_id), body
+        ).latency_ns
+
+    def interrupt(self, chat_id: str) -> int:
+        return self.call("interrupt_chat", "POST", self.paths.interrupt(chat_id)).latency_ns
+
+    def get_chat(self, chat_id: str) -> Chat:
+        body = self.call("get_chat", "GET", self.paths.chat(chat_id)).body
+        if self.paths.get_returns_messages:
+            return ChatWithMessages.model_validate(body).chat
+        return Chat.model_validate(body)
+
+    def list_chats(self) -> list[Chat]:
+        body = self.call("list_chats", "GET", self.paths.chats()).body
+        return [Chat.model_validate(c) for c in body or ()]
+
+    def archive(self, chat_id: str) -> None:
+        if self.paths.archive_by_post:
+            self.call("archive_chat", "POST", self.paths.archive(chat_id), expect=(204,))
+        else:
+            self.call(
+                "archive_chat",
+                "PATCH",
+                self.paths.chat(chat_id),
+                {"archived": True},
+                expect=(204,),
+            )
+
+    # ------------------------------------------------------------ the stream
+
+    def stream_target(
+        self, chat_id: str, after_id: int | None = None
+    ) -> tuple[str, dict[str, str]]:
+        """The websocket URL and headers for a chat's stream (auth as a header, as the SDK)."""
+        url = self.base_url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+        url += self.paths.stream(chat_id)
+        if after_id:
+            url += f"?after_id={after_id}"
+        headers = {k: v for k, v in self._headers.items() if k != "Accept"}
+        return url, headers

@@ -1,0 +1,176 @@
+"""A read-only websocket client: websockets' sans-I/O ``ClientProtocol`` on a plain socket.
+
+Why not ``websockets.sync.client``: it spends a reader thread (under gevent, a greenlet and
+three file descriptors) per connection, and closing it while the server still pushes crashed
+gevent processes (websockets 17.3/17.4, ARCHITECTURE.md). Here one connection is one socket:
+the caller's greenlet reads, and under Locust's gevent patching the socket yields. The frame
+is timestamped right after the ``recv`` that completed it, before anything decodes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from websockets.client import ClientProtocol
+from websockets.exceptions import InvalidStatus
+from websockets.frames import Close, Frame, Opcode
+from websockets.http11 import Response
+from websockets.protocol import State
+from websockets.uri import parse_uri
+
+from loadtest.decode import MAX_FRAME_BYTES
+
+RECV_BYTES = 262_144
+
+
+class HandshakeError(Exception):
+    """The server refused the upgrade: an HTTP status and Coder's error body, if any."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        self.status = status
+        self.body = body
+        super().__init__(f"websocket upgrade refused: HTTP {status}")
+
+
+@dataclass(slots=True)
+class Closed:
+    """How the connection ended: the close frame's code and reason, or 1006 when none came."""
+
+    code: int
+    reason: str
+
+    @property
+    def normal(self) -> bool:
+        """1000 and 1001 are a clean end, as the seed client treats them."""
+        return self.code in (1000, 1001)
+
+
+class WebSocketStream:
+    """One stream connection, read by the greenlet that owns it."""
+
+    def __init__(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        timeout: float = 30.0,
+    ) -> None:
+        self._uri = parse_uri(url)
+        self._headers = dict(headers)
+        self._timeout = timeout
+        self._sock: socket.socket | None = None
+        self._protocol = ClientProtocol(self._uri, max_size=MAX_FRAME_BYTES + 1024)
+        self.closed: Closed | None = None
+
+    def connect(self) -> None:
+        """Dial and complete the upgrade; raises ``HandshakeError`` or ``OSError``."""
+        if self._uri.secure:
+            import ssl
+
+            raw = socket.create_connection((self._uri.host, self._uri.port), self._timeout)
+            context = ssl.create_default_context()
+            sock: socket.socket = context.wrap_socket(raw, server_hostname=self._uri.host)
+        else:
+            sock = socket.create_connection((self._uri.host, self._uri.port), self._timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock = sock
+        request = self._protocol.connect()
+        for name, value in self._headers.items():
+            request.headers[name] = value
+        self._protocol.send_request(request)
+        self._flush()
+        while self._protocol.state is State.CONNECTING:
+            data = sock.recv(RECV_BYTES)
+            if not data:
+                self._protocol.receive_eof()
+            else:
+                self._protocol.receive_data(data)
+            for event in self._protocol.events_received():
+                if isinstance(event, Response) and self._protocol.handshake_exc is not None:
+                    self.abort()
+                    exc = self._protocol.handshake_exc
+                    if isinstance(exc, InvalidStatus):
+                        raise HandshakeError(
+                            exc.response.status_code, bytes(exc.response.body or b"")
+                        )
+                    raise OSError(f"websocket handshake failed: {exc}")
+            if not data and self._protocol.state is State.CONNECTING:
+                self.abort()
+                raise OSError("connection closed during the websocket handshake")
+        sock.settimeout(None)
+
+    def frames(self) -> Iterator[tuple[bytes, int]]:
+        """Text frames as ``(payload, receive time ns)`` until the connection ends.
+
+        Afterwards ``closed`` says how it ended. Pings are answered; binary frames skipped.
+        """
+        sock = self._sock
+        assert sock is not None, "connect() first"
+        protocol = self._protocol
+        clock = time.perf_counter_ns
+        parts: list[bytes] = []
+        while True:
+            try:
+                data = sock.recv(RECV_BYTES)
+            except OSError:
+                data = b""
+            t = clock()
+            if data:
+                protocol.receive_data(data)
+            else:
+                protocol.receive_eof()
+            for event in protocol.events_received():
+                if not isinstance(event, Frame):
+                    continue
+                opcode = event.opcode
+                if opcode is Opcode.TEXT:
+                    if event.fin:
+                        yield bytes(event.data), t
+                    else:
+                        parts = [bytes(event.data)]
+                elif opcode is Opcode.CONT and parts:
+                    parts.append(bytes(event.data))
+                    if event.fin:
+                        payload, parts = b"".join(parts), []
+                        yield payload, t
+            if protocol.writes:
+                self._flush()
+            if not data or protocol.state is State.CLOSED:
+                self.closed = self._close_info()
+                self.abort()
+                return
+
+    def close(self, code: int = 1000) -> None:
+        """Start a clean close and drop the socket without waiting on a busy server."""
+        if self._sock is None:
+            return
+        if self._protocol.state is State.OPEN:
+            try:
+                self._protocol.send_close(code)
+                self._flush()
+            except OSError:
+                pass
+        self.abort()
+
+    def abort(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def _flush(self) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        for chunk in self._protocol.data_to_send():
+            if chunk:
+                sock.sendall(chunk)
+
+    def _close_info(self) -> Closed:
+        received: Close | None = self._protocol.close_rcvd
+        if received is None:
+            return Closed(1006, "connection closed without a close frame")
+        return Closed(received.code, received.reason)

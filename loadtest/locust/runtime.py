@@ -1,0 +1,127 @@
+"""What every load process (local, master or worker) shares: settings, recorder, health.
+
+Settings travel to worker processes in the environment: ``CHATLOAD_RUN`` (JSON, no secrets)
+and ``CHATLOAD_TOKENS`` (a JSON list of session tokens, kept apart so that settings can be
+logged and tokens never are).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import gevent
+from pydantic import BaseModel
+
+from loadtest.metrics.recorder import Recorder
+from loadtest.protocol.eras import Era
+from loadtest.scenario import Scenario
+
+RUN_ENV = "CHATLOAD_RUN"
+TOKENS_ENV = "CHATLOAD_TOKENS"
+SAMPLE_INTERVAL_S = 1.0
+
+
+class RunSettings(BaseModel):
+    """A run as every load process needs it. Tokens are not here (see ``TOKENS_ENV``)."""
+
+    scenario: Scenario
+    host: str
+    era: Era
+    server_version: str | None = None
+    #: Recorder origins, equal in every process so their time series line up.
+    origin_epoch_s: float = 0.0
+    #: The recorder's per-turn SLO bounds (µs), for goodput.
+    turn_slos: dict[str, int] = {}
+    #: Organization per token (index-aligned with the tokens), when the era needs one.
+    organizations: list[str | None] = []
+    #: Open loop: this process's share of the arrival rate (turns per second).
+    process_arrival_rate: float | None = None
+    seed: int | None = None
+
+    def to_env(self, tokens: list[str]) -> dict[str, str]:
+        return {RUN_ENV: self.model_dump_json(), TOKENS_ENV: json.dumps(tokens)}
+
+
+@dataclass
+class Runtime:
+    """This process's share of the run."""
+
+    settings: RunSettings
+    tokens: list[str]
+    recorder: Recorder
+    rng: random.Random
+    #: Open stream connections of this process (drivers and watchers).
+    open_streams: int = 0
+    #: Chats this process drives now, for StreamWatchers to attach to.
+    live_chats: dict[str, int] = field(default_factory=dict)
+    _next_user: int = 0
+
+    def identity(self) -> tuple[str, str | None]:
+        """A token and its organization for a new user, spread round-robin."""
+        index = self._next_user % max(1, len(self.tokens))
+        self._next_user += 1
+        token = self.tokens[index] if self.tokens else ""
+        orgs = self.settings.organizations
+        return token, orgs[index] if index < len(orgs) else None
+
+
+_runtime: Runtime | None = None
+
+
+def install(settings: RunSettings, tokens: list[str]) -> Runtime:
+    """Make this process's runtime (the master's, a worker's, or a local run's)."""
+    global _runtime
+    origin_ns = time.perf_counter_ns()
+    epoch_now = time.time()
+    recorder = Recorder(origin_ns=origin_ns, origin_epoch_s=epoch_now)
+    recorder.turn_slos = dict(settings.turn_slos)
+    seed = settings.seed if settings.seed is not None else int.from_bytes(os.urandom(4))
+    _runtime = Runtime(settings, tokens, recorder, random.Random(seed ^ os.getpid()))
+    return _runtime
+
+
+def from_env() -> Runtime | None:
+    """The runtime described by this process's environment, if ``chatload run`` set it."""
+    raw = os.environ.get(RUN_ENV)
+    if not raw:
+        return None
+    settings = RunSettings.model_validate_json(raw)
+    tokens = json.loads(os.environ.get(TOKENS_ENV) or "[]")
+    return install(settings, [str(t) for t in tokens])
+
+
+def current_or_none() -> Runtime | None:
+    return _runtime
+
+
+def current() -> Runtime:
+    if _runtime is None:
+        raise RuntimeError("chatload's runtime is not installed (run through 'chatload run')")
+    return _runtime
+
+
+def start_health_sampler(runtime: Runtime) -> gevent.Greenlet:
+    """Every second: this process's CPU share, how late the sampler woke, open streams."""
+
+    def sample() -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        while True:
+            gevent.sleep(SAMPLE_INTERVAL_S)
+            now_wall, now_cpu = time.perf_counter(), time.process_time()
+            elapsed = now_wall - wall
+            lag_ns = max(0, int((elapsed - SAMPLE_INTERVAL_S) * 1e9))
+            percent = 100.0 * (now_cpu - cpu) / elapsed if elapsed > 0 else 0.0
+            runtime.recorder.generator_sample(percent, lag_ns)
+            runtime.recorder.active_streams(time.perf_counter_ns(), runtime.open_streams)
+            wall, cpu = now_wall, now_cpu
+
+    return gevent.spawn(sample)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))

@@ -1,0 +1,461 @@
+"""Locust users: ``ChatUser`` drives chats, ``StreamWatcher`` watches them, ``OpenLoopUser``
+starts turns on a schedule.
+
+One Locust task is one turn, so stopping (``--stop-timeout``) lets the turn in flight end and
+starts no new one. REST calls are reported to Locust as requests; stream frames go to the
+recorder only (a Locust event per frame would cost more than decoding it).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import gevent
+from gevent.event import Event
+from gevent.pool import Group
+from locust import User, constant, events, task
+
+from loadtest.client.rest import ApiError, ChatClient
+from loadtest.client.ws import HandshakeError, WebSocketStream
+from loadtest.locust import runtime
+from loadtest.stream import StreamMeter
+from loadtest.turns import ErrorInfo, Turn, TurnTracker
+
+#: Time to wait for the first frame before giving up on a quiet stream during reconnects.
+RECONNECT_BACKOFF_S = (0.1, 0.5, 1.0, 2.0)
+
+
+def _report_request(name: str, method: str, ns: int, size: int, error: ApiError | None) -> None:
+    events.request.fire(
+        request_type=method,
+        name=name,
+        response_time=ns / 1e6,
+        response_length=size,
+        exception=error,
+        context={},
+    )
+
+
+def _http_error(stage: str, error: ApiError) -> ErrorInfo:
+    return ErrorInfo(stage, error.message or str(error), kind=error.kind, status_code=error.status)
+
+
+def new_client(token: str) -> ChatClient:
+    rt = runtime.current()
+    return ChatClient(
+        rt.settings.host,
+        token,
+        rt.settings.era,
+        bypass_ratelimit=rt.settings.scenario.target.bypass_ratelimit,
+        on_request=_report_request,
+    )
+
+
+class ChatStream:
+    """A chat's stream connection, read in its own greenlet, reconnecting after a drop."""
+
+    def __init__(self, client: ChatClient, chat_id: str, tracker: TurnTracker | None) -> None:
+        rt = runtime.current()
+        self._runtime = rt
+        self._client = client
+        self._chat_id = chat_id
+        self._tracker = tracker
+        self._meter = StreamMeter(rt.recorder, tracker)
+        self._ws: WebSocketStream | None = None
+        self._greenlet: gevent.Greenlet | None = None
+        self._closing = False
+        self.changed = Event()
+        self.reconnects_left = rt.settings.scenario.chat.max_reconnects
+
+    def open(self, reconnect: bool = False) -> bool:
+        """Dial the stream; False (with the failure recorded) when it cannot be opened."""
+        tracker = self._tracker
+        url, headers = self._client.stream_target(
+            self._chat_id, tracker.after_id if tracker else None
+        )
+        ws = WebSocketStream(url, headers)
+        recorder = self._runtime.recorder
+        start = time.perf_counter_ns()
+        try:
+            ws.connect()
+        except HandshakeError as exc:
+            message = exc.body.decode("utf-8", "replace")[:300]
+            self._open_failed(ErrorInfo("stream_open", message, status_code=exc.status))
+            return False
+        except OSError as exc:
+            self._open_failed(ErrorInfo("stream_open", f"{type(exc).__name__}: {exc}"))
+            return False
+        recorder.stream_opened(time.perf_counter_ns() - start, reconnect=reconnect)
+        if tracker is not None:
+            tracker.connected()
+        self._ws = ws
+        self._runtime.open_streams += 1
+        if self._greenlet is None or self._greenlet.dead:
+            self._greenlet = gevent.spawn(self._read)
+        return True
+
+    def _open_failed(self, info: ErrorInfo) -> None:
+        t = time.perf_counter_ns()
+        if self._tracker is not None and self._tracker.busy:
+            self._tracker.fail(info, t)
+        else:
+            self._runtime.recorder.error(info, t)
+        self.changed.set()
+
+    def _read(self) -> None:
+        recorder = self._runtime.recorder
+        clock = time.perf_counter_ns
+        while self._ws is not None:
+            ws = self._ws
+            feed = self._meter.feed
+            decode_time = recorder.decode_time
+            for payload, t in ws.frames():
+                start = clock()
+                ended = feed(payload, t)
+                decode_time(clock() - start)
+                if ended:
+                    self.changed.set()
+            self._runtime.open_streams -= 1
+            self._ws = None
+            if self._closing:
+                return
+            self._after_close(ws)
+
+    def _after_close(self, ws: WebSocketStream) -> None:
+        closed = ws.closed
+        tracker = self._tracker
+        t = time.perf_counter_ns()
+        if closed is not None and not closed.normal:
+            info = ErrorInfo("stream_closed", f"closed {closed.code}: {closed.reason}".strip(": "))
+            self._runtime.recorder.error(info, t)
+        if tracker is None or not tracker.busy:
+            self.changed.set()
+            return
+        while self.reconnects_left > 0 and not self._closing:
+            attempt = self._runtime.settings.scenario.chat.max_reconnects - self.reconnects_left
+            self.reconnects_left -= 1
+            gevent.sleep(RECONNECT_BACKOFF_S[min(attempt, len(RECONNECT_BACKOFF_S) - 1)])
+            if self.open(reconnect=True):
+                return
+        if tracker.busy:
+            reason = f"stream closed {closed.code if closed else 1006} mid-turn; reconnects spent"
+            tracker.fail(ErrorInfo("stream_closed", reason), t)
+        self.changed.set()
+
+    @property
+    def is_open(self) -> bool:
+        return self._ws is not None
+
+    def close(self) -> None:
+        self._closing = True
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            ws.close()
+            self._runtime.open_streams -= 1
+        if self._greenlet is not None:
+            self._greenlet.join(timeout=2)
+            self._greenlet.kill(block=False)
+
+
+class ChatUser(User):
+    """Creates a chat, streams it, runs its turns, archives it; then starts another."""
+
+    wait_time = constant(0)
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self._rt = runtime.current()
+        self._chat = self._rt.settings.scenario.chat
+        token, self._organization = self._rt.identity()
+        self._client = new_client(token)
+        self._reset()
+
+    def _reset(self) -> None:
+        self._chat_id: str | None = None
+        self._tracker: TurnTracker | None = None
+        self._stream: ChatStream | None = None
+        self._turns_done = 0
+        self._last_user_message: int | None = None
+
+    # ------------------------------------------------------------ Locust hooks
+
+    @task
+    def turn(self) -> None:
+        """One turn: create the chat (first turn) or post to it, then wait for its end."""
+        rng = self._rt.rng
+        if self._chat_id is None:
+            if not self._create_chat():
+                return
+        else:
+            self._think()
+            if self._last_user_message and rng.random() < self._chat.edit_ratio:
+                self._edit()
+            else:
+                self._post()
+        self._follow_turn()
+        self._turns_done += 1
+        if self._turns_done >= self._chat.turns:
+            self._finish_chat()
+
+    def on_stop(self) -> None:
+        if self._tracker is not None:
+            self._tracker.abandon(time.perf_counter_ns())
+        self._finish_chat()
+        self._client.close()
+
+    # ------------------------------------------------------------ a turn's steps
+
+    def _think(self) -> None:
+        low, high = self._chat.think_time
+        if high > 0:
+            gevent.sleep(self._rt.rng.uniform(low, high))
+
+    def _prompt(self) -> str:
+        return self._rt.rng.choice(self._chat.prompts)
+
+    def _create_chat(self) -> bool:
+        recorder = self._rt.recorder
+        tracker = self._tracker = TurnTracker(recorder)
+        tracker.start(time.perf_counter_ns())
+        try:
+            chat, latency = self._client.create_chat(self._prompt(), self._organization)
+        except ApiError as exc:
+            tracker.fail(_http_error("create_chat", exc), time.perf_counter_ns())
+            self._count_429(exc)
+            self._tracker = None
+            self._pause_after_error()
+            return False
+        recorder.request("chat_create_latency", latency)
+        self._chat_id = chat.id
+        self._rt.live_chats[chat.id] = 0
+        self._stream = ChatStream(self._client, chat.id, tracker)
+        if not self._stream.open():
+            self._finish_chat()
+            return False
+        return True
+
+    def _post(self) -> Turn | None:
+        assert self._chat_id is not None and self._tracker is not None
+        tracker = self._tracker
+        if self._stream is not None and not self._stream.is_open:
+            self._stream.reconnects_left = self._chat.max_reconnects
+            if not self._stream.open(reconnect=True):
+                return None
+        turn = tracker.start(time.perf_counter_ns())
+        try:
+            response, latency = self._client.post_message(self._chat_id, self._prompt())
+        except ApiError as exc:
+            self._count_429(exc)
+            self._fail_turn(turn, _http_error("create_message", exc))
+            return None
+        self._rt.recorder.message_posted(latency, response.queued)
+        if response.message is not None:
+            self._last_user_message = response.message.id
+        return turn
+
+    def _edit(self) -> None:
+        assert self._chat_id is not None and self._tracker is not None
+        message_id = self._last_user_message
+        assert message_id is not None
+        turn = self._tracker.start(time.perf_counter_ns())
+        try:
+            latency = self._client.edit_message(self._chat_id, message_id, self._prompt())
+        except ApiError as exc:
+            self._fail_turn(turn, _http_error("create_message", exc))
+            return
+        self._rt.recorder.request("chat_message_latency", latency)
+
+    def _fail_turn(self, turn: Turn, info: ErrorInfo) -> None:
+        """A turn whose POST failed never reached the server: it alone fails."""
+        assert self._tracker is not None
+        if self._tracker.active is turn:
+            self._tracker.fail(info, time.perf_counter_ns())
+        else:
+            self._rt.recorder.error(info, time.perf_counter_ns())
+        self._pause_after_error()
+
+    def _follow_turn(self) -> None:
+        """Wait until no turn of the chat is in flight, interrupting or queueing on the way."""
+        tracker, stream = self._tracker, self._stream
+        if tracker is None or stream is None:
+            return
+        rng = self._rt.rng
+        interrupt = rng.random() < self._chat.interrupt_ratio
+        queue_next = (
+            rng.random() < self._chat.queue_ratio and self._turns_done + 1 < self._chat.turns
+        )
+        timeout_ns = int(self._chat.turn_timeout * 1e9)
+        while tracker.busy:
+            stream.changed.clear()
+            active = tracker.active
+            if (interrupt or queue_next) and active is not None and active.first_output_at:
+                if interrupt:
+                    interrupt = False
+                    self._interrupt()
+                if queue_next:
+                    queue_next = False
+                    self._post()
+                    self._turns_done += 1
+                continue
+            stream.changed.wait(timeout=0.05 if (interrupt or queue_next) else 1.0)
+            ended = tracker.expire(time.perf_counter_ns(), timeout_ns)
+            if ended:
+                self._report_turns(ended)
+        self._report_turns([])
+
+    def _interrupt(self) -> None:
+        assert self._chat_id is not None and self._tracker is not None
+        self._tracker.interrupt_requested()
+        try:
+            self._client.interrupt(self._chat_id)
+        except ApiError as exc:
+            self._rt.recorder.error(_http_error("interrupt", exc), time.perf_counter_ns())
+
+    def _report_turns(self, ended: list[Turn]) -> None:
+        for turn in ended:
+            if turn.outcome == "failed" and turn.error is not None:
+                events.request.fire(
+                    request_type="TURN",
+                    name="turn",
+                    response_time=0,
+                    response_length=0,
+                    exception=RuntimeError(f"{turn.error.stage}: {turn.error.message}"),
+                    context={},
+                )
+
+    def _count_429(self, error: ApiError) -> None:
+        if error.kind is not None:
+            self._rt.recorder.counts[error.kind] += 1
+
+    def _pause_after_error(self) -> None:
+        """Back off a little so a failing target is not hammered in a tight loop."""
+        gevent.sleep(self._rt.rng.uniform(0.2, 0.5))
+
+    def _finish_chat(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+        if self._tracker is not None:
+            self._tracker.finish_conversation()
+        if self._chat_id is not None:
+            self._rt.live_chats.pop(self._chat_id, None)
+            if self._chat.archive:
+                try:
+                    self._client.archive(self._chat_id)
+                except ApiError as exc:
+                    self._rt.recorder.error(_http_error("archive", exc), time.perf_counter_ns())
+        self._reset()
+
+
+class StreamWatcher(User):
+    """Holds a read-only stream on a chat another user drives, as a browser tab would."""
+
+    wait_time = constant(0)
+    fixed_count = 0
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self._rt = runtime.current()
+        token, _ = self._rt.identity()
+        self._client = new_client(token)
+        self._stream: ChatStream | None = None
+
+    @task
+    def watch(self) -> None:
+        chats = self._rt.live_chats
+        if not chats:
+            gevent.sleep(0.2)
+            return
+        chat_id = min(chats, key=lambda c: chats[c])
+        chats[chat_id] += 1
+        self._stream = ChatStream(self._client, chat_id, None)
+        if self._stream.open():
+            while self._stream.is_open and chat_id in chats:
+                self._stream.changed.wait(timeout=0.5)
+                self._stream.changed.clear()
+        self._stream.close()
+        if chat_id in chats:
+            chats[chat_id] -= 1
+
+    def on_stop(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+        self._client.close()
+
+
+class OpenLoopUser(User):
+    """Starts single-turn chats at this process's share of ``arrival_rate``, on schedule.
+
+    Each arrival gets its own greenlet, so a slow server never delays the next start; the
+    turn's intended start is its scheduled time, so latencies include any lag (coordinated
+    omission, ``spec/metrics.md``). One task is one arrival: between them the user waits,
+    which is where Locust stops it.
+    """
+
+    wait_time = constant(0)
+    fixed_count = 0
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self._rt = runtime.current()
+        token, self._organization = self._rt.identity()
+        self._client = new_client(token)
+        self._pool = Group()
+        self._next_at: int | None = None
+
+    @task
+    def arrive(self) -> None:
+        settings = self._rt.settings
+        rate = settings.process_arrival_rate or 1.0
+        now = time.perf_counter_ns()
+        if self._next_at is None:
+            self._next_at = now
+        gap = (
+            self._rt.rng.expovariate(rate)
+            if settings.scenario.load.arrival == "poisson"
+            else 1 / rate
+        )
+        self._next_at += int(gap * 1e9)
+        delay = (self._next_at - now) / 1e9
+        if delay > 0:
+            gevent.sleep(delay)
+        self._pool.spawn(self._one_turn, self._next_at)
+
+    def _one_turn(self, intended: int) -> None:
+        recorder = self._rt.recorder
+        chat = self._rt.settings.scenario.chat
+        tracker = TurnTracker(recorder)
+        tracker.start(time.perf_counter_ns(), intended=intended)
+        stream: ChatStream | None = None
+        chat_id: str | None = None
+        try:
+            created, latency = self._client.create_chat(
+                self._rt.rng.choice(chat.prompts), self._organization
+            )
+            recorder.request("chat_create_latency", latency)
+            chat_id = created.id
+            stream = ChatStream(self._client, chat_id, tracker)
+            if stream.open():
+                timeout_ns = int(chat.turn_timeout * 1e9)
+                while tracker.busy:
+                    stream.changed.wait(timeout=1.0)
+                    stream.changed.clear()
+                    tracker.expire(time.perf_counter_ns(), timeout_ns)
+        except ApiError as exc:
+            tracker.fail(_http_error("create_chat", exc), time.perf_counter_ns())
+        finally:
+            tracker.abandon(time.perf_counter_ns())
+            if stream is not None:
+                stream.close()
+            tracker.finish_conversation()
+        if chat_id is not None and chat.archive:
+            try:
+                self._client.archive(chat_id)
+            except ApiError as exc:
+                recorder.error(_http_error("archive", exc), time.perf_counter_ns())
+
+    def on_stop(self) -> None:
+        """No new arrivals; turns in flight get the stop timeout, the rest are unfinished."""
+        self._pool.join(timeout=self._rt.settings.scenario.load.stop_timeout)
+        self._pool.kill(block=True, timeout=5)
+        self._client.close()

@@ -1,0 +1,58 @@
+"""The locustfile: ``chatload run`` uses it, and so can ``locust -f loadtest/locustfile.py``.
+
+Run through ``chatload run``, the settings come from the environment it sets. Run by hand,
+``--host`` names the deployment, ``CODER_SESSION_TOKEN`` the token, and
+``--chatload-scenario`` a scenario file; the era is detected from the deployment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from locust import events
+
+from loadtest.locust import distributed, runtime
+from loadtest.locust.users import ChatUser, OpenLoopUser, StreamWatcher
+
+__all__ = ["ChatUser", "OpenLoopUser", "StreamWatcher"]
+
+runtime.from_env()
+
+
+@events.init_command_line_parser.add_listener
+def _options(parser: Any, **_: Any) -> None:
+    parser.add_argument(
+        "--chatload-scenario", default="", help="chatload scenario file (TOML) for its users"
+    )
+
+
+@events.init.add_listener
+def _init(environment: Any, **_: Any) -> None:
+    if runtime.current_or_none() is None:
+        runtime.install(*_standalone_settings(environment))
+    if getattr(environment, "chatload_collector", None) is None:
+        environment.chatload_collector = distributed.Collector()
+    distributed.install(environment, environment.chatload_collector)
+
+
+def _standalone_settings(environment: Any) -> tuple[runtime.RunSettings, list[str]]:
+    """Settings for a plain ``locust -f`` run, from Locust's options and the environment."""
+    from loadtest.runner.target import inspect_target
+    from loadtest.scenario import load_scenario
+
+    options = environment.parsed_options
+    path = getattr(options, "chatload_scenario", "") if options else ""
+    scenario = load_scenario(Path(path) if path else None)
+    host = environment.host or os.environ.get("CODER_URL") or ""
+    token = os.environ.get("CODER_SESSION_TOKEN", "")
+    target = inspect_target(host, [token], scenario.target.era)
+    settings = runtime.RunSettings(
+        scenario=scenario,
+        host=target.url,
+        era=target.era,
+        server_version=target.server_version,
+        organizations=target.organizations,
+    )
+    return settings, [token]

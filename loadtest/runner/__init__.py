@@ -1,0 +1,1 @@
+"""``chatload run``: one command for a whole load test."""

@@ -1,0 +1,338 @@
+"""``chatload run``: check the target, run Locust (local, or master + workers), report, exit.
+
+Exit codes (``spec/report-contract.md``): 0 ran and every SLO held; 1 an SLO failed (or, with
+no SLO, a turn failed); 2 bad usage or configuration; 3 target unreachable or credentials
+refused. An interrupted run, or one that lost a worker, still writes its report, marked
+``complete: false``.
+"""
+
+# Locust patches the standard library with gevent when imported: first, before httpx/ssl.
+import argparse
+import os
+import secrets
+import signal
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import gevent
+import locust
+from locust.env import Environment
+from locust.runners import LocalRunner, MasterRunner
+from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter
+
+from loadtest.locust import runtime
+from loadtest.locust.distributed import Collector
+from loadtest.locust.shapes import ScenarioShape
+from loadtest.locust.users import ChatUser, OpenLoopUser, StreamWatcher
+from loadtest.metrics.recorder import Snapshot
+from loadtest.metrics.report import Load, Report, RunInfo, Target, build_report
+from loadtest.runner import processes
+from loadtest.runner.progress import Progress, print_summary
+from loadtest.runner.target import TargetError, TargetInfo, inspect_target
+from loadtest.scenario import Scenario, ScenarioError, load_scenario, parse_duration
+from loadtest.slo import Slo, SloError, evaluate, parse_slo, per_turn_bounds
+
+DEFAULT_SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "smoke.toml"
+WORKER_CONNECT_TIMEOUT_S = 60.0
+FINALS_TIMEOUT_S = 30.0
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.description = (
+        "Run a load test of Coder's chats API and write a report.\n\n"
+        "Without --host (or CODER_URL) chatload starts its simulated Coder server on a free\n"
+        "127.0.0.1 port and tests against it. Every flag overrides the scenario file's key.\n\n"
+        "examples:\n"
+        "  chatload run                                   # smoke test against the simulator\n"
+        "  chatload run -u 50 -r 10 -t 2m --workers 2     # 50 users, 2 worker processes\n"
+        "  chatload run --arrival-rate 5 -t 60s           # open loop: 5 turns/s\n"
+        "  chatload run --host https://coder.example.com --token $TOKEN \\\n"
+        "      --slo 'time_to_first_output.p95 < 2000ms' --slo 'error_rate < 1%'\n\n"
+        "exit codes: 0 passed, 1 an SLO (or a turn) failed, 2 bad usage, 3 target unreachable\n"
+        "or credentials refused"
+    )
+    add = parser.add_argument
+    add("--scenario", type=Path, help=f"scenario file (TOML); default {DEFAULT_SCENARIO.name}")
+    add("--host", help="deployment URL (or CODER_URL); absent: the embedded simulator")
+    add("--token", help="session token (or CODER_SESSION_TOKEN); never logged")
+    add("-u", "--users", type=int, help="closed loop: concurrent users (load.users)")
+    add("-r", "--spawn-rate", type=float, help="users started per second (load.spawn_rate)")
+    add("--arrival-rate", type=float, help="open loop: turns started per second, Poisson")
+    add("-t", "--run-time", help="run time: 30, 30s, 2m, 1h30m (load.run_time)")
+    add("--turns", type=int, help="turns per conversation (chat.turns)")
+    add(
+        "--slo",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="an SLO, repeatable: 'time_to_first_output.p95 < 2000ms', 'error_rate < 1%%'",
+    )
+    add("--stop-timeout", help="seconds turns in flight get to finish at the end (default 30)")
+    add("--workers", type=int, help="Locust worker processes (0: one local process)")
+    add("--report-dir", type=Path, help="where to write reports (default reports/<time>-<name>)")
+    add(
+        "--era",
+        choices=["auto", "a", "b", "c", "d"],
+        help="protocol era of the target (default auto: detected); with the simulator, "
+        "the era it speaks (a, b or d)",
+    )
+    add("--setup", type=Path, help="a file written by 'chatload setup' (tokens, target)")
+    add("--quiet", action="store_true", help="no live progress lines")
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    load: dict[str, Any] = {}
+    if args.users is not None:
+        load["users"] = args.users
+    if args.spawn_rate is not None:
+        load["spawn_rate"] = args.spawn_rate
+    if args.arrival_rate is not None:
+        load.update(arrival_rate=args.arrival_rate, mode="open")
+    if args.run_time is not None:
+        load["run_time"] = args.run_time
+    if args.stop_timeout is not None:
+        load["stop_timeout"] = args.stop_timeout
+    if args.workers is not None:
+        load["workers"] = args.workers
+    chat = {"turns": args.turns} if args.turns is not None else {}
+    target: dict[str, Any] = {}
+    sim: dict[str, Any] = {}
+    if args.era:
+        target["era"] = args.era
+        if args.era in ("a", "b", "d"):
+            sim["era"] = args.era
+    return {"load": load, "chat": chat, "target": target, "sim": sim}
+
+
+class UsageError(Exception):
+    """Bad flags or configuration: exit 2."""
+
+
+def _plan(args: argparse.Namespace) -> tuple[Scenario, list[Slo], str | None, list[str]]:
+    path = args.scenario or (DEFAULT_SCENARIO if DEFAULT_SCENARIO.exists() else None)
+    try:
+        if args.run_time is not None:
+            parse_duration(args.run_time)
+        scenario = load_scenario(path, _overrides(args))
+        slos = [parse_slo(expr) for expr in [*scenario.slo.checks, *args.slo]]
+    except (ScenarioError, SloError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    host = args.host or os.environ.get("CODER_URL") or scenario.target.host
+    tokens = [args.token or os.environ.get("CODER_SESSION_TOKEN") or ""]
+    if args.setup is not None:
+        from loadtest.deploy.setup_file import read_setup_file
+
+        try:
+            setup = read_setup_file(args.setup)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"{args.setup}: {exc}") from None
+        host = args.host or setup.url
+        tokens = setup.tokens
+    return scenario, slos, host, tokens
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        scenario, slos, host, tokens = _plan(args)
+    except UsageError as exc:
+        print(f"chatload run: {exc}", file=sys.stderr)
+        return 2
+    sim: processes.SimProcess | None = None
+    try:
+        if not host:
+            token = secrets.token_urlsafe(24)
+            sim = processes.SimProcess.start(scenario.sim.era, token, scenario.sim.config)
+            host, tokens = sim.url, [token]
+        try:
+            target = inspect_target(host, tokens, scenario.target.era)
+        except TargetError as exc:
+            print(f"chatload run: {exc}", file=sys.stderr)
+            return 3
+        return _execute(scenario, slos, target, tokens, args, sim)
+    except processes.ProcessError as exc:
+        print(f"chatload run: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if sim is not None:
+            sim.stop()
+
+
+def _report_dir(args: argparse.Namespace, scenario: Scenario) -> Path:
+    if args.report_dir is not None:
+        return Path(args.report_dir)
+    if scenario.report.dir:
+        return Path(scenario.report.dir)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return Path("reports") / f"{stamp}-{scenario.name}"
+
+
+def _execute(
+    scenario: Scenario,
+    slos: list[Slo],
+    target: TargetInfo,
+    tokens: list[str],
+    args: argparse.Namespace,
+    sim: processes.SimProcess | None,
+) -> int:
+    load = scenario.load
+    workers = load.workers
+    settings = runtime.RunSettings(
+        scenario=scenario,
+        host=target.url,
+        era=target.era,
+        server_version=target.server_version,
+        turn_slos=per_turn_bounds(slos),
+        organizations=target.organizations,
+        process_arrival_rate=(load.arrival_rate / max(1, workers)) if load.arrival_rate else None,
+    )
+    rt = runtime.install(settings, tokens)
+    report_dir = _report_dir(args, scenario)
+    report_dir.mkdir(parents=True, exist_ok=True)
+
+    import loadtest.locustfile  # noqa: F401  registers the init hooks
+
+    if load.mode == "open":
+        OpenLoopUser.fixed_count = max(1, workers)
+        user_classes: list[type[locust.User]] = [OpenLoopUser]
+        total_users = max(1, workers)
+    else:
+        StreamWatcher.fixed_count = load.users * scenario.chat.watchers_per_chat
+        user_classes = [ChatUser, StreamWatcher] if StreamWatcher.fixed_count else [ChatUser]
+        total_users = load.users + StreamWatcher.fixed_count
+    shape = ScenarioShape() if load.mode == "closed" and load.shape != "steady" else None
+    env = Environment(
+        user_classes=user_classes,
+        shape_class=shape,
+        events=locust.events,
+        host=target.url,
+        stop_timeout=load.stop_timeout,
+    )
+    collector = Collector()
+    env.chatload_collector = collector  # type: ignore[attr-defined]
+    worker_procs: list[processes.WorkerProcess] = []
+    if workers:
+        port = processes.free_port()
+        master = env.create_master_runner("127.0.0.1", port)
+        env.events.init.fire(environment=env, runner=master, web_ui=None)
+        worker_procs = [
+            processes.WorkerProcess.start(port, settings.to_env(tokens), load.stop_timeout)
+            for _ in range(workers)
+        ]
+        _wait_for_workers(master, worker_procs)
+        runner: LocalRunner | MasterRunner = master
+    else:
+        runner = env.create_local_runner()
+        env.events.init.fire(environment=env, runner=runner, web_ui=None)
+
+    csv_writer = StatsCSVFileWriter(env, PERCENTILES_TO_REPORT, str(report_dir / "locust"))
+    csv_greenlet = gevent.spawn(csv_writer.stats_writer)
+    interrupted: list[str] = []
+    gevent.signal_handler(signal.SIGINT, lambda: interrupted.append("interrupted by SIGINT"))
+    gevent.signal_handler(signal.SIGTERM, lambda: interrupted.append("interrupted by SIGTERM"))
+
+    started_at = datetime.now(UTC)
+    start = time.monotonic()
+    if shape is not None:
+        runner.start_shape()
+    else:
+        # Open loop: the schedulers all start at once; closed loop: users ramp at spawn_rate.
+        rate = float(total_users) if load.mode == "open" else load.spawn_rate
+        runner.start(total_users, spawn_rate=rate)
+    progress = Progress(enabled=not args.quiet)
+    lost: list[str] = []
+    while time.monotonic() - start < load.run_time and not interrupted:
+        gevent.sleep(0.25)
+        if shape is not None and runner.state == "stopped":
+            break
+        lost = [w.describe() for w in worker_procs if w.exited]
+        if workers and len(lost) == workers:
+            break
+        progress.maybe_print(time.monotonic() - start, _live_snapshot(rt, collector, workers))
+
+    runner.stop()
+    if workers:
+        assert isinstance(runner, MasterRunner)
+        expected = set(collector.workers) | {c for c in runner.clients}
+        missing = collector.wait_for_finals(runner, expected, load.stop_timeout + FINALS_TIMEOUT_S)
+        lost = sorted({*lost, *(f"worker {m} (no final snapshot)" for m in missing)})
+        snapshot = collector.merged()
+    else:
+        snapshot = rt.recorder.snapshot()
+    ended_at = datetime.now(UTC)
+    duration = time.monotonic() - start
+
+    gevent.sleep(0.5)  # let Locust's CSV writer take its last sample
+    csv_greenlet.kill()
+    csv_writer.close_files()
+    runner.quit()
+    for proc in worker_procs:
+        proc.stop()
+
+    reasons = [*interrupted, *(f"lost {w}" for w in lost)]
+    run = RunInfo(
+        started_at=started_at,
+        ended_at=ended_at,
+        duration_s=round(duration, 3),
+        complete=not reasons,
+        incomplete_reasons=reasons,
+        scenario=scenario.name,
+        workers=workers,
+        load=Load(
+            mode=load.mode,
+            users=load.users if load.mode == "closed" else None,
+            arrival_rate=load.arrival_rate if load.mode == "open" else None,
+        ),
+        target=Target(url=target.url, era=target.era.value, server_version=target.server_version),
+    )
+    report = build_report(snapshot, run, origin_epoch_s=started_at.timestamp())
+    report.slo = evaluate(report, slos)
+    files = _write(report, report_dir, scenario, env)
+    print_summary(report, files)
+    return exit_code(report, slos)
+
+
+def exit_code(report: Report, slos: list[Slo]) -> int:
+    if slos:
+        return 0 if report.slo.passed else 1
+    return 1 if report.counts.turns_failed else 0
+
+
+def _live_snapshot(rt: runtime.Runtime, collector: Collector, workers: int) -> Snapshot:
+    if workers:
+        return collector.merged()
+    return rt.recorder.snapshot()
+
+
+def _wait_for_workers(runner: MasterRunner, procs: list[processes.WorkerProcess]) -> None:
+    deadline = time.monotonic() + WORKER_CONNECT_TIMEOUT_S
+    while runner.worker_count < len(procs):
+        dead = [p.describe() for p in procs if p.exited]
+        if dead:
+            raise processes.ProcessError(f"a worker process failed to start: {dead[0]}")
+        if time.monotonic() > deadline:
+            raise processes.ProcessError(
+                f"only {runner.worker_count} of {len(procs)} workers connected in "
+                f"{WORKER_CONNECT_TIMEOUT_S:.0f} s"
+            )
+        gevent.sleep(0.1)
+
+
+def _write(report: Report, report_dir: Path, scenario: Scenario, env: Environment) -> list[Path]:
+    from loadtest.report.files import write_report_files
+
+    files = write_report_files(
+        report, report_dir, html=scenario.report.html, csv=scenario.report.csv
+    )
+    if scenario.report.html:
+        from locust.html import get_html_report
+
+        from loadtest.metrics.report import write_atomic
+
+        locust_html = report_dir / "locust.html"
+        write_atomic(locust_html, get_html_report(env, show_download_link=False).encode())
+        files.append(locust_html)
+    return files

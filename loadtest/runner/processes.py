@@ -1,0 +1,139 @@
+"""The processes a run starts: the embedded simulator and Locust workers."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+
+LISTENING = re.compile(r"listening on (http://\S+)")
+START_TIMEOUT_S = 30.0
+LOCUSTFILE = Path(__file__).resolve().parents[1] / "locustfile.py"
+
+
+class ProcessError(Exception):
+    """A helper process could not be started or died."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _read_url(proc: subprocess.Popen[str], what: str) -> str:
+    """The URL from the process's 'listening on' line, within the start timeout."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + START_TIMEOUT_S
+    stdout: IO[str] = proc.stdout
+    while time.monotonic() < deadline:
+        line = stdout.readline()
+        if not line:
+            if proc.poll() is not None:
+                raise ProcessError(f"{what} exited with code {proc.returncode} before listening")
+            continue
+        match = LISTENING.search(line)
+        if match:
+            return match.group(1)
+    proc.kill()
+    raise ProcessError(f"{what} did not start listening within {START_TIMEOUT_S:.0f} s")
+
+
+def _terminate(proc: subprocess.Popen[Any], grace: float = 5.0) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=grace)
+
+
+@dataclass
+class SimProcess:
+    """``chatload sim`` on a free 127.0.0.1 port, for a run without --host."""
+
+    proc: subprocess.Popen[str]
+    url: str
+
+    @classmethod
+    def start(cls, era: str, token: str, config: dict[str, Any]) -> SimProcess:
+        env = {**os.environ, "CHATLOAD_SIM_TOKEN": token}
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "loadtest.cli",
+                "sim",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--era",
+                era,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=None,
+            text=True,
+            env=env,
+        )
+        sim = cls(proc, _read_url(proc, "the simulator"))
+        if config:
+            response = httpx.patch(f"{sim.url}/__sim/config", json=config, timeout=10)
+            if response.status_code >= 400:
+                sim.stop()
+                raise ProcessError(f"the simulator refused [sim] config: {response.text[:300]}")
+        return sim
+
+    def stop(self) -> None:
+        _terminate(self.proc)
+
+
+@dataclass
+class WorkerProcess:
+    """One Locust worker (``locust --worker``) running chatload's locustfile."""
+
+    proc: subprocess.Popen[bytes]
+    started: float = field(default_factory=time.monotonic)
+
+    @classmethod
+    def start(cls, master_port: int, env: dict[str, str], stop_timeout: float) -> WorkerProcess:
+        command = [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(LOCUSTFILE),
+            "--worker",
+            "--master-host",
+            "127.0.0.1",
+            "--master-port",
+            str(master_port),
+            "--stop-timeout",
+            str(stop_timeout),
+            "--loglevel",
+            "WARNING",
+        ]
+        proc = subprocess.Popen(command, env={**os.environ, **env}, stdout=subprocess.DEVNULL)
+        return cls(proc)
+
+    @property
+    def exited(self) -> bool:
+        return self.proc.poll() is not None
+
+    def describe(self) -> str:
+        code = self.proc.poll()
+        state = "running" if code is None else f"exited with code {code}"
+        return f"worker process {self.proc.pid} ({state})"
+
+    def stop(self) -> None:
+        _terminate(self.proc)

@@ -1,0 +1,106 @@
+"""Before any load: can we reach the deployment, which era does it speak, do we get in?
+
+Each failure is a ``TargetError`` whose message says what to do; ``chatload run`` exits 3
+with it. Tokens never appear in these messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from loadtest.client.rest import ApiError, ChatClient
+from loadtest.protocol.eras import PATHS, Era, era_from_version
+
+
+class TargetError(Exception):
+    """The target cannot be load tested as asked (exit code 3)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TargetInfo:
+    url: str
+    era: Era
+    server_version: str | None
+    #: Organization per token, in the tokens' order (None where the era needs none).
+    organizations: list[str | None]
+
+
+def _probe_v2(client: ChatClient) -> bool:
+    """True when ``/api/v2/chats`` exists (eras C and D)."""
+    try:
+        client.call("probe_v2_chats", "GET", PATHS[Era.D].chats())
+    except ApiError as exc:
+        if exc.status == 404:
+            return False
+        if exc.status == 401:
+            raise TargetError(
+                "the deployment refused the session token (HTTP 401): "
+                f"{exc.message or 'unauthorized'}"
+            ) from None
+        return True
+    return True
+
+
+def inspect_target(
+    url: str, tokens: list[str], era: str = "auto", timeout: float = 10.0
+) -> TargetInfo:
+    """Check reachability, the era, every token, and that chats are switched on."""
+    if not tokens or not all(tokens):
+        raise TargetError(
+            "no session token: pass --token or set CODER_SESSION_TOKEN "
+            "(or prepare users with 'chatload setup')"
+        )
+    client = ChatClient(url, tokens[0], timeout=timeout)
+    try:
+        try:
+            info = client.buildinfo()
+        except ApiError as exc:
+            raise TargetError(f"cannot reach {url}: {exc.message or exc}") from None
+        version = info.version or None
+        if era != "auto":
+            chosen = Era(era)
+        else:
+            chosen = era_from_version(info.version) or (Era.C if _probe_v2(client) else Era.A)
+        organizations = [_check_token(url, token, chosen, timeout) for token in tokens]
+        client.era = chosen
+        _check_chats_enabled(client)
+        return TargetInfo(url.rstrip("/"), chosen, version, organizations)
+    finally:
+        client.close()
+
+
+def _check_token(url: str, token: str, era: Era, timeout: float) -> str | None:
+    client = ChatClient(url, token, era, timeout=timeout)
+    try:
+        me = client.me()
+    except ApiError as exc:
+        if exc.status in (401, 403):
+            raise TargetError(
+                f"the deployment refused a session token (HTTP {exc.status}): {exc.message}"
+            ) from None
+        raise TargetError(f"cannot read the token's user from {url}: {exc.message}") from None
+    finally:
+        client.close()
+    orgs = me.get("organization_ids") or []
+    return str(orgs[0]) if orgs else None
+
+
+def _check_chats_enabled(client: ChatClient) -> None:
+    try:
+        client.list_chats()
+    except ApiError as exc:
+        if exc.status == 403 and "experiment" in exc.message:
+            raise TargetError(
+                f"chats are switched off: {exc.message} Start Coder with "
+                "CODER_EXPERIMENTS=agents (eras before v2.37)."
+            ) from None
+        if exc.status == 404:
+            raise TargetError(
+                f"no chats API at {client.paths.chats()} (HTTP 404): is this a Coder "
+                "deployment with Coder Agents? Try --era."
+            ) from None
+        if exc.status in (401, 403):
+            raise TargetError(
+                f"the chats API refused the token (HTTP {exc.status}): {exc.message}"
+            ) from None
+        raise TargetError(f"the chats API failed: HTTP {exc.status}: {exc.message}") from None
