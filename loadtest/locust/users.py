@@ -16,6 +16,7 @@ from gevent.event import Event
 from gevent.pool import Group
 from locust import User, constant, events, task
 
+from loadtest.client.measure import measure_frames
 from loadtest.client.rest import ApiError, ChatClient
 from loadtest.client.ws import HandshakeError, WebSocketStream
 from loadtest.locust import runtime
@@ -104,18 +105,9 @@ class ChatStream:
         self.changed.set()
 
     def _read(self) -> None:
-        recorder = self._runtime.recorder
-        clock = time.perf_counter_ns
         while self._ws is not None:
             ws = self._ws
-            feed = self._meter.feed
-            decode_time = recorder.decode_time
-            for payload, t in ws.frames():
-                start = clock()
-                ended = feed(payload, t)
-                decode_time(clock() - start)
-                if ended:
-                    self.changed.set()
+            measure_frames(ws.frames(), self._meter, self._runtime.recorder, self.changed.set)
             self._runtime.open_streams -= 1
             self._ws = None
             if self._closing:
@@ -149,10 +141,9 @@ class ChatStream:
 
     def close(self) -> None:
         self._closing = True
-        ws, self._ws = self._ws, None
+        ws = self._ws
         if ws is not None:
-            ws.close()
-            self._runtime.open_streams -= 1
+            ws.close()  # the reader greenlet sees the socket end and lets go of it
         if self._greenlet is not None:
             self._greenlet.join(timeout=2)
             self._greenlet.kill(block=False)
