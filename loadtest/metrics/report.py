@@ -256,6 +256,12 @@ class Report(Strict):
 
 
 FORMULAS = {
+    "chat_create_latency": "POST create chat written -> response headers (201)",
+    "chat_message_latency": "POST message written -> response headers (200)",
+    "stream_connect_latency": "websocket dial start -> upgrade complete",
+    "retry_delay": "delay_ms of each retry event",
+    "queue_wait": "queued message posted -> its user message event (promotion)",
+    "conversation_duration": "first turn's start -> last turn's terminal status, per chat",
     "time_to_first_output": "t0 (or intended start, open loop) -> first live message_part",
     "time_to_terminal_status": "t0 (or intended start) -> terminal status event",
     "time_to_running": "t0 (or intended start) -> first live status running",
@@ -277,6 +283,7 @@ def write_atomic(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is for sharing
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

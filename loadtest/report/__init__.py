@@ -1,0 +1,1 @@
+"""Writers of one ``Report``: HTML, markdown, time-series CSV; and ``compare`` of two."""

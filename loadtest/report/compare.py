@@ -1,0 +1,179 @@
+"""``chatload compare BASE_JSON NEW_JSON``: every headline figure's change, exit 1 on regression.
+
+``compare`` is pure (two reports in, rows out); ``main`` reads files and prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from loadtest.metrics.report import Report
+from loadtest.report import fmt
+from loadtest.report.headline import ALIASES
+from loadtest.report.load import ReportFileError, read_report
+
+DEFAULT_MAX_REGRESSION = 10.0
+LATENCIES = (
+    "time_to_first_output",
+    "time_to_terminal_status",
+    "time_to_running",
+    "time_per_output_token",
+    "chat_create_latency",
+    "chat_message_latency",
+    "stream_connect_latency",
+)
+#: (figure path, lower is better), in the order printed.
+FIGURES: tuple[tuple[str, bool], ...] = (
+    *((f"{name}.{p}", True) for name in LATENCIES for p in ("p50", "p95", "p99")),
+    ("error_rate", True),
+    ("retry_rate", True),
+    ("events_per_s", False),
+    ("turns_per_s", False),
+    ("goodput_per_s", False),
+)
+
+Verdict = Literal["n/a", "same", "better", "worse", "REGRESSION"]
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    figure: str
+    base: float | None
+    new: float | None
+    #: (new - base) / base in %; None when either is missing or base is 0.
+    change_pct: float | None
+    verdict: Verdict
+
+
+def _value(report: Report, path: str) -> float | None:
+    """A figure, or None when nothing measured it (a latency of no turns, a run of none)."""
+    if "." not in path and not report.counts.turns_started:
+        return None
+    return report.figure(path)
+
+
+def _verdict(path: str, lower: bool, base: float, new: float, limit: float) -> Verdict:
+    worse_by = (new - base) if lower else (base - new)
+    if worse_by == 0:
+        return "same"
+    if worse_by < 0:
+        return "better"
+    relative = worse_by / abs(base) * 100 if base else math.inf
+    # A ratio must also move by more than limit/100 percentage points: 0 % -> 0.01 % is
+    # not a regression, and a base of 0 % has no relative change to judge.
+    absolute = worse_by * 100 > limit / 100 if path in fmt.RATIOS else True
+    return "REGRESSION" if relative > limit and absolute else "worse"
+
+
+def compare(base: Report, new: Report, max_regression: float) -> list[Row]:
+    """Every headline figure of two reports, judged against ``max_regression`` (in %)."""
+    rows = []
+    for path, lower in FIGURES:
+        a, b = _value(base, path), _value(new, path)
+        if a is None or b is None:
+            rows.append(Row(path, a, b, None, "n/a"))
+            continue
+        change = (b - a) / abs(a) * 100 if a else None
+        rows.append(Row(path, a, b, change, _verdict(path, lower, a, b, max_regression)))
+    return rows
+
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text.strip().removesuffix("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage") from None
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = (
+        "Figures: TTFT, E2E, time_to_running, TPOT, chat create/message and stream connect "
+        "latencies at p50/p95/p99 and error_rate, retry_rate (lower is better); events_per_s, "
+        "turns_per_s, goodput_per_s (higher is better). A figure missing or measured by no "
+        "turn in either report is n/a and never a regression. Exit 0: no regression; "
+        "1: a figure regressed; 2: a file could not be read."
+    )
+    parser.add_argument("base", metavar="BASE_JSON", type=Path, help="the baseline report.json")
+    parser.add_argument("new", metavar="NEW_JSON", type=Path, help="the report.json to judge")
+    parser.add_argument(
+        "--max-regression",
+        metavar="PCT",
+        type=_percent,
+        default=DEFAULT_MAX_REGRESSION,
+        help="a figure regressed when it got worse by more than PCT %% of its base value "
+        f"(default {DEFAULT_MAX_REGRESSION:g}). error_rate and retry_rate must also rise by "
+        "more than PCT/100 percentage points (10 -> 0.1 points), which alone decides when "
+        "their base is 0",
+    )
+
+
+def _change(row: Row) -> str:
+    if row.change_pct is not None:
+        return f"{row.change_pct:+.1f} %"
+    if row.base is None or row.new is None:
+        return fmt.NA
+    # From a base of 0 (figures are never negative): the rise itself.
+    if row.new == row.base:
+        return "0.0 %"
+    if row.figure in fmt.RATIOS:
+        return f"{row.new * 100:+.2f} points"
+    return f"+{fmt.figure(row.figure, row.new)} from 0"
+
+
+def _name(path: str) -> str:
+    alias = ALIASES.get(path.partition(".")[0])
+    return f"{path} ({alias})" if alias else path
+
+
+def _describe(report: Report, path: Path, role: str) -> list[str]:
+    run = report.run
+    lines = [f"{role}: {path} ({run.scenario}, {fmt.when(run.started_at)})"]
+    if not run.complete:
+        reasons = "; ".join(run.incomplete_reasons) or "no reason recorded"
+        lines.append(f"  note: {role} is an INCOMPLETE run ({reasons})")
+    return lines
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        base, new = read_report(args.base), read_report(args.new)
+    except ReportFileError as exc:
+        print(f"chatload compare: {exc}", file=sys.stderr)
+        return 2
+    rows = compare(base, new, args.max_regression)
+    table = [("figure", "base", "new", "change", "verdict")] + [
+        (
+            _name(row.figure),
+            fmt.figure(row.figure, row.base),
+            fmt.figure(row.figure, row.new),
+            _change(row),
+            row.verdict,
+        )
+        for row in rows
+    ]
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
+    print("\n".join([*_describe(base, args.base, "base"), *_describe(new, args.new, "new")]))
+    if base.run.scenario != new.run.scenario:
+        print("  note: the reports are of different scenarios")
+    print()
+    for line in table:
+        cells = [
+            line[0].ljust(widths[0]),
+            *(c.rjust(w) for c, w in zip(line[1:4], widths[1:4], strict=True)),
+        ]
+        print("  ".join([*cells, line[4]]))
+    regressed = [row.figure for row in rows if row.verdict == "REGRESSION"]
+    limit = f"{args.max_regression:g} %"
+    if regressed:
+        print(f"\n{len(regressed)} figure(s) regressed past {limit}: {', '.join(regressed)}")
+        return 1
+    print(f"\nNo figure regressed past {limit}.")
+    return 0

@@ -1,0 +1,428 @@
+"""``report.html``: a whole run on one page that opens anywhere: inline CSS and SVG, no network.
+
+Every piece of text from the report is escaped: scenario names, URLs and server error messages
+are not ours.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Container, Iterable, Sequence
+from html import escape
+
+from loadtest.metrics.report import Report, SeriesPoint, Summary
+from loadtest.report import fmt
+from loadtest.report.headline import (
+    ALIASES,
+    PERCENTILES,
+    headline,
+    label,
+    observed,
+    passed,
+    verdict,
+)
+from loadtest.report.svg import Bar, Series, bar_chart, hbar_chart, line_chart
+
+STATS = ("count", "min", "mean", "p50", "p90", "p95", "p99", "p999", "max")
+HEADINGS = ("count", "min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max")
+
+CSS = """
+:root { --fg: #1d232b; --muted: #5d6773; --line: #d9dee4; --bg: #f5f7f9; --pass: #177245;
+  --fail: #b42318; --warn: #9a5b00; --warn-bg: #fff4e0; --fail-bg: #fdecea; }
+* { box-sizing: border-box; }
+body { margin: 0; background: var(--bg); color: var(--fg);
+  font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; }
+main { max-width: 1360px; margin: 0 auto; padding: 24px 28px 40px; }
+h1 { font-size: 24px; margin: 0 0 12px; display: flex; gap: 12px; align-items: center;
+  flex-wrap: wrap; }
+h2 { font-size: 17px; margin: 32px 0 10px; padding-bottom: 4px; border-bottom: 1px solid var(--line); }
+section, header { background: #fff; border: 1px solid var(--line); border-radius: 8px;
+  padding: 4px 20px 18px; margin-top: 18px; }
+header { padding-top: 18px; }
+.badge { font-size: 13px; font-weight: 700; letter-spacing: .04em; padding: 3px 10px;
+  border-radius: 4px; color: #fff; }
+.badge.pass { background: var(--pass); } .badge.fail { background: var(--fail); }
+.badge.incomplete { background: var(--warn); }
+.meta { display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: 8px 24px; margin: 0; }
+.meta div { min-width: 0; } .meta dt { color: var(--muted); font-size: 12px; }
+.meta dd { margin: 0; overflow-wrap: anywhere; font-weight: 500; }
+.verdict { margin: 12px 0 0; color: var(--muted); }
+.alert { margin-top: 14px; padding: 10px 14px; border-radius: 6px; border-left: 5px solid; }
+.alert.incomplete { background: var(--fail-bg); border-color: var(--fail); }
+.alert.warning { background: var(--warn-bg); border-color: var(--warn); }
+.alert ul { margin: 4px 0 0; padding-left: 20px; }
+table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
+table.narrow { width: auto; min-width: 560px; }
+th, td { padding: 5px 10px; line-height: 20px; border-bottom: 1px solid var(--line); text-align: left;
+  vertical-align: top; }
+th { font-size: 12px; color: var(--muted); font-weight: 600; background: #fafbfc; }
+td.num, th.num { text-align: right; white-space: nowrap; }
+tr.none td { color: #a3abb5; }
+td.pass { color: var(--pass); font-weight: 700; } td.fail { color: var(--fail); font-weight: 700; }
+td.formula { color: var(--muted); font-size: 12px; }
+td.message { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px;
+  overflow-wrap: anywhere; }
+.headline { display: grid; align-items: start; grid-template-columns: repeat(3, minmax(0, 1fr)); gap: 24px; }
+.headline h3 { font-size: 13px; margin: 0 0 4px; color: var(--muted); }
+.headline td.num { font-size: 16px; font-weight: 600; }
+.plots { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 20px 28px; }
+figure { margin: 0; min-width: 0; }
+figcaption { font-weight: 600; margin-bottom: 2px; }
+figcaption span { display: block; font-weight: 400; color: var(--muted); font-size: 12px; }
+svg.plot { width: 100%; height: auto; display: block; overflow: visible; }
+.plot text { font-size: 11px; fill: #3d4650; }
+.plot text.label { font-size: 12px; fill: var(--muted); }
+.plot text.empty { font-size: 14px; fill: #a3abb5; }
+.plot .legend text { font-size: 12px; }
+.plot .axis { stroke: #8a949e; stroke-width: 1; }
+.plot .grid { stroke: #e8ebef; stroke-width: 1; }
+.plot .line { fill: none; stroke-width: 2; stroke-linejoin: round; stroke-linecap: round; }
+.plot line.marker { stroke: #d55e00; stroke-width: 1.5; stroke-dasharray: 4 3; }
+.plot text.marker { font-weight: 600; fill: #d55e00; paint-order: stroke; stroke: #fff; stroke-width: 3px; }
+.plot rect.bar:hover { opacity: .75; }
+.counts { display: grid; align-items: start; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: 0 24px; }
+footer { color: var(--muted); font-size: 12px; margin-top: 18px; }
+@media (max-width: 900px) { .plots, .headline, .meta, .counts { grid-template-columns: 1fr; } }
+"""
+
+
+def _e(value: object) -> str:
+    return escape(str(value))
+
+
+def _table(
+    head: Sequence[str], rows: Iterable[str], numeric: Container[int] = (), css: str = ""
+) -> str:
+    """A table; the ``numeric`` columns' headings align right, over their numbers."""
+    cells = "".join(
+        f'<th class="num">{_e(h)}</th>' if i in numeric else f"<th>{_e(h)}</th>"
+        for i, h in enumerate(head)
+    )
+    attr = f' class="{css}"' if css else ""
+    return f"<table{attr}><thead><tr>{cells}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _pairs(rows: Iterable[tuple[str, str]], css: str = "") -> str:
+    """A two-column table: a name, and its value aligned right."""
+    body = "".join(f"<tr><td>{_e(k)}</td><td class='num'>{_e(v)}</td></tr>" for k, v in rows)
+    attr = f' class="{css}"' if css else ""
+    return f"<table{attr}><tbody>{body}</tbody></table>"
+
+
+def _load(report: Report) -> str:
+    load = report.run.load
+    if load.mode == "open":
+        rate = "?" if load.arrival_rate is None else fmt.number(load.arrival_rate)
+        return f"open loop, {rate} turns/s arriving"
+    users = "?" if load.users is None else fmt.number(load.users)
+    return f"closed loop, {users} user{'' if load.users == 1 else 's'}"
+
+
+def _header(report: Report) -> str:
+    run = report.run
+    ok = passed(report)
+    badges = f'<span class="badge {"pass" if ok else "fail"}">{verdict(report)}</span>'
+    if not run.complete:
+        badges += '<span class="badge incomplete">INCOMPLETE</span>'
+    meta = {
+        "target": run.target.url,
+        "era": run.target.era,
+        "server version": run.target.server_version or "unknown",
+        "load": _load(report),
+        "started": fmt.when(run.started_at),
+        "ended": fmt.when(run.ended_at),
+        "duration": fmt.seconds(run.duration_s),
+        "workers": f"{run.workers}" if run.workers else "0 (one local process)",
+    }
+    items = "".join(f"<div><dt>{_e(k)}</dt><dd>{_e(v)}</dd></div>" for k, v in meta.items())
+    if report.slo.checks:
+        held = sum(c.passed for c in report.slo.checks)
+        why = f"{held} of {len(report.slo.checks)} SLOs held."
+    else:
+        failed = report.counts.turns_failed
+        did = fmt.number(failed) if failed else "none"
+        why = f"No SLOs set, so the verdict is whether any turn failed: {did} did."
+    out = [
+        f"<header><h1>chatload: {_e(run.scenario)} {badges}</h1>",
+        f'<dl class="meta">{items}</dl><p class="verdict">{_e(why)} '
+        f"chatload {_e(report.tool.version)}, report schema {report.schema_version}.</p>",
+    ]
+    if not run.complete:
+        reasons = run.incomplete_reasons or ["no reason was recorded"]
+        out.append(
+            '<div class="alert incomplete"><strong>INCOMPLETE run</strong>: its figures cover '
+            f"only part of it.<ul>{''.join(f'<li>{_e(r)}</li>' for r in reasons)}</ul></div>"
+        )
+    out.append(_warnings(report))
+    out.append("</header>")
+    return "".join(out)
+
+
+def _warnings(report: Report) -> str:
+    if not report.generator.warnings:
+        return ""
+    items = "".join(f"<li>{_e(w)}</li>" for w in report.generator.warnings)
+    return (
+        '<div class="alert warning"><strong>The load generator may have limited this run'
+        f"</strong><ul>{items}</ul></div>"
+    )
+
+
+def _slo(report: Report) -> str:
+    if not report.slo.checks:
+        return "<section><h2>SLOs</h2><p>No SLOs were set for this run.</p></section>"
+    rows = []
+    for check in report.slo.checks:
+        result = "pass" if check.passed else "fail"
+        rows.append(
+            f"<tr><td>{_e(check.expr)}</td><td class='num'>{_e(observed(check))}</td>"
+            f"<td class='num {result}'>{result.upper()}</td></tr>"
+        )
+    table = _table(("check", "observed", "result"), rows, numeric=(1, 2), css="narrow")
+    return f"<section><h2>SLOs</h2>{table}</section>"
+
+
+def _headline(report: Report) -> str:
+    groups = [f"<div><h3>{_e(title)}</h3>{_pairs(rows)}</div>" for title, rows in headline(report)]
+    return f'<section><h2>Headline</h2><div class="headline">{"".join(groups)}</div></section>'
+
+
+def _series(points: Sequence[SeriesPoint], fields: Sequence[tuple[str, str]]) -> list[Series]:
+    return [
+        Series(
+            name=title,
+            points=[(p.t, getattr(p, field)) for p in points],
+            dashed=field.endswith("_p95"),
+        )
+        for title, field in fields
+    ]
+
+
+def _distribution(report: Report, name: str, unit: str) -> list[Bar]:
+    return [
+        Bar(label=fmt.short(bound), value=count, tip=f"≤ {fmt.number(bound)} {unit}: {count:g}")
+        for bound, count in report.histograms.get(name, [])
+    ]
+
+
+def _markers(report: Report, name: str) -> list[tuple[str, int]]:
+    """Which bar holds each headline percentile: the first whose upper bound reaches it."""
+    rows = report.histograms.get(name, [])
+    summary = report.latency_ms.get(name)
+    if not rows or summary is None:
+        return []
+    bounds = [bound for bound, _ in rows]
+    return [
+        (p, next((i for i, b in enumerate(bounds) if b >= value), len(bounds) - 1))
+        for p in PERCENTILES
+        for value in [getattr(summary, p)]
+    ]
+
+
+def _error_bars(report: Report) -> list[Bar]:
+    by_kind: Counter[str] = Counter()
+    for row in report.errors:
+        by_kind[f"{row.stage} / {row.kind}" if row.kind else row.stage] += row.count
+    bars = [Bar(label=k, value=n, group="errors") for k, n in by_kind.most_common()]
+    counts = report.counts
+    retries = (
+        ("retry events", counts.retry_events),
+        ("turns retried", counts.turns_retried),
+        ("retried, then recovered", counts.retry_recovered),
+        ("retried, then failed", counts.retry_exhausted),
+    )
+    return bars + [Bar(label=k, value=n, group="retries") for k, n in retries if n]
+
+
+def _figure(title: str, note: str, svg: str) -> str:
+    return f"<figure><figcaption>{_e(title)}<span>{_e(note)}</span></figcaption>{svg}</figure>"
+
+
+def _plots(report: Report) -> str:
+    points = report.timeseries
+    elapsed = "seconds since start"
+    ttft, e2e = "time_to_first_output", "time_to_terminal_status"
+    figures = [
+        _figure(
+            "TTFT over time",
+            "time to first output of the turns that ended in each second",
+            line_chart(
+                "ttft_over_time",
+                "TTFT over time",
+                _series(points, (("p50", f"{ttft}_p50"), ("p95", f"{ttft}_p95"))),
+                elapsed,
+                "ms",
+            ),
+        ),
+        _figure(
+            "E2E over time",
+            "time to terminal status of the turns that ended in each second",
+            line_chart(
+                "e2e_over_time",
+                "E2E over time",
+                _series(points, (("p50", f"{e2e}_p50"), ("p95", f"{e2e}_p95"))),
+                elapsed,
+                "ms",
+            ),
+        ),
+        _figure(
+            "Stream throughput",
+            "received by all clients, per second",
+            line_chart(
+                "throughput",
+                "Stream throughput",
+                _series(points, (("events/s", "events_per_s"), ("frames/s", "frames_per_s"))),
+                elapsed,
+                "per second",
+            ),
+        ),
+        _figure(
+            "Turns",
+            "turns started and completed, errors and retries, per second",
+            line_chart(
+                "turns",
+                "Turns",
+                _series(
+                    points,
+                    (
+                        ("completed", "turns_completed"),
+                        ("started", "turns_started"),
+                        ("errors", "errors"),
+                        ("retries", "retries"),
+                    ),
+                ),
+                elapsed,
+                "per second",
+            ),
+        ),
+        _figure(
+            "TTFT distribution",
+            "turns per latency bucket, with the headline percentiles",
+            bar_chart(
+                "ttft_distribution",
+                "TTFT distribution",
+                _distribution(report, ttft, "ms"),
+                "TTFT, ms (bucket upper bound)",
+                "turns",
+                _markers(report, ttft),
+            ),
+        ),
+        _figure(
+            "E2E distribution",
+            "turns per latency bucket, with the headline percentiles",
+            bar_chart(
+                "e2e_distribution",
+                "E2E distribution",
+                _distribution(report, e2e, "ms"),
+                "E2E, ms (bucket upper bound)",
+                "turns",
+                _markers(report, e2e),
+            ),
+        ),
+        _figure(
+            "Errors and retries",
+            "errors by stage / kind; retries by outcome",
+            hbar_chart("errors", "Errors and retries", _error_bars(report), "count"),
+        ),
+        _figure(
+            "Events per frame",
+            "how many events the server batched into one websocket frame",
+            bar_chart(
+                "events_per_frame",
+                "Events per frame",
+                _distribution(report, "events_per_frame", "events"),
+                "events in a frame (bucket upper bound)",
+                "frames",
+            ),
+        ),
+    ]
+    return f'<section><h2>Plots</h2><div class="plots">{"".join(figures)}</div></section>'
+
+
+def _summaries(
+    title: str, summaries: dict[str, Summary], formulas: dict[str, str], whole: bool = False
+) -> str:
+    """Every summary in a row; the formula column only where the report defines some.
+
+    ``whole``: values are counts (events in a frame), so 2.0 reads as 2.
+    """
+    defined = any(name in formulas for name in summaries)
+    rows = []
+    for name, summary in summaries.items():
+        data = summary.model_dump()
+        if summary.count:
+            values = [data[s] for s in STATS]
+            if whole:
+                values = [int(v) if float(v).is_integer() else v for v in values]
+            cells = "".join(f"<td class='num'>{fmt.number(v)}</td>" for v in values)
+        else:
+            cells = "<td class='num'>0</td>" + "<td class='num'>—</td>" * (len(STATS) - 1)
+        formula = f"<td class='formula'>{_e(formulas.get(name, ''))}</td>" if defined else ""
+        row_class = "" if summary.count else " class='none'"
+        rows.append(f"<tr{row_class}><td>{_e(label(name))}</td>{cells}{formula}</tr>")
+    head = ("name", *HEADINGS, *(("how it is measured",) if defined else ()))
+    table = _table(head, rows, numeric=range(1, len(STATS) + 1))
+    return f"<section><h2>{_e(title)}</h2>{table}</section>"
+
+
+def _errors(report: Report) -> str:
+    if not report.errors:
+        return "<section><h2>Errors</h2><p>No errors.</p></section>"
+    rows = []
+    for row in report.errors:
+        retryable = None if row.retryable is None else ("yes" if row.retryable else "no")
+        optional = (row.kind, row.provider, row.status_code, retryable)
+        cells = "".join(f"<td>{'—' if v is None else _e(v)}</td>" for v in optional)
+        rows.append(
+            f"<tr><td>{_e(row.stage)}</td>{cells}<td class='num'>{fmt.number(row.count)}</td>"
+            f"<td class='message'>{_e(row.message)}</td></tr>"
+        )
+    head = ("stage", "kind", "provider", "status", "retryable", "count", "message")
+    table = _table(head, rows, numeric=(5,))
+    return f"<section><h2>Errors</h2>{table}</section>"
+
+
+def _counts(report: Report) -> str:
+    counts = [(k, fmt.number(v)) for k, v in report.counts.model_dump().items()]
+    rates = [(k, fmt.figure(k, v)) for k, v in report.rates.model_dump().items()]
+    per_column = -(-len(counts) // 3)
+    columns = [counts[i : i + per_column] for i in range(0, len(counts), per_column)]
+    tables = "".join(_pairs(column) for column in [*columns, rates])
+    return f'<section><h2>All counts and rates</h2><div class="counts">{tables}</div></section>'
+
+
+def _generator(report: Report) -> str:
+    gen = report.generator
+    rows = [
+        ("highest CPU use of a load process", f"{gen.cpu_percent_max:.1f} %"),
+        ("greenlet scheduling lag, p99", fmt.ms(gen.loop_lag_ms_p99)),
+        ("the generator was the bottleneck", "yes" if gen.bottleneck else "no"),
+    ]
+    note = _warnings(report) or "<p>No warnings: the generator kept up.</p>"
+    return f"<section><h2>Generator health</h2>{_pairs(rows, 'narrow')}{note}</section>"
+
+
+def render_html(report: Report) -> str:
+    """The report as one HTML page."""
+    title = f"chatload: {report.run.scenario} ({verdict(report)})"
+    body = "".join(
+        [
+            _header(report),
+            _slo(report),
+            _headline(report),
+            _plots(report),
+            _summaries("Latencies (ms)", report.latency_ms, report.formulas),
+            _summaries("Distributions", report.distributions, report.formulas, whole=True),
+            _errors(report),
+            _counts(report),
+            _generator(report),
+        ]
+    )
+    aliases = ", ".join(f"{alias} = {name}" for name, alias in ALIASES.items())
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(title)}</title><style>{CSS}</style></head><body><main>{body}"
+        f"<footer>Latencies in milliseconds, measured from each turn's start (its intended "
+        f"start in open-loop runs). {_e(aliases)}.</footer></main></body></html>"
+    )

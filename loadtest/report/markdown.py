@@ -1,0 +1,74 @@
+"""``summary.md``: the run in a few tables, for a CI job summary (GitHub-flavoured markdown)."""
+
+from __future__ import annotations
+
+from collections.abc import Container, Iterable, Sequence
+from html import escape
+
+from loadtest.metrics.report import Report
+from loadtest.report import fmt
+from loadtest.report.headline import headline, observed, verdict
+
+TOP_ERRORS = 5
+MESSAGE_CHARS = 120
+
+
+def _cell(value: object) -> str:
+    """Text made inert in a table cell: no HTML, no column break, one line."""
+    text = " ".join(str(value).split())
+    return escape(text, quote=False).replace("|", "\\|")
+
+
+def _table(
+    head: Sequence[str], rows: Iterable[Sequence[object]], numeric: Container[int]
+) -> list[str]:
+    align = ["---:" if i in numeric else "---" for i in range(len(head))]
+    return [
+        "| " + " | ".join(head) + " |",
+        "| " + " | ".join(align) + " |",
+        *("| " + " | ".join(_cell(c) for c in row) + " |" for row in rows),
+        "",
+    ]
+
+
+def render_markdown(report: Report) -> str:
+    """The report's verdict, SLOs, headline figures, top errors and warnings."""
+    run = report.run
+    mark = ":white_check_mark:" if verdict(report) == "PASS" else ":x:"
+    lines = [f"## {mark} chatload: {_cell(run.scenario)}: {verdict(report)}", ""]
+    if not run.complete:
+        reasons = "; ".join(run.incomplete_reasons) or "no reason was recorded"
+        lines += [f"> [!WARNING]\n> **INCOMPLETE run**: {_cell(reasons)}", ""]
+    load = (
+        f"{fmt.number(run.load.users or 0)} users (closed loop)"
+        if run.load.mode == "closed"
+        else f"{fmt.number(run.load.arrival_rate or 0)} turns/s (open loop)"
+    )
+    lines += [
+        f"Target `{_cell(run.target.url)}` (era {run.target.era}, server "
+        f"{_cell(run.target.server_version or 'unknown')}), {load}, "
+        f"{fmt.seconds(run.duration_s)} from {fmt.when(run.started_at)}.",
+        "",
+        "### SLOs",
+        "",
+    ]
+    if report.slo.checks:
+        rows = [(c.expr, observed(c), "PASS" if c.passed else "FAIL") for c in report.slo.checks]
+        lines += _table(("check", "observed", "result"), rows, numeric=(1,))
+    else:
+        lines += ["No SLOs were set: the verdict is whether any turn failed.", ""]
+    lines += ["### Headline", ""]
+    lines += _table(
+        ("figure", "value"), [row for _, rows in headline(report) for row in rows], numeric=(1,)
+    )
+    if report.errors:
+        lines += [f"### Top errors ({len(report.errors)} kinds)", ""]
+        errors = [
+            (e.stage, e.kind or "", e.status_code or "", e.count, e.message[:MESSAGE_CHARS])
+            for e in report.errors[:TOP_ERRORS]
+        ]
+        lines += _table(("stage", "kind", "status", "count", "message"), errors, numeric=(3,))
+    if report.generator.warnings:
+        lines += ["### Generator warnings", ""]
+        lines += [f"- :warning: {_cell(w)}" for w in report.generator.warnings] + [""]
+    return "\n".join(lines)
