@@ -224,15 +224,17 @@ class TurnTracker:
     # ------------------------------------------------------------ event handlers
 
     def _feed_snapshot(self, events: list[dict[str, Any]], t: int, ended: list[Turn]) -> None:
+        """Messages first, then the status: servers differ in the snapshot's order."""
         self._recorder.snapshot_events(len(events))
         for event in events:
             kind = event["type"]
             if kind == "message":
                 self._message(event, t, ended, live=False)
-            elif kind == "status":
-                self._status(event, t, ended, live=False)
             elif kind == "queue_update":
                 self._recorder.queue_length(len(event.get("queued_messages") or ()))
+        for event in events:
+            if event["type"] == "status":
+                self._status(event, t, ended, live=False)
 
     def _parts(self, turn: Turn | None, parts: int, t: int) -> None:
         if turn is None:

@@ -13,12 +13,12 @@ import contextlib
 import socket
 import time
 from collections.abc import Iterator, Mapping
+from typing import Any
 from dataclasses import dataclass
 
 from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidStatus
 from websockets.frames import Close, Frame, Opcode
-from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
@@ -63,6 +63,9 @@ class WebSocketStream:
         self._timeout = timeout
         self._sock: socket.socket | None = None
         self._protocol = ClientProtocol(self._uri, max_size=MAX_FRAME_BYTES + 1024)
+        #: Frames that arrived in the same read as the upgrade response, and when.
+        self._early: list[Frame] = []
+        self._early_at = 0
         self.closed: Closed | None = None
 
     def connect(self) -> None:
@@ -84,12 +87,15 @@ class WebSocketStream:
         self._flush()
         while self._protocol.state is State.CONNECTING:
             data = sock.recv(RECV_BYTES)
+            self._early_at = time.perf_counter_ns()
             if not data:
                 self._protocol.receive_eof()
             else:
                 self._protocol.receive_data(data)
             for event in self._protocol.events_received():
-                if isinstance(event, Response) and self._protocol.handshake_exc is not None:
+                if isinstance(event, Frame):
+                    self._early.append(event)
+                elif self._protocol.handshake_exc is not None:
                     self.abort()
                     exc = self._protocol.handshake_exc
                     if isinstance(exc, InvalidStatus):
@@ -112,17 +118,26 @@ class WebSocketStream:
         protocol = self._protocol
         clock = time.perf_counter_ns
         parts: list[bytes] = []
+        early: list[Any] = self._early
+        self._early = []
         while True:
-            try:
-                data = sock.recv(RECV_BYTES)
-            except OSError:
-                data = b""
-            t = clock()
-            if data:
-                protocol.receive_data(data)
+            if early:
+                # The server's first frames came in the same read as the upgrade response.
+                received, t, eof = early, self._early_at, False
+                early = []
             else:
-                protocol.receive_eof()
-            for event in protocol.events_received():
+                try:
+                    data = sock.recv(RECV_BYTES)
+                except OSError:
+                    data = b""
+                t = clock()
+                eof = not data
+                if eof:
+                    protocol.receive_eof()
+                else:
+                    protocol.receive_data(data)
+                received = protocol.events_received()
+            for event in received:
                 if not isinstance(event, Frame):
                     continue
                 opcode = event.opcode
@@ -138,7 +153,7 @@ class WebSocketStream:
                         yield payload, t
             if protocol.writes:
                 self._flush()
-            if not data or protocol.state is State.CLOSED:
+            if eof or protocol.state is State.CLOSED:
                 self.closed = self._close_info()
                 self.abort()
                 return

@@ -150,9 +150,11 @@ class ChatStream:
 
 
 class ChatUser(User):
-    """Creates a chat, streams it, runs its turns, archives it; then starts another."""
+    """Creates a chat, streams it, runs its turns, archives it; then starts another.
 
-    wait_time = constant(0)
+    Think time is Locust's wait between tasks, where a stopping user is stopped: so once the
+    run time ends, no user starts a new turn.
+    """
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
@@ -161,6 +163,10 @@ class ChatUser(User):
         token, self._organization = self._rt.identity()
         self._client = new_client(token)
         self._reset()
+
+    def wait_time(self) -> float:
+        low, high = self._chat.think_time
+        return self._rt.rng.uniform(low, high)
 
     def _reset(self) -> None:
         self._chat_id: str | None = None
@@ -178,12 +184,10 @@ class ChatUser(User):
         if self._chat_id is None:
             if not self._create_chat():
                 return
+        elif self._last_user_message and rng.random() < self._chat.edit_ratio:
+            self._edit()
         else:
-            self._think()
-            if self._last_user_message and rng.random() < self._chat.edit_ratio:
-                self._edit()
-            else:
-                self._post()
+            self._post()
         self._follow_turn()
         self._turns_done += 1
         if self._turns_done >= self._chat.turns:
@@ -196,11 +200,6 @@ class ChatUser(User):
         self._client.close()
 
     # ------------------------------------------------------------ a turn's steps
-
-    def _think(self) -> None:
-        low, high = self._chat.think_time
-        if high > 0:
-            gevent.sleep(self._rt.rng.uniform(low, high))
 
     def _prompt(self) -> str:
         return self._rt.rng.choice(self._chat.prompts)

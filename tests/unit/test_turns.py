@@ -99,6 +99,15 @@ def test_turn_that_ended_while_disconnected_ends_from_the_snapshot() -> None:
     assert recorder.latency["time_to_terminal_status"].count == 0  # unknown, not invented
 
 
+def test_snapshot_order_does_not_matter() -> None:
+    for order in ([status("waiting"), message(1)], [message(1), status("waiting")]):
+        _recorder, t = tracker()
+        t.start(0)
+        t.connected()
+        (turn,) = t.feed(order, 900 * MS)
+        assert turn.outcome == "completed" and not t.busy
+
+
 def test_retry_then_recovery() -> None:
     recorder, t = tracker()
     t.start(0)
