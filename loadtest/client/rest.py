@@ -173,7 +173,8 @@ class ChatClient:
 
     def create_chat(self, text: str, organization_id: str | None = None) -> tuple[Chat, int]:
         body: dict[str, Any] = {"content": [{"type": "text", "text": text}]}
-        if organization_id and self.paths.needs_organization:
+        if organization_id:
+            # Required from era B on; era A ignores unknown fields, as Coder's decoder does.
             body["organization_id"] = organization_id
         timed = self.call("create_chat", "POST", self.paths.chats(), body, expect=(201,))
         return Chat.model_validate(timed.body), timed.latency_ns

@@ -13,8 +13,8 @@ import contextlib
 import socket
 import time
 from collections.abc import Iterator, Mapping
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidStatus

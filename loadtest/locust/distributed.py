@@ -87,6 +87,11 @@ def install(environment: Environment, collector: Collector | None = None) -> Non
     rt = runtime.current()
     if not isinstance(runner, MasterRunner):
         runtime.start_health_sampler(rt)
+
+    def stopping(**_: Any) -> None:
+        rt.stopping = True
+
+    environment.events.test_stopping.add_listener(stopping)
     if isinstance(runner, WorkerRunner):
 
         def report(client_id: str, data: dict[str, Any], **_: Any) -> None:

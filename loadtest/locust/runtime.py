@@ -33,6 +33,8 @@ class RunSettings(BaseModel):
     host: str
     era: Era
     server_version: str | None = None
+    #: Pre-2.37 servers: the first stream frame tells era A from B (``era`` is a guess).
+    era_from_stream: bool = False
     #: Recorder origins, equal in every process so their time series line up.
     origin_epoch_s: float = 0.0
     #: The recorder's per-turn SLO bounds (µs), for goodput.
@@ -57,6 +59,10 @@ class Runtime:
     rng: random.Random
     #: Open stream connections of this process (drivers and watchers).
     open_streams: int = 0
+    #: Set when the run time is over: users start no new turn.
+    stopping: bool = False
+    #: The era a stream's first frame showed, when the settings could not tell.
+    stream_era: Era | None = None
     #: Chats this process drives now, for StreamWatchers to attach to.
     live_chats: dict[str, int] = field(default_factory=dict)
     _next_user: int = 0

@@ -9,6 +9,7 @@ recorder only (a Locust event per frame would cost more than decoding it).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import gevent
@@ -20,6 +21,7 @@ from loadtest.client.measure import measure_frames
 from loadtest.client.rest import ApiError, ChatClient
 from loadtest.client.ws import HandshakeError, WebSocketStream
 from loadtest.locust import runtime
+from loadtest.protocol.eras import era_from_frame
 from loadtest.stream import StreamMeter
 from loadtest.turns import ErrorInfo, Turn, TurnTracker
 
@@ -107,12 +109,25 @@ class ChatStream:
     def _read(self) -> None:
         while self._ws is not None:
             ws = self._ws
-            measure_frames(ws.frames(), self._meter, self._runtime.recorder, self.changed.set)
+            frames = ws.frames()
+            if self._runtime.settings.era_from_stream and self._runtime.stream_era is None:
+                frames = self._learn_era(frames)
+            measure_frames(frames, self._meter, self._runtime.recorder, self.changed.set)
             self._runtime.open_streams -= 1
             self._ws = None
             if self._closing:
                 return
             self._after_close(ws)
+
+    def _learn_era(self, frames: Iterator[tuple[bytes, int]]) -> Iterator[tuple[bytes, int]]:
+        """Envelope or bare array: the first frame settles era A or B for this process."""
+        for frame in frames:
+            era = era_from_frame(frame[0])
+            if era is not None and self._runtime.stream_era is None:
+                self._runtime.stream_era = era
+                self._runtime.recorder.counts[f"streams_era_{era.value}"] += 1
+            yield frame
+            yield from frames
 
     def _after_close(self, ws: WebSocketStream) -> None:
         closed = ws.closed
@@ -152,9 +167,12 @@ class ChatStream:
 class ChatUser(User):
     """Creates a chat, streams it, runs its turns, archives it; then starts another.
 
-    Think time is Locust's wait between tasks, where a stopping user is stopped: so once the
-    run time ends, no user starts a new turn.
+    Each task first thinks (a yield), then starts a turn only if the run is not stopping.
+    Locust kills a user it saw waiting at its next yield, which may come after the user woke:
+    with the think first, that kill never lands between a turn's start and its POST.
     """
+
+    wait_time = constant(0)
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
@@ -163,10 +181,6 @@ class ChatUser(User):
         token, self._organization = self._rt.identity()
         self._client = new_client(token)
         self._reset()
-
-    def wait_time(self) -> float:
-        low, high = self._chat.think_time
-        return self._rt.rng.uniform(low, high)
 
     def _reset(self) -> None:
         self._chat_id: str | None = None
@@ -181,6 +195,10 @@ class ChatUser(User):
     def turn(self) -> None:
         """One turn: create the chat (first turn) or post to it, then wait for its end."""
         rng = self._rt.rng
+        low, high = self._chat.think_time
+        gevent.sleep(rng.uniform(low, high) if self._chat_id is not None else 0)
+        if self._rt.stopping:
+            return
         if self._chat_id is None:
             if not self._create_chat():
                 return
@@ -329,6 +347,8 @@ class ChatUser(User):
             self._tracker.finish_conversation()
         if self._chat_id is not None:
             self._rt.live_chats.pop(self._chat_id, None)
+            if self._rt.stream_era is not None:
+                self._client.era = self._rt.stream_era
             if self._chat.archive:
                 try:
                     self._client.archive(self._chat_id)

@@ -88,6 +88,9 @@ COUNTS: Final = (
     "streams_opened",
     "stream_reconnects",
     "streams_closed_abnormally",
+    #: The era the first frame showed (servers before v2.37 do not say in buildinfo).
+    "streams_era_a",
+    "streams_era_b",
 )
 #: Gauges that merge by maximum.
 MAXIMA: Final = ("max_queue_length", "cpu_permille_max")

@@ -140,6 +140,8 @@ class Counts(Strict):
     streams_opened: int = 0
     stream_reconnects: int = 0
     streams_closed_abnormally: int = 0
+    streams_era_a: int = 0
+    streams_era_b: int = 0
     max_queue_length: int = 0
 
 

@@ -185,6 +185,7 @@ def _execute(
         host=target.url,
         era=target.era,
         server_version=target.server_version,
+        era_from_stream=target.era_from_stream,
         turn_slos=per_turn_bounds(slos),
         organizations=target.organizations,
         process_arrival_rate=(load.arrival_rate / max(1, workers)) if load.arrival_rate else None,
@@ -286,13 +287,22 @@ def _execute(
             users=load.users if load.mode == "closed" else None,
             arrival_rate=load.arrival_rate if load.mode == "open" else None,
         ),
-        target=Target(url=target.url, era=target.era.value, server_version=target.server_version),
+        target=Target(
+            url=target.url, era=_era(target, snapshot), server_version=target.server_version
+        ),
     )
     report = build_report(snapshot, run, origin_epoch_s=started_at.timestamp())
     report.slo = evaluate(report, slos)
     files = _write(report, report_dir, scenario, env)
     print_summary(report, files)
     return exit_code(report, slos)
+
+
+def _era(target: TargetInfo, snapshot: Snapshot) -> str:
+    """The era reported: from buildinfo, or for older servers from the frames themselves."""
+    if target.era_from_stream and snapshot.count("streams_era_b") > snapshot.count("streams_era_a"):
+        return "b"
+    return target.era.value
 
 
 def exit_code(report: Report, slos: list[Slo]) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import socket
@@ -119,7 +120,7 @@ class WorkerProcess:
             "--master-port",
             str(master_port),
             "--stop-timeout",
-            str(stop_timeout),
+            str(math.ceil(stop_timeout)),
             "--loglevel",
             "WARNING",
         ]

@@ -19,10 +19,13 @@ class TargetError(Exception):
 @dataclass(frozen=True, slots=True)
 class TargetInfo:
     url: str
+    #: The era; for servers before v2.37 a first guess (A) that the first frame settles.
     era: Era
     server_version: str | None
     #: Organization per token, in the tokens' order (None where the era needs none).
     organizations: list[str | None]
+    #: True when only a stream's first frame can tell A (envelopes) from B (bare arrays).
+    era_from_stream: bool = False
 
 
 def _probe_v2(client: ChatClient) -> bool:
@@ -57,14 +60,18 @@ def inspect_target(
         except ApiError as exc:
             raise TargetError(f"cannot reach {url}: {exc.message or exc}") from None
         version = info.version or None
+        ambiguous = False
         if era != "auto":
             chosen = Era(era)
         else:
-            chosen = era_from_version(info.version) or (Era.C if _probe_v2(client) else Era.A)
+            known = era_from_version(info.version)
+            if known is None and _probe_v2(client):
+                known = Era.C
+            chosen, ambiguous = (known, False) if known else (Era.A, True)
         organizations = [_check_token(url, token, chosen, timeout) for token in tokens]
         client.era = chosen
         _check_chats_enabled(client)
-        return TargetInfo(url.rstrip("/"), chosen, version, organizations)
+        return TargetInfo(url.rstrip("/"), chosen, version, organizations, ambiguous)
     finally:
         client.close()
 

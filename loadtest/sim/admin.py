@@ -1,0 +1,46 @@
+"""``/__sim``: unauthenticated test and benchmark hooks (counts, runtime config, hoses)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pydantic
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+
+from loadtest.sim.config import patched
+from loadtest.sim.errors import VALIDATION_FAILED, ApiError
+from loadtest.sim.firehose import FirehoseEndpoint, TurnhoseEndpoint
+from loadtest.sim.web import JSON, read_body
+
+if TYPE_CHECKING:
+    from loadtest.sim.app import Sim
+
+
+def admin_routes(sim: Sim) -> list[BaseRoute]:
+    async def counts(request: Request) -> Response:
+        return JSON(sim.counters.wire())
+
+    async def reset(request: Request) -> Response:
+        sim.counters.reset()
+        return Response(status_code=204)
+
+    async def config(request: Request) -> Response:
+        if request.method == "PATCH":
+            try:
+                sim.reconfigure(patched(sim.config, await read_body(request)))
+            except pydantic.ValidationError as exc:
+                problems = [
+                    (".".join(str(p) for p in error["loc"]), error["msg"]) for error in exc.errors()
+                ]
+                raise ApiError(400, VALIDATION_FAILED, validations=problems) from None
+        return JSON(sim.config.model_dump(mode="json"))
+
+    return [
+        Route("/__sim/counts", counts),
+        Route("/__sim/reset", reset, methods=["POST"]),
+        Route("/__sim/config", config, methods=["GET", "PATCH"]),
+        WebSocketRoute("/__sim/firehose", FirehoseEndpoint(sim)),
+        WebSocketRoute("/__sim/turnhose", TurnhoseEndpoint(sim)),
+    ]

@@ -1,0 +1,168 @@
+"""The chats surface chatload drives, mounted at the era's base path."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+
+from loadtest.protocol.eras import Era
+from loadtest.sim.accounts import ORGANIZATION_ID, User
+from loadtest.sim.chats import Chat, input_parts
+from loadtest.sim.errors import ApiError
+from loadtest.sim.stream import StreamEndpoint
+from loadtest.sim.web import JSON, parse_uuid, read_body
+
+if TYPE_CHECKING:
+    from loadtest.sim.app import Sim
+
+
+def routes(sim: Sim) -> list[BaseRoute]:
+    store, hub, runner, paths = sim.store, sim.hub, sim.runner, sim.paths
+    era = sim.era
+
+    def chat_of(request: Request) -> tuple[User, Chat]:
+        user = sim.request_user(request, chats=True)
+        return user, store.get(user, parse_uuid(request.path_params["chat"]))
+
+    def model_for(raw: object) -> str:
+        """The model config a chat runs on: the one asked for, else the default."""
+        if raw:
+            model = sim.catalog.models.get(str(raw))
+            if model is None or not model.enabled:
+                raise ApiError(400, "Model config not found.")
+            return model.id
+        default = sim.catalog.default_model()
+        if default is None:
+            if era is Era.D:
+                raise ApiError(400, "No chat model is available in this organization.")
+            raise ApiError(400, "No default chat model config is configured.")
+        return default.id
+
+    async def interrupt_run(chat: Chat, promote: bool = True) -> None:
+        """Stop the chat's run as chatd does (era d: ``interrupting`` first) and end the turn
+        with what it had streamed."""
+        if era is Era.D:
+            hub.publish(chat.id, store.interrupting(chat))
+        await runner.stop(chat.id)
+        if chat.active:
+            sim.counters.of(chat.id).turns_interrupted += 1
+            events, promoted = store.interrupted(chat, promote)
+            hub.publish(chat.id, events)
+            if promoted:
+                runner.start(chat)
+
+    async def chats(request: Request) -> Response:
+        user = sim.request_user(request, chats=True)
+        if request.method == "GET":
+            archived = "archived:true" in request.query_params.get("q", "")
+            return JSON([store.chat_wire(chat) for chat in store.owned(user, archived)])
+        body = await read_body(request)
+        if paths.needs_organization:
+            organization = body.get("organization_id")
+            if not organization:
+                raise ApiError(400, "organization_id is required.")
+            if organization != ORGANIZATION_ID:
+                raise ApiError(403, "You are not a member of the specified organization.")
+        content = input_parts(body)
+        chat, events = store.create(user, content, model_for(body.get("model_config_id")))
+        hub.publish(chat.id, events)
+        runner.start(chat)
+        return JSON(store.chat_wire(chat), status_code=201)
+
+    async def chat(request: Request) -> Response:
+        _, found = chat_of(request)
+        if request.method == "GET":
+            if paths.get_returns_messages:
+                return JSON(store.with_messages_wire(found))
+            return JSON(store.chat_wire(found))
+        body = await read_body(request)
+        if isinstance(body.get("title"), str):
+            found.title = body["title"]
+        if body.get("archived") is not None:
+            store.set_archived(found, bool(body["archived"]), strict=False)
+        return Response(status_code=204)
+
+    def archiver(archived: bool) -> Callable[[Request], Awaitable[Response]]:
+        async def handler(request: Request) -> Response:
+            _, found = chat_of(request)
+            store.set_archived(found, archived, strict=True)
+            return Response(status_code=204)
+
+        return handler
+
+    async def messages(request: Request) -> Response:
+        _, found = chat_of(request)
+        if request.method == "GET":
+            return JSON(store.messages_page(found, dict(request.query_params)))
+        body = await read_body(request)
+        busy = body.get("busy_behavior") if era is not Era.A else None
+        if busy not in (None, "", "queue", "interrupt"):
+            raise ApiError(400, "Invalid busy_behavior value.")
+        content = input_parts(body)
+        if body.get("model_config_id"):
+            found.model_config_id = model_for(body["model_config_id"])
+        response, events, start = store.post(found, content, busy or None)
+        hub.publish(found.id, events)
+        if start:
+            runner.start(found)
+        elif busy == "interrupt" and found.active:
+            await interrupt_run(found)
+        return JSON(response)
+
+    async def edit(request: Request) -> Response:
+        _, found = chat_of(request)
+        edited = store.editable(found, request.path_params["message"])
+        content = input_parts(await read_body(request))
+        if await runner.stop(found.id) or found.active:
+            sim.counters.of(found.id).turns_interrupted += 1
+        response, events = store.edit(found, edited, content)
+        hub.publish(found.id, events)
+        runner.start(found)
+        return JSON(response)
+
+    async def interrupt(request: Request) -> Response:
+        _, found = chat_of(request)
+        if found.active or era is Era.D:
+            await interrupt_run(found)
+        return JSON(store.chat_wire(found))
+
+    async def queued(request: Request) -> Response:
+        _, found = chat_of(request)
+        entry = store.queued(found, request.path_params["queued"])
+        hub.publish(found.id, store.delete_queued(found, entry))
+        return Response(status_code=204)
+
+    async def promote(request: Request) -> Response:
+        _, found = chat_of(request)
+        entry = store.queued(found, request.path_params["queued"])
+        if found.active:
+            await interrupt_run(found, promote=False)
+        message, events = store.promote(found, entry)
+        hub.publish(found.id, events)
+        runner.start(found)
+        if paths.promote_accepted:
+            return JSON({"message": "Queued message promotion accepted."}, status_code=202)
+        return JSON(message.wire())
+
+    base = paths.base
+    one = f"{base}/{{chat}}"
+    table: list[BaseRoute] = [
+        Route(base, chats, methods=["GET", "POST"]),
+        Route(one, chat, methods=["GET"] if paths.archive_by_post else ["GET", "PATCH"]),
+        Route(f"{one}/messages", messages, methods=["POST"] if era is Era.A else ["GET", "POST"]),
+        Route(f"{one}/messages/{{message}}", edit, methods=["PATCH"]),
+        Route(f"{one}/interrupt", interrupt, methods=["POST"]),
+        Route(f"{one}/queue/{{queued}}", queued, methods=["DELETE"]),
+        Route(f"{one}/queue/{{queued}}/promote", promote, methods=["POST"]),
+        WebSocketRoute(f"{one}/stream", StreamEndpoint(sim)),
+    ]
+    if paths.archive_by_post:
+        table += [
+            Route(f"{one}/archive", archiver(True), methods=["POST"]),
+            Route(f"{one}/unarchive", archiver(False), methods=["POST"]),
+        ]
+    return table

@@ -1,0 +1,516 @@
+"""Chats, their messages and queues, and the events each change makes: the pure core.
+
+Every method is synchronous and returns the stream events the change produces, in Coder's
+order; the adapters add time (``runner``) and delivery (``hub``). Statuses follow chatd
+(spec section 4): eras a/b go ``pending`` -> ``running``; era d starts at ``running`` and
+interrupts through ``interrupting``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+import orjson
+
+from loadtest.protocol.eras import PATHS, Era
+from loadtest.protocol.models import (
+    Chat as ChatModel,
+)
+from loadtest.protocol.models import (
+    ChatMessage,
+    ChatMessagePart,
+    ChatMessageUsage,
+    ChatQueuedMessage,
+    CreateChatMessageResponse,
+)
+from loadtest.sim.accounts import ORGANIZATION_ID, User
+from loadtest.sim.errors import ApiError, not_found
+from loadtest.sim.events import Episode, Event, Events, Failure
+
+#: chatd's ``MaxQueueSize``.
+MAX_QUEUE: Final = 20
+#: How long a finished run's last deltas stay in the snapshot (wall time, not scaled).
+BUFFER_GRACE: Final = timedelta(seconds=5)
+ACTIVE: Final = frozenset({"pending", "running", "interrupting"})
+
+
+def input_parts(body: dict[str, Any]) -> list[ChatMessagePart]:
+    """The ``content`` of a create/post/edit body as message parts, checked as Coder does."""
+    content = body.get("content")
+    if not isinstance(content, list) or not content:
+        raise ApiError(400, "Content is required.")
+    parts = []
+    for index, item in enumerate(content):
+        kind = item.get("type") if isinstance(item, dict) else None
+        if kind != "text":
+            detail = f'content[{index}].type "{kind}" is not supported.'
+            raise ApiError(400, "Invalid input part.", detail)
+        text = item.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise ApiError(400, "Invalid input part.", f"content[{index}].text cannot be empty.")
+        parts.append(ChatMessagePart(type="text", text=text))
+    return parts
+
+
+def _text_of(parts: list[ChatMessagePart] | None) -> str:
+    return "".join(part.text or "" for part in parts or () if part.type == "text")
+
+
+class Chat:
+    """One chat's durable state plus what the current generation step has streamed."""
+
+    __slots__ = (
+        "archived",
+        "buffer_done",
+        "buffer_until",
+        "created_at",
+        "episode",
+        "history_chars",
+        "id",
+        "last_error",
+        "messages",
+        "model_config_id",
+        "owner_id",
+        "parts",
+        "queue",
+        "reasoning",
+        "retry_event",
+        "status",
+        "text",
+        "title",
+        "tool_calls",
+        "updated_at",
+    )
+
+    def __init__(self, owner_id: str, title: str, model_config_id: str, now: datetime) -> None:
+        self.id = str(uuid.uuid4())
+        self.owner_id = owner_id
+        self.title = title
+        self.model_config_id = model_config_id
+        self.status = "waiting"
+        self.last_error: Failure | None = None
+        self.created_at = now
+        self.updated_at = now
+        self.archived = False
+        self.messages: list[ChatMessage] = []
+        #: Text characters in ``messages``, for the usage's ``input_tokens``.
+        self.history_chars = 0
+        self.queue: list[ChatQueuedMessage] = []
+        #: ``message_part`` events of the step being generated (the snapshot's buffer); kept
+        #: when the step ends, replaced when the next one streams, dropped BUFFER_GRACE
+        #: after the run ends (chatd's ``bufferRetainGracePeriod``).
+        self.parts: list[Event] = []
+        self.buffer_done = False
+        self.buffer_until: datetime | None = None
+        self.retry_event: Event | None = None
+        self.episode = Episode()
+        self.reasoning: list[str] = []
+        self.text: list[str] = []
+        self.tool_calls: list[ChatMessagePart] = []
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+
+class ChatStore:
+    def __init__(self, era: Era, clock: Callable[[], datetime]) -> None:
+        self.era = era
+        self.paths = PATHS[era]
+        self.events = Events(era)
+        self._clock = clock
+        self.chats: dict[str, Chat] = {}
+        self._message_id = 0
+        self._queued_id = 0
+
+    # ------------------------------------------------------------ reading
+
+    def get(self, user: User, chat_id: str) -> Chat:
+        chat = self.chats.get(chat_id)
+        if chat is None or chat.owner_id != user.id:
+            raise not_found()
+        return chat
+
+    def owned(self, user: User, archived: bool) -> list[Chat]:
+        owned = [c for c in self.chats.values() if c.owner_id == user.id and c.archived == archived]
+        return sorted(owned, key=lambda chat: chat.updated_at, reverse=True)
+
+    def drop_owner(self, user_id: str) -> list[str]:
+        """Forget a deleted user's chats; their ids, so turns can be stopped."""
+        gone = [chat_id for chat_id, chat in self.chats.items() if chat.owner_id == user_id]
+        for chat_id in gone:
+            del self.chats[chat_id]
+        return gone
+
+    def chat_wire(self, chat: Chat) -> dict[str, Any]:
+        """``codersdk.Chat`` as this era sends it."""
+        fields: dict[str, Any] = {}
+        if self.era is not Era.A:
+            fields.update(
+                organization_id=ORGANIZATION_ID,
+                pin_order=0,
+                mcp_server_ids=[],
+                labels={},
+                has_unread=False,
+            )
+        if self.era is Era.D:
+            fields.update(
+                last_turn_summary=None, summary=None, shared=False, client_type="api", children=[]
+            )
+            if chat.last_error is not None:
+                fields["last_error"] = chat.last_error.chat_error()
+        else:
+            fields["last_error"] = chat.last_error.message if chat.last_error else None
+        return ChatModel(
+            id=chat.id,
+            owner_id=chat.owner_id,
+            last_model_config_id=chat.model_config_id,
+            title=chat.title,
+            status=chat.status,
+            created_at=chat.created_at,
+            updated_at=chat.updated_at,
+            archived=chat.archived,
+            **fields,
+        ).wire()
+
+    def with_messages_wire(self, chat: Chat) -> dict[str, Any]:
+        """Era a's ``ChatWithMessages``."""
+        return {
+            "chat": self.chat_wire(chat),
+            "messages": [m.wire() for m in chat.messages],
+            "queued_messages": [q.wire() for q in chat.queue],
+        }
+
+    def messages_page(self, chat: Chat, query: dict[str, str]) -> dict[str, Any]:
+        """``GET /chats/{id}/messages``: newest first, or oldest first after ``after_id``."""
+        try:
+            limit = int(query.get("limit", "50"))
+            before = int(query["before_id"]) if "before_id" in query else None
+            after = int(query["after_id"]) if "after_id" in query else None
+        except ValueError:
+            raise ApiError(400, "Invalid limit parameter (1-200).") from None
+        if not 1 <= limit <= 200:
+            raise ApiError(400, "Invalid limit parameter (1-200).")
+        if before is not None and after is not None and after >= before:
+            raise ApiError(400, "after_id must be less than before_id.")
+        rows = [
+            m
+            for m in chat.messages
+            if (before is None or m.id < before) and (after is None or m.id > after)
+        ]
+        if after is None:
+            rows.reverse()
+        return {
+            "messages": [m.wire() for m in rows[:limit]],
+            "queued_messages": [q.wire() for q in chat.queue],
+            "has_more": len(rows) > limit,
+        }
+
+    # ------------------------------------------------------------ changes by the API
+
+    def _now(self, chat: Chat | None = None) -> datetime:
+        now = self._clock()
+        if chat is not None:
+            chat.updated_at = now
+        return now
+
+    def _message(
+        self,
+        chat: Chat,
+        role: str,
+        content: list[ChatMessagePart],
+        usage: ChatMessageUsage | None = None,
+        chars: int | None = None,
+    ) -> ChatMessage:
+        """Persist a message; ``chars`` is its text length when the caller knows it."""
+        self._message_id += 1
+        message = ChatMessage(
+            id=self._message_id,
+            chat_id=chat.id,
+            model_config_id=chat.model_config_id,
+            created_at=self._now(chat),
+            role=role,
+            content=content,
+        )
+        if self.era is Era.D and role == "user":
+            message.created_by = chat.owner_id
+        if usage is not None:
+            message.usage = usage
+        chat.messages.append(message)
+        chat.history_chars += len(_text_of(content)) if chars is None else chars
+        return message
+
+    @staticmethod
+    def _clear_step(chat: Chat) -> None:
+        chat.reasoning, chat.text, chat.tool_calls = [], [], []
+        chat.parts.clear()
+        chat.buffer_done = False
+
+    @staticmethod
+    def _buffer(chat: Chat) -> list[Event]:
+        """The part buffer, emptied first if it still holds a finished step."""
+        if chat.buffer_done:
+            chat.parts.clear()
+            chat.buffer_done = False
+        return chat.parts
+
+    def _set_status(self, chat: Chat, status: str) -> Event:
+        chat.status = status
+        self._now(chat)
+        return self.events.status(chat.id, status)
+
+    def _run_status(self) -> str:
+        return "pending" if self.paths.has_pending else "running"
+
+    def _start(self, chat: Chat, content: list[ChatMessagePart]) -> tuple[ChatMessage, list[Event]]:
+        """Persist a user message and make the chat runnable."""
+        message = self._message(chat, "user", content)
+        chat.last_error = None
+        self._clear_step(chat)
+        events = self.events
+        return message, [
+            events.message(chat.id, message),
+            self._set_status(chat, self._run_status()),
+        ]
+
+    def create(
+        self, user: User, content: list[ChatMessagePart], model_config_id: str
+    ) -> tuple[Chat, list[Event]]:
+        title = _text_of(content).strip().splitlines()[0][:80]
+        chat = Chat(user.id, title, model_config_id, self._clock())
+        self.chats[chat.id] = chat
+        _, events = self._start(chat, content)
+        return chat, events
+
+    def post(
+        self, chat: Chat, content: list[ChatMessagePart], busy_behavior: str | None
+    ) -> tuple[dict[str, Any], list[Event], bool]:
+        """``POST /messages``: (response, events, whether a turn must start)."""
+        if chat.archived:
+            raise ApiError(400, "Cannot send a message to an archived chat.")
+        if chat.active or chat.queue:
+            if len(chat.queue) >= MAX_QUEUE:
+                raise ApiError(
+                    429, "Message queue is full.", f"Maximum {MAX_QUEUE} messages can be queued."
+                )
+            self._queued_id += 1
+            queued = ChatQueuedMessage(
+                id=self._queued_id, chat_id=chat.id, content=content, created_at=self._now()
+            )
+            if self.era is Era.D:
+                queued.model_config_id = chat.model_config_id
+            chat.queue.append(queued)
+            response = CreateChatMessageResponse(queued=True, queued_message=queued)
+            events = [self.events.queue_update(chat.id, chat.queue)]
+            if chat.active:
+                return response.wire(), events, False
+            # A backlog an error or interrupt left behind: run its head now, in order.
+            return response.wire(), events + self.promote(chat, chat.queue[0])[1], True
+        message, events = self._start(chat, content)
+        return CreateChatMessageResponse(queued=False, message=message).wire(), events, True
+
+    def editable(self, chat: Chat, raw_id: str) -> ChatMessage:
+        try:
+            message_id = int(raw_id)
+        except ValueError:
+            raise ApiError(400, "Invalid chat message ID.") from None
+        message = next((m for m in chat.messages if m.id == message_id), None)
+        if message is None:
+            raise ApiError(404, "Chat message not found.")
+        if message.role != "user":
+            raise ApiError(400, "Only user messages can be edited.")
+        return message
+
+    def edit(
+        self, chat: Chat, edited: ChatMessage, content: list[ChatMessagePart]
+    ) -> tuple[dict[str, Any], list[Event]]:
+        """Truncate at ``edited``, insert it anew, clear the queue, run again, and have every
+        subscriber refetch everything (chatd's ``full_refresh``)."""
+        deleted = [m.id for m in chat.messages if m.id >= edited.id]
+        chat.messages = [m for m in chat.messages if m.id < edited.id]
+        chat.history_chars = sum(len(_text_of(m.content)) for m in chat.messages)
+        had_queue = bool(chat.queue)
+        chat.queue.clear()
+        chat.retry_event = None
+        chat.episode.history += 1
+        chat.episode.attempt = 1
+        chat.episode.seq = 0
+        message, _ = self._start(chat, content)
+        events = self.events
+        refresh = [events.history_reset(chat.id)] if self.era is Era.D else []
+        refresh += [events.message(chat.id, m) for m in chat.messages]
+        if had_queue:
+            refresh.append(events.queue_update(chat.id, chat.queue))
+        refresh.append(events.status(chat.id, chat.status))
+        if self.era is Era.D:
+            return {"message": message.wire(), "deleted_message_ids": deleted}, refresh
+        return message.wire(), refresh
+
+    def queued(self, chat: Chat, raw_id: str) -> ChatQueuedMessage:
+        try:
+            queued_id = int(raw_id)
+        except ValueError:
+            raise ApiError(400, "Invalid queued message ID.") from None
+        found = next((q for q in chat.queue if q.id == queued_id), None)
+        if found is None:
+            raise ApiError(404, "Queued message not found.")
+        return found
+
+    def delete_queued(self, chat: Chat, queued: ChatQueuedMessage) -> list[Event]:
+        chat.queue.remove(queued)
+        return [self.events.queue_update(chat.id, chat.queue)]
+
+    def promote(self, chat: Chat, queued: ChatQueuedMessage) -> tuple[ChatMessage, list[Event]]:
+        """Move a queued message into the history and run it (the chat must be idle)."""
+        chat.queue.remove(queued)
+        message, events = self._start(chat, list(queued.content))
+        events.insert(1, self.events.queue_update(chat.id, chat.queue))
+        return message, events
+
+    def set_archived(self, chat: Chat, archived: bool, *, strict: bool) -> None:
+        """Era a's archive/unarchive POSTs (``strict``: 400 when already so); era d refuses
+        to archive an active chat."""
+        if strict and archived and chat.archived:
+            raise ApiError(400, "Chat is already archived.")
+        if strict and not archived and not chat.archived:
+            raise ApiError(400, "Chat is not archived.")
+        if archived and chat.active and self.era is Era.D:
+            raise ApiError(409, "Cannot archive an active chat.")
+        chat.archived = archived
+        self._now(chat)
+
+    def interrupting(self, chat: Chat) -> list[Event]:
+        """Era d's first half of an interrupt (409 when there is nothing to interrupt)."""
+        if not chat.active:
+            raise ApiError(409, "Chat is not in an interruptible state.")
+        return [self._set_status(chat, "interrupting")]
+
+    # ------------------------------------------------------------ changes by a running turn
+
+    def running(self, chat: Chat) -> list[Event]:
+        return [self._set_status(chat, "running")]
+
+    def text_part(self, chat: Chat, kind: str, text: str) -> Event:
+        (chat.reasoning if kind == "reasoning" else chat.text).append(text)
+        event = self.events.text_part(chat.id, kind, text, chat.episode)
+        self._buffer(chat).append(event)
+        return event
+
+    def text_parts(self, chat: Chat, deltas: list[tuple[str, str]]) -> list[Event]:
+        """``text_part`` for a burst of ``(kind, text)`` deltas sent together."""
+        for kind, text in deltas:
+            (chat.reasoning if kind == "reasoning" else chat.text).append(text)
+        events = self.events.text_parts(chat.id, deltas, chat.episode)
+        self._buffer(chat).extend(events)
+        return events
+
+    def tool_call(self, chat: Chat, call_id: str, name: str, args: dict[str, Any]) -> list[Event]:
+        """A streamed tool call: its arguments as a delta, then the complete call."""
+        events, episode = self.events, chat.episode
+        delta = ChatMessagePart(
+            type="tool-call",
+            tool_call_id=call_id,
+            tool_name=name,
+            args_delta=orjson.dumps(args).decode(),
+        )
+        complete = ChatMessagePart(
+            type="tool-call", tool_call_id=call_id, tool_name=name, args=args
+        )
+        if self.era is not Era.A:
+            complete.created_at = self._now()  # not a field of the seed's ChatMessagePart
+        chat.tool_calls.append(complete)
+        out = [
+            events.part(chat.id, delta, "assistant", episode),
+            events.part(chat.id, complete, "assistant", episode),
+        ]
+        self._buffer(chat).extend(out)
+        return out
+
+    def finish_step(self, chat: Chat, output_tokens: int | None) -> list[Event]:
+        """Persist the step's assistant message (with ``usage``); the buffer is kept until
+        the next step streams."""
+        content = []
+        if chat.reasoning:
+            content.append(ChatMessagePart(type="reasoning", text="".join(chat.reasoning)))
+        text = "".join(chat.text)
+        if text:
+            content.append(ChatMessagePart(type="text", text=text))
+        content.extend(chat.tool_calls)
+        output = max(1, len(text) // 4) if output_tokens is None else output_tokens
+        inputs = 50 + chat.history_chars // 4
+        usage = ChatMessageUsage(
+            input_tokens=inputs, output_tokens=output, total_tokens=inputs + output
+        )
+        message = self._message(chat, "assistant", content, usage, len(text))
+        chat.reasoning, chat.text, chat.tool_calls = [], [], []
+        chat.buffer_done = True
+        return [self.events.message(chat.id, message)]
+
+    def tool_result(
+        self, chat: Chat, call_id: str, name: str, result: dict[str, Any]
+    ) -> list[Event]:
+        part = ChatMessagePart(
+            type="tool-result", tool_call_id=call_id, tool_name=name, result=result
+        )
+        streamed = self.events.part(chat.id, part, "tool", chat.episode)
+        self._buffer(chat).append(streamed)
+        chat.buffer_done = True
+        message = self._message(chat, "tool", [part])
+        return [streamed, self.events.message(chat.id, message)]
+
+    def retry(
+        self, chat: Chat, attempt: int, delay_ms: int, failure: Failure, at: datetime
+    ) -> list[Event]:
+        event = self.events.retry(chat.id, attempt, delay_ms, failure, at)
+        chat.retry_event = event
+        chat.episode.attempt += 1
+        chat.episode.seq = 0
+        self._clear_step(chat)
+        return [event]
+
+    def fail(self, chat: Chat, failure: Failure) -> list[Event]:
+        chat.last_error = failure
+        chat.retry_event = None
+        self._clear_step(chat)
+        return [self.events.error(chat.id, failure), self._set_status(chat, "error")]
+
+    def finish_turn(self, chat: Chat, promote: bool = True) -> tuple[list[Event], bool]:
+        """End of a run: promote the queue head (no ``waiting`` between) or wait."""
+        chat.retry_event = None
+        chat.episode.seq = 0
+        if promote and chat.queue:
+            head = chat.queue[0]
+            return self.promote(chat, head)[1], True
+        chat.buffer_until = self._clock() + BUFFER_GRACE
+        return [self._set_status(chat, "waiting")], False
+
+    def interrupted(self, chat: Chat, promote: bool = True) -> tuple[list[Event], bool]:
+        """A cancelled run: persist what the step had streamed, then end the turn."""
+        events: list[Event] = []
+        if chat.text or chat.reasoning or chat.tool_calls:
+            events += self.finish_step(chat, None)
+        more, promoted = self.finish_turn(chat, promote)
+        return events + more, promoted
+
+    # ------------------------------------------------------------ the stream's snapshot
+
+    def snapshot(self, chat: Chat, after_id: int | None) -> list[Event]:
+        """What a new stream gets first (spec section 3.5, per era)."""
+        events = self.events
+        messages = [
+            events.message(chat.id, m) for m in chat.messages if after_id is None or m.id > after_id
+        ]
+        queue = [events.queue_update(chat.id, chat.queue)] if chat.queue else []
+        status = [events.status(chat.id, chat.status)]
+        retained = chat.buffer_until is not None and self._clock() < chat.buffer_until
+        parts = chat.parts if chat.active or retained else []
+        if self.era is not Era.D:
+            return status + parts + messages + queue
+        error = []
+        if chat.status == "error" and chat.last_error is not None:
+            error = [events.error(chat.id, chat.last_error)]
+        retry = [chat.retry_event] if chat.retry_event is not None else []
+        return messages + queue + status + error + retry + parts

@@ -1,0 +1,231 @@
+"""Fan-out of a chat's events to its streams, and the counts of what was really sent.
+
+Each event is encoded once, whatever the number of subscribers; each subscriber has its own
+queue that its stream's writer drains into frames (``stream.write_loop``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Any, Final
+
+import orjson
+
+from loadtest.sim.events import BATCH_SIZE, Event
+
+#: A subscriber whose backlog passes HIGH items makes the generator wait until it is below
+#: LOW.
+HIGH_WATER: Final = 2048
+LOW_WATER: Final = 512
+
+#: (event type, encoded events joined by commas, how many), or for an injected fault
+#: (fault name, None, 0). A burst of same-type events is one item of up to BATCH_SIZE.
+Item = tuple[str, bytes | None, int]
+
+_dumps = orjson.dumps
+
+
+class Counts:
+    """What was sent for one chat. ``turns_*`` and ``llm_retries`` count generation; the
+    rest count deliveries (each subscriber's copy)."""
+
+    __slots__ = (
+        "by_type",
+        "bytes",
+        "events",
+        "frames",
+        "llm_retries",
+        "pings",
+        "streams_opened",
+        "turns_completed",
+        "turns_failed",
+        "turns_interrupted",
+        "turns_started",
+    )
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.events = 0
+        self.bytes = 0
+        self.pings = 0
+        self.turns_started = 0
+        self.turns_completed = 0
+        self.turns_failed = 0
+        self.turns_interrupted = 0
+        self.streams_opened = 0
+        self.llm_retries = 0
+        self.by_type: dict[str, int] = {}
+
+    def add(self, other: Counts) -> None:
+        for name in self.__slots__:
+            if name != "by_type":
+                setattr(self, name, getattr(self, name) + getattr(other, name))
+        for kind, count in other.by_type.items():
+            self.by_type[kind] = self.by_type.get(kind, 0) + count
+
+    def wire(self) -> dict[str, Any]:
+        by_type = self.by_type
+        return {
+            "frames": self.frames,
+            "events": self.events,
+            "bytes": self.bytes,
+            "pings": self.pings,
+            "turns_started": self.turns_started,
+            "turns_completed": self.turns_completed,
+            "turns_failed": self.turns_failed,
+            "turns_interrupted": self.turns_interrupted,
+            "retry_events": by_type.get("retry", 0),
+            "error_events": by_type.get("error", 0),
+            "queue_updates": by_type.get("queue_update", 0),
+            "streams_opened": self.streams_opened,
+            "llm_retries": self.llm_retries,
+            "events_by_type": dict(by_type),
+        }
+
+
+class Counters:
+    def __init__(self) -> None:
+        self.chats: dict[str, Counts] = {}
+
+    def of(self, chat_id: str) -> Counts:
+        counts = self.chats.get(chat_id)
+        if counts is None:
+            counts = self.chats[chat_id] = Counts()
+        return counts
+
+    def reset(self) -> None:
+        self.chats.clear()
+
+    def wire(self) -> dict[str, Any]:
+        totals = Counts()
+        for counts in self.chats.values():
+            totals.add(counts)
+        return {
+            "totals": totals.wire(),
+            "chats": {chat_id: counts.wire() for chat_id, counts in self.chats.items()},
+        }
+
+
+class Subscriber:
+    """One stream's queue: the publisher appends, the stream's writer drains."""
+
+    __slots__ = (
+        "chat_id",
+        "close_code",
+        "close_reason",
+        "closed",
+        "flush",
+        "ping_due",
+        "queue",
+        "room",
+        "wake",
+    )
+
+    def __init__(self, chat_id: str) -> None:
+        self.chat_id = chat_id
+        self.queue: deque[Item] = deque()
+        self.wake = asyncio.Event()
+        self.room = asyncio.Event()
+        self.room.set()
+        self.ping_due = False
+        self.closed = False
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.flush = False
+
+    def close(self, code: int, reason: str = "", *, flush: bool = False) -> None:
+        """Ask the writer to close the socket with ``code``: at once, or after sending what
+        is queued (``flush``)."""
+        if self.close_code is None:
+            self.close_code = code
+            self.close_reason = reason
+            self.flush = flush
+        self.wake.set()
+
+
+class Hub:
+    def __init__(self) -> None:
+        self.subscribers: dict[str, list[Subscriber]] = {}
+        #: Chats with a subscriber over HIGH_WATER (the generator must wait).
+        self._congested: set[str] = set()
+
+    def subscribe(self, chat_id: str, snapshot: list[Event]) -> Subscriber:
+        """A new subscriber that first gets ``snapshot``; call with no await in between the
+        snapshot being taken and this, so no live event is lost or duplicated."""
+        subscriber = Subscriber(chat_id)
+        subscriber.queue.extend((event["type"], _dumps(event), 1) for event in snapshot)
+        subscriber.wake.set()
+        self.subscribers.setdefault(chat_id, []).append(subscriber)
+        return subscriber
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        subscriber.closed = True
+        subscriber.room.set()
+        subs = self.subscribers.get(subscriber.chat_id)
+        if subs and subscriber in subs:
+            subs.remove(subscriber)
+            if not subs:
+                del self.subscribers[subscriber.chat_id]
+
+    def publish(self, chat_id: str, events: list[Event]) -> None:
+        subs = self.subscribers.get(chat_id)
+        if not subs:
+            return
+        items: list[Item] = [(event["type"], _dumps(event), 1) for event in events]
+        self._deliver(chat_id, subs, items)
+
+    def publish_burst(self, chat_id: str, kind: str, events: list[Event]) -> None:
+        """Publish events of one type that were made together, encoded in one call per
+        BATCH_SIZE of them (the full-speed generator's hot path)."""
+        subs = self.subscribers.get(chat_id)
+        if not subs:
+            return
+        items: list[Item] = []
+        for start in range(0, len(events), BATCH_SIZE):
+            chunk = events[start : start + BATCH_SIZE]
+            items.append((kind, _dumps(chunk)[1:-1], len(chunk)))
+        self._deliver(chat_id, subs, items)
+
+    def _deliver(self, chat_id: str, subs: list[Subscriber], items: list[Item]) -> None:
+        for subscriber in subs:
+            subscriber.queue.extend(items)
+            subscriber.wake.set()
+            if len(subscriber.queue) > HIGH_WATER:
+                self._congested.add(chat_id)
+
+    def publish_one(self, chat_id: str, event: Event) -> None:
+        """``publish`` of a single event (the per-delta path)."""
+        subs = self.subscribers.get(chat_id)
+        if not subs:
+            return
+        item = (event["type"], _dumps(event), 1)
+        for subscriber in subs:
+            subscriber.queue.append(item)
+            subscriber.wake.set()
+            if len(subscriber.queue) > HIGH_WATER:
+                self._congested.add(chat_id)
+
+    def inject(self, chat_id: str, fault: str) -> None:
+        """Queue a transport fault behind what each stream of the chat already has."""
+        for subscriber in self.subscribers.get(chat_id, ()):
+            subscriber.queue.append((fault, None, 0))
+            subscriber.wake.set()
+
+    def congested(self, chat_id: str) -> bool:
+        return chat_id in self._congested
+
+    async def drain(self, chat_id: str) -> None:
+        """Wait until every subscriber of the chat is back under LOW_WATER (backpressure
+        instead of Coder's dropping, so counts stay exact under a full-speed generator)."""
+        self._congested.discard(chat_id)
+        for subscriber in list(self.subscribers.get(chat_id, ())):
+            while len(subscriber.queue) > LOW_WATER and not subscriber.closed:
+                subscriber.room.clear()
+                await subscriber.room.wait()
+
+    def close_all(self, code: int) -> list[Subscriber]:
+        everyone = [s for subs in self.subscribers.values() for s in subs]
+        for subscriber in everyone:
+            subscriber.close(code)
+        return everyone

@@ -1,0 +1,78 @@
+"""The LLM tier: one OpenAI Chat Completions streaming call, as chatd's openai-compat
+provider makes it, turned into text deltas, tool calls and usage.
+
+HTTP 408/429/5xx/529 and a stream cut before ``[DONE]`` are retryable provider errors;
+401/403 are ``auth`` errors that are not retried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+
+from loadtest.protocol.models import ErrorKind
+from loadtest.sim.events import Failure
+from loadtest.sim.turns import RETRYABLE_STATUS, failure
+
+
+class LLMError(Exception):
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+def _status_failure(status: int, body: str) -> Failure:
+    detail = f"upstream answered HTTP {status}: {body[:200]}".rstrip(": ")
+    if status in RETRYABLE_STATUS:
+        return failure(RETRYABLE_STATUS[status], "openai-compat", status, detail)
+    kind = ErrorKind.AUTH if status in (401, 403) else ErrorKind.CONFIG
+    return failure(kind, "openai-compat", status, detail)
+
+
+async def stream_chat(
+    client: httpx.AsyncClient,
+    base_url: str,
+    api_key: str,
+    model: str,
+    messages: list[dict[str, Any]],
+) -> AsyncIterator[tuple[str, Any]]:
+    """Yield ``("text", str)``, ``("tool", delta)`` and ``("usage", dict)``; raise LLMError."""
+    url = base_url.rstrip("/") + "/chat/completions"
+    body = {
+        "model": model,
+        "messages": messages,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    headers = {"Authorization": f"Bearer {api_key}", "Accept": "text/event-stream"}
+    done = False
+    try:
+        async with client.stream("POST", url, content=orjson.dumps(body), headers=headers) as reply:
+            if reply.status_code != 200:
+                text = (await reply.aread()).decode(errors="replace")
+                raise LLMError(_status_failure(reply.status_code, text))
+            async for line in reply.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    done = True
+                    break
+                chunk = orjson.loads(data)
+                for choice in chunk.get("choices") or ():
+                    delta = choice.get("delta") or {}
+                    if delta.get("content"):
+                        yield "text", delta["content"]
+                    for call in delta.get("tool_calls") or ():
+                        yield "tool", call
+                if chunk.get("usage"):
+                    yield "usage", chunk["usage"]
+    except httpx.HTTPError as exc:
+        raise LLMError(failure(ErrorKind.GENERIC, "openai-compat", 0, repr(exc))) from exc
+    except orjson.JSONDecodeError as exc:
+        raise LLMError(failure(ErrorKind.GENERIC, "openai-compat", 0, str(exc))) from exc
+    if not done:
+        raise LLMError(failure(ErrorKind.GENERIC, "openai-compat", 0, "stream ended before [DONE]"))

@@ -1,0 +1,262 @@
+"""Turns played out in time: one asyncio task per running chat, as chatd's worker.
+
+A turn is either planned in-process (``turns.plan``) or, with an LLM URL configured,
+streamed from a mock LLM. Either way the same core methods make the events, so both speak
+the same protocol; this module only sleeps, publishes and counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final
+
+import httpx
+import orjson
+
+from loadtest.sim import turns
+from loadtest.sim.config import MAX_ATTEMPTS, SimConfig
+from loadtest.sim.events import Failure
+from loadtest.sim.llm import LLMError, stream_chat
+
+if TYPE_CHECKING:
+    from loadtest.sim.app import Sim
+    from loadtest.sim.chats import Chat
+
+#: Tool round trips an LLM may ask for in one turn before the simulator stops it.
+MAX_LLM_STEPS: Final = 8
+
+
+async def _sleep(seconds: float) -> None:
+    if seconds > 0:
+        await asyncio.sleep(seconds)
+
+
+class Runner:
+    def __init__(self, sim: Sim) -> None:
+        self.sim = sim
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self._client: httpx.AsyncClient | None = None
+
+    def start(self, chat: Chat) -> None:
+        """Run the chat's new turn (and any queued turns after it) in the background. The
+        turn counts as started now, even if an interrupt cancels it before it runs."""
+        self.sim.counters.of(chat.id).turns_started += 1
+        task = asyncio.create_task(self.run(chat))
+        self.tasks[chat.id] = task
+        task.add_done_callback(self._forget(chat.id))
+
+    def _forget(self, chat_id: str) -> Callable[[asyncio.Task[None]], None]:
+        def done(task: asyncio.Task[None]) -> None:
+            if self.tasks.get(chat_id) is task:
+                del self.tasks[chat_id]
+
+        return done
+
+    async def stop(self, chat_id: str) -> bool:
+        """Cancel the chat's run and wait until it has stopped; whether one was running."""
+        task = self.tasks.pop(chat_id, None)
+        if task is None or task.done():
+            return False
+        task.cancel()
+        await asyncio.wait({task})
+        return True
+
+    async def close(self) -> None:
+        for task in list(self.tasks.values()):
+            task.cancel()
+        self.tasks.clear()
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    # ------------------------------------------------------------ one run
+
+    async def run(self, chat: Chat) -> None:
+        """The turn the caller started (and counted), then the queued turns after it: each
+        ends ``waiting``/``error`` or promotes the next."""
+        sim = self.sim
+        while True:
+            config = sim.config
+            if chat.status == "pending":
+                await asyncio.sleep(0)
+                sim.hub.publish(chat.id, sim.store.running(chat))
+            if config.llm_url:
+                ok = await self._llm_turn(chat, config)
+            else:
+                ok = await self._planned_turn(chat, config)
+            counts = sim.counters.of(chat.id)
+            if not ok:
+                counts.turns_failed += 1
+                return
+            counts.turns_completed += 1
+            events, promoted = sim.store.finish_turn(chat)
+            sim.hub.publish(chat.id, events)
+            if not promoted:
+                return
+            sim.counters.of(chat.id).turns_started += 1
+            await asyncio.sleep(0)
+
+    def _provider(self, chat: Chat) -> str:
+        model = self.sim.catalog.models.get(chat.model_config_id)
+        return model.provider if model else "openai"
+
+    async def _planned_turn(self, chat: Chat, config: SimConfig) -> bool:
+        sim, store, hub = self.sim, self.sim.store, self.sim.hub
+        plan = turns.plan(config, sim.rng, self._provider(chat))
+        failure = plan.failure
+        for attempt in range(1, plan.failed_attempts + 1):
+            assert failure is not None
+            if plan.final_failure and (attempt >= MAX_ATTEMPTS or not failure.retryable):
+                hub.publish(chat.id, store.fail(chat, failure))
+                return False
+            await self._retry(chat, attempt, failure, config.time_scale)
+        await _sleep(plan.ttft)
+        fault = plan.fault
+        for index, step in enumerate(plan.steps):
+            if step.tool:
+                await self._tool_round_trip(chat, plan.output_tokens)
+            deltas = [("reasoning", t) for t in step.reasoning] + [("text", t) for t in step.text]
+            cut = plan.fault_at if index == 0 else len(deltas)
+            await self._deltas(chat, deltas[:cut], step.gaps[:cut])
+            if fault is not None:
+                hub.inject(chat.id, fault)
+                fault = None
+            await self._deltas(chat, deltas[cut:], step.gaps[cut:])
+            hub.publish(chat.id, store.finish_step(chat, plan.output_tokens))
+        return True
+
+    async def _deltas(
+        self, chat: Chat, deltas: list[tuple[str, str]], gaps: tuple[float, ...]
+    ) -> None:
+        """Stream text deltas, each after its gap; with no gaps, as one burst (an LLM that
+        answers at once), which the writers then batch into few frames."""
+        store, hub = self.sim.store, self.sim.hub
+        if not any(gaps):
+            if deltas:
+                hub.publish_burst(chat.id, "message_part", store.text_parts(chat, deltas))
+                if hub.congested(chat.id):
+                    await hub.drain(chat.id)
+            return
+        for (kind, text), gap in zip(deltas, gaps, strict=True):
+            await asyncio.sleep(gap)
+            hub.publish_one(chat.id, store.text_part(chat, kind, text))
+            if hub.congested(chat.id):
+                await hub.drain(chat.id)
+
+    async def _retry(self, chat: Chat, attempt: int, failure: Failure, scale: float) -> None:
+        """Publish chatretry's notice for failed ``attempt`` and wait out its backoff."""
+        delay = turns.retry_delay_s(attempt)
+        at = datetime.now(UTC) + timedelta(seconds=delay * scale)
+        self.sim.hub.publish(
+            chat.id, self.sim.store.retry(chat, attempt, int(delay * 1000), failure, at)
+        )
+        await _sleep(delay * scale)
+
+    async def _tool_round_trip(self, chat: Chat, output_tokens: int | None) -> None:
+        store, hub = self.sim.store, self.sim.hub
+        call_id = f"call_{uuid.uuid4().hex[:24]}"
+        args = {"command": "echo chatload"}
+        hub.publish(chat.id, store.tool_call(chat, call_id, "execute", args))
+        hub.publish(chat.id, store.finish_step(chat, output_tokens))
+        result = {"output": "chatload\n", "exit_code": 0}
+        hub.publish(chat.id, store.tool_result(chat, call_id, "execute", result))
+
+    # ------------------------------------------------------------ the LLM tier
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=5.0))
+        return self._client
+
+    async def _llm_turn(self, chat: Chat, config: SimConfig) -> bool:
+        sim, store, hub = self.sim, self.sim.store, self.sim.hub
+        target = sim.catalog.llm_base_url(chat.model_config_id, config.llm_url)
+        assert target is not None
+        base_url, api_key = target
+        model = sim.catalog.models.get(chat.model_config_id)
+        name = model.model if model else "gpt-sim"
+        history = _conversation(chat)
+        for _ in range(MAX_LLM_STEPS):
+            calls: dict[int, dict[str, Any]] = {}
+            usage: dict[str, Any] = {}
+            attempt = 0
+            while True:
+                attempt += 1
+                try:
+                    async for kind, payload in stream_chat(
+                        self._http(), base_url, api_key, name, history
+                    ):
+                        if kind == "text":
+                            hub.publish_one(chat.id, store.text_part(chat, "text", payload))
+                            if hub.congested(chat.id):
+                                await hub.drain(chat.id)
+                        elif kind == "tool":
+                            _merge_tool_delta(calls, payload)
+                        else:
+                            usage = payload
+                    break
+                except LLMError as error:
+                    if not error.failure.retryable or attempt >= MAX_ATTEMPTS:
+                        hub.publish(chat.id, store.fail(chat, error.failure))
+                        return False
+                    sim.counters.of(chat.id).llm_retries += 1
+                    calls.clear()
+                    await self._retry(chat, attempt, error.failure, config.time_scale)
+            text = "".join(chat.text)
+            for call in calls.values():
+                hub.publish(chat.id, store.tool_call(chat, call["id"], call["name"], call["args"]))
+            hub.publish(chat.id, store.finish_step(chat, usage.get("completion_tokens")))
+            if not calls:
+                return True
+            history.append(_assistant_with_calls(text, calls))
+            for call in calls.values():
+                result = {"output": f"chatload sim ran {call['name']}"}
+                hub.publish(chat.id, store.tool_result(chat, call["id"], call["name"], result))
+                history.append(
+                    {
+                        "role": "tool",
+                        "tool_call_id": call["id"],
+                        "content": orjson.dumps(result).decode(),
+                    }
+                )
+        return True
+
+
+def _conversation(chat: Chat) -> list[dict[str, Any]]:
+    """The chat's history as Chat Completions messages."""
+    history = []
+    for message in chat.messages:
+        text = "".join(p.text or "" for p in message.content or () if p.type == "text")
+        if message.role in ("user", "assistant") and text:
+            history.append({"role": message.role, "content": text})
+    return history
+
+
+def _merge_tool_delta(calls: dict[int, dict[str, Any]], delta: dict[str, Any]) -> None:
+    call = calls.setdefault(delta.get("index", 0), {"id": "", "name": "", "raw": ""})
+    call["id"] = delta.get("id") or call["id"] or f"call_{uuid.uuid4().hex[:24]}"
+    function = delta.get("function") or {}
+    call["name"] = function.get("name") or call["name"]
+    call["raw"] += function.get("arguments") or ""
+    try:
+        call["args"] = orjson.loads(call["raw"] or "{}")
+    except orjson.JSONDecodeError:
+        call["args"] = {"raw": call["raw"]}
+
+
+def _assistant_with_calls(text: str, calls: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "role": "assistant",
+        "content": text or None,
+        "tool_calls": [
+            {
+                "id": call["id"],
+                "type": "function",
+                "function": {"name": call["name"], "arguments": call["raw"] or "{}"},
+            }
+            for call in calls.values()
+        ],
+    }

@@ -1,0 +1,181 @@
+"""``GET /chats/{chat}/stream``: snapshot, then live events, batched as Coder batches them.
+
+The writer blocks for one event, then drains whatever else is queued (at most 256) into
+one frame: no timer, so a burst of deltas leaves in few frames and a trickle in many. The
+socket is one-way: a data frame from the client closes it. Raw ASGI ``send`` keeps the hot
+path free of Starlette's per-message state checks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING
+
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+from uvicorn.protocols.utils import ClientDisconnected
+
+from loadtest.protocol.eras import Era
+from loadtest.sim.errors import ApiError
+from loadtest.sim.events import BATCH_SIZE, PING_FRAME
+from loadtest.sim.hub import LOW_WATER, Subscriber
+from loadtest.sim.web import error_response, parse_uuid
+
+if TYPE_CHECKING:
+    from loadtest.sim.app import Sim
+
+ONE_WAY_REASON = "Clients cannot send messages for one-way WebSockets"
+_PING_TEXT = PING_FRAME.decode()
+
+
+class Writer:
+    """Drains one subscriber into frames on one socket, and plays injected faults."""
+
+    def __init__(self, sim: Sim, subscriber: Subscriber, send: Send) -> None:
+        self.sim = sim
+        self.sub = subscriber
+        self.send = send
+
+    async def run(self) -> None:
+        sub, send, sim = self.sub, self.send, self.sim
+        queue, wake, room = sub.queue, sub.wake, sub.room
+        prefix, suffix = sim.store.events.frame_prefix, sim.store.events.frame_suffix
+        counters, chat_id = sim.counters, sub.chat_id
+        while not sub.closed:
+            if sub.close_code is not None and not (sub.flush and queue):
+                await send(
+                    {"type": "websocket.close", "code": sub.close_code, "reason": sub.close_reason}
+                )
+                return
+            if sub.ping_due:
+                sub.ping_due = False
+                await send({"type": "websocket.send", "text": _PING_TEXT})
+                counters.of(chat_id).pings += 1
+            if not queue:
+                if sub.close_code is None:
+                    wake.clear()
+                    await wake.wait()
+                continue
+            kinds: list[tuple[str, int]] = []
+            chunks: list[bytes] = []
+            count = 0
+            while queue:
+                kind, data, n = queue[0]
+                if data is None or count + n > BATCH_SIZE:
+                    break
+                queue.popleft()
+                kinds.append((kind, n))
+                chunks.append(data)
+                count += n
+            if chunks:
+                payload = prefix + b",".join(chunks) + suffix
+                await send({"type": "websocket.send", "text": payload.decode()})
+                counts = counters.of(chat_id)
+                counts.frames += 1
+                counts.events += count
+                counts.bytes += len(payload)
+                by_type = counts.by_type
+                for kind, n in kinds:
+                    by_type[kind] = by_type.get(kind, 0) + n
+            else:
+                await self.fault(queue.popleft()[0])
+            if len(queue) <= LOW_WATER:
+                room.set()
+
+    async def fault(self, name: str) -> None:
+        faults = self.sim.config.faults
+        if name == "drop":
+            # uvicorn closes the transport without a close frame: the client sees 1006.
+            raise ClientDisconnected("chatload sim: injected drop")
+        if name == "stall":
+            await asyncio.sleep(faults.stall_ms / 1000)
+        elif name == "malformed":
+            payload = self.sim.store.events.frame_prefix + b'{"type":"message_part","chat_id":'
+            await self.send({"type": "websocket.send", "text": payload.decode()})
+            counts = self.sim.counters.of(self.sub.chat_id)
+            counts.frames += 1
+            counts.bytes += len(payload)
+        elif name == "close":
+            self.sub.close(faults.close_code, "chatload sim: injected close")
+
+
+async def _read(sim: Sim, subscriber: Subscriber, receive: Receive) -> None:
+    """Wait for the client to go; a data frame from it breaks the one-way contract."""
+    code = 1002 if sim.era is Era.A else 1008
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            subscriber.closed = True
+            subscriber.wake.set()
+            return
+        subscriber.close(code, ONE_WAY_REASON)
+
+
+async def _ping(sim: Sim, subscriber: Subscriber) -> None:
+    """Era a's ``{"type":"ping"}`` envelopes (websocket pings are uvicorn's)."""
+    while not subscriber.closed:
+        interval = sim.config.json_ping_interval_s
+        await asyncio.sleep(interval or 1.0)
+        if interval:
+            subscriber.ping_due = True
+            subscriber.wake.set()
+
+
+async def serve(sim: Sim, subscriber: Subscriber, receive: Receive, send: Send) -> None:
+    """Run an accepted socket until either side closes it."""
+    tasks = [asyncio.create_task(_read(sim, subscriber, receive))]
+    if sim.era is Era.A:
+        tasks.append(asyncio.create_task(_ping(sim, subscriber)))
+    try:
+        await Writer(sim, subscriber, send).run()
+    finally:
+        sim.hub.unsubscribe(subscriber)
+        for task in tasks:
+            task.cancel()
+
+
+class StreamEndpoint:
+    """The chat stream, as an ASGI app so the hot path can use ``send`` directly."""
+
+    def __init__(self, sim: Sim) -> None:
+        self.sim = sim
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        sim = self.sim
+        websocket = WebSocket(scope, receive, send)
+        try:
+            user = sim.chat_user(websocket.headers, websocket.cookies, websocket.query_params)
+            chat = sim.store.get(user, parse_uuid(websocket.path_params["chat"]))
+            raw_after = websocket.query_params.get("after_id")
+            try:
+                after_id = int(raw_after) if raw_after is not None else None
+            except ValueError:
+                raise ApiError(400, "Invalid after_id parameter.") from None
+            rate = sim.config.faults.stream_error_rate
+            broken = bool(rate) and sim.rng.random() < rate
+            if broken and sim.era is not Era.A:
+                # Era b+ subscribes before the upgrade, so its failures are plain HTTP.
+                raise ApiError(
+                    500, "Internal error streaming chat.", "chatload sim: injected fault"
+                )
+        except ApiError as error:
+            await websocket.send_denial_response(error_response(error))
+            return
+        if broken:
+            await websocket.accept()
+            frame = sim.store.events.error_frame(
+                "Internal error streaming chat.", "chatload sim: injected fault"
+            )
+            with contextlib.suppress(ClientDisconnected):
+                await send({"type": "websocket.send", "text": frame.decode()})
+                await send({"type": "websocket.close", "code": 1011, "reason": ""})
+            return
+        subscriber = sim.hub.subscribe(chat.id, sim.store.snapshot(chat, after_id))
+        try:
+            await websocket.accept()
+        except BaseException:
+            sim.hub.unsubscribe(subscriber)
+            raise
+        sim.counters.of(chat.id).streams_opened += 1
+        await serve(sim, subscriber, receive, send)

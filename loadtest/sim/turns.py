@@ -1,0 +1,136 @@
+"""What one turn will do, decided up front from the config and a random source: pure.
+
+The runner then plays a plan out in time. Delays here are unscaled simulated seconds.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Final
+
+from loadtest.protocol.models import ErrorKind
+from loadtest.sim.config import MAX_ATTEMPTS, SimConfig
+from loadtest.sim.events import Failure
+
+#: kind -> (HTTP status the provider answered, message, retryable); chaterror's classes.
+FAILURES: Final[dict[str, tuple[int, str, bool]]] = {
+    ErrorKind.OVERLOADED: (529, "The AI provider is overloaded. Please try again later.", True),
+    ErrorKind.RATE_LIMIT: (429, "The AI provider rate limited this request.", True),
+    ErrorKind.TIMEOUT: (504, "The AI provider timed out.", True),
+    ErrorKind.STREAM_SILENCE_TIMEOUT: (0, "The AI provider stopped sending data.", True),
+    ErrorKind.STARTUP_TIMEOUT: (0, "The AI provider did not start responding in time.", True),
+    ErrorKind.GENERIC: (500, "The AI provider returned an error.", True),
+    ErrorKind.AUTH: (401, "The AI provider rejected the API key.", False),
+    ErrorKind.CONFIG: (400, "The AI provider rejected the model configuration.", False),
+    ErrorKind.MISSING_KEY: (0, "No API key is configured for the AI provider.", False),
+    ErrorKind.PROVIDER_DISABLED: (0, "The AI provider is disabled.", False),
+    ErrorKind.CONTENT_FILTER: (
+        400,
+        "The AI provider's content filter blocked the response.",
+        False,
+    ),
+    ErrorKind.USAGE_LIMIT: (0, "You have reached your usage limit.", False),
+}
+
+#: Retryable upstream HTTP statuses (chatretry) and the kind each one is reported as.
+RETRYABLE_STATUS: Final = {
+    408: ErrorKind.TIMEOUT,
+    429: ErrorKind.RATE_LIMIT,
+    500: ErrorKind.GENERIC,
+    502: ErrorKind.GENERIC,
+    503: ErrorKind.OVERLOADED,
+    504: ErrorKind.TIMEOUT,
+    529: ErrorKind.OVERLOADED,
+}
+
+FAULTS: Final = ("drop", "stall", "malformed", "close")
+
+_SENTENCE = (
+    "the chat server streams each token of the answer as a small delta so the client can "
+    "render it at once while the model is still thinking about the next part of the reply"
+)
+_WORDS = _SENTENCE.split(" ")
+#: A fixed corpus text deltas are cut from: deterministic, and no work per part.
+_CORPUS_RNG = random.Random(0)
+CORPUS: Final = " ".join(_CORPUS_RNG.choice(_WORDS) for _ in range(40_000))
+
+
+def failure(kind: str, provider: str, status_code: int | None = None, detail: str = "") -> Failure:
+    """The failure Coder reports for an error of ``kind`` (optionally a real HTTP status)."""
+    default_status, message, retryable = FAILURES.get(kind, FAILURES[ErrorKind.GENERIC])
+    status = default_status if status_code is None else status_code
+    return Failure(
+        kind, message, status, retryable, provider, detail or f"upstream answered HTTP {status}"
+    )
+
+
+def retry_delay_s(attempt: int) -> float:
+    """chatretry's backoff before retrying after failed attempt ``attempt`` (1-based)."""
+    return float(min(2 ** (attempt - 1), 60))
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One LLM step: optional tool round trip first, then reasoning and text deltas."""
+
+    tool: bool
+    reasoning: tuple[str, ...]
+    text: tuple[str, ...]
+    #: Seconds before each delta (reasoning first, then text).
+    gaps: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TurnPlan:
+    ttft: float
+    steps: tuple[Step, ...]
+    #: Attempts that fail before output starts (0: none).
+    failed_attempts: int
+    failure: Failure | None
+    #: A transport fault to inject, and after how many deltas of the first step.
+    fault: str | None
+    fault_at: int
+    output_tokens: int | None
+
+    @property
+    def final_failure(self) -> bool:
+        """Whether the failures exhaust the retries (or cannot be retried)."""
+        if self.failure is None or self.failed_attempts == 0:
+            return False
+        return not self.failure.retryable or self.failed_attempts >= MAX_ATTEMPTS
+
+
+def _chunks(rng: random.Random, count: int, size: int) -> tuple[str, ...]:
+    """``count`` consecutive ``size``-character slices of the corpus from a random point."""
+    span = len(CORPUS) - size
+    start = rng.randrange(span)
+    if start + count * size <= span:
+        return tuple([CORPUS[at : at + size] for at in range(start, start + count * size, size)])
+    offsets = ((start + i * size) % span for i in range(count))
+    return tuple(CORPUS[offset : offset + size] for offset in offsets)
+
+
+def plan(config: SimConfig, rng: random.Random, provider: str) -> TurnPlan:
+    steps = []
+    for index in range(config.tool_steps + 1):
+        reasoning = _chunks(rng, config.reasoning_parts if index == 0 else 0, config.part_chars)
+        text = _chunks(rng, config.parts_per_turn, config.part_chars)
+        gaps = config.part_gap_ms.samples_s(rng, len(reasoning) + len(text))
+        steps.append(Step(index > 0, reasoning, text, gaps))
+    failed, hit = 0, None
+    if config.error_rate and rng.random() < config.error_rate:
+        hit = failure(config.error_kind, provider)
+        failed = config.error_retries if hit.retryable else 1
+    rates = {name: getattr(config.faults, f"{name}_rate") for name in FAULTS}
+    fault = next((name for name, rate in rates.items() if rate and rng.random() < rate), None)
+    first = steps[0]
+    return TurnPlan(
+        ttft=config.ttft_ms.sample(rng) / 1000,
+        steps=tuple(steps),
+        failed_attempts=failed,
+        failure=hit,
+        fault=fault,
+        fault_at=(len(first.reasoning) + len(first.text)) // 2,
+        output_tokens=config.output_tokens,
+    )

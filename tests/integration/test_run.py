@@ -1,0 +1,333 @@
+"""``chatload run`` as a process against the simulator: its report must equal what was sent."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from loadtest.runner.processes import SimProcess
+
+RUN_TIMEOUT = 120
+
+
+def profile(time_scale: float) -> dict[str, Any]:
+    """Turns with a known profile: TTFT uniform in [60, 140] ms, 8 parts 5 ms apart.
+
+    ``time_scale`` shrinks only Coder's retry backoff (1, 2, 4 ... 60 s).
+    """
+    return {
+        "ttft_ms": {"dist": "uniform", "min": 60, "max": 140},
+        "parts_per_turn": 8,
+        "part_gap_ms": {"dist": "constant", "value": 5},
+        "time_scale": time_scale,
+        "rate_limit_per_minute": -1,
+    }
+
+
+#: Retries back off 1, 2, 4 ... 60 s: scaled to 50, 100, 200 ms ...
+PROFILE = profile(0.05)
+#: All 25 attempts fail: 1203 s of backoff, scaled to 0.6 s.
+EXHAUSTING = profile(0.0005)
+
+
+def scenario(tmp_path: Path, **load: Any) -> Path:
+    body = {"users": 4, "spawn_rate": 4, "run_time": "5s", "stop_timeout": 20, **load}
+    lines = ['name = "itest"', "[load]"]
+    lines += [f"{k} = {json.dumps(v)}" for k, v in body.items()]
+    lines += ["[chat]", "turns = 3", "think_time = [0.02, 0.05]", "turn_timeout = 30"]
+    path = tmp_path / "itest.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+class Sim:
+    def __init__(self, era: str, config: dict[str, Any]) -> None:
+        self.era = era
+        self.token = secrets.token_urlsafe(18)
+        self.process = SimProcess.start(era, self.token, config)
+        self.url = self.process.url
+
+    def counts(self) -> dict[str, Any]:
+        totals: dict[str, Any] = httpx.get(f"{self.url}/__sim/counts", timeout=10).json()["totals"]
+        return totals
+
+
+@pytest.fixture
+def sim(request: pytest.FixtureRequest) -> Iterator[Sim]:
+    era, config = request.param
+    server = Sim(era, {**PROFILE, **config})
+    yield server
+    server.process.stop()
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "loadtest.cli", "run", "--quiet", *args],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def report(directory: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((directory / "report.json").read_text())
+    return data
+
+
+def assert_counts_match(rep: dict[str, Any], sent: dict[str, Any]) -> None:
+    counts = rep["counts"]
+    for ours, theirs in (
+        ("frames", "frames"),
+        ("events", "events"),
+        ("bytes", "bytes"),
+        ("pings", "pings"),
+        ("retry_events", "retry_events"),
+        ("error_events", "error_events"),
+        ("turns_completed", "turns_completed"),
+        ("turns_failed", "turns_failed"),
+    ):
+        assert counts[ours] == sent[theirs], f"{ours}: measured {counts[ours]}, sent {sent[theirs]}"
+    assert counts["turns_started"] == sent["turns_started"]
+    assert counts["turns_unfinished"] == 0
+
+
+@pytest.mark.parametrize(
+    "sim",
+    [
+        ("a", {"error_rate": 0.3, "error_retries": 2}),
+        ("b", {**EXHAUSTING, "error_rate": 0.3, "error_retries": 25}),
+    ],
+    indirect=True,
+    ids=["era-a-retry-then-recover", "era-b-retry-then-fail"],
+)
+def test_report_counts_equal_what_the_simulator_sent(sim: Sim, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    result = run(
+        "--host",
+        sim.url,
+        "--token",
+        sim.token,
+        "--scenario",
+        str(scenario(tmp_path)),
+        "--report-dir",
+        str(out),
+    )
+    sent = sim.counts()
+    rep = report(out)
+    assert_counts_match(rep, sent)
+    assert sent["retry_events"] > 0, "the profile injects provider errors"
+    assert rep["run"]["complete"] is True
+    assert rep["run"]["target"]["era"] == sim.era
+    # No SLO given: any failed turn fails the run.
+    assert result.returncode == (1 if sent["turns_failed"] else 0), result.stderr
+    if sim.era == "b":
+        assert sent["turns_failed"] > 0 and rep["counts"]["retry_exhausted"] == sent["turns_failed"]
+        kinds = {(e["stage"], e["kind"]) for e in rep["errors"]}
+        assert ("status_error", "overloaded") in kinds
+    else:
+        assert sent["turns_failed"] == 0 and rep["counts"]["retry_recovered"] > 0
+    ttft = rep["latency_ms"]["time_to_first_output"]
+    assert ttft["count"] == rep["counts"]["turns_completed"]
+    # The configured [60, 140] ms, plus at most two retry delays (50 + 100 ms) and overhead.
+    assert ttft["min"] >= 60 and ttft["max"] <= 140 + 150 + 100, ttft
+    for name in ("report.html", "summary.md", "timeseries.csv", "locust_stats.csv"):
+        assert (out / name).stat().st_size > 0
+
+
+def pids_of_workers(parent: int) -> list[int]:
+    out = subprocess.run(
+        ["pgrep", "-P", str(parent), "-f", "locust"], capture_output=True, text=True, check=False
+    )
+    return [int(pid) for pid in out.stdout.split()]
+
+
+@pytest.mark.parametrize("sim", [("a", {})], indirect=True)
+def test_two_workers_merge_exactly(sim: Sim, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    result = run(
+        "--host",
+        sim.url,
+        "--token",
+        sim.token,
+        "--workers",
+        "2",
+        "-u",
+        "6",
+        "--scenario",
+        str(scenario(tmp_path)),
+        "--report-dir",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    rep = report(out)
+    assert rep["run"]["workers"] == 2 and rep["run"]["complete"] is True
+    assert_counts_match(rep, sim.counts())
+    # No provider errors here: every TTFT falls in the configured [60, 140] ms plus overhead,
+    # and E2E adds the 7 gaps of 5 ms between the 8 parts.
+    ttft, e2e = (
+        rep["latency_ms"]["time_to_first_output"],
+        rep["latency_ms"]["time_to_terminal_status"],
+    )
+    assert ttft["min"] >= 60 and ttft["p99"] <= 140 + 60, ttft
+    assert e2e["min"] >= 60 + 7 * 5 and e2e["p50"] > ttft["p50"], e2e
+
+
+@pytest.mark.parametrize("sim", [("b", {})], indirect=True)
+def test_a_lost_worker_still_yields_an_incomplete_report(sim: Sim, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "loadtest.cli",
+            "run",
+            "--quiet",
+            "--host",
+            sim.url,
+            "--token",
+            sim.token,
+            "--workers",
+            "2",
+            "--scenario",
+            str(scenario(tmp_path, run_time="8s")),
+            "--report-dir",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        workers: list[int] = []
+        while len(workers) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            workers = pids_of_workers(proc.pid)
+        assert len(workers) == 2, "two worker processes should be running"
+        time.sleep(3)
+        os.kill(workers[0], signal.SIGKILL)
+        stdout, stderr = proc.communicate(timeout=RUN_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    rep = report(out)
+    assert rep["run"]["complete"] is False
+    assert any("worker" in reason for reason in rep["run"]["incomplete_reasons"])
+    assert rep["counts"]["turns_completed"] > 0  # the surviving worker's turns are all there
+    assert "INCOMPLETE" in stdout
+
+
+@pytest.mark.parametrize(
+    "sim", [("a", {"ttft_ms": {"dist": "constant", "value": 300}})], indirect=True
+)
+def test_open_loop_measures_from_the_intended_start(sim: Sim, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    result = run(
+        "--host",
+        sim.url,
+        "--token",
+        sim.token,
+        "--arrival-rate",
+        "8",
+        "-t",
+        "4s",
+        "--scenario",
+        str(scenario(tmp_path)),
+        "--report-dir",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    rep = report(out)
+    assert rep["run"]["load"] == {"mode": "open", "users": None, "arrival_rate": 8.0}
+    lat = rep["latency_ms"]
+    corrected, raw = lat["time_to_first_output"], lat["time_to_first_output_uncorrected"]
+    assert corrected["count"] == raw["count"] == rep["counts"]["turns_completed"] > 10
+    for key in ("p50", "p90", "p99", "max", "mean"):
+        assert corrected[key] >= raw[key]
+    assert corrected["mean"] > raw["mean"]
+    lag = lat["schedule_lag"]
+    assert lag["count"] == rep["counts"]["turns_started"] and lag["max"] > 0
+    # The gap between the two equals the schedule lag, turn by turn, so on average too.
+    assert corrected["mean"] - raw["mean"] == pytest.approx(lag["mean"], abs=0.05)
+    assert_counts_match(rep, sim.counts())
+
+
+@pytest.mark.parametrize("sim", [("a", {})], indirect=True)
+def test_slo_pass_and_fail_set_the_exit_code(sim: Sim, tmp_path: Path) -> None:
+    common = (
+        "--host",
+        sim.url,
+        "--token",
+        sim.token,
+        "--scenario",
+        str(scenario(tmp_path, run_time="2s", users=2)),
+    )
+    passed = run(
+        *common,
+        "--slo",
+        "time_to_first_output.p95 < 5s",
+        "--slo",
+        "error_rate < 1%",
+        "--report-dir",
+        str(tmp_path / "pass"),
+    )
+    assert passed.returncode == 0, passed.stderr
+    failed = run(
+        *common, "--slo", "time_to_first_output.p50 < 1ms", "--report-dir", str(tmp_path / "fail")
+    )
+    assert failed.returncode == 1
+    checks = report(tmp_path / "fail")["slo"]["checks"]
+    assert checks[0]["passed"] is False and checks[0]["observed"] > 1
+    assert "SLO FAIL" in failed.stdout
+
+
+def test_bad_scenario_exits_2_naming_the_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[load]\nuserz = 3\n")
+    result = run("--scenario", str(bad), "--host", "http://127.0.0.1:9")
+    assert result.returncode == 2
+    assert "load.userz" in result.stderr
+    bad_slo = run("--slo", "error_rate < 5ms", "--host", "http://127.0.0.1:9")
+    assert bad_slo.returncode == 2 and "error_rate" in bad_slo.stderr
+
+
+def test_unreachable_host_exits_3(tmp_path: Path) -> None:
+    result = run("--host", "http://127.0.0.1:9", "--token", "x", "--report-dir", str(tmp_path))
+    assert result.returncode == 3
+    assert "cannot reach http://127.0.0.1:9" in result.stderr
+
+
+@pytest.mark.parametrize("sim", [("d", {})], indirect=True)
+def test_wrong_token_exits_3_and_no_token_leaks(sim: Sim, tmp_path: Path) -> None:
+    wrong = "wrong-" + secrets.token_urlsafe(12)
+    refused = run("--host", sim.url, "--token", wrong, "--report-dir", str(tmp_path / "x"))
+    assert refused.returncode == 3
+    assert "refused" in refused.stderr and wrong not in refused.stderr + refused.stdout
+    out = tmp_path / "ok"
+    result = run(
+        "--host",
+        sim.url,
+        "--scenario",
+        str(scenario(tmp_path, run_time="2s", users=2)),
+        "--report-dir",
+        str(out),
+        env={"CODER_SESSION_TOKEN": sim.token},
+    )
+    assert result.returncode == 0, result.stderr
+    assert report(out)["run"]["target"]["era"] == "d"
+    for path in out.iterdir():
+        assert sim.token not in path.read_text(errors="replace"), path.name
+    assert sim.token not in result.stdout + result.stderr

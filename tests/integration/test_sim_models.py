@@ -1,0 +1,149 @@
+"""Provider and model-config routes ``chatload setup`` uses, per era."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.integration.conftest import EraSim, create_body
+
+
+@pytest.fixture(scope="module")
+def bare_a() -> Iterator[EraSim]:
+    """Era a with no provider or model config yet, as a fresh Coder."""
+    sim = EraSim("a", ["--no-default-model", "--rate-limit", "-1", "--ttft", "0"])
+    yield sim
+    sim.stop()
+
+
+def test_providers_and_model_configs_era_a(bare_a: EraSim) -> None:
+    api, base = bare_a.api, bare_a.base
+    reply = api.post(base, json=create_body("a"))
+    assert (reply.status_code, reply.json()["message"]) == (
+        400,
+        "No default chat model config is configured.",
+    )
+    assert api.get(f"{base}/providers").json() == []
+    assert api.post(f"{base}/providers", json={"provider": "nope"}).json()["message"] == (
+        "Invalid provider."
+    )
+    body = {
+        "provider": "openai-compat",
+        "display_name": "Scaletest LLM Mock",
+        "api_key": "k",
+        "base_url": "http://127.0.0.1:9/v1",
+        "enabled": True,
+    }
+    created = api.post(f"{base}/providers", json=body)
+    assert created.status_code == 201
+    provider = created.json()
+    assert provider["provider"] == "openai-compat" and provider["source"] == "database"
+    assert provider["has_api_key"] is True and provider["base_url"] == body["base_url"]
+    conflict = api.post(f"{base}/providers", json=body)
+    assert (conflict.status_code, conflict.json()["message"]) == (
+        409,
+        "Chat provider already exists.",
+    )
+    updated = api.patch(
+        f"{base}/providers/{provider['id']}", json={"base_url": "http://127.0.0.1:8/v1"}
+    )
+    assert updated.status_code == 200 and updated.json()["base_url"] == "http://127.0.0.1:8/v1"
+    model = {
+        "provider": "openai-compat",
+        "model": "scaletest-model",
+        "display_name": "Scaletest Model",
+    }
+    reply = api.post(f"{base}/model-configs", json=model)
+    assert (reply.status_code, reply.json()["message"]) == (400, "Context limit is required.")
+    reply = api.post(
+        f"{base}/model-configs", json={**model, "provider": "anthropic", "context_limit": 4096}
+    )
+    assert (reply.status_code, reply.json()["message"]) == (400, "Chat provider is not configured.")
+    created = api.post(
+        f"{base}/model-configs", json={**model, "context_limit": 4096, "is_default": False}
+    )
+    assert created.status_code == 201
+    config = created.json()
+    assert config["is_default"] is True, "the first model config becomes the default"
+    assert config["compression_threshold"] == 70 and config["context_limit"] == 4096
+    assert [c["id"] for c in api.get(f"{base}/model-configs").json()] == [config["id"]]
+    renamed = api.patch(f"{base}/model-configs/{config['id']}", json={"display_name": "Renamed"})
+    assert renamed.json()["display_name"] == "Renamed"
+    chat = bare_a.create_chat()
+    assert chat["last_model_config_id"] == config["id"]
+    bare_a.wait_idle(chat["id"])
+    catalog = api.get(f"{base}/models").json()
+    assert catalog["providers"][0]["models"][0]["id"] == config["id"]
+    assert api.delete(f"{base}/model-configs/{config['id']}").status_code == 204
+    assert api.delete(f"{base}/providers/{provider['id']}").status_code == 204
+    assert api.get(f"{base}/providers").json() == []
+
+
+def test_era_d_ai_providers_and_organization_models(era_d: EraSim) -> None:
+    api = era_d.api
+    invalid = api.post("/api/v2/ai/providers", json={"type": "openai-compat", "name": "Bad Name"})
+    assert invalid.status_code == 400
+    assert invalid.json()["message"] == "Validation failed."
+    fields = {v["field"] for v in invalid.json()["validations"]}
+    assert fields == {"name", "base_url"}
+    body = {
+        "type": "openai-compat",
+        "name": "coder-scaletest-mock",
+        "display_name": "Scaletest LLM Mock",
+        "enabled": True,
+        "base_url": "http://127.0.0.1:9/v1",
+        "api_keys": ["coder-scaletest"],
+    }
+    created = api.post("/api/v2/ai/providers", json=body)
+    assert created.status_code == 201
+    provider = created.json()
+    try:
+        assert provider["api_keys"][0]["masked"] != "coder-scaletest"
+        assert api.post("/api/v2/ai/providers", json=body).status_code == 409
+        assert api.get("/api/v2/ai/providers/coder-scaletest-mock").json()["id"] == provider["id"]
+        patched = api.patch(
+            "/api/v2/ai/providers/coder-scaletest-mock", json={"base_url": "http://127.0.0.1:8/v1"}
+        )
+        assert patched.json()["base_url"] == "http://127.0.0.1:8/v1"
+        models = "/api/v2/organizations/default/chats/models"
+        reply = api.post(models, json={"model": "scaletest-model", "context_limit": 4096})
+        assert (reply.status_code, reply.json()["message"]) == (400, "AI provider ID is required.")
+        model = api.post(
+            models,
+            json={
+                "ai_provider_id": provider["id"],
+                "model": "scaletest-model",
+                "display_name": "Scaletest Model",
+                "enabled": True,
+                "is_default": False,
+                "context_limit": 4096,
+            },
+        )
+        assert model.status_code == 201
+        chat_model = model.json()
+        assert chat_model["ai_provider_id"] == provider["id"]
+        assert chat_model["is_default"] is False
+        listed = api.get(models).json()
+        assert chat_model["id"] in [m["id"] for m in listed["models"]]
+        assert provider["id"] in [p["id"] for p in listed["providers"]]
+        assert api.get(f"{models}/{chat_model['id']}").json()["model"] == "scaletest-model"
+        reply = api.post(era_d.base, json={**create_body("d"), "model_config_id": chat_model["id"]})
+        assert reply.json()["last_model_config_id"] == chat_model["id"]
+        era_d.wait_idle(reply.json()["id"])
+        compat = api.get("/api/v2/chats/providers").json()
+        assert provider["id"] in [p["id"] for p in compat]
+        assert api.delete(f"{models}/{chat_model['id']}").status_code == 204
+    finally:
+        assert api.delete(f"/api/v2/ai/providers/{provider['id']}").status_code == 204
+
+
+def test_members_cannot_manage_providers(bare_a: EraSim) -> None:
+    api, base = bare_a.api, bare_a.base
+    member = api.post(
+        "/api/v2/users",
+        json={"email": "m@example.com", "username": "m", "password": "Passw0rd!-long"},
+    ).json()
+    key = api.post(f"/api/v2/users/{member['id']}/keys").json()["key"]
+    reply = bare_a.client(key).post(f"{base}/providers", json={"provider": "openai"})
+    assert (reply.status_code, reply.json()) == (403, {"message": "Forbidden."})
