@@ -219,7 +219,7 @@ def test_a_lost_worker_still_yields_an_incomplete_report(sim: Sim, tmp_path: Pat
         assert len(workers) == 2, "two worker processes should be running"
         time.sleep(3)
         os.kill(workers[0], signal.SIGKILL)
-        stdout, stderr = proc.communicate(timeout=RUN_TIMEOUT)
+        stdout, _stderr = proc.communicate(timeout=RUN_TIMEOUT)
     finally:
         if proc.poll() is None:
             proc.kill()
