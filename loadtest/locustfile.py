@@ -54,5 +54,7 @@ def _standalone_settings(environment: Any) -> tuple[runtime.RunSettings, list[st
         era=target.era,
         server_version=target.server_version,
         organizations=target.organizations,
+        owners=target.owners,
+        era_from_stream=target.era_from_stream,
     )
     return settings, [token]

@@ -20,7 +20,11 @@ class Created(BaseModel):
     """What setup created, so teardown removes exactly that."""
 
     first_user_id: str | None = None
+    #: A provider setup created (deleted on teardown) ...
     provider_id: str | None = None
+    #: ... or one it found and repointed (its base URL restored on teardown).
+    reused_provider_id: str | None = None
+    previous_base_url: str | None = None
     model_config_id: str | None = None
     user_ids: list[str] = Field(default_factory=list)
 

@@ -41,12 +41,21 @@ class RunSettings(BaseModel):
     turn_slos: dict[str, int] = {}
     #: Organization per token (index-aligned with the tokens), when the era needs one.
     organizations: list[str | None] = []
+    #: Per token: an owner's, which may send ``X-Coder-Bypass-Ratelimit`` (others get 428).
+    owners: list[bool] = []
     #: Open loop: this process's share of the arrival rate (turns per second).
     process_arrival_rate: float | None = None
     seed: int | None = None
 
     def to_env(self, tokens: list[str]) -> dict[str, str]:
         return {RUN_ENV: self.model_dump_json(), TOKENS_ENV: json.dumps(tokens)}
+
+
+@dataclass(frozen=True)
+class Identity:
+    token: str
+    organization: str | None
+    owner: bool
 
 
 @dataclass
@@ -67,13 +76,16 @@ class Runtime:
     live_chats: dict[str, int] = field(default_factory=dict)
     _next_user: int = 0
 
-    def identity(self) -> tuple[str, str | None]:
-        """A token and its organization for a new user, spread round-robin."""
+    def identity(self) -> Identity:
+        """A token, its organization and owner flag for a new user, spread round-robin."""
         index = self._next_user % max(1, len(self.tokens))
         self._next_user += 1
-        token = self.tokens[index] if self.tokens else ""
-        orgs = self.settings.organizations
-        return token, orgs[index] if index < len(orgs) else None
+        orgs, owners = self.settings.organizations, self.settings.owners
+        return Identity(
+            token=self.tokens[index] if self.tokens else "",
+            organization=orgs[index] if index < len(orgs) else None,
+            owner=owners[index] if index < len(owners) else False,
+        )
 
 
 _runtime: Runtime | None = None

@@ -44,13 +44,13 @@ def _http_error(stage: str, error: ApiError) -> ErrorInfo:
     return ErrorInfo(stage, error.message or str(error), kind=error.kind, status_code=error.status)
 
 
-def new_client(token: str) -> ChatClient:
+def new_client(identity: runtime.Identity) -> ChatClient:
     rt = runtime.current()
     return ChatClient(
         rt.settings.host,
-        token,
+        identity.token,
         rt.settings.era,
-        bypass_ratelimit=rt.settings.scenario.target.bypass_ratelimit,
+        bypass_ratelimit=identity.owner and rt.settings.scenario.target.bypass_ratelimit,
         on_request=_report_request,
     )
 
@@ -178,8 +178,9 @@ class ChatUser(User):
         super().__init__(environment)
         self._rt = runtime.current()
         self._chat = self._rt.settings.scenario.chat
-        token, self._organization = self._rt.identity()
-        self._client = new_client(token)
+        identity = self._rt.identity()
+        self._organization = identity.organization
+        self._client = new_client(identity)
         self._reset()
 
     def _reset(self) -> None:
@@ -366,8 +367,7 @@ class StreamWatcher(User):
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
         self._rt = runtime.current()
-        token, _ = self._rt.identity()
-        self._client = new_client(token)
+        self._client = new_client(self._rt.identity())
         self._stream: ChatStream | None = None
 
     @task
@@ -408,8 +408,9 @@ class OpenLoopUser(User):
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
         self._rt = runtime.current()
-        token, self._organization = self._rt.identity()
-        self._client = new_client(token)
+        identity = self._rt.identity()
+        self._organization = identity.organization
+        self._client = new_client(identity)
         self._pool = Group()
         self._next_at: int | None = None
 

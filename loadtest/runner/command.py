@@ -188,6 +188,7 @@ def _execute(
         era_from_stream=target.era_from_stream,
         turn_slos=per_turn_bounds(slos),
         organizations=target.organizations,
+        owners=target.owners,
         process_arrival_rate=(load.arrival_rate / max(1, workers)) if load.arrival_rate else None,
     )
     rt = runtime.install(settings, tokens)

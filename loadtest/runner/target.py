@@ -24,6 +24,8 @@ class TargetInfo:
     server_version: str | None
     #: Organization per token, in the tokens' order (None where the era needs none).
     organizations: list[str | None]
+    #: Per token: does it belong to an owner (who alone may bypass the rate limit)?
+    owners: list[bool]
     #: True when only a stream's first frame can tell A (envelopes) from B (bare arrays).
     era_from_stream: bool = False
 
@@ -68,15 +70,18 @@ def inspect_target(
             if known is None and _probe_v2(client):
                 known = Era.C
             chosen, ambiguous = (known, False) if known else (Era.A, True)
-        organizations = [_check_token(url, token, chosen, timeout) for token in tokens]
+        users = [_check_token(url, token, chosen, timeout) for token in tokens]
+        organizations = [org for org, _ in users]
+        owners = [owner for _, owner in users]
         client.era = chosen
         _check_chats_enabled(client)
-        return TargetInfo(url.rstrip("/"), chosen, version, organizations, ambiguous)
+        return TargetInfo(url.rstrip("/"), chosen, version, organizations, owners, ambiguous)
     finally:
         client.close()
 
 
-def _check_token(url: str, token: str, era: Era, timeout: float) -> str | None:
+def _check_token(url: str, token: str, era: Era, timeout: float) -> tuple[str | None, bool]:
+    """The token's first organization, and whether its user is an owner."""
     client = ChatClient(url, token, era, timeout=timeout)
     try:
         me = client.me()
@@ -89,7 +94,8 @@ def _check_token(url: str, token: str, era: Era, timeout: float) -> str | None:
     finally:
         client.close()
     orgs = me.get("organization_ids") or []
-    return str(orgs[0]) if orgs else None
+    roles = {str(role.get("name")) for role in me.get("roles") or () if isinstance(role, dict)}
+    return (str(orgs[0]) if orgs else None), "owner" in roles
 
 
 def _check_chats_enabled(client: ChatClient) -> None:

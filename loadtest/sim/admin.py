@@ -1,4 +1,4 @@
-"""``/__sim``: unauthenticated test and benchmark hooks (counts, runtime config, hoses)."""
+"""``/__sim``: unauthenticated test and benchmark hooks (counts, state, runtime config, hoses)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,19 @@ def admin_routes(sim: Sim) -> list[BaseRoute]:
     async def counts(request: Request) -> Response:
         return JSON(sim.counters.wire())
 
+    async def state(request: Request) -> Response:
+        """What exists now, so tests can check that a teardown left nothing behind."""
+        chats = sim.store.chats.values()
+        return JSON(
+            {
+                "chats": len(chats),
+                "unarchived_chats": sum(not chat.archived for chat in chats),
+                "providers": [p.id for p in sim.catalog.providers.values()],
+                "models": [m.id for m in sim.catalog.models.values()],
+                "users": len(sim.accounts.users),
+            }
+        )
+
     async def reset(request: Request) -> Response:
         sim.counters.reset()
         return Response(status_code=204)
@@ -39,6 +52,7 @@ def admin_routes(sim: Sim) -> list[BaseRoute]:
 
     return [
         Route("/__sim/counts", counts),
+        Route("/__sim/state", state),
         Route("/__sim/reset", reset, methods=["POST"]),
         Route("/__sim/config", config, methods=["GET", "PATCH"]),
         WebSocketRoute("/__sim/firehose", FirehoseEndpoint(sim)),

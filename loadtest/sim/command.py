@@ -20,6 +20,13 @@ TOKEN_ENV = "CHATLOAD_SIM_TOKEN"
 
 #: flag -> (config key, parse, metavar, help). Every tunable knob, documented once.
 TUNING: dict[str, tuple[str, Callable[[str], Any], str, str]] = {
+    "--acquire": (
+        "acquire_ms",
+        Dist.parse,
+        "SPEC",
+        "from a post to the daemon taking the chat up and calling the LLM, in ms, as --ttft "
+        "(0; Coder's daemons poll every 1000)",
+    ),
     "--ttft": (
         "ttft_ms",
         Dist.parse,

@@ -95,6 +95,9 @@ class SimConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
+    #: From a posted message to the chat daemon taking it up (``running``) and calling the
+    #: LLM. Coder's daemons poll for pending chats every second; 0 answers at once.
+    acquire_ms: Dist = Field(default_factory=lambda: Dist(dist="constant", value=0))
     #: Time to first output after ``running`` (the LLM's first token).
     ttft_ms: Dist = Field(default_factory=lambda: Dist(dist="lognormal", p50=300, sigma=0.5))
     #: Text ``message_part`` deltas per generation step.

@@ -80,10 +80,12 @@ class Runner:
         sim = self.sim
         while True:
             config = sim.config
+            await asyncio.sleep(config.acquire_ms.sample(sim.rng) / 1000)
             if chat.status == "pending":
-                await asyncio.sleep(0)
                 sim.hub.publish(chat.id, sim.store.running(chat))
-            if config.llm_url:
+            # A provider configured with a base URL (``chatload setup``), or --llm-url, puts
+            # a real LLM tier behind the chat; otherwise turns are generated here.
+            if sim.catalog.llm_base_url(chat.model_config_id, config.llm_url) is not None:
                 ok = await self._llm_turn(chat, config)
             else:
                 ok = await self._planned_turn(chat, config)

@@ -70,6 +70,8 @@ def test_providers_and_model_configs_era_a(bare_a: EraSim) -> None:
     assert [c["id"] for c in api.get(f"{base}/model-configs").json()] == [config["id"]]
     renamed = api.patch(f"{base}/model-configs/{config['id']}", json={"display_name": "Renamed"})
     assert renamed.json()["display_name"] == "Renamed"
+    # A provider with a base URL puts an LLM behind the chat; this one has none listening.
+    api.patch(f"{base}/providers/{provider['id']}", json={"base_url": ""})
     chat = bare_a.create_chat()
     assert chat["last_model_config_id"] == config["id"]
     bare_a.wait_idle(chat["id"])
@@ -128,6 +130,8 @@ def test_era_d_ai_providers_and_organization_models(era_d: EraSim) -> None:
         assert chat_model["id"] in [m["id"] for m in listed["models"]]
         assert provider["id"] in [p["id"] for p in listed["providers"]]
         assert api.get(f"{models}/{chat_model['id']}").json()["model"] == "scaletest-model"
+        # A provider with a base URL puts an LLM behind the chat; this one has none listening.
+        api.patch("/api/v2/ai/providers/coder-scaletest-mock", json={"base_url": ""})
         reply = api.post(era_d.base, json={**create_body("d"), "model_config_id": chat_model["id"]})
         assert reply.json()["last_model_config_id"] == chat_model["id"]
         era_d.wait_idle(reply.json()["id"])

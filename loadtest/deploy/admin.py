@@ -1,0 +1,203 @@
+"""The admin calls ``setup`` and ``teardown`` make, per era.
+
+Eras A-C configure the LLM with ``/chats/providers`` and ``/chats/model-configs`` (one
+provider row per type); era D with AI providers (``/api/v2/ai/providers``, by name) and
+organization chat models. Creating what already exists (409) reuses it, as Coder's own
+scaletest does, and remembers what it changed so teardown can put it back.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from loadtest.client.rest import ApiError, ChatClient
+from loadtest.protocol.eras import Era
+
+PROVIDER_TYPE = "openai-compat"
+#: Era D names providers; lowercase words joined by hyphens.
+PROVIDER_NAME = "chatload-mock-llm"
+PROVIDER_DISPLAY = "chatload mock LLM"
+CONTEXT_LIMIT = 4096
+AI_PROVIDERS = "/api/v2/ai/providers"
+
+
+@dataclass(slots=True)
+class ProviderResult:
+    id: str
+    created: bool
+    #: The base URL a reused provider had, to restore on teardown.
+    previous_base_url: str | None = None
+
+
+def _org_models(organization: str) -> str:
+    return f"/api/v2/organizations/{organization}/chats/models"
+
+
+def ensure_provider(client: ChatClient, llm_url: str, api_key: str) -> ProviderResult:
+    """An openai-compat provider pointing at ``llm_url``: created, or reused on 409."""
+    if client.era is Era.D:
+        body: dict[str, Any] = {
+            "type": PROVIDER_TYPE,
+            "name": PROVIDER_NAME,
+            "display_name": PROVIDER_DISPLAY,
+            "base_url": llm_url,
+            "api_keys": [api_key],
+            "enabled": True,
+        }
+        try:
+            made = client.call("create_ai_provider", "POST", AI_PROVIDERS, body, expect=(201,))
+            return ProviderResult(str(made.body["id"]), created=True)
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+        found = client.call("get_ai_provider", "GET", f"{AI_PROVIDERS}/{PROVIDER_NAME}").body
+        client.call(
+            "update_ai_provider",
+            "PATCH",
+            f"{AI_PROVIDERS}/{found['id']}",
+            {"base_url": llm_url, "enabled": True},
+        )
+        return ProviderResult(str(found["id"]), False, str(found.get("base_url") or ""))
+    paths = client.paths
+    body = {
+        "provider": PROVIDER_TYPE,
+        "display_name": PROVIDER_DISPLAY,
+        "api_key": api_key,
+        "base_url": llm_url,
+        "enabled": True,
+    }
+    try:
+        made = client.call("create_provider", "POST", paths.providers(), body, expect=(201,))
+        return ProviderResult(str(made.body["id"]), created=True)
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+    rows = client.call("list_providers", "GET", paths.providers()).body or []
+    found = next(
+        r
+        for r in rows
+        if r.get("provider") == PROVIDER_TYPE and r.get("source", "database") == "database"
+    )
+    client.call(
+        "update_provider",
+        "PATCH",
+        paths.provider(str(found["id"])),
+        {"base_url": llm_url, "api_key": api_key, "enabled": True},
+    )
+    return ProviderResult(str(found["id"]), False, str(found.get("base_url") or ""))
+
+
+def ensure_model(
+    client: ChatClient, provider_id: str, model: str, organization: str | None
+) -> tuple[str, bool]:
+    """The model config (era D: organization chat model) chats will use, and if we made it."""
+    body: dict[str, Any] = {
+        "model": model,
+        "display_name": f"{model} (chatload)",
+        "context_limit": CONTEXT_LIMIT,
+        "is_default": True,
+        "enabled": True,
+    }
+    if client.era is Era.D:
+        path = _org_models(organization or "default")
+        body["ai_provider_id"] = provider_id
+    else:
+        path = client.paths.model_configs()
+        body["provider"] = PROVIDER_TYPE
+    try:
+        made = client.call("create_model_config", "POST", path, body, expect=(201,))
+        return str(made.body["id"]), True
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+    listed = client.call("list_model_configs", "GET", path).body
+    rows = listed.get("models", []) if isinstance(listed, dict) else listed or []
+    found = next(r for r in rows if r.get("model") == model)
+    return str(found["id"]), False
+
+
+def create_user(
+    client: ChatClient, index: int, run_id: str, organization: str | None
+) -> tuple[str, str]:
+    """A load-test user and an API key for it: (user id, token)."""
+    username = f"chatload-{run_id}-{index}"
+    body: dict[str, Any] = {
+        "email": f"{username}@chatload.invalid",
+        "username": username,
+        "name": f"chatload load user {index}",
+        "password": secrets.token_urlsafe(24),
+        "login_type": "password",
+    }
+    if organization:
+        body["organization_ids"] = [organization]
+    user = client.call("create_user", "POST", "/api/v2/users", body, expect=(201,)).body
+    user_id = str(user["id"])
+    key = client.call("create_api_key", "POST", f"/api/v2/users/{user_id}/keys", expect=(201,))
+    return user_id, str(key.body["key"])
+
+
+def bootstrap_first_user(client: ChatClient, email: str, password: str) -> str:
+    """Create a fresh deployment's first (owner) user and log in: its session token."""
+    try:
+        client.call("first_user_exists", "GET", "/api/v2/users/first")
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+    else:
+        raise ApiError(
+            "first_user", 409, "The deployment already has its first user; pass --token."
+        )
+    username = email.split("@", 1)[0].replace(".", "-")[:32] or "admin"
+    body = {"email": email, "username": username, "password": password, "trial": False}
+    client.call("create_first_user", "POST", "/api/v2/users/first", body, expect=(201,))
+    login = client.call(
+        "login",
+        "POST",
+        "/api/v2/users/login",
+        {"email": email, "password": password},
+        expect=(201,),
+    )
+    return str(login.body["session_token"])
+
+
+def delete_quietly(client: ChatClient, name: str, path: str) -> bool:
+    """DELETE that treats 'already gone' as done; True when something was deleted."""
+    try:
+        client.call(name, "DELETE", path, expect=(200, 204))
+    except ApiError as exc:
+        if exc.status in (404, 410):
+            return False
+        raise
+    return True
+
+
+def delete_provider(client: ChatClient, provider_id: str) -> bool:
+    path = (
+        f"{AI_PROVIDERS}/{provider_id}"
+        if client.era is Era.D
+        else client.paths.provider(provider_id)
+    )
+    return delete_quietly(client, "delete_provider", path)
+
+
+def delete_model(client: ChatClient, model_id: str, organization: str | None) -> bool:
+    if client.era is Era.D:
+        path = f"{_org_models(organization or 'default')}/{model_id}"
+    else:
+        path = client.paths.model_config(model_id)
+    return delete_quietly(client, "delete_model_config", path)
+
+
+def restore_provider(client: ChatClient, provider_id: str, base_url: str) -> None:
+    path = (
+        f"{AI_PROVIDERS}/{provider_id}"
+        if client.era is Era.D
+        else client.paths.provider(provider_id)
+    )
+    try:
+        client.call("restore_provider", "PATCH", path, {"base_url": base_url})
+    except ApiError as exc:
+        if exc.status not in (404, 410):
+            raise
