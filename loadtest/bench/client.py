@@ -54,7 +54,7 @@ def run_client_bench(seconds: float = 2.0, idle_streams: int = IDLE_STREAMS) -> 
     reader_cpu, sim_cpu = _cpus()
     token = secrets.token_urlsafe(16)
     _pinned(sim_cpu)()  # the simulator inherits this CPU
-    sim = SimProcess.start("b", token, {})
+    sim = SimProcess.start("b", token, {"rate_limit_per_minute": -1}, quiet=True)
     _pinned(reader_cpu)()
     rows: list[Row] = []
     try:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import orjson
 
+from loadtest.client.measure import measure_frames
 from loadtest.metrics.histogram import Histogram
 from loadtest.metrics.recorder import Recorder
 from loadtest.protocol.models import ChatStreamEvent
@@ -64,19 +65,13 @@ def _time(loop: Callable[[int], None], budget_s: float) -> float:
 
 
 def decode_and_record(batch: int, budget_s: float) -> float:
-    """Seconds per frame for chatload's path: decode, record, timestamp the decode cost."""
+    """Seconds per frame for a user's own loop (``measure_frames``): decode and record."""
     frame = array_frame(batch)
     recorder, meter = _meter()
-    clock = time.perf_counter_ns
 
     def loop(n: int) -> None:
-        feed, decode_time = meter.feed, recorder.decode_time
-        t = 10
-        for _ in range(n):
-            t0 = clock()
-            feed(frame, t)
-            decode_time(clock() - t0)
-            t += 1000
+        frames = ((frame, 10 + i * 1000) for i in range(n))
+        measure_frames(frames, meter, recorder, lambda: None)
 
     return _time(loop, budget_s)
 

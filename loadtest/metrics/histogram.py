@@ -57,22 +57,24 @@ class Histogram:
         self.max = 0
 
     def record(self, value: int) -> None:
-        if value < 0:
-            value = 0
-        elif value > HIGHEST_TRACKABLE:
-            value = HIGHEST_TRACKABLE
+        """One value; the hot path (per frame), so written for CPython's speed."""
         if value < SUB_BUCKET_COUNT:
+            if value < 0:
+                value = 0
             index = value
         else:
+            if value > HIGHEST_TRACKABLE:
+                value = HIGHEST_TRACKABLE
             shift = value.bit_length() - SUB_BUCKET_BITS
             index = ((shift + 1) << (SUB_BUCKET_BITS - 1)) + (value >> shift) - SUB_BUCKET_HALF
         counts = self.counts
         counts[index] = counts.get(index, 0) + 1
-        if self.count == 0 or value < self.min:
-            self.min = value
+        count = self.count
         if value > self.max:
             self.max = value
-        self.count += 1
+        if value < self.min or not count:
+            self.min = value
+        self.count = count + 1
         self.total += value
 
     def record_many(self, value: int, n: int) -> None:

@@ -35,6 +35,7 @@ LATENCIES: Final = (
     "time_to_first_output_uncorrected",
     "time_to_terminal_status_uncorrected",
     "inter_frame_gap",
+    #: Derived, not recorded: inter_frame_gap plus a zero per part that shared a frame.
     "inter_part_gap",
     "time_per_output_token",
     "conversation_duration",
@@ -141,10 +142,17 @@ class Recorder:
         self._bucket_key = -1
         self._bucket_end = 0
         self._bucket: SecondBucket | None = None
-        # The per-frame counters, kept as attributes: the hottest path.
+        # The per-frame counters and histograms, kept as attributes: the hottest path.
         self.frames = 0
         self.events = 0
         self.bytes = 0
+        # Per-frame distributions of few distinct values: a plain tally (an inline dict
+        # increment, no call) that becomes the histogram at snapshot time, exactly.
+        self._events_per_frame: dict[int, int] = {}
+        self._frame_bytes: dict[int, int] = {}
+        self._parts_per_frame: dict[int, int] = {}
+        self._inter_frame_gap = self.latency["inter_frame_gap"]
+        self._decode_time = self.dist["decode_time_ns"]
 
     # ------------------------------------------------------------ time series
 
@@ -173,8 +181,10 @@ class Recorder:
         self.frames += 1
         self.events += nevents
         self.bytes += nbytes
-        self.dist["events_per_frame"].record(nevents)
-        self.dist["frame_bytes"].record(nbytes)
+        tally = self._events_per_frame
+        tally[nevents] = tally.get(nevents, 0) + 1
+        tally = self._frame_bytes
+        tally[nbytes] = tally.get(nbytes, 0) + 1
         columns = self.bucket(t).columns
         columns[_FRAMES] += 1
         columns[_EVENTS] += nevents
@@ -190,7 +200,7 @@ class Recorder:
         self.error(ErrorInfo("decode", reason), t)
 
     def decode_time(self, ns: int) -> None:
-        self.dist["decode_time_ns"].record(ns)
+        self._decode_time.record(ns)
 
     def snapshot_events(self, n: int) -> None:
         self.counts["snapshot_events"] += n
@@ -202,14 +212,10 @@ class Recorder:
     def part_frame(self, turn: Turn, parts: int, t: int) -> None:
         """A frame carried ``parts`` message parts of ``turn``."""
         self.counts["parts"] += parts
-        self.dist["parts_per_frame"].record(parts)
-        gaps = self.latency["inter_part_gap"]
+        tally = self._parts_per_frame
+        tally[parts] = tally.get(parts, 0) + 1
         if turn.last_part_frame_at is not None:
-            gap = (t - turn.last_part_frame_at) // NS_PER_US
-            self.latency["inter_frame_gap"].record(gap)
-            gaps.record(gap)
-        # Parts in one frame share its arrival time: their gaps are zero.
-        gaps.record_many(0, parts - 1)
+            self._inter_frame_gap.record((t - turn.last_part_frame_at) // NS_PER_US)
 
     def retry_event(self, delay_ms: int | None, t: int) -> None:
         self.counts["retry_events"] += 1
@@ -352,8 +358,28 @@ class Recorder:
             self.maxima["cpu_permille_max"] = permille
         self.latency["loop_lag"].record(loop_lag_ns // NS_PER_US)
 
+    def _inter_part_gap(self) -> Histogram:
+        """Between consecutive parts of a turn: each frame gap, and a zero for every part
+        that shared its frame with the one before (they share its arrival time)."""
+        gaps = Histogram()
+        gaps.merge(self._inter_frame_gap)
+        gaps.record_many(0, self.counts["parts"] - sum(self._parts_per_frame.values()))
+        return gaps
+
+    def _fold_tallies(self) -> None:
+        for name, tally in (
+            ("events_per_frame", self._events_per_frame),
+            ("frame_bytes", self._frame_bytes),
+            ("parts_per_frame", self._parts_per_frame),
+        ):
+            hist = self.dist[name] = Histogram()
+            for value, n in tally.items():
+                hist.record_many(value, n)
+
     def snapshot(self) -> Snapshot:
         """This recorder's figures, in the canonical form ``merge`` produces."""
+        self.latency["inter_part_gap"] = self._inter_part_gap()
+        self._fold_tallies()
         counts = dict(self.counts)
         counts["frames"] += self.frames
         counts["events"] += self.events

@@ -67,7 +67,8 @@ class SimProcess:
     url: str
 
     @classmethod
-    def start(cls, era: str, token: str, config: dict[str, Any]) -> SimProcess:
+    def start(cls, era: str, token: str, config: dict[str, Any], quiet: bool = False) -> SimProcess:
+        """Start it; ``quiet`` drops its log (a benchmark's readers leave mid-stream)."""
         env = {**os.environ, "CHATLOAD_SIM_TOKEN": token}
         proc = subprocess.Popen(
             [
@@ -83,7 +84,7 @@ class SimProcess:
                 era,
             ],
             stdout=subprocess.PIPE,
-            stderr=None,
+            stderr=subprocess.DEVNULL if quiet else None,
             text=True,
             env=env,
         )

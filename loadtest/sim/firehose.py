@@ -59,17 +59,28 @@ class FirehoseEndpoint:
         payload = events.frame(encoded)
         message = {"type": "websocket.send", "text": payload.decode()}
         await websocket.accept()
+        gone = asyncio.Event()
+
+        async def watch() -> None:
+            while (await receive())["type"] != "websocket.disconnect":
+                pass
+            gone.set()
+
+        watcher = asyncio.create_task(watch())
         sent = 0
         try:
             for _ in range(frames):
                 await send(message)
                 sent += 1
                 if not sent & 63:
-                    # A send that fits the socket buffer never suspends: let the loop run
-                    # (a gone client is only noticed there).
+                    # A send that fits the socket buffer never suspends: let the loop run,
+                    # and stop once the reader has gone (a benchmark reader leaves early).
                     await asyncio.sleep(0)
+                    if gone.is_set():
+                        return
             await send({"type": "websocket.close", "code": 1000, "reason": ""})
         finally:
+            watcher.cancel()
             counts = self.sim.counters.of(FIREHOSE_CHAT_ID)
             counts.frames += sent
             counts.events += sent * batch
