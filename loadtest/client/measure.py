@@ -24,9 +24,7 @@ def measure_frames(
     clock = time.perf_counter_ns
     feed = meter.feed
     decode_time = recorder.decode_time
-    n = 0
-    for payload, t in frames:
-        n += 1
+    for n, (payload, t) in enumerate(frames, 1):
         if n % DECODE_TIME_SAMPLE:
             ended = feed(payload, t)
         else:
