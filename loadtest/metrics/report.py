@@ -15,7 +15,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from loadtest import __version__
-from loadtest.metrics.histogram import Histogram, highest_equivalent
+from loadtest.metrics.histogram import Histogram, lowest_equivalent
 from loadtest.metrics.recorder import (
     DISTRIBUTIONS,
     LATENCIES,
@@ -209,17 +209,19 @@ PLOT_BINS = 40
 
 
 def buckets(hist: Histogram, divisor: float, bins: int = PLOT_BINS) -> list[list[float]]:
-    """``[[upper bound, count], ...]`` in at most ``bins`` rows (HDR buckets, coalesced)."""
+    """``[[upper bound, count], ...]``: ``bins`` equal value ranges from min to max (empty
+    ranges included, so a plot's x axis is linear). Integer data never gets ranges narrower
+    than one unit."""
     if not hist.count:
         return []
-    rows = [
-        [min(highest_equivalent(i), hist.max) / divisor, n] for i, n in sorted(hist.counts.items())
-    ]
-    step = -(-len(rows) // bins)
-    return [
-        [rows[min(i + step, len(rows)) - 1][0], sum(r[1] for r in rows[i : i + step])]
-        for i in range(0, len(rows), step)
-    ]
+    low, high = hist.min, hist.max
+    bins = max(1, min(bins, high - low + 1))
+    width = (high - low) / bins or 1.0
+    counts = [0] * bins
+    for index, n in hist.counts.items():
+        value = min(max(lowest_equivalent(index), low), high)
+        counts[min(int((value - low) / width), bins - 1)] += n
+    return [[(low + width * (i + 1)) / divisor, n] for i, n in enumerate(counts)]
 
 
 class Report(Strict):
