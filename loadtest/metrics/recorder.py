@@ -139,9 +139,10 @@ class Recorder:
         self.series: dict[int, SecondBucket] = {}
         #: Per-turn SLO bounds in µs by latency name; a turn within all counts as goodput.
         self.turn_slos: dict[str, int] = {}
-        self._bucket_key = -1
+        # The current second's bucket and its bounds [start, end): checked inline per frame.
+        self._bucket_start = 0
         self._bucket_end = 0
-        self._bucket: SecondBucket | None = None
+        self._bucket = SecondBucket()
         # The per-frame counters and histograms, kept as attributes: the hottest path.
         self.frames = 0
         self.events = 0
@@ -158,16 +159,16 @@ class Recorder:
 
     def bucket(self, t: int) -> SecondBucket:
         """The 1-second bucket holding monotonic time ``t``."""
-        if t < self._bucket_end and self._bucket is not None and t >= self._bucket_end - NS_PER_S:
+        if self._bucket_start <= t < self._bucket_end:
             return self._bucket
         epoch = self.origin_epoch_s + (t - self.origin_ns) / NS_PER_S
         key = int(epoch // 1)
         bucket = self.series.get(key)
         if bucket is None:
             bucket = self.series[key] = SecondBucket()
-        self._bucket_key = key
         self._bucket = bucket
         self._bucket_end = self.origin_ns + int((key + 1 - self.origin_epoch_s) * NS_PER_S)
+        self._bucket_start = self._bucket_end - NS_PER_S
         return bucket
 
     def active_streams(self, t: int, count: int) -> None:
@@ -185,7 +186,10 @@ class Recorder:
         tally[nevents] = tally.get(nevents, 0) + 1
         tally = self._frame_bytes
         tally[nbytes] = tally.get(nbytes, 0) + 1
-        columns = self.bucket(t).columns
+        if self._bucket_start <= t < self._bucket_end:
+            columns = self._bucket.columns
+        else:
+            columns = self.bucket(t).columns
         columns[_FRAMES] += 1
         columns[_EVENTS] += nevents
         columns[_BYTES] += nbytes
