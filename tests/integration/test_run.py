@@ -331,3 +331,50 @@ def test_wrong_token_exits_3_and_no_token_leaks(sim: Sim, tmp_path: Path) -> Non
     for path in out.iterdir():
         assert sim.token not in path.read_text(errors="replace"), path.name
     assert sim.token not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "sim", [("a", {"faults": {"drop_rate": 0.5}, "parts_per_turn": 20})], indirect=True
+)
+def test_dropped_streams_reconnect_without_counting_the_snapshot_twice(
+    sim: Sim, tmp_path: Path
+) -> None:
+    out = tmp_path / "report"
+    result = run(
+        "--host",
+        sim.url,
+        "--token",
+        sim.token,
+        "--scenario",
+        str(scenario(tmp_path, run_time="4s")),
+        "--report-dir",
+        str(out),
+    )
+    assert (out / "report.json").exists(), result.stderr[-3000:]
+    rep = report(out)
+    counts = rep["counts"]
+    assert counts["stream_reconnects"] > 0 and counts["streams_closed_abnormally"] > 0
+    # Reconnects resume every turn: none fails, and each completed turn's output is counted
+    # once (the reconnect snapshot's messages are not new, its parts are not output).
+    assert counts["turns_failed"] == 0 and counts["turns_unfinished"] == 0, result.stderr
+    assert counts["turns_completed"] == sim.counts()["turns_completed"]
+    assert rep["latency_ms"]["time_to_first_output"]["count"] <= counts["turns_completed"]
+    assert {e["stage"] for e in rep["errors"]} == {"stream_closed"}
+
+
+@pytest.mark.parametrize("sim", [("b", {})], indirect=True)
+def test_stream_watchers_receive_every_event_too(sim: Sim, tmp_path: Path) -> None:
+    path = scenario(tmp_path, run_time="4s", users=2)
+    path.write_text(path.read_text().replace("[chat]", "[chat]\nwatchers_per_chat = 2"))
+    out = tmp_path / "report"
+    result = run(
+        "--host", sim.url, "--token", sim.token, "--scenario", str(path), "--report-dir", str(out)
+    )
+    assert result.returncode == 0, result.stderr
+    rep = report(out)
+    sent = sim.counts()
+    assert_counts_match(rep, sent)
+    # Every frame to a watcher is counted too (the equality above); watchers opened streams
+    # beyond the one each driven chat has.
+    chats = rep["latency_ms"]["chat_create_latency"]["count"]
+    assert rep["counts"]["streams_opened"] == sent["streams_opened"] > chats

@@ -230,3 +230,14 @@ def test_first_user_bootstrap_on_a_fresh_deployment(
         assert again.returncode == 3 and "already has its first user" in again.stderr
     finally:
         fresh.stop()
+
+
+@pytest.mark.parametrize("tiers", ["a"], indirect=True)
+def test_setup_says_how_to_turn_chats_on(tiers: tuple[SimProcess, MockLLM, str]) -> None:
+    sim, mock, token = tiers
+    httpx.patch(f"{sim.url}/__sim/config", json={"agents_experiment": False})
+    result = chatload(
+        "setup", "--host", sim.url, "--llm-url", mock.url, env={"CODER_SESSION_TOKEN": token}
+    )
+    assert result.returncode == 3
+    assert "'agents' experiment" in result.stderr and "CODER_EXPERIMENTS=agents" in result.stderr
