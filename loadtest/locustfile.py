@@ -7,6 +7,7 @@ Run through ``chatload run``, the settings come from the environment it sets. Ru
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,18 @@ from typing import Any
 from locust import events
 
 from loadtest.locust import distributed, runtime
-from loadtest.locust.users import ChatUser, OpenLoopUser, StreamWatcher
+from loadtest.locust.users import ChatUser  # noqa: F401  (discovered by Locust)
 
-__all__ = ["ChatUser", "OpenLoopUser", "StreamWatcher"]
+# Locust discovers every User class named here, and spawns by weight those without a fixed
+# count: so name only the classes this run uses (plain 'locust -f': ChatUser alone).
+_run = runtime.from_env()
+if _run is not None and _run.settings.scenario.load.mode == "open":
+    from loadtest.locust.users import OpenLoopUser  # noqa: F401
+elif _run is not None and _run.settings.scenario.chat.watchers_per_chat:
+    from loadtest.locust.users import StreamWatcher  # noqa: F401
 
-runtime.from_env()
+# One log line per request would cost more than the request's measurement.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 @events.init_command_line_parser.add_listener
@@ -48,13 +56,4 @@ def _standalone_settings(environment: Any) -> tuple[runtime.RunSettings, list[st
     host = environment.host or os.environ.get("CODER_URL") or ""
     token = os.environ.get("CODER_SESSION_TOKEN", "")
     target = inspect_target(host, [token], scenario.target.era)
-    settings = runtime.RunSettings(
-        scenario=scenario,
-        host=target.url,
-        era=target.era,
-        server_version=target.server_version,
-        organizations=target.organizations,
-        owners=target.owners,
-        era_from_stream=target.era_from_stream,
-    )
-    return settings, [token]
+    return runtime.RunSettings.for_target(scenario, target), [token]

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from loadtest.metrics.recorder import Recorder
 from loadtest.protocol.eras import Era
+from loadtest.runner.target import TargetInfo
 from loadtest.scenario import Scenario
 
 RUN_ENV = "CHATLOAD_RUN"
@@ -46,6 +47,20 @@ class RunSettings(BaseModel):
     #: Open loop: this process's share of the arrival rate (turns per second).
     process_arrival_rate: float | None = None
     seed: int | None = None
+
+    @classmethod
+    def for_target(cls, scenario: Scenario, target: TargetInfo, **extra: Any) -> RunSettings:
+        """Settings for a run of ``scenario`` against what the preflight found."""
+        return cls(
+            scenario=scenario,
+            host=target.url,
+            era=target.era,
+            server_version=target.server_version,
+            era_from_stream=target.era_from_stream,
+            organizations=target.organizations,
+            owners=target.owners,
+            **extra,
+        )
 
     def to_env(self, tokens: list[str]) -> dict[str, str]:
         return {RUN_ENV: self.model_dump_json(), TOKENS_ENV: json.dumps(tokens)}

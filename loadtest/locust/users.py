@@ -40,6 +40,16 @@ def _report_request(name: str, method: str, ns: int, size: int, error: ApiError 
     )
 
 
+def archive_chat(rt: runtime.Runtime, client: ChatClient, chat_id: str) -> None:
+    """Archive with the verb of the era the stream showed (A and B differ), errors recorded."""
+    if rt.stream_era is not None:
+        client.era = rt.stream_era
+    try:
+        client.archive(chat_id)
+    except ApiError as exc:
+        rt.recorder.error(_http_error("archive", exc), time.perf_counter_ns())
+
+
 def _http_error(stage: str, error: ApiError) -> ErrorInfo:
     return ErrorInfo(stage, error.message or str(error), kind=error.kind, status_code=error.status)
 
@@ -348,13 +358,8 @@ class ChatUser(User):
             self._tracker.finish_conversation()
         if self._chat_id is not None:
             self._rt.live_chats.pop(self._chat_id, None)
-            if self._rt.stream_era is not None:
-                self._client.era = self._rt.stream_era
             if self._chat.archive:
-                try:
-                    self._client.archive(self._chat_id)
-                except ApiError as exc:
-                    self._rt.recorder.error(_http_error("archive", exc), time.perf_counter_ns())
+                archive_chat(self._rt, self._client, self._chat_id)
         self._reset()
 
 
@@ -460,10 +465,7 @@ class OpenLoopUser(User):
                 stream.close()
             tracker.finish_conversation()
         if chat_id is not None and chat.archive:
-            try:
-                self._client.archive(chat_id)
-            except ApiError as exc:
-                recorder.error(_http_error("archive", exc), time.perf_counter_ns())
+            archive_chat(self._rt, self._client, chat_id)
 
     def on_stop(self) -> None:
         """No new arrivals; turns in flight get the stop timeout, the rest are unfinished."""

@@ -180,15 +180,10 @@ def _execute(
 ) -> int:
     load = scenario.load
     workers = load.workers
-    settings = runtime.RunSettings(
-        scenario=scenario,
-        host=target.url,
-        era=target.era,
-        server_version=target.server_version,
-        era_from_stream=target.era_from_stream,
+    settings = runtime.RunSettings.for_target(
+        scenario,
+        target,
         turn_slos=per_turn_bounds(slos),
-        organizations=target.organizations,
-        owners=target.owners,
         process_arrival_rate=(load.arrival_rate / max(1, workers)) if load.arrival_rate else None,
     )
     rt = runtime.install(settings, tokens)

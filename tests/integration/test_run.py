@@ -378,3 +378,38 @@ def test_stream_watchers_receive_every_event_too(sim: Sim, tmp_path: Path) -> No
     # beyond the one each driven chat has.
     chats = rep["latency_ms"]["chat_create_latency"]["count"]
     assert rep["counts"]["streams_opened"] == sent["streams_opened"] > chats
+
+
+@pytest.mark.parametrize("sim", [("b", {})], indirect=True)
+def test_plain_locust_runs_the_locustfile(sim: Sim) -> None:
+    """``locust -f loadtest/locustfile.py``: Locust's own CLI, settings from the deployment."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            "loadtest/locustfile.py",
+            "--headless",
+            "-u",
+            "2",
+            "-r",
+            "2",
+            "-t",
+            "3s",
+            "--host",
+            sim.url,
+            "--only-summary",
+            "--chatload-scenario",
+            "scenarios/smoke.toml",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+        env={**os.environ, "CODER_SESSION_TOKEN": sim.token},
+    )
+    # Locust exits 1 when any request failed: archive and every other call succeeded.
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "create_chat" in result.stdout + result.stderr
+    assert sim.counts()["turns_completed"] > 0
