@@ -74,7 +74,6 @@ class Turn:
     intended: int | None = None
     queued: bool = False
     interrupted: bool = False
-    user_seen_at: int | None = None
     #: True once the user message was seen, live or in a snapshot.
     user_seen: bool = False
     running_at: int | None = None
@@ -86,7 +85,6 @@ class Turn:
     #: completed | failed | interrupted | promoted | unfinished
     outcome: str | None = None
     parts: int = 0
-    part_frames: int = 0
     last_part_frame_at: int | None = None
     output_tokens: int = 0
     retries: int = 0
@@ -244,7 +242,6 @@ class TurnTracker:
             turn.first_output_at = t
         self._recorder.part_frame(turn, parts, t)
         turn.parts += parts
-        turn.part_frames += 1
         turn.last_part_frame_at = t
 
     def _message(self, event: dict[str, Any], t: int, ended: list[Turn], live: bool) -> None:
@@ -278,10 +275,8 @@ class TurnTracker:
 
     def _user_seen(self, turn: Turn, t: int, live: bool) -> None:
         turn.user_seen = True
-        if live:
-            turn.user_seen_at = t
-            if turn.queued:
-                self._recorder.queue_wait(t - turn.t0)
+        if live and turn.queued:
+            self._recorder.queue_wait(t - turn.t0)
 
     def _status(self, event: dict[str, Any], t: int, ended: list[Turn], live: bool) -> None:
         payload = event.get("status")

@@ -20,7 +20,6 @@ from loadtest.protocol.eras import PATHS, ChatPaths, Era
 from loadtest.protocol.models import (
     BuildInfoResponse,
     Chat,
-    ChatWithMessages,
     CreateChatMessageResponse,
 )
 
@@ -196,12 +195,6 @@ class ChatClient:
 
     def interrupt(self, chat_id: str) -> int:
         return self.call("interrupt_chat", "POST", self.paths.interrupt(chat_id)).latency_ns
-
-    def get_chat(self, chat_id: str) -> Chat:
-        body = self.call("get_chat", "GET", self.paths.chat(chat_id)).body
-        if self.paths.get_returns_messages:
-            return ChatWithMessages.model_validate(body).chat
-        return Chat.model_validate(body)
 
     def list_chats(self) -> list[Chat]:
         body = self.call("list_chats", "GET", self.paths.chats()).body

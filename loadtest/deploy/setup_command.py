@@ -98,7 +98,7 @@ def main(args: argparse.Namespace) -> int:
         return 3
     client = ChatClient(target.url, token, target.era)
     organization = target.organizations[0]
-    created = Created(first_user_id=None)
+    created = Created()
     try:
         provider = admin.ensure_provider(client, args.llm_url, args.llm_api_key)
         verb = "created" if provider.created else "reused (base URL updated)"

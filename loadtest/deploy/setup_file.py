@@ -19,7 +19,6 @@ MODE = 0o600
 class Created(BaseModel):
     """What setup created, so teardown removes exactly that."""
 
-    first_user_id: str | None = None
     #: A provider setup created (deleted on teardown) ...
     provider_id: str | None = None
     #: ... or one it found and repointed (its base URL restored on teardown).

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
 
@@ -21,8 +20,6 @@ from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
 from loadtest.locust import runtime
 from loadtest.metrics.recorder import Snapshot, merge
-
-log = logging.getLogger("chatload")
 
 REPORT_KEY = "chatload_snapshot"
 FINAL_MESSAGE = "chatload_final"

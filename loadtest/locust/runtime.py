@@ -154,7 +154,3 @@ def start_health_sampler(runtime: Runtime) -> gevent.Greenlet:
             wall, cpu = now_wall, now_cpu
 
     return gevent.spawn(sample)
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))

@@ -25,7 +25,7 @@ from loadtest.protocol.eras import era_from_frame
 from loadtest.stream import StreamMeter
 from loadtest.turns import ErrorInfo, Turn, TurnTracker
 
-#: Time to wait for the first frame before giving up on a quiet stream during reconnects.
+#: Pause before each reconnect attempt after a dropped stream (then the last, repeated).
 RECONNECT_BACKOFF_S = (0.1, 0.5, 1.0, 2.0)
 
 
@@ -321,7 +321,6 @@ class ChatUser(User):
             ended = tracker.expire(time.perf_counter_ns(), timeout_ns)
             if ended:
                 self._report_turns(ended)
-        self._report_turns([])
 
     def _interrupt(self) -> None:
         assert self._chat_id is not None and self._tracker is not None

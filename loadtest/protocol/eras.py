@@ -62,9 +62,6 @@ class ChatPaths:
     def archive(self, chat_id: str) -> str:
         return f"{self.base}/{chat_id}/archive" if self.archive_by_post else self.chat(chat_id)
 
-    def unarchive(self, chat_id: str) -> str:
-        return f"{self.base}/{chat_id}/unarchive" if self.archive_by_post else self.chat(chat_id)
-
     def queued(self, chat_id: str, queued_id: int) -> str:
         return f"{self.base}/{chat_id}/queue/{queued_id}"
 

@@ -152,7 +152,7 @@ def main(args: argparse.Namespace) -> int:
         except TargetError as exc:
             print(f"chatload run: {exc}", file=sys.stderr)
             return 3
-        return _execute(scenario, slos, target, tokens, args, sim)
+        return _execute(scenario, slos, target, tokens, args)
     except processes.ProcessError as exc:
         print(f"chatload run: {exc}", file=sys.stderr)
         return 2
@@ -176,7 +176,6 @@ def _execute(
     target: TargetInfo,
     tokens: list[str],
     args: argparse.Namespace,
-    sim: processes.SimProcess | None,
 ) -> int:
     load = scenario.load
     workers = load.workers

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -105,7 +105,6 @@ class WorkerProcess:
     """One Locust worker (``locust --worker``) running chatload's locustfile."""
 
     proc: subprocess.Popen[bytes]
-    started: float = field(default_factory=time.monotonic)
 
     @classmethod
     def start(cls, master_port: int, env: dict[str, str], stop_timeout: float) -> WorkerProcess:
