@@ -19,6 +19,7 @@ Attribution, as ``spec/metrics.md`` defines a turn:
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
 
 #: Coder sends a snapshot in chunks of at most this many events (``chatStreamBatchSize``).
 SNAPSHOT_CHUNK: Final = 256
+
+#: What ``feed`` returns for a frame that ended no turn.
+NO_TURNS: Final[tuple[Turn, ...]] = ()
 
 
 @dataclass(slots=True)
@@ -155,13 +159,32 @@ class TurnTracker:
         if self._active is not None:
             self._active.interrupted = True
 
-    def feed(self, events: list[dict[str, Any]], t: int) -> list[Turn]:
+    def feed(self, events: list[dict[str, Any]], t: int) -> Sequence[Turn]:
         """The events of one frame received at ``t``; returns the turns that ended."""
-        ended: list[Turn] = []
         if self._in_snapshot:
+            ended: list[Turn] = []
             self._feed_snapshot(events, t, ended)
             self._in_snapshot = len(events) >= SNAPSHOT_CHUNK
             return ended
+        for event in events:
+            if event["type"] != "message_part":
+                return self._feed_mixed(events, t)
+        # Only output: the frame nearly every frame is, handled without a handler call.
+        parts = len(events)
+        turn = self._active
+        if turn is None:
+            self._recorder.orphan_parts(parts)
+        elif parts:
+            if turn.first_output_at is None:
+                turn.first_output_at = t
+            self._recorder.part_frame(turn, parts, t)
+            turn.parts += parts
+            turn.last_part_frame_at = t
+        return NO_TURNS
+
+    def _feed_mixed(self, events: list[dict[str, Any]], t: int) -> list[Turn]:
+        """A frame with something besides output: each event in order."""
+        ended: list[Turn] = []
         recorder = self._recorder
         turn = self._active
         parts = 0

@@ -13,7 +13,6 @@ from collections.abc import Callable
 
 import orjson
 
-from loadtest.client.measure import measure_frames
 from loadtest.metrics.histogram import Histogram
 from loadtest.metrics.recorder import Recorder
 from loadtest.protocol.models import ChatStreamEvent
@@ -42,14 +41,14 @@ def array_frame(batch: int) -> bytes:
     return orjson.dumps([part_event(i) for i in range(batch)]) + b"\n"
 
 
-def _meter() -> tuple[Recorder, StreamMeter]:
+def _meter() -> StreamMeter:
     """A recorder with one running turn, so every part counts as its output."""
     recorder = Recorder()
     tracker = TurnTracker(recorder)
     tracker.start(0)
     tracker.feed([{"type": "message", "message": {"id": 1, "role": "user"}}], 1)
     tracker.feed([{"type": "status", "status": {"status": "running"}}], 2)
-    return recorder, StreamMeter(recorder, tracker)
+    return StreamMeter(recorder, tracker, time.perf_counter_ns)
 
 
 def _time(loop: Callable[[int], None], budget_s: float) -> float:
@@ -65,13 +64,13 @@ def _time(loop: Callable[[int], None], budget_s: float) -> float:
 
 
 def decode_and_record(batch: int, budget_s: float) -> float:
-    """Seconds per frame for a user's own loop (``measure_frames``): decode and record."""
+    """Seconds per frame for a user's own loop (``StreamMeter.read``): decode and record."""
     frame = array_frame(batch)
-    recorder, meter = _meter()
+    meter = _meter()
 
     def loop(n: int) -> None:
         frames = ((frame, 10 + i * 1000) for i in range(n))
-        measure_frames(frames, meter, recorder, lambda: None)
+        meter.read(frames, lambda ended: None)
 
     return _time(loop, budget_s)
 

@@ -1,12 +1,17 @@
 """Stream readers the client bench runs, each in its own process pinned to one core.
 
-``python -m loadtest.bench.readers KIND URL SECONDS`` reads the simulator's firehose for
-SECONDS and prints one JSON line: events, frames, wall and CPU seconds. All kinds run under
-gevent, as a Locust worker does:
+``python -m loadtest.bench.readers KIND URL`` reads the simulator's firehose (``URL`` says
+how many frames) until the server closes it and prints one JSON line: events, frames, wall
+and CPU seconds. Every kind reads the whole stream, so none pays for checking a clock. All
+run under gevent with Locust loaded, as in a Locust worker:
 - ``decode``: chatload's socket reader, decode only (the floor);
 - ``chatload``: the full measuring path of a chatload user (decode, tracker, recorder,
   decode-time histogram, the health sampler);
-- ``websocket-client``: the reader Locust plugins have used, decoding with orjson.
+- ``websocket-client``: the reader Locust plugins have shipped (``SocketIOUser``): a
+  ``create_connection`` with default options, a greenlet calling ``recv()``, stdlib
+  ``json``, a debug log line and a Locust request event per message;
+- ``websocket-client-tuned``: the same library at its fastest: UTF-8 validation off, orjson,
+  no per-message event.
 ``idle URL COUNT`` opens COUNT streams, holds them, and prints the memory they cost.
 """
 
@@ -15,58 +20,45 @@ from gevent import monkey
 monkey.patch_all()
 
 import json  # noqa: E402
+import logging  # noqa: E402
 import resource  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
+from typing import Any  # noqa: E402
 
 import gevent  # noqa: E402
+import locust  # noqa: E402  every reader runs in a Locust worker's environment
 import orjson  # noqa: E402
 
 from loadtest.client.ws import WebSocketStream  # noqa: E402
 from loadtest.decode import decode_frame  # noqa: E402
 from loadtest.metrics.recorder import Recorder  # noqa: E402
+from loadtest.stream import StreamMeter  # noqa: E402
+from loadtest.turns import TurnTracker  # noqa: E402
 
 
-def _decode_only(url: str, seconds: float) -> tuple[int, int]:
+def _decode_only(url: str) -> tuple[int, int]:
     ws = WebSocketStream(url, {})
     ws.connect()
-    deadline = time.perf_counter_ns() + int(seconds * 1e9)
     events = frames = 0
-    for payload, t in ws.frames():
+    for payload, _ in ws.frames():
         decoded = decode_frame(payload)
         if type(decoded) is list:
             events += len(decoded)
             frames += 1
-        if t > deadline:
-            break
-    ws.close()
     return events, frames
 
 
-def _chatload(url: str, seconds: float) -> tuple[int, int]:
-    from loadtest.client.measure import measure_frames
-    from loadtest.stream import StreamMeter
-    from loadtest.turns import TurnTracker
-
+def _chatload(url: str) -> tuple[int, int]:
     recorder = Recorder(time.perf_counter_ns(), time.time())
     sampler = gevent.spawn(_sample, recorder)
     tracker = TurnTracker(recorder)
     tracker.start(time.perf_counter_ns())
     tracker.feed([{"type": "message", "message": {"id": 1, "role": "user"}}], 1)
-    meter = StreamMeter(recorder, tracker)
+    meter = StreamMeter(recorder, tracker, time.perf_counter_ns)
     ws = WebSocketStream(url, {})
     ws.connect()
-    deadline = time.perf_counter_ns() + int(seconds * 1e9)
-
-    def until_deadline() -> Iterator[tuple[bytes, int]]:
-        for frame in ws.frames():
-            yield frame
-            if frame[1] > deadline:
-                return
-
-    measure_frames(until_deadline(), meter, recorder, lambda: None)
-    ws.close()
+    meter.read(ws.frames(), lambda ended: None)
     sampler.kill()
     snap = recorder.snapshot()
     return snap.count("events"), snap.count("frames")
@@ -81,21 +73,61 @@ def _sample(recorder: Recorder) -> None:
         cpu = now
 
 
-def _websocket_client(url: str, seconds: float) -> tuple[int, int]:
+def _websocket_client(url: str) -> tuple[int, int]:
+    """The receive loop of locust-plugins' ``SocketIOUser``, on a plain JSON stream."""
+    import websocket
+    from locust.env import Environment
+
+    environment = Environment(events=locust.events)
+    environment.create_local_runner()  # its request listener fills Locust's stats
+    request = environment.events.request
+    ws = websocket.create_connection(url)
+    totals = [0, 0]
+
+    def on_message(message: str) -> None:
+        batch = json.loads(message)
+        totals[0] += len(batch)
+        totals[1] += 1
+        request.fire(
+            request_type="WSR",
+            name="stream",
+            response_time=0,
+            response_length=len(message),
+            exception=None,
+            context={},
+        )
+
+    def receive_loop() -> None:
+        while True:
+            try:
+                message = ws.recv()
+            except websocket.WebSocketConnectionClosedException:
+                return
+            if not isinstance(message, str) or not message:  # the close frame
+                return
+            logging.debug(f"WSR: {message}")
+            on_message(message)
+
+    gevent.spawn(receive_loop).join()
+    stats = environment.stats.total
+    assert stats.num_requests == totals[1], "every message reached Locust's stats"
+    return totals[0], totals[1]
+
+
+def _websocket_client_tuned(url: str) -> tuple[int, int]:
     import websocket
 
     ws = websocket.create_connection(url, skip_utf8_validation=True)
-    deadline = time.perf_counter() + seconds
     events = frames = 0
-    while time.perf_counter() < deadline:
+    while True:
         try:
             data = ws.recv()
         except websocket.WebSocketConnectionClosedException:
             break
+        if not data:
+            break
         events += len(orjson.loads(data))
         frames += 1
-        gevent.sleep(0)
-    ws.close()
     return events, frames
 
 
@@ -126,19 +158,21 @@ def _rss_kb() -> float:
     return 0.0
 
 
-READERS = {"decode": _decode_only, "chatload": _chatload, "websocket-client": _websocket_client}
+READERS: dict[str, Any] = {
+    "decode": _decode_only,
+    "chatload": _chatload,
+    "websocket-client": _websocket_client,
+    "websocket-client-tuned": _websocket_client_tuned,
+}
 
 
 def main() -> None:
-    kind, url, amount = sys.argv[1], sys.argv[2], sys.argv[3]
+    kind, url = sys.argv[1], sys.argv[2]
     if kind == "idle":
-        print(json.dumps(_idle(url, int(amount))))
+        print(json.dumps(_idle(url, int(sys.argv[3]))))
         return
-    if kind == "chatload":
-        import locust  # noqa: F401  the worker's own environment: gevent patching and all
-
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    events, frames = READERS[kind](url, float(amount))
+    events, frames = READERS[kind](url)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     print(json.dumps({"events": events, "frames": frames, "cpu_s": cpu, "wall_s": wall}))
 

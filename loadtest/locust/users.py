@@ -9,7 +9,7 @@ recorder only (a Locust event per frame would cost more than decoding it).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import gevent
@@ -17,7 +17,6 @@ from gevent.event import Event
 from gevent.pool import Group
 from locust import User, constant, events, task
 
-from loadtest.client.measure import measure_frames
 from loadtest.client.rest import ApiError, ChatClient
 from loadtest.client.ws import HandshakeError, WebSocketStream
 from loadtest.locust import runtime
@@ -74,7 +73,7 @@ class ChatStream:
         self._client = client
         self._chat_id = chat_id
         self._tracker = tracker
-        self._meter = StreamMeter(rt.recorder, tracker)
+        self._meter = StreamMeter(rt.recorder, tracker, time.perf_counter_ns)
         self._ws: WebSocketStream | None = None
         self._greenlet: gevent.Greenlet | None = None
         self._closing = False
@@ -122,12 +121,15 @@ class ChatStream:
             frames = ws.frames()
             if self._runtime.settings.era_from_stream and self._runtime.stream_era is None:
                 frames = self._learn_era(frames)
-            measure_frames(frames, self._meter, self._runtime.recorder, self.changed.set)
+            self._meter.read(frames, self._turns_ended)
             self._runtime.open_streams -= 1
             self._ws = None
             if self._closing:
                 return
             self._after_close(ws)
+
+    def _turns_ended(self, _: Sequence[Turn]) -> None:
+        self.changed.set()
 
     def _learn_era(self, frames: Iterator[tuple[bytes, int]]) -> Iterator[tuple[bytes, int]]:
         """Envelope or bare array: the first frame settles era A or B for this process."""

@@ -6,6 +6,7 @@ values from the edge; latencies are kept in µs, the decode cost in ns.
 
 A ``Recorder`` turns into a ``Snapshot`` (plain data: JSON- and msgpack-safe) which adds to
 other snapshots exactly: N workers' snapshots summed equal one recorder fed everything.
+Read figures from a snapshot: per-frame facts are folded into counts only when one is taken.
 """
 
 from __future__ import annotations
@@ -126,6 +127,29 @@ class SecondBucket:
 class Recorder:
     """Collects one process's measurements. Pure: no clock, no I/O."""
 
+    __slots__ = (
+        "_bucket",
+        "_bucket_end",
+        "_bucket_start",
+        "_decode_time",
+        "_events_per_frame",
+        "_frame_bytes",
+        "_inter_frame_gap",
+        "_parts_per_frame",
+        "_run_events_per_frame",
+        "_run_frame_bytes",
+        "_same_read_gaps",
+        "counts",
+        "dist",
+        "errors",
+        "latency",
+        "maxima",
+        "origin_epoch_s",
+        "origin_ns",
+        "series",
+        "turn_slos",
+    )
+
     def __init__(self, origin_ns: int = 0, origin_epoch_s: float = 0.0) -> None:
         #: ``origin_ns`` (monotonic) happened at ``origin_epoch_s`` (wall): buckets are keyed
         #: by wall-clock second, so buckets of different processes line up when merged.
@@ -143,16 +167,19 @@ class Recorder:
         self._bucket_start = 0
         self._bucket_end = 0
         self._bucket = SecondBucket()
-        # The per-frame counters and histograms, kept as attributes: the hottest path.
-        self.frames = 0
-        self.events = 0
-        self.bytes = 0
-        # Per-frame distributions of few distinct values: a plain tally (an inline dict
-        # increment, no call) that becomes the histogram at snapshot time, exactly.
+        # Per-frame facts are plain tallies (an inline dict increment, no call): the current
+        # second's frames by event count and by size. When the second ends they become its
+        # bucket's columns and join the run's tallies, which become histograms, exactly, at
+        # snapshot time. The frame, event and byte counts are the tallies' sums.
         self._events_per_frame: dict[int, int] = {}
         self._frame_bytes: dict[int, int] = {}
+        self._run_events_per_frame: dict[int, int] = {}
+        self._run_frame_bytes: dict[int, int] = {}
         self._parts_per_frame: dict[int, int] = {}
         self._inter_frame_gap = self.latency["inter_frame_gap"]
+        #: Part frames of a turn read in the same socket read as the turn's previous one:
+        #: a gap of zero, counted rather than recorded one by one.
+        self._same_read_gaps = 0
         self._decode_time = self.dist["decode_time_ns"]
 
     # ------------------------------------------------------------ time series
@@ -161,6 +188,7 @@ class Recorder:
         """The 1-second bucket holding monotonic time ``t``."""
         if self._bucket_start <= t < self._bucket_end:
             return self._bucket
+        self._settle_frames()
         epoch = self.origin_epoch_s + (t - self.origin_ns) / NS_PER_S
         key = int(epoch // 1)
         bucket = self.series.get(key)
@@ -178,21 +206,38 @@ class Recorder:
     # ------------------------------------------------------------ stream frames
 
     def frame(self, t: int, nbytes: int, nevents: int) -> None:
-        """One data frame: counts, its size distributions, its second's throughput."""
-        self.frames += 1
-        self.events += nevents
-        self.bytes += nbytes
+        """One data frame: its size and event count, in its second."""
+        if not self._bucket_start <= t < self._bucket_end:
+            self.bucket(t)
         tally = self._events_per_frame
         tally[nevents] = tally.get(nevents, 0) + 1
         tally = self._frame_bytes
         tally[nbytes] = tally.get(nbytes, 0) + 1
-        if self._bucket_start <= t < self._bucket_end:
-            columns = self._bucket.columns
-        else:
-            columns = self.bucket(t).columns
-        columns[_FRAMES] += 1
-        columns[_EVENTS] += nevents
+
+    def _settle_frames(self) -> None:
+        """The current second's frame tallies into its bucket's columns and the run's."""
+        by_events, by_size = self._events_per_frame, self._frame_bytes
+        if not by_events:
+            return
+        frames = sum(by_events.values())
+        events = sum(n * k for n, k in by_events.items())
+        nbytes = sum(n * k for n, k in by_size.items())
+        columns = self._bucket.columns
+        columns[_FRAMES] += frames
+        columns[_EVENTS] += events
         columns[_BYTES] += nbytes
+        counts = self.counts
+        counts["frames"] += frames
+        counts["events"] += events
+        counts["bytes"] += nbytes
+        for run, second in (
+            (self._run_events_per_frame, by_events),
+            (self._run_frame_bytes, by_size),
+        ):
+            for value, n in second.items():
+                run[value] = run.get(value, 0) + n
+        self._events_per_frame = {}
+        self._frame_bytes = {}
 
     def ping(self) -> None:
         self.counts["pings"] += 1
@@ -214,12 +259,16 @@ class Recorder:
         self.counts["orphan_parts"] += n
 
     def part_frame(self, turn: Turn, parts: int, t: int) -> None:
-        """A frame carried ``parts`` message parts of ``turn``."""
-        self.counts["parts"] += parts
+        """A frame carried ``parts`` message parts of ``turn`` (called before the turn
+        notes this frame as its latest)."""
         tally = self._parts_per_frame
         tally[parts] = tally.get(parts, 0) + 1
-        if turn.last_part_frame_at is not None:
-            self._inter_frame_gap.record((t - turn.last_part_frame_at) // NS_PER_US)
+        last = turn.last_part_frame_at
+        if last is not None:
+            if last == t:
+                self._same_read_gaps += 1
+            else:
+                self._inter_frame_gap.record((t - last) // NS_PER_US)
 
     def retry_event(self, delay_ms: int | None, t: int) -> None:
         self.counts["retry_events"] += 1
@@ -362,18 +411,21 @@ class Recorder:
             self.maxima["cpu_permille_max"] = permille
         self.latency["loop_lag"].record(loop_lag_ns // NS_PER_US)
 
-    def _inter_part_gap(self) -> Histogram:
+    def _inter_part_gap(self, parts: int) -> Histogram:
         """Between consecutive parts of a turn: each frame gap, and a zero for every part
         that shared its frame with the one before (they share its arrival time)."""
         gaps = Histogram()
         gaps.merge(self._inter_frame_gap)
-        gaps.record_many(0, self.counts["parts"] - sum(self._parts_per_frame.values()))
+        gaps.record_many(0, parts - sum(self._parts_per_frame.values()))
         return gaps
 
     def _fold_tallies(self) -> None:
+        self._settle_frames()
+        self._inter_frame_gap.record_many(0, self._same_read_gaps)
+        self._same_read_gaps = 0
         for name, tally in (
-            ("events_per_frame", self._events_per_frame),
-            ("frame_bytes", self._frame_bytes),
+            ("events_per_frame", self._run_events_per_frame),
+            ("frame_bytes", self._run_frame_bytes),
             ("parts_per_frame", self._parts_per_frame),
         ):
             hist = self.dist[name] = Histogram()
@@ -382,12 +434,10 @@ class Recorder:
 
     def snapshot(self) -> Snapshot:
         """This recorder's figures, in the canonical form ``merge`` produces."""
-        self.latency["inter_part_gap"] = self._inter_part_gap()
         self._fold_tallies()
         counts = dict(self.counts)
-        counts["frames"] += self.frames
-        counts["events"] += self.events
-        counts["bytes"] += self.bytes
+        counts["parts"] = sum(n * k for n, k in self._parts_per_frame.items())
+        self.latency["inter_part_gap"] = self._inter_part_gap(counts["parts"])
         raw = Snapshot(
             latency={k: h.to_wire() for k, h in self.latency.items() if h.count},
             dist={k: h.to_wire() for k, h in self.dist.items() if h.count},
