@@ -265,6 +265,33 @@ def test_open_loop_measures_from_the_intended_start(sim: Sim, tmp_path: Path) ->
     assert_counts_match(rep, sim.counts())
 
 
+@pytest.mark.parametrize("sim", [("b", {})], indirect=True)
+def test_a_spike_shape_adds_users_for_its_window_and_loses_no_turn(
+    sim: Sim, tmp_path: Path
+) -> None:
+    path = tmp_path / "spike.toml"
+    path.write_text(
+        'name = "spike-itest"\n[load]\nshape = "spike"\nusers = 2\nspike_users = 4\n'
+        'spike_at_s = "2s"\nspike_s = "3s"\nspawn_rate = 50\nrun_time = "7s"\n'
+        "stop_timeout = 20\n[chat]\nturns = 1000\nthink_time = [0.02, 0.05]\n"
+    )
+    out = tmp_path / "report"
+    result = run(
+        "--host", sim.url, "--token", sim.token, "--scenario", str(path), "--report-dir", str(out)
+    )
+    assert result.returncode == 0, result.stderr
+    rep = report(out)
+    # Users the shape stops after the spike finish their turn first: nothing is lost.
+    assert_counts_match(rep, sim.counts())
+    # Streams held, second by second: the base, then base + spike, then the base again.
+    streams = [row["active_streams"] for row in rep["timeseries"] if row["active_streams"]]
+    assert max(streams) == 6
+    peak = [i for i, n in enumerate(streams) if n == 6]
+    assert peak == list(range(peak[0], peak[-1] + 1)) and 2 <= len(peak) <= 4
+    # A second sampled while users start or stop may show a count in between.
+    assert streams[0] == 2 and 2 in streams[peak[-1] + 1 :]
+
+
 @pytest.mark.parametrize("sim", [("a", {})], indirect=True)
 def test_slo_pass_and_fail_set_the_exit_code(sim: Sim, tmp_path: Path) -> None:
     common = (
