@@ -19,7 +19,7 @@ Attribution, as ``spec/metrics.md`` defines a turn:
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -106,6 +106,7 @@ class TurnTracker:
     __slots__ = (
         "_active",
         "_in_snapshot",
+        "_on_ended",
         "_queued",
         "_recorder",
         "conversation_end",
@@ -113,8 +114,12 @@ class TurnTracker:
         "max_message_id",
     )
 
-    def __init__(self, recorder: Recorder) -> None:
+    def __init__(
+        self, recorder: Recorder, on_ended: Callable[[Turn], object] | None = None
+    ) -> None:
+        """``on_ended`` hears of every turn that ends, however it ends, after the recorder."""
         self._recorder = recorder
+        self._on_ended = on_ended
         self._active: Turn | None = None
         self._queued: deque[Turn] = deque()
         self._in_snapshot = False
@@ -351,6 +356,8 @@ class TurnTracker:
         if outcome != "unfinished":
             self.conversation_end = t
         self._recorder.turn_ended(turn)
+        if self._on_ended is not None:
+            self._on_ended(turn)
         ended.append(turn)
         if self._active is turn:
             self._active = None

@@ -39,6 +39,39 @@ def _report_request(name: str, method: str, ns: int, size: int, error: ApiError 
     )
 
 
+def _report_turn(turn: Turn) -> None:
+    """A turn as Locust requests, so Locust's UI, CSVs and HTML show turn latency beside the
+    REST calls: TTFT and end to end for a turn the server finished, one failure for a failed
+    one. Turns cut off by the end of the run are not reported."""
+    fire = events.request.fire
+    if turn.outcome == "failed":
+        error = turn.error
+        fire(
+            request_type="TURN",
+            name="time_to_terminal_status",
+            response_time=((turn.terminal_at or turn.t0) - turn.origin) / 1e6,
+            response_length=0,
+            exception=RuntimeError(f"{error.stage}: {error.message}" if error else "failed"),
+            context={},
+        )
+        return
+    if turn.outcome == "unfinished":
+        return
+    for name, at in (
+        ("time_to_first_output", turn.first_output_at),
+        ("time_to_terminal_status", turn.terminal_at if turn.terminal_live else None),
+    ):
+        if at is not None:
+            fire(
+                request_type="TURN",
+                name=name,
+                response_time=(at - turn.origin) / 1e6,
+                response_length=turn.parts,
+                exception=None,
+                context={},
+            )
+
+
 def archive_chat(rt: runtime.Runtime, client: ChatClient, chat_id: str) -> None:
     """Archive with the verb of the era the stream showed (A and B differ), errors recorded."""
     if rt.stream_era is not None:
@@ -237,7 +270,7 @@ class ChatUser(User):
 
     def _create_chat(self) -> bool:
         recorder = self._rt.recorder
-        tracker = self._tracker = TurnTracker(recorder)
+        tracker = self._tracker = TurnTracker(recorder, _report_turn)
         tracker.start(time.perf_counter_ns())
         try:
             chat, latency = self._client.create_chat(self._prompt(), self._organization)
@@ -320,9 +353,7 @@ class ChatUser(User):
                     self._turns_done += 1
                 continue
             stream.changed.wait(timeout=0.05 if (interrupt or queue_next) else 1.0)
-            ended = tracker.expire(time.perf_counter_ns(), timeout_ns)
-            if ended:
-                self._report_turns(ended)
+            tracker.expire(time.perf_counter_ns(), timeout_ns)
 
     def _interrupt(self) -> None:
         assert self._chat_id is not None and self._tracker is not None
@@ -331,18 +362,6 @@ class ChatUser(User):
             self._client.interrupt(self._chat_id)
         except ApiError as exc:
             self._rt.recorder.error(_http_error("interrupt", exc), time.perf_counter_ns())
-
-    def _report_turns(self, ended: list[Turn]) -> None:
-        for turn in ended:
-            if turn.outcome == "failed" and turn.error is not None:
-                events.request.fire(
-                    request_type="TURN",
-                    name="turn",
-                    response_time=0,
-                    response_length=0,
-                    exception=RuntimeError(f"{turn.error.stage}: {turn.error.message}"),
-                    context={},
-                )
 
     def _count_429(self, error: ApiError) -> None:
         if error.kind is not None:
@@ -441,7 +460,7 @@ class OpenLoopUser(User):
     def _one_turn(self, intended: int) -> None:
         recorder = self._rt.recorder
         chat = self._rt.settings.scenario.chat
-        tracker = TurnTracker(recorder)
+        tracker = TurnTracker(recorder, _report_turn)
         tracker.start(time.perf_counter_ns(), intended=intended)
         stream: ChatStream | None = None
         chat_id: str | None = None

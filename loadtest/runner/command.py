@@ -8,6 +8,7 @@ refused. An interrupted run, or one that lost a worker, still writes its report,
 
 # Locust patches the standard library with gevent when imported: first, before httpx/ssl.
 import argparse
+import csv
 import os
 import secrets
 import signal
@@ -21,7 +22,7 @@ import gevent
 import locust
 from locust.env import Environment
 from locust.runners import LocalRunner, MasterRunner
-from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter
+from locust.stats import PERCENTILES_TO_REPORT, StatsCSV, StatsCSVFileWriter
 
 from loadtest.locust import runtime
 from loadtest.locust.distributed import Collector
@@ -58,7 +59,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--scenario", type=Path, help=f"scenario file (TOML); default {DEFAULT_SCENARIO.name}")
     add("--host", help="deployment URL (or CODER_URL); absent: the embedded simulator")
-    add("--token", help="session token (or CODER_SESSION_TOKEN); never logged")
+    add(
+        "--token",
+        help="session token, never logged; CODER_SESSION_TOKEN is better (no other user of the "
+        "machine sees it in ps); write --token=VALUE for a token that starts with '-'",
+    )
     add("-u", "--users", type=int, help="closed loop: concurrent users (load.users)")
     add("-r", "--spawn-rate", type=float, help="users started per second (load.spawn_rate)")
     add("--arrival-rate", type=float, help="open loop: turns started per second, Poisson")
@@ -261,9 +266,9 @@ def _execute(
     ended_at = datetime.now(UTC)
     duration = time.monotonic() - start
 
-    gevent.sleep(0.5)  # let Locust's CSV writer take its last sample
     csv_greenlet.kill()
     csv_writer.close_files()
+    _write_final_locust_csvs(env, report_dir / "locust")
     runner.quit()
     for proc in worker_procs:
         proc.stop()
@@ -324,6 +329,22 @@ def _wait_for_workers(runner: MasterRunner, procs: list[processes.WorkerProcess]
                 f"{WORKER_CONNECT_TIMEOUT_S:.0f} s"
             )
         gevent.sleep(0.1)
+
+
+def _write_final_locust_csvs(env: Environment, base: Path) -> None:
+    """Locust's request, failure and exception CSVs as its stats stand at the end.
+
+    Its writer samples once a second, so its files miss whatever ended after the last
+    sample (turns finished in the stop timeout among them); they are written again whole.
+    """
+    final = StatsCSV(env, PERCENTILES_TO_REPORT)
+    for suffix, write in (
+        ("_stats.csv", final.requests_csv),
+        ("_failures.csv", final.failures_csv),
+        ("_exceptions.csv", final.exceptions_csv),
+    ):
+        with open(f"{base}{suffix}", "w", newline="") as file:
+            write(csv.writer(file))
 
 
 def _write(report: Report, report_dir: Path, scenario: Scenario, env: Environment) -> list[Path]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import secrets
@@ -118,14 +119,14 @@ def test_report_counts_equal_what_the_simulator_sent(sim: Sim, tmp_path: Path) -
     result = run(
         "--host",
         sim.url,
-        "--token",
-        sim.token,
+        f"--token={sim.token}",
         "--scenario",
         str(scenario(tmp_path)),
         "--report-dir",
         str(out),
     )
     sent = sim.counts()
+    assert (out / "report.json").exists(), (result.returncode, result.stdout, result.stderr)
     rep = report(out)
     assert_counts_match(rep, sent)
     assert sent["retry_events"] > 0, "the profile injects provider errors"
@@ -145,6 +146,15 @@ def test_report_counts_equal_what_the_simulator_sent(sim: Sim, tmp_path: Path) -
     assert ttft["min"] >= 60 and ttft["max"] <= 140 + 150 + 100, ttft
     for name in ("report.html", "summary.md", "timeseries.csv", "locust_stats.csv"):
         assert (out / name).stat().st_size > 0
+    # Locust's own stats show every turn beside the REST calls: TTFT for each completed
+    # turn, and the end to end of every turn, failed ones as failures.
+    with (out / "locust_stats.csv").open() as stats:
+        rows = {(row["Type"], row["Name"]): row for row in csv.DictReader(stats)}
+    first = rows[("TURN", "time_to_first_output")]
+    assert int(first["Request Count"]) == ttft["count"]
+    ended = rows[("TURN", "time_to_terminal_status")]
+    assert int(ended["Failure Count"]) == sent["turns_failed"]
+    assert int(ended["Request Count"]) == sent["turns_completed"] + sent["turns_failed"]
 
 
 def pids_of_workers(parent: int) -> list[int]:
@@ -160,8 +170,7 @@ def test_two_workers_merge_exactly(sim: Sim, tmp_path: Path) -> None:
     result = run(
         "--host",
         sim.url,
-        "--token",
-        sim.token,
+        f"--token={sim.token}",
         "--workers",
         "2",
         "-u",
@@ -197,8 +206,7 @@ def test_a_lost_worker_still_yields_an_incomplete_report(sim: Sim, tmp_path: Pat
             "--quiet",
             "--host",
             sim.url,
-            "--token",
-            sim.token,
+            f"--token={sim.token}",
             "--workers",
             "2",
             "--scenario",
@@ -238,8 +246,7 @@ def test_open_loop_measures_from_the_intended_start(sim: Sim, tmp_path: Path) ->
     result = run(
         "--host",
         sim.url,
-        "--token",
-        sim.token,
+        f"--token={sim.token}",
         "--arrival-rate",
         "8",
         "-t",
@@ -277,7 +284,7 @@ def test_a_spike_shape_adds_users_for_its_window_and_loses_no_turn(
     )
     out = tmp_path / "report"
     result = run(
-        "--host", sim.url, "--token", sim.token, "--scenario", str(path), "--report-dir", str(out)
+        "--host", sim.url, f"--token={sim.token}", "--scenario", str(path), "--report-dir", str(out)
     )
     assert result.returncode == 0, result.stderr
     rep = report(out)
@@ -297,8 +304,7 @@ def test_slo_pass_and_fail_set_the_exit_code(sim: Sim, tmp_path: Path) -> None:
     common = (
         "--host",
         sim.url,
-        "--token",
-        sim.token,
+        f"--token={sim.token}",
         "--scenario",
         str(scenario(tmp_path, run_time="2s", users=2)),
     )
@@ -340,7 +346,7 @@ def test_unreachable_host_exits_3(tmp_path: Path) -> None:
 @pytest.mark.parametrize("sim", [("d", {})], indirect=True)
 def test_wrong_token_exits_3_and_no_token_leaks(sim: Sim, tmp_path: Path) -> None:
     wrong = "wrong-" + secrets.token_urlsafe(12)
-    refused = run("--host", sim.url, "--token", wrong, "--report-dir", str(tmp_path / "x"))
+    refused = run("--host", sim.url, f"--token={wrong}", "--report-dir", str(tmp_path / "x"))
     assert refused.returncode == 3
     assert "refused" in refused.stderr and wrong not in refused.stderr + refused.stdout
     out = tmp_path / "ok"
@@ -370,8 +376,7 @@ def test_dropped_streams_reconnect_without_counting_the_snapshot_twice(
     result = run(
         "--host",
         sim.url,
-        "--token",
-        sim.token,
+        f"--token={sim.token}",
         "--scenario",
         str(scenario(tmp_path, run_time="4s")),
         "--report-dir",
@@ -395,7 +400,7 @@ def test_stream_watchers_receive_every_event_too(sim: Sim, tmp_path: Path) -> No
     path.write_text(path.read_text().replace("[chat]", "[chat]\nwatchers_per_chat = 2"))
     out = tmp_path / "report"
     result = run(
-        "--host", sim.url, "--token", sim.token, "--scenario", str(path), "--report-dir", str(out)
+        "--host", sim.url, f"--token={sim.token}", "--scenario", str(path), "--report-dir", str(out)
     )
     assert result.returncode == 0, result.stderr
     rep = report(out)
