@@ -41,9 +41,8 @@ def array_frame(batch: int) -> bytes:
     return orjson.dumps([part_event(i) for i in range(batch)]) + b"\n"
 
 
-def _meter() -> StreamMeter:
-    """A recorder with one running turn, so every part counts as its output."""
-    recorder = Recorder()
+def running_turn_meter(recorder: Recorder) -> StreamMeter:
+    """A meter whose chat has one running turn, so every part counts as its output."""
     tracker = TurnTracker(recorder)
     tracker.start(0)
     tracker.feed([{"type": "message", "message": {"id": 1, "role": "user"}}], 1)
@@ -66,7 +65,7 @@ def _time(loop: Callable[[int], None], budget_s: float) -> float:
 def decode_and_record(batch: int, budget_s: float) -> float:
     """Seconds per frame for a user's own loop (``StreamMeter.read``): decode and record."""
     frame = array_frame(batch)
-    meter = _meter()
+    meter = running_turn_meter(Recorder())
 
     def loop(n: int) -> None:
         frames = ((frame, 10 + i * 1000) for i in range(n))

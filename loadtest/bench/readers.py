@@ -30,11 +30,10 @@ import gevent  # noqa: E402
 import locust  # noqa: E402  every reader runs in a Locust worker's environment
 import orjson  # noqa: E402
 
+from loadtest.bench.core import running_turn_meter  # noqa: E402
 from loadtest.client.ws import WebSocketStream  # noqa: E402
 from loadtest.decode import decode_frame  # noqa: E402
 from loadtest.metrics.recorder import Recorder  # noqa: E402
-from loadtest.stream import StreamMeter  # noqa: E402
-from loadtest.turns import TurnTracker  # noqa: E402
 
 
 def _decode_only(url: str) -> tuple[int, int]:
@@ -52,10 +51,7 @@ def _decode_only(url: str) -> tuple[int, int]:
 def _chatload(url: str) -> tuple[int, int]:
     recorder = Recorder(time.perf_counter_ns(), time.time())
     sampler = gevent.spawn(_sample, recorder)
-    tracker = TurnTracker(recorder)
-    tracker.start(time.perf_counter_ns())
-    tracker.feed([{"type": "message", "message": {"id": 1, "role": "user"}}], 1)
-    meter = StreamMeter(recorder, tracker, time.perf_counter_ns)
+    meter = running_turn_meter(recorder)
     ws = WebSocketStream(url, {})
     ws.connect()
     meter.read(ws.frames(), lambda ended: None)
