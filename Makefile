@@ -1,7 +1,10 @@
 # chatload: every target sets up what it needs on a fresh clone (Python >= 3.11 and make).
-PYTHON ?= $(shell for p in python3.12 python3.11 python3; do \
-	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+# Probed once (:=), quietly: a pyenv shim of a version it lacks prints a page to stderr.
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(shell for p in python3.12 python3.11 python3; do \
+	$$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 \
 	&& { echo $$p; break; }; done)
+endif
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed

@@ -71,9 +71,13 @@ class Load(Section):
         return parse_duration(value)
 
     @model_validator(mode="after")
-    def _open_needs_rate(self) -> Load:
+    def _runnable(self) -> Load:
         if self.mode == "open" and self.arrival_rate is None:
             raise ValueError("mode 'open' needs arrival_rate (turns per second)")
+        if self.run_time <= 0:
+            raise ValueError("run_time must be longer than 0")
+        if self.mode == "closed" and self.shape == "steady" and self.users < 1:
+            raise ValueError("users must be at least 1 for a steady closed-loop run")
         return self
 
 
@@ -180,6 +184,10 @@ def load_scenario(
             raise ScenarioError(f"{path}: no such scenario file") from None
         except tomllib.TOMLDecodeError as exc:
             raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+        except UnicodeDecodeError:
+            raise ScenarioError(f"{path}: not a text file (TOML is UTF-8)") from None
+        except OSError as exc:
+            raise ScenarioError(f"{path}: cannot read the scenario file: {exc.strerror}") from None
         data.setdefault("name", path.stem)
     for section, values in (overrides or {}).items():
         if values:

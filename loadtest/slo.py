@@ -6,13 +6,14 @@ units are ``ms``, ``s``, ``%`` or none. Latencies compare in ms, ratios in 0..1.
 
 from __future__ import annotations
 
+import difflib
 import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from loadtest.metrics.recorder import LATENCIES
-from loadtest.metrics.report import Report, SloCheck, SloResult
+from loadtest.metrics.recorder import DISTRIBUTIONS, LATENCIES
+from loadtest.metrics.report import Counts, Rates, Report, SloCheck, SloResult, Summary
 
 _EXPR = re.compile(
     r"^\s*(?P<figure>[a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)?)\s*(?P<op><=|>=|<|>|==)\s*"
@@ -33,6 +34,39 @@ PER_TURN = frozenset(
 
 class SloError(ValueError):
     pass
+
+
+#: Statistics of a latency or distribution figure (none given: p50).
+STATISTICS = tuple(Summary.model_fields)
+#: Single-number figures: the report's rates and counts.
+SCALARS = (*Rates.model_fields, *Counts.model_fields)
+
+
+def known_figures() -> list[str]:
+    """Every figure an SLO may bound, spelled as an SLO spells it."""
+    stats = [f"{name}.{stat}" for name in (*LATENCIES, *DISTRIBUTIONS) for stat in STATISTICS]
+    return [*stats, *SCALARS]
+
+
+def _check_figure(expr: str, figure: str) -> None:
+    head, dot, stat = figure.partition(".")
+    if head in LATENCIES or head in DISTRIBUTIONS:
+        if dot and stat not in STATISTICS:
+            raise SloError(
+                f"SLO {expr!r}: {head} has no statistic {stat!r}; use one of "
+                + ", ".join(STATISTICS)
+            )
+        return
+    if head in SCALARS:
+        if dot:
+            raise SloError(f"SLO {expr!r}: {head} is a single number; write it without '.{stat}'")
+        return
+    close = difflib.get_close_matches(figure, known_figures(), n=4, cutoff=0.6)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise SloError(
+        f"SLO {expr!r}: unknown figure {figure!r}{hint} (figures: a latency such as "
+        "time_to_first_output.p95, or a rate or count such as error_rate)"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +94,7 @@ def parse_slo(expr: str) -> Slo:
             "'time_to_first_output.p95 < 2000ms' or 'error_rate < 1%'"
         )
     figure, op, unit = match["figure"], match["op"], match["unit"]
+    _check_figure(expr, figure)
     value = float(match["value"])
     head = figure.partition(".")[0]
     if head in LATENCIES:

@@ -14,6 +14,10 @@ from loadtest.decode import PING, decode_frame
 from loadtest.metrics.recorder import Recorder
 from loadtest.turns import Turn, TurnTracker
 
+#: The decode error a frame becomes when the tracker could not use it though every field
+#: passed its checks: the last guard that keeps one bad frame from killing the reader.
+TRACKER_FAULT: Final = "the turn tracker could not use this frame"
+
 #: ``decode_time`` is sampled on one frame in this many: its distribution, not its sum, is
 #: the figure, and two clock reads and a record per frame would be measurement disturbing
 #: what it measures.
@@ -68,7 +72,11 @@ class StreamMeter:
             if type(decoded) is list:
                 record_frame(t, len(data), len(decoded))
                 if track is not None:
-                    ended = track(decoded, t)
+                    try:
+                        ended = track(decoded, t)
+                    except Exception as exc:  # a bug of ours must not kill the reader
+                        recorder.decode_error(f"{TRACKER_FAULT}: {type(exc).__name__}", t)
+                        ended = ()
                     if ended:
                         on_turns_ended(ended)
             elif decoded is PING:

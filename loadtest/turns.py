@@ -5,7 +5,7 @@ carries it, ``feed`` the events of each frame with the frame's receive time, ``f
 transport breaks, ``expire`` on a timeout) and it answers with the turns that ended. It reads
 no clock and does no I/O; every figure goes to the ``Recorder`` it was given.
 
-Attribution, as ``spec/metrics.md`` defines a turn:
+Attribution, as ``docs/metrics.md`` defines a turn:
 - the *active* turn owns live events; turns posted while it runs wait in a FIFO (the server
   queued them) and become active, in order, when the chat promotes them;
 - a user ``message`` starts the active turn's server-side life; a second user message while
@@ -13,7 +13,9 @@ Attribution, as ``spec/metrics.md`` defines a turn:
 - a terminal ``status`` ends the active turn (``error`` as a failure);
 - snapshot events (the frames sent on connect) never count as output, but still tell the
   tracker which messages exist and whether the active turn ended while it was not looking;
-- message ids only move forward, so a reconnect's snapshot is never counted twice.
+- message ids only move forward, so a reconnect's snapshot is never counted twice;
+- every field it reads is checked for its type first: a wrong one is a ``decode`` error
+  recorded with the field's name, never an exception (the reader must outlive bad servers).
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ SNAPSHOT_CHUNK: Final = 256
 
 #: What ``feed`` returns for a frame that ended no turn.
 NO_TURNS: Final[tuple[Turn, ...]] = ()
+
+#: Token counts above this are not believed (and would not fit the report's integers).
+MAX_OUTPUT_TOKENS: Final = 1 << 31
 
 
 @dataclass(slots=True)
@@ -190,7 +195,6 @@ class TurnTracker:
     def _feed_mixed(self, events: list[dict[str, Any]], t: int) -> list[Turn]:
         """A frame with something besides output: each event in order."""
         ended: list[Turn] = []
-        recorder = self._recorder
         turn = self._active
         parts = 0
         for event in events:
@@ -210,7 +214,7 @@ class TurnTracker:
             elif kind == "error":
                 self._error(event, t)
             elif kind == "queue_update":
-                recorder.queue_length(len(event.get("queued_messages") or ()))
+                self._queue_update(event, t)
             turn = self._active
         if parts:
             self._parts(turn, parts, t)
@@ -257,7 +261,12 @@ class TurnTracker:
             if kind == "message":
                 self._message(event, t, ended, live=False)
             elif kind == "queue_update":
-                self._recorder.queue_length(len(event.get("queued_messages") or ()))
+                self._queue_update(event, t)
+            elif kind == "error" and event.get(STREAM_ERROR_KEY):
+                # Era A: the server refused the stream with an error envelope for a first
+                # frame (then closes). It is no snapshot: keep it, with its message.
+                self._recorder.error_event()
+                self._recorder.error(ErrorInfo.from_payload("stream_open", event.get("error")), t)
         for event in events:
             if event["type"] == "status":
                 self._status(event, t, ended, live=False)
@@ -272,19 +281,43 @@ class TurnTracker:
         turn.parts += parts
         turn.last_part_frame_at = t
 
+    def _malformed(self, field: str, expected: str, value: Any, t: int) -> None:
+        """A field of the wrong type: a decode error naming the field; the event is skipped."""
+        self._recorder.decode_error(f"{field}: expected {expected}, got {_json_type(value)}", t)
+
+    def _queue_update(self, event: dict[str, Any], t: int) -> None:
+        queued = event.get("queued_messages")
+        if queued is None:
+            queued = ()
+        elif type(queued) is not list:
+            self._malformed("queue_update.queued_messages", "an array", queued, t)
+            return
+        self._recorder.queue_length(len(queued))
+
     def _message(self, event: dict[str, Any], t: int, ended: list[Turn], live: bool) -> None:
         message = event.get("message")
-        if not isinstance(message, dict):
+        if type(message) is not dict:
+            self._malformed("message.message", "an object", message, t)
             return
         message_id = message.get("id")
-        if isinstance(message_id, int):
+        role = message.get("role")
+        usage = message.get("usage")
+        if message_id is not None and type(message_id) is not int:
+            self._malformed("message.message.id", "an integer", message_id, t)
+            return
+        if role is not None and type(role) is not str:
+            self._malformed("message.message.role", "a string", role, t)
+            return
+        if usage is not None and type(usage) is not dict:
+            self._malformed("message.message.usage", "an object", usage, t)
+            return
+        if message_id is not None:
             if message_id <= self.max_message_id:
                 return
             self.max_message_id = message_id
         turn = self._active
         if turn is None:
             return
-        role = message.get("role")
         if role == "user":
             if not turn.user_seen:
                 self._user_seen(turn, t, live)
@@ -294,12 +327,14 @@ class TurnTracker:
                 self._advance_queue()
                 if self._active is not None:
                     self._user_seen(self._active, t, live)
-        elif role == "assistant":
-            usage = message.get("usage")
-            if isinstance(usage, dict):
-                tokens = usage.get("output_tokens")
-                if isinstance(tokens, int) and tokens > 0:
-                    turn.output_tokens += tokens
+        elif role == "assistant" and usage is not None:
+            tokens = usage.get("output_tokens")
+            if tokens is None:
+                return
+            if type(tokens) is not int or not 0 <= tokens < MAX_OUTPUT_TOKENS:
+                self._malformed("message.message.usage.output_tokens", "a count", tokens, t)
+                return
+            turn.output_tokens += tokens
 
     def _user_seen(self, turn: Turn, t: int, live: bool) -> None:
         turn.user_seen = True
@@ -308,12 +343,21 @@ class TurnTracker:
 
     def _status(self, event: dict[str, Any], t: int, ended: list[Turn], live: bool) -> None:
         payload = event.get("status")
-        status = payload.get("status") if isinstance(payload, dict) else None
+        if type(payload) is not dict:
+            self._malformed("status.status", "an object", payload, t)
+            return
+        status = payload.get("status")
+        if type(status) is not str:
+            self._malformed("status.status.status", "a string", status, t)
+            return
         turn = self._active
-        if turn is None or not isinstance(status, str):
+        if turn is None:
             return
         if status == "running":
-            if live and turn.running_at is None:
+            # Live, or in the connect snapshot of a turn that started before this connection
+            # (a chat's first turn: created, then streamed): then it is when the client could
+            # first see it running, an upper bound of the true time.
+            if turn.running_at is None:
                 turn.running_at = t
             return
         if status not in TERMINAL_STATUSES or not (turn.user_seen or turn.running_at):
@@ -330,8 +374,14 @@ class TurnTracker:
 
     def _retry(self, event: dict[str, Any], turn: Turn | None, t: int) -> None:
         retry = event.get("retry")
-        delay = retry.get("delay_ms") if isinstance(retry, dict) else None
-        self._recorder.retry_event(delay if isinstance(delay, int) else None, t)
+        if type(retry) is not dict:
+            self._malformed("retry.retry", "an object", retry, t)
+            return
+        delay = retry.get("delay_ms")
+        if delay is not None and (type(delay) is not int or delay < 0):
+            self._malformed("retry.retry.delay_ms", "milliseconds >= 0", delay, t)
+            delay = None
+        self._recorder.retry_event(delay, t)
         if turn is not None:
             turn.retries += 1
 
@@ -371,3 +421,15 @@ class TurnTracker:
         self._active = None
         self._queued.clear()
         return turns
+
+
+def _json_type(value: Any) -> str:
+    """How JSON names the type of a decoded value, for error messages."""
+    if value is None:
+        return "null"
+    if type(value) is bool:
+        return "boolean"
+    if type(value) in (int, float):
+        return f"number {value}" if abs(value) < 1e15 else "number out of range"
+    names: dict[type, str] = {str: "string", list: "array", dict: "object"}
+    return names.get(type(value), type(value).__name__)

@@ -65,7 +65,7 @@ def _sample(recorder: Recorder) -> None:
     while True:
         gevent.sleep(1.0)
         now = time.process_time()
-        recorder.generator_sample((now - cpu) * 100, 0)
+        recorder.cpu_sample((now - cpu) * 100)
         cpu = now
 
 

@@ -1,9 +1,14 @@
 """The chats REST API over httpx: one method per call chatload makes, timed at the edge.
 
 Each call is timed from just before the request is written to when the response headers
-arrive (``spec/metrics.md``), and reported to an ``on_request`` hook (Locust's request event
+arrive (``docs/metrics.md``), and reported to an ``on_request`` hook (Locust's request event
 in a load test). Failures raise ``ApiError`` carrying Coder's message and the status; the
 session token is sent as a header and never appears in an error, a log or a report.
+
+In a load test every identity's ``ChatClient`` shares one ``httpx.Client`` per process
+(``shared_http``): one connection pool and one TLS context, not one per user. Building a
+client loads the CA bundle into a new SSL context (~24 ms of CPU, ~845 KB), which at
+thousands of users made the generator, not the target, the bottleneck.
 """
 
 from __future__ import annotations
@@ -24,6 +29,12 @@ from loadtest.protocol.models import (
 )
 
 TOKEN_HEADER = "Coder-Session-Token"
+#: Idle pooled connections are dropped after this long: well under the 5 s that uvicorn and
+#: most servers keep them, so a request never races the server closing its connection.
+KEEPALIVE_EXPIRY_S = 2.0
+#: Methods a request may be sent again after the connection failed (RFC 9110 §9.2.2): a POST
+#: may have reached the server, so it is never repeated.
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 BYPASS_RATELIMIT_HEADER = "X-Coder-Bypass-Ratelimit"
 QUEUE_FULL_MESSAGE = "Message queue is full."
 
@@ -43,7 +54,10 @@ class ApiError(Exception):
 
     @property
     def kind(self) -> str | None:
-        """Splits 429s: the chat's queue was full, or the per-user rate limit hit."""
+        """``connection`` when no answer came (the client's side: refused, reset, timed out);
+        429s split: the chat's queue was full, or the per-user rate limit hit."""
+        if self.status is None:
+            return "connection"
         if self.status == 429:
             return "queue_full" if self.message == QUEUE_FULL_MESSAGE else "rate_limited"
         return None
@@ -73,8 +87,29 @@ def _error_from(name: str, response: httpx.Response) -> ApiError:
     return ApiError(name, response.status_code, text or response.reason_phrase)
 
 
+def shared_http(
+    timeout: float = 30.0, transport: httpx.BaseTransport | None = None
+) -> httpx.Client:
+    """An HTTP client for many identities at once: no pool limit (a user never waits for a
+    connection another user holds, which would measure us, not the target), idle
+    connections dropped before the server would drop them."""
+    return httpx.Client(
+        timeout=timeout,
+        limits=httpx.Limits(
+            max_connections=None,
+            max_keepalive_connections=None,
+            keepalive_expiry=KEEPALIVE_EXPIRY_S,
+        ),
+        transport=transport,
+    )
+
+
 class ChatClient:
-    """One identity's view of a Coder deployment's chats API."""
+    """One identity's view of a Coder deployment's chats API.
+
+    Given ``http``, it sends through that shared client and ``close`` leaves it open;
+    otherwise it makes (and closes) a client of its own.
+    """
 
     def __init__(
         self,
@@ -86,6 +121,7 @@ class ChatClient:
         timeout: float = 30.0,
         on_request: RequestHook | None = None,
         transport: httpx.BaseTransport | None = None,
+        http: httpx.Client | None = None,
     ) -> None:
         headers = {"Accept": "application/json", "User-Agent": "chatload"}
         if token:
@@ -94,9 +130,8 @@ class ChatClient:
             headers[BYPASS_RATELIMIT_HEADER] = "true"
         self.base_url = base_url.rstrip("/")
         self._headers = headers
-        self._http = httpx.Client(
-            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
-        )
+        self._owns_http = http is None
+        self._http = http if http is not None else shared_http(timeout, transport)
         self.paths: ChatPaths = PATHS[era]
         self.on_request = on_request
 
@@ -109,7 +144,8 @@ class ChatClient:
         self.paths = PATHS[era]
 
     def close(self) -> None:
-        self._http.close()
+        if self._owns_http:
+            self._http.close()
 
     # ------------------------------------------------------------ the wire
 
@@ -124,18 +160,29 @@ class ChatClient:
     ) -> Timed:
         """One request; raises ``ApiError`` unless the status is one of ``expect``."""
         content = None if body is None else orjson.dumps(body)
-        headers = {"Content-Type": "application/json"} if content is not None else None
+        headers = self._headers
+        if content is not None:
+            headers = {**headers, "Content-Type": "application/json"}
         request = self._http.build_request(
-            method, path, content=content, headers=headers, params=params
+            method, self.base_url + path, content=content, headers=headers, params=params
         )
-        start = time.perf_counter_ns()
-        try:
-            response = self._http.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            latency = time.perf_counter_ns() - start
-            error = ApiError(name, None, f"{type(exc).__name__}: {exc}")
-            self._report(name, method, latency, 0, error)
-            raise error from None
+        # A request whose connection failed before any answer is sent once more when that
+        # cannot do harm: it never reached the server (connect failed) or it is idempotent.
+        retries_left = 1
+        while True:
+            start = time.perf_counter_ns()
+            try:
+                response = self._http.send(request, stream=True)
+                break
+            except httpx.TransportError as exc:
+                latency = time.perf_counter_ns() - start
+                safe = isinstance(exc, httpx.ConnectError) or method in IDEMPOTENT
+                if retries_left and safe:
+                    retries_left -= 1
+                    continue
+                error = ApiError(name, None, f"{type(exc).__name__}: {exc}")
+                self._report(name, method, latency, 0, error)
+                raise error from None
         latency = time.perf_counter_ns() - start
         try:
             response.read()

@@ -29,6 +29,9 @@ RECONNECT_BACKOFF_S = (0.1, 0.5, 1.0, 2.0)
 
 
 def _report_request(name: str, method: str, ns: int, size: int, error: ApiError | None) -> None:
+    runtime.current().recorder.http_request(
+        ok=error is None, connection_error=bool(error and error.status is None)
+    )
     events.request.fire(
         request_type=method,
         name=name,
@@ -87,14 +90,7 @@ def _http_error(stage: str, error: ApiError) -> ErrorInfo:
 
 
 def new_client(identity: runtime.Identity) -> ChatClient:
-    rt = runtime.current()
-    return ChatClient(
-        rt.settings.host,
-        identity.token,
-        rt.settings.era,
-        bypass_ratelimit=identity.owner and rt.settings.scenario.target.bypass_ratelimit,
-        on_request=_report_request,
-    )
+    return runtime.current().client(identity, _report_request)
 
 
 class ChatStream:
@@ -423,7 +419,7 @@ class OpenLoopUser(User):
 
     Each arrival gets its own greenlet, so a slow server never delays the next start; the
     turn's intended start is its scheduled time, so latencies include any lag (coordinated
-    omission, ``spec/metrics.md``). One task is one arrival: between them the user waits,
+    omission, ``docs/metrics.md``). One task is one arrival: between them the user waits,
     which is where Locust stops it.
     """
 

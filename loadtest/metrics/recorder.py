@@ -1,4 +1,4 @@
-"""Every figure of ``spec/metrics.md`` for one process, and its exact merge across processes.
+"""Every figure of ``docs/metrics.md`` for one process, and its exact merge across processes.
 
 Cost rules (ARCHITECTURE.md): per-event facts are plain integer counts; histograms are
 recorded per frame and per turn, never per event. Times come in as ``perf_counter_ns``
@@ -87,6 +87,7 @@ COUNTS: Final = (
     "rate_limited",
     "http_requests",
     "http_errors",
+    "http_connection_errors",
     "streams_opened",
     "stream_reconnects",
     "streams_closed_abnormally",
@@ -96,6 +97,8 @@ COUNTS: Final = (
 )
 #: Gauges that merge by maximum.
 MAXIMA: Final = ("max_queue_length", "cpu_permille_max")
+#: Levels now (not totals): the latest sample per process, summed across processes.
+LEVELS: Final = ("open_streams",)
 
 #: Columns of a 1-second time-series bucket (each merges by addition).
 SERIES_COLUMNS: Final = (
@@ -143,6 +146,7 @@ class Recorder:
         "dist",
         "errors",
         "latency",
+        "levels",
         "maxima",
         "origin_epoch_s",
         "origin_ns",
@@ -159,6 +163,7 @@ class Recorder:
         self.dist: dict[str, Histogram] = {name: Histogram() for name in DISTRIBUTIONS}
         self.counts: dict[str, int] = dict.fromkeys(COUNTS, 0)
         self.maxima: dict[str, int] = dict.fromkeys(MAXIMA, 0)
+        self.levels: dict[str, int] = dict.fromkeys(LEVELS, 0)
         self.errors: dict[ErrorKey, int] = {}
         self.series: dict[int, SecondBucket] = {}
         #: Per-turn SLO bounds in µs by latency name; a turn within all counts as goodput.
@@ -202,6 +207,7 @@ class Recorder:
     def active_streams(self, t: int, count: int) -> None:
         """A sample of the streams this process holds open (the latest per second wins)."""
         self.bucket(t).columns[_ACTIVE] = count
+        self.levels["open_streams"] = count
 
     # ------------------------------------------------------------ stream frames
 
@@ -289,11 +295,18 @@ class Recorder:
 
     # ------------------------------------------------------------ requests and streams
 
-    def request(self, name: str, ns: int, ok: bool = True) -> None:
-        """An HTTP request's latency (write -> response headers) under a LATENCIES name."""
-        self.counts["http_requests"] += 1
+    def http_request(self, ok: bool, connection_error: bool = False) -> None:
+        """Every REST call: failed ones are ``http_errors``; of those, the ones that got no
+        answer at all (refused, reset: the client's side) are also ``http_connection_errors``."""
+        counts = self.counts
+        counts["http_requests"] += 1
         if not ok:
-            self.counts["http_errors"] += 1
+            counts["http_errors"] += 1
+            if connection_error:
+                counts["http_connection_errors"] += 1
+
+    def request(self, name: str, ns: int) -> None:
+        """An HTTP request's latency (write -> response headers) under a LATENCIES name."""
         hist = self.latency.get(name)
         if hist is not None:
             hist.record(ns // NS_PER_US)
@@ -404,12 +417,15 @@ class Recorder:
 
     # ------------------------------------------------------------ snapshot and merge
 
-    def generator_sample(self, cpu_percent: float, loop_lag_ns: int) -> None:
-        """One sample of this process's CPU use and scheduling lag."""
+    def cpu_sample(self, cpu_percent: float) -> None:
+        """One sample of this process's CPU use over the last second."""
         permille = int(cpu_percent * 10)
         if permille > self.maxima["cpu_permille_max"]:
             self.maxima["cpu_permille_max"] = permille
-        self.latency["loop_lag"].record(loop_lag_ns // NS_PER_US)
+
+    def loop_lag(self, ns: int) -> None:
+        """How late a sampler greenlet woke: the process's scheduling lag."""
+        self.latency["loop_lag"].record(ns // NS_PER_US)
 
     def _inter_part_gap(self, parts: int) -> Histogram:
         """Between consecutive parts of a turn: each frame gap, and a zero for every part
@@ -443,6 +459,7 @@ class Recorder:
             dist={k: h.to_wire() for k, h in self.dist.items() if h.count},
             counts={k: v for k, v in counts.items() if v},
             maxima={k: v for k, v in self.maxima.items() if v},
+            levels={k: v for k, v in self.levels.items() if v},
             errors=[[*key, n] for key, n in self.errors.items()],
             series={
                 str(key): [b.columns, {k: h.to_wire() for k, h in b.latencies.items()}]
@@ -462,6 +479,7 @@ class Snapshot:
     maxima: dict[str, int] = field(default_factory=dict)
     errors: list[list[Any]] = field(default_factory=list)
     series: dict[str, list[Any]] = field(default_factory=dict)
+    levels: dict[str, int] = field(default_factory=dict)
 
     def __add__(self, other: Snapshot) -> Snapshot:
         return merge([self, other])
@@ -474,6 +492,7 @@ class Snapshot:
             "maxima": self.maxima,
             "errors": self.errors,
             "series": self.series,
+            "levels": self.levels,
         }
 
     @classmethod
@@ -485,6 +504,7 @@ class Snapshot:
             maxima=dict(data.get("maxima") or {}),
             errors=[list(row) for row in data.get("errors") or ()],
             series=dict(data.get("series") or {}),
+            levels=dict(data.get("levels") or {}),
         )
 
     def histogram(self, name: str) -> Histogram:
@@ -494,6 +514,9 @@ class Snapshot:
 
     def count(self, name: str) -> int:
         return int(self.counts.get(name, 0))
+
+    def level(self, name: str) -> int:
+        return int(self.levels.get(name, 0))
 
 
 def _merge_hists(into: dict[str, Histogram], wires: Mapping[str, list[int]]) -> None:
@@ -510,6 +533,7 @@ def merge(snapshots: Iterable[Snapshot]) -> Snapshot:
     dist: dict[str, Histogram] = {}
     counts: dict[str, int] = {}
     maxima: dict[str, int] = {}
+    levels: dict[str, int] = {}
     errors: dict[tuple[Any, ...], int] = {}
     series: dict[str, tuple[list[int], dict[str, Histogram]]] = {}
     for snap in snapshots:
@@ -519,6 +543,8 @@ def merge(snapshots: Iterable[Snapshot]) -> Snapshot:
             counts[name] = counts.get(name, 0) + n
         for name, n in snap.maxima.items():
             maxima[name] = max(maxima.get(name, 0), n)
+        for name, n in snap.levels.items():
+            levels[name] = levels.get(name, 0) + n
         for row in snap.errors:
             key = tuple(row[:-1])
             errors[key] = errors.get(key, 0) + row[-1]
@@ -534,6 +560,7 @@ def merge(snapshots: Iterable[Snapshot]) -> Snapshot:
         dist={k: h.to_wire() for k, h in dist.items()},
         counts=counts,
         maxima=maxima,
+        levels=levels,
         errors=[[*key, n] for key, n in sorted(errors.items(), key=lambda kv: repr(kv[0]))],
         series={
             k: [cols, {n: h.to_wire() for n, h in hists.items()}]

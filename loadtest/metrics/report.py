@@ -1,4 +1,4 @@
-"""``report.json`` as a pydantic model (``spec/report-contract.md``), built from a snapshot.
+"""``report.json`` as a pydantic model (``docs/report-contract.md``), built from a snapshot.
 
 The contract's keys are stable; this module adds figures beside them, never renames.
 """
@@ -137,12 +137,16 @@ class Counts(Strict):
     rate_limited: int = 0
     http_requests: int = 0
     http_errors: int = 0
+    http_connection_errors: int = 0
     streams_opened: int = 0
     stream_reconnects: int = 0
     streams_closed_abnormally: int = 0
     streams_era_a: int = 0
     streams_era_b: int = 0
     max_queue_length: int = 0
+    #: Turns a lost worker had started whose end no report reached: started - completed -
+    #: failed - unfinished (0 in a complete run).
+    turns_lost: int = 0
 
 
 class Rates(Strict):
@@ -210,13 +214,18 @@ PLOT_BINS = 40
 
 def buckets(hist: Histogram, divisor: float, bins: int = PLOT_BINS) -> list[list[float]]:
     """``[[upper bound, count], ...]``: ``bins`` equal value ranges from min to max (empty
-    ranges included, so a plot's x axis is linear). Integer data never gets ranges narrower
-    than one unit."""
+    ranges included, so a plot's x axis is linear). When the values span no more than
+    ``bins`` integers, each integer is its own bucket, labelled with itself."""
     if not hist.count:
         return []
     low, high = hist.min, hist.max
-    bins = max(1, min(bins, high - low + 1))
-    width = (high - low) / bins or 1.0
+    if high - low < bins:
+        exact = dict.fromkeys(range(low, high + 1), 0)
+        for index, n in hist.counts.items():
+            value = min(max(lowest_equivalent(index), low), high)
+            exact[value] += n
+        return [[value / divisor, n] for value, n in exact.items()]
+    width = (high - low) / bins
     counts = [0] * bins
     for index, n in hist.counts.items():
         value = min(max(lowest_equivalent(index), low), high)
@@ -236,7 +245,7 @@ class Report(Strict):
     timeseries: list[SeriesPoint]
     slo: SloResult = Field(default_factory=SloResult)
     generator: Generator = Field(default_factory=Generator)
-    #: How each figure is computed, as spec/metrics.md defines it.
+    #: How each figure is computed, as docs/metrics.md defines it.
     formulas: dict[str, str] = Field(default_factory=dict)
     #: Bucketed distributions for plots: name -> [[upper bound (ms or count), count], ...].
     histograms: dict[str, list[list[float]]] = Field(default_factory=dict)
@@ -268,7 +277,9 @@ FORMULAS = {
     "conversation_duration": "first turn's start -> last turn's terminal status, per chat",
     "time_to_first_output": "t0 (or intended start, open loop) -> first live message_part",
     "time_to_terminal_status": "t0 (or intended start) -> terminal status event",
-    "time_to_running": "t0 (or intended start) -> first live status running",
+    "time_to_running": "t0 (or intended start) -> first status running seen: live, or for a "
+    "turn that began before its stream opened (a chat's first turn) the connect snapshot that "
+    "shows it running (an upper bound)",
     "time_per_output_token": "(E2E - TTFT) / (output_tokens - 1), turns with output_tokens > 1",
     "inter_frame_gap": "between consecutive frames carrying parts of the same turn",
     "inter_part_gap": "between consecutive message_part events of a turn (0 within a frame)",
@@ -277,6 +288,8 @@ FORMULAS = {
     "retry_rate": "turns with at least one retry / turns started",
     "goodput_per_s": "turns that met every per-turn SLO / run duration",
     "output_tokens_per_s": "output_tokens / (E2E - TTFT), per turn",
+    "turns_lost": "turns_started - turns_completed - turns_failed - turns_unfinished: turns a "
+    "lost worker had in flight",
 }
 
 
@@ -317,6 +330,13 @@ def build_report(
     }
     known = {**snapshot.counts, "max_queue_length": snapshot.maxima.get("max_queue_length", 0)}
     counts = Counts(**{k: v for k, v in known.items() if k in Counts.model_fields})
+    counts.turns_lost = max(
+        0,
+        counts.turns_started
+        - counts.turns_completed
+        - counts.turns_failed
+        - counts.turns_unfinished,
+    )
     duration = max(run.duration_s, 1e-9)
     rates = Rates(
         frames_per_s=counts.frames / duration,

@@ -36,7 +36,7 @@ class ChatStatus(StrEnum):
     INTERRUPTING = "interrupting"
 
 
-#: Statuses that end a turn (``spec/metrics.md``: "A turn").
+#: Statuses that end a turn (``docs/metrics.md``: "A turn").
 TERMINAL_STATUSES = frozenset({"waiting", "error", "requires_action", "completed", "paused"})
 
 

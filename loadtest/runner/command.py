@@ -1,9 +1,9 @@
 """``chatload run``: check the target, run Locust (local, or master + workers), report, exit.
 
-Exit codes (``spec/report-contract.md``): 0 ran and every SLO held; 1 an SLO failed (or, with
+Exit codes (``docs/report-contract.md``): 0 ran and every SLO held; 1 an SLO failed (or, with
 no SLO, a turn failed); 2 bad usage or configuration; 3 target unreachable or credentials
-refused. An interrupted run, or one that lost a worker, still writes its report, marked
-``complete: false``.
+refused; 4 ran, but incomplete: an interrupted run, or one that lost a worker, still writes
+its report, marked ``complete: false``, whatever its SLOs say.
 """
 
 # Locust patches the standard library with gevent when imported: first, before httpx/ssl.
@@ -14,9 +14,11 @@ import secrets
 import signal
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import gevent
 import locust
@@ -38,6 +40,8 @@ from loadtest.slo import Slo, SloError, evaluate, parse_slo, per_turn_bounds
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "smoke.toml"
 WORKER_CONNECT_TIMEOUT_S = 60.0
+#: ``chatload run``'s exit codes (``--help`` and docs/report-contract.md).
+EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INCOMPLETE = range(5)
 FINALS_TIMEOUT_S = 30.0
 
 
@@ -53,8 +57,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "  chatload run --arrival-rate 5 -t 60s           # open loop: 5 turns/s\n"
         "  chatload run --host https://coder.example.com --token $TOKEN \\\n"
         "      --slo 'time_to_first_output.p95 < 2000ms' --slo 'error_rate < 1%'\n\n"
-        "exit codes: 0 passed, 1 an SLO (or a turn) failed, 2 bad usage, 3 target unreachable\n"
-        "or credentials refused"
+        "Ctrl-C (or SIGTERM) stops the run like its end: no new turn starts, turns in flight\n"
+        "get --stop-timeout to finish, and the report is written, marked incomplete.\n\n"
+        "exit codes:\n"
+        "  0  ran, and every SLO held (with no SLO: no turn failed)\n"
+        "  1  ran, and an SLO failed (with no SLO: a turn failed)\n"
+        "  2  bad usage or configuration; nothing was run\n"
+        "  3  the target is unreachable, refused the token, or has chats switched off\n"
+        "  4  ran, but incomplete (interrupted, or a worker was lost); the report is written"
     )
     add = parser.add_argument
     add("--scenario", type=Path, help=f"scenario file (TOML); default {DEFAULT_SCENARIO.name}")
@@ -64,11 +74,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="session token, never logged; CODER_SESSION_TOKEN is better (no other user of the "
         "machine sees it in ps); write --token=VALUE for a token that starts with '-'",
     )
-    add("-u", "--users", type=int, help="closed loop: concurrent users (load.users)")
-    add("-r", "--spawn-rate", type=float, help="users started per second (load.spawn_rate)")
-    add("--arrival-rate", type=float, help="open loop: turns started per second, Poisson")
-    add("-t", "--run-time", help="run time: 30, 30s, 2m, 1h30m (load.run_time)")
-    add("--turns", type=int, help="turns per conversation (chat.turns)")
+    add("-u", "--users", type=_at_least(1), help="closed loop: concurrent users (load.users)")
+    add("-r", "--spawn-rate", type=_positive, help="users started per second (load.spawn_rate)")
+    add("--arrival-rate", type=_positive, help="open loop: turns started per second, Poisson")
+    add(
+        "-t",
+        "--run-time",
+        type=_duration(positive=True),
+        help="run time: 30, 30s, 2m, 1h30m (load.run_time)",
+    )
+    add("--turns", type=_at_least(1), help="turns per conversation (chat.turns)")
     add(
         "--slo",
         action="append",
@@ -76,8 +91,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="EXPR",
         help="an SLO, repeatable: 'time_to_first_output.p95 < 2000ms', 'error_rate < 1%%'",
     )
-    add("--stop-timeout", help="seconds turns in flight get to finish at the end (default 30)")
-    add("--workers", type=int, help="Locust worker processes (0: one local process)")
+    add(
+        "--stop-timeout",
+        type=_duration(positive=False),
+        help="time turns in flight get to finish at the end, as 30 or 30s (default 30 s)",
+    )
+    add("--workers", type=_at_least(0), help="Locust worker processes (0: one local process)")
     add("--report-dir", type=Path, help="where to write reports (default reports/<time>-<name>)")
     add(
         "--era",
@@ -87,6 +106,44 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     add("--setup", type=Path, help="a file written by 'chatload setup' (tokens, target)")
     add("--quiet", action="store_true", help="no live progress lines")
+
+
+def _at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: a whole number >= ``low`` (argparse then blames the flag)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, not {value}")
+        return value
+
+    return parse
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
+
+
+def _duration(positive: bool) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            seconds = parse_duration(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        if positive and seconds <= 0:
+            raise argparse.ArgumentTypeError(f"must be longer than 0, not {text!r}")
+        return seconds
+
+    return parse
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
@@ -118,14 +175,18 @@ class UsageError(Exception):
 
 
 def _plan(args: argparse.Namespace) -> tuple[Scenario, list[Slo], str | None, list[str]]:
+    """Everything checked before a request is sent: a mistake here exits 2, never 3."""
     path = args.scenario or (DEFAULT_SCENARIO if DEFAULT_SCENARIO.exists() else None)
     try:
-        if args.run_time is not None:
-            parse_duration(args.run_time)
         scenario = load_scenario(path, _overrides(args))
-        slos = [parse_slo(expr) for expr in [*scenario.slo.checks, *args.slo]]
-    except (ScenarioError, SloError, ValueError) as exc:
+    except ScenarioError as exc:
         raise UsageError(str(exc)) from None
+    # Flags win over the file: --slo replaces the scenario's [slo] checks.
+    exprs, source = (args.slo, "--slo") if args.slo else (scenario.slo.checks, f"{path} [slo]")
+    try:
+        slos = [parse_slo(expr) for expr in exprs]
+    except SloError as exc:
+        raise UsageError(f"{source}: {exc}") from None
     host = args.host or os.environ.get("CODER_URL") or scenario.target.host
     tokens = [args.token or os.environ.get("CODER_SESSION_TOKEN") or ""]
     if args.setup is not None:
@@ -137,7 +198,23 @@ def _plan(args: argparse.Namespace) -> tuple[Scenario, list[Slo], str | None, li
             raise UsageError(f"{args.setup}: {exc}") from None
         host = args.host or setup.url
         tokens = setup.tokens
+    if host:
+        _check_host(host)
+        if not all(tokens):
+            raise UsageError(
+                "no session token for " + host + ": pass --token or set CODER_SESSION_TOKEN "
+                "(or prepare users with 'chatload setup' and pass --setup)"
+            )
     return scenario, slos, host, tokens
+
+
+def _check_host(host: str) -> None:
+    parsed = urlsplit(host)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise UsageError(
+            f"--host {host!r} is not a URL with a scheme: write it as Coder's CLI takes it, "
+            "e.g. https://coder.example.com or http://127.0.0.1:3000"
+        )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -145,7 +222,7 @@ def main(args: argparse.Namespace) -> int:
         scenario, slos, host, tokens = _plan(args)
     except UsageError as exc:
         print(f"chatload run: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     sim: processes.SimProcess | None = None
     try:
         if not host:
@@ -156,11 +233,15 @@ def main(args: argparse.Namespace) -> int:
             target = inspect_target(host, tokens, scenario.target.era)
         except TargetError as exc:
             print(f"chatload run: {exc}", file=sys.stderr)
-            return 3
+            return EXIT_UNREACHABLE
         return _execute(scenario, slos, target, tokens, args)
     except processes.ProcessError as exc:
         print(f"chatload run: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        # Before the load started (while the simulator or the preflight ran): nothing to report.
+        print("chatload run: interrupted before the load started; no report", file=sys.stderr)
+        return EXIT_INCOMPLETE
     finally:
         if sim is not None:
             sim.stop()
@@ -232,8 +313,19 @@ def _execute(
     csv_writer = StatsCSVFileWriter(env, PERCENTILES_TO_REPORT, str(report_dir / "locust"))
     csv_greenlet = gevent.spawn(csv_writer.stats_writer)
     interrupted: list[str] = []
-    gevent.signal_handler(signal.SIGINT, lambda: interrupted.append("interrupted by SIGINT"))
-    gevent.signal_handler(signal.SIGTERM, lambda: interrupted.append("interrupted by SIGTERM"))
+
+    def interrupt(name: str) -> None:
+        if not interrupted:
+            print(
+                f"chatload run: {name}: stopping; turns in flight get up to "
+                f"{load.stop_timeout:g} s to finish, then the report is written",
+                file=sys.stderr,
+                flush=True,
+            )
+        interrupted.append(f"interrupted by {name}")
+
+    gevent.signal_handler(signal.SIGINT, interrupt, "SIGINT")
+    gevent.signal_handler(signal.SIGTERM, interrupt, "SIGTERM")
 
     started_at = datetime.now(UTC)
     start = time.monotonic()
@@ -252,7 +344,9 @@ def _execute(
         lost = [w.describe() for w in worker_procs if w.exited]
         if workers and len(lost) == workers:
             break
-        progress.maybe_print(time.monotonic() - start, _live_snapshot(rt, collector, workers))
+        progress.maybe_print(
+            time.monotonic() - start, lambda: _live_snapshot(rt, collector, workers)
+        )
 
     runner.stop()
     if workers:
@@ -273,7 +367,7 @@ def _execute(
     for proc in worker_procs:
         proc.stop()
 
-    reasons = [*interrupted, *(f"lost {w}" for w in lost)]
+    reasons = [*dict.fromkeys(interrupted), *(f"lost {w}" for w in lost)]
     run = RunInfo(
         started_at=started_at,
         ended_at=ended_at,
@@ -306,9 +400,11 @@ def _era(target: TargetInfo, snapshot: Snapshot) -> str:
 
 
 def exit_code(report: Report, slos: list[Slo]) -> int:
+    if not report.run.complete:
+        return EXIT_INCOMPLETE
     if slos:
-        return 0 if report.slo.passed else 1
-    return 1 if report.counts.turns_failed else 0
+        return EXIT_PASSED if report.slo.passed else EXIT_FAILED
+    return EXIT_FAILED if report.counts.turns_failed else EXIT_PASSED
 
 
 def _live_snapshot(rt: runtime.Runtime, collector: Collector, workers: int) -> Snapshot:

@@ -1,10 +1,19 @@
-"""The processes a run starts: the embedded simulator and Locust workers."""
+"""The processes a run starts: the embedded simulator and Locust workers.
+
+Each starts in a session (and so a process group) of its own: a Ctrl-C in the terminal
+signals only chatload, which drains the turns in flight and then stops its children itself.
+Were they in the terminal's group, the simulator and the workers would die first and the
+drained turns would fail against a dead target. Each child also asks the kernel for SIGTERM
+when chatload dies, so a killed chatload leaves nothing running.
+"""
 
 from __future__ import annotations
 
+import ctypes
 import math
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -49,6 +58,22 @@ def _read_url(proc: subprocess.Popen[str], what: str) -> str:
     raise ProcessError(f"{what} did not start listening within {START_TIMEOUT_S:.0f} s")
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _own_session() -> None:
+    """In the child before exec: its own session, and SIGTERM when its parent dies."""
+    os.setsid()
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def spawn(command: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
+    """A child process of a run: own process group, gone when chatload is gone."""
+    return subprocess.Popen(command, preexec_fn=_own_session, **kwargs)
+
+
 def _terminate(proc: subprocess.Popen[Any], grace: float = 5.0) -> None:
     if proc.poll() is None:
         proc.terminate()
@@ -70,7 +95,7 @@ class SimProcess:
     def start(cls, era: str, token: str, config: dict[str, Any], quiet: bool = False) -> SimProcess:
         """Start it; ``quiet`` drops its log (a benchmark's readers leave mid-stream)."""
         env = {**os.environ, "CHATLOAD_SIM_TOKEN": token}
-        proc = subprocess.Popen(
+        proc = spawn(
             [
                 sys.executable,
                 "-m",
@@ -124,7 +149,7 @@ class WorkerProcess:
             "--loglevel",
             "WARNING",
         ]
-        proc = subprocess.Popen(command, env={**os.environ, **env}, stdout=subprocess.DEVNULL)
+        proc = spawn(command, env={**os.environ, **env}, stdout=subprocess.DEVNULL)
         return cls(proc)
 
     @property

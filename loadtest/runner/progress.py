@@ -1,8 +1,15 @@
-"""What a person watching a run sees: a progress line every few seconds, a summary at the end."""
+"""What a person watching a run sees: a progress line every few seconds, a summary at the end.
+
+Every figure says what it covers: rates are over the last interval, latencies over the
+whole run so far, trouble as totals so far. Trouble is never hidden behind a zero: dropped
+streams, reconnects, decode errors and failed REST calls each have their own number.
+"""
 
 from __future__ import annotations
 
 import sys
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from loadtest.metrics.recorder import Snapshot
@@ -19,28 +26,38 @@ class Progress:
         self._last_t = 0.0
         self._last: dict[str, int] = {}
 
-    def maybe_print(self, elapsed: float, snap: Snapshot) -> None:
+    def maybe_print(self, elapsed: float, snapshot: Callable[[], Snapshot]) -> None:
+        """A line when one is due (a snapshot is taken only then: it is not free)."""
         if not self.enabled or elapsed - self._last_t < INTERVAL_S:
             return
-        span = elapsed - self._last_t
-        now = {k: snap.count(k) for k in ("events", "frames", "turns_completed", "turns_failed")}
+        print(self.line(elapsed, snapshot()), file=sys.stderr, flush=True)
+
+    def line(self, elapsed: float, snap: Snapshot) -> str:
+        """One progress line; remembers ``snap`` as the start of the next interval."""
+        span = max(elapsed - self._last_t, 1e-9)
+        now = {k: snap.count(k) for k in ("events", "turns_completed")}
         rate = {k: (v - self._last.get(k, 0)) / span for k, v in now.items()}
         ttft = snap.histogram("time_to_first_output")
-        series = snap.series
-        streams = series[max(series, key=int)][0][7] if series else 0
-        errors = now["turns_failed"] + snap.count("decode_errors")
-        print(
-            f"[{elapsed:6.1f}s] streams {streams:>5} | turns/s {rate['turns_completed']:7.2f} | "
-            f"events/s {rate['events']:9.0f} | TTFT p50 {ttft.value_at_percentile(50) / 1000:7.1f} ms"
-            f" p95 {ttft.value_at_percentile(95) / 1000:7.1f} ms | errors {errors}",
-            file=sys.stderr,
-            flush=True,
-        )
+        trouble = [
+            f"failed turns {snap.count('turns_failed')}",
+            f"stream drops {snap.count('streams_closed_abnormally')}",
+            f"reconnects {snap.count('stream_reconnects')}",
+        ]
+        for name, label in (("decode_errors", "decode errors"), ("http_errors", "HTTP errors")):
+            if snap.count(name):
+                trouble.append(f"{label} {snap.count(name)}")
         self._last_t, self._last = elapsed, now
+        return (
+            f"[{elapsed:6.1f}s] streams open {snap.level('open_streams'):>5} | "
+            f"last {span:.0f}s: turns/s {rate['turns_completed']:6.2f}, "
+            f"events/s {rate['events']:8.0f} | "
+            f"run so far: TTFT p50 {ttft.value_at_percentile(50) / 1000:6.0f} ms, "
+            f"p95 {ttft.value_at_percentile(95) / 1000:6.0f} ms; " + ", ".join(trouble)
+        )
 
 
 def print_summary(report: Report, files: list[Path]) -> None:
-    """The end-of-run table: headline figures, SLOs, where the files are."""
+    """The end-of-run table: headline figures, trouble, SLOs, where the files are."""
     c, r, lat = report.counts, report.rates, report.latency_ms
     out = sys.stdout
 
@@ -60,17 +77,39 @@ def print_summary(report: Report, files: list[Path]) -> None:
         f"(era {report.run.target.era}), {report.run.duration_s:.1f} s, {status}",
         file=out,
     )
+    if report.generator.bottleneck:
+        print(
+            "  GENERATOR BOTTLENECK: these figures measure chatload as much as the target.",
+            file=out,
+        )
+        for warning in report.generator.warnings:
+            print(f"    {warning}", file=out)
+    lost = f", {c.turns_lost} lost with a worker" if c.turns_lost else ""
     print(
         f"  turns: {c.turns_started} started, {c.turns_completed} completed, {c.turns_failed} "
-        f"failed, {c.turns_unfinished} unfinished; error rate {r.error_rate:.2%}, retry rate "
-        f"{r.retry_rate:.2%}",
+        f"failed, {c.turns_unfinished} unfinished{lost}; error rate {r.error_rate:.2%}, retry "
+        f"rate {r.retry_rate:.2%}",
         file=out,
     )
     print(
         f"  stream: {c.frames} frames, {c.events} events, {c.bytes} bytes; "
-        f"{r.events_per_s:.0f} events/s; {c.retry_events} retries, {c.error_events} errors",
+        f"{r.events_per_s:.0f} events/s; {c.retry_events} retry events, {c.error_events} error "
+        "events",
         file=out,
     )
+    print(
+        f"  connections: {c.streams_opened} streams opened, {c.streams_closed_abnormally} "
+        f"dropped, {c.stream_reconnects} reconnects; {c.decode_errors} decode errors; "
+        f"{c.http_requests} REST calls, {c.http_errors} failed ({c.http_connection_errors} "
+        "without an answer)",
+        file=out,
+    )
+    by_stage = Counter[str]()
+    for row in report.errors:
+        by_stage[row.stage] += row.count
+    if by_stage:
+        stages = ", ".join(f"{stage} {n}" for stage, n in by_stage.most_common())
+        print(f"  errors by stage: {stages}", file=out)
     print(f"  {'latency (ms)':<28} {'p50':>10} {'p95':>10} {'p99':>10} {'max':>10}", file=out)
     for name, label in (
         ("chat_create_latency", "create chat"),
@@ -85,7 +124,5 @@ def print_summary(report: Report, files: list[Path]) -> None:
     for check in report.slo.checks:
         mark = "PASS" if check.passed else "FAIL"
         print(f"  SLO {mark}: {check.expr} (observed {check.observed})", file=out)
-    for warning in report.generator.warnings:
-        print(f"  warning: {warning}", file=out)
     if files:
         print(f"  report: {files[0].parent}/", file=out)

@@ -87,6 +87,10 @@ class Counts:
 class Counters:
     def __init__(self) -> None:
         self.chats: dict[str, Counts] = {}
+        #: Message accepted -> first output published, per turn (ms): the part of every
+        #: client-measured TTFT that the simulator itself spent, so tests can bound the
+        #: client's figure by what was sent rather than by the machine's speed.
+        self.first_output_ms: list[float] = []
 
     def of(self, chat_id: str) -> Counts:
         counts = self.chats.get(chat_id)
@@ -96,13 +100,20 @@ class Counters:
 
     def reset(self) -> None:
         self.chats.clear()
+        self.first_output_ms.clear()
 
     def wire(self) -> dict[str, Any]:
         totals = Counts()
         for counts in self.chats.values():
             totals.add(counts)
+        sent = self.first_output_ms
+        first_output = {
+            "count": len(sent),
+            "min": min(sent, default=0.0),
+            "max": max(sent, default=0.0),
+        }
         return {
-            "totals": totals.wire(),
+            "totals": {**totals.wire(), "first_output_ms": first_output},
             "chats": {chat_id: counts.wire() for chat_id, counts in self.chats.items()},
         }
 

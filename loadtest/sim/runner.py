@@ -8,6 +8,7 @@ the same protocol; this module only sleeps, publishes and counts.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -39,10 +40,18 @@ class Runner:
         self.sim = sim
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self._client: httpx.AsyncClient | None = None
+        #: When each chat's current turn was accepted, until its first output.
+        self._accepted: dict[str, int] = {}
+
+    def _first_output(self, chat_id: str) -> None:
+        accepted = self._accepted.pop(chat_id, None)
+        if accepted is not None:
+            self.sim.counters.first_output_ms.append((time.perf_counter_ns() - accepted) / 1e6)
 
     def start(self, chat: Chat) -> None:
         """Run the chat's new turn (and any queued turns after it) in the background. The
         turn counts as started now, even if an interrupt cancels it before it runs."""
+        self._accepted[chat.id] = time.perf_counter_ns()
         self.sim.counters.of(chat.id).turns_started += 1
         task = asyncio.create_task(self.run(chat))
         self.tasks[chat.id] = task
@@ -57,6 +66,7 @@ class Runner:
 
     async def stop(self, chat_id: str) -> bool:
         """Cancel the chat's run and wait until it has stopped; whether one was running."""
+        self._accepted.pop(chat_id, None)
         task = self.tasks.pop(chat_id, None)
         if task is None or task.done():
             return False
@@ -91,6 +101,7 @@ class Runner:
                 ok = await self._planned_turn(chat, config)
             counts = sim.counters.of(chat.id)
             if not ok:
+                self._accepted.pop(chat.id, None)
                 counts.turns_failed += 1
                 return
             counts.turns_completed += 1
@@ -98,6 +109,7 @@ class Runner:
             sim.hub.publish(chat.id, events)
             if not promoted:
                 return
+            self._accepted[chat.id] = time.perf_counter_ns()
             sim.counters.of(chat.id).turns_started += 1
             await asyncio.sleep(0)
 
@@ -116,6 +128,7 @@ class Runner:
                 return False
             await self._retry(chat, attempt, failure, config.time_scale)
         await _sleep(plan.ttft)
+        self._first_output(chat.id)
         fault = plan.fault
         for index, step in enumerate(plan.steps):
             if step.tool:
@@ -192,6 +205,7 @@ class Runner:
                         self._http(), base_url, api_key, name, history
                     ):
                         if kind == "text":
+                            self._first_output(chat.id)
                             hub.publish_one(chat.id, store.text_part(chat, "text", payload))
                             if hub.congested(chat.id):
                                 await hub.drain(chat.id)

@@ -247,12 +247,22 @@ def test_report_has_the_contract_keys_and_exact_rates() -> None:
 
 def test_generator_bottleneck_warning() -> None:
     recorder = Recorder()
-    recorder.generator_sample(cpu_percent=97.0, loop_lag_ns=2 * MS)
+    recorder.cpu_sample(97.0)
+    recorder.loop_lag(2 * MS)
     report = build_report(recorder.snapshot(), run_info())
     assert report.generator.bottleneck and report.generator.cpu_percent_max == 97.0
     quiet = Recorder()
-    quiet.generator_sample(cpu_percent=30.0, loop_lag_ns=1 * MS)
+    quiet.cpu_sample(30.0)
+    quiet.loop_lag(1 * MS)
     assert not build_report(quiet.snapshot(), run_info()).generator.bottleneck
+    # One hiccup among a hundred samples is not a bottleneck; a lag at p99 is.
+    hiccup = Recorder()
+    for lag_ms in [1] * 199 + [400]:
+        hiccup.loop_lag(lag_ms * MS)
+    assert not build_report(hiccup.snapshot(), run_info()).generator.bottleneck
+    for _ in range(3):
+        hiccup.loop_lag(400 * MS)
+    assert build_report(hiccup.snapshot(), run_info()).generator.bottleneck
 
 
 def test_atomic_write_leaves_no_partial_file(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from loadtest.metrics.recorder import Recorder
+from loadtest.stream import StreamMeter
 from loadtest.turns import ErrorInfo, TurnTracker
 from tests.unit.events import MS, error, message, part, queue_update, retry, status
 
@@ -70,10 +71,11 @@ def test_snapshot_events_never_count_as_output() -> None:
     t.feed([status("running"), part(), part(), message(1)], 50 * MS)
     t.feed([part()], 400 * MS)
     (turn,) = t.feed([status("waiting")], 500 * MS)
-    assert turn.running_at is None
     assert ms(recorder, "time_to_first_output") == [400, 400, 400]
     assert recorder.counts["snapshot_events"] == 4
-    assert recorder.latency["time_to_running"].count == 0
+    # The turn began before this connection: the snapshot is when running was first seen.
+    assert turn.running_at == 50 * MS
+    assert ms(recorder, "time_to_running") == [50, 50, 50]
 
 
 def test_reconnect_snapshot_is_not_counted_twice() -> None:
@@ -273,3 +275,44 @@ def test_parts_with_no_turn_in_flight_are_orphans() -> None:
     recorder, t = tracker()
     t.feed([part(), part()], 1 * MS)
     assert recorder.counts["orphan_parts"] == 2 and recorder.counts["parts"] == 0
+
+
+def test_an_era_a_error_envelope_as_the_first_frame_is_kept_at_stream_open() -> None:
+    recorder, t = tracker()
+    meter = StreamMeter(recorder, t)
+    t.start(0)
+    t.connected()
+    meter.feed(b'{"type":"error","data":{"message":"Chat not found.","detail":"gone"}}', 5 * MS)
+    assert recorder.counts["error_events"] == 1
+    (row,) = [(key, n) for key, n in recorder.errors.items()]
+    assert row == (("stream_open", "generic", None, None, None, "Chat not found.: gone"), 1)
+
+
+def test_every_wrongly_typed_field_is_a_decode_error_naming_it() -> None:
+    recorder, t = tracker()
+    t.start(0)
+    bad: list[tuple[dict[str, object], str]] = [
+        ({"type": "queue_update", "queued_messages": 1}, "queue_update.queued_messages"),
+        ({"type": "message", "message": "x"}, "message.message"),
+        ({"type": "message", "message": {"id": "7", "role": "user"}}, "message.message.id"),
+        ({"type": "message", "message": {"id": 8, "role": 1}}, "message.message.role"),
+        ({"type": "message", "message": {"id": 9, "usage": []}}, "message.message.usage"),
+        (
+            {
+                "type": "message",
+                "message": {"id": 10, "role": "assistant", "usage": {"output_tokens": 2**70}},
+            },
+            "message.message.usage.output_tokens",
+        ),
+        ({"type": "status", "status": "running"}, "status.status"),
+        ({"type": "status", "status": {"status": None}}, "status.status.status"),
+        ({"type": "retry", "retry": 3}, "retry.retry"),
+        ({"type": "retry", "retry": {"delay_ms": -1}}, "retry.retry.delay_ms"),
+    ]
+    for i, (event, field) in enumerate(bad):
+        t.feed([event], (i + 1) * MS)
+        assert recorder.counts["decode_errors"] == i + 1, field
+        assert any(key[5].startswith(field + ":") for key in recorder.errors), field
+    # The turn lives on: a well-formed end still ends it.
+    (turn,) = t.feed([message(20), status("waiting")], 50 * MS)
+    assert turn.outcome == "completed"

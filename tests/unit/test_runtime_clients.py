@@ -1,0 +1,75 @@
+"""Per-user costs are per process: thousands of users share one HTTP pool and TLS context."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from loadtest.client import ws
+from loadtest.client.rest import ApiError, ChatClient
+from loadtest.locust import runtime
+from loadtest.protocol.eras import Era
+from loadtest.scenario import Scenario
+
+
+@pytest.fixture
+def contexts_made(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[ssl.SSLContext]]:
+    """Every SSLContext constructed while the test runs."""
+    made: list[ssl.SSLContext] = []
+    original = ssl.SSLContext.__new__
+
+    def counting_new(cls: type[ssl.SSLContext], *args: Any, **kwargs: Any) -> ssl.SSLContext:
+        context = original(cls, *args, **kwargs)
+        made.append(context)
+        return context
+
+    monkeypatch.setattr(ssl.SSLContext, "__new__", counting_new)
+    yield made
+
+
+def https_runtime() -> runtime.Runtime:
+    settings = runtime.RunSettings(
+        scenario=Scenario(), host="https://coder.example.invalid", era=Era.D
+    )
+    return runtime.install(settings, [f"token-{i}" for i in range(10)])
+
+
+def test_two_thousand_users_make_one_tls_context(contexts_made: list[ssl.SSLContext]) -> None:
+    rt = https_runtime()
+    clients = [rt.client(rt.identity()) for _ in range(2000)]
+    assert len(contexts_made) == 1, "one context for the process's shared client"
+    assert len({id(c._http) for c in clients}) == 1
+    # Each keeps its own identity: tokens are per request, not per pool.
+    assert {c._headers["Coder-Session-Token"] for c in clients} == {f"token-{i}" for i in range(10)}
+    for client in clients:
+        client.close()
+    assert not rt.http.is_closed, "a user's close leaves the shared client open"
+
+
+def test_secure_streams_share_one_tls_context(contexts_made: list[ssl.SSLContext]) -> None:
+    ws.tls_context.cache_clear()
+    contexts = {id(ws.tls_context()) for _ in range(1000)}
+    assert len(contexts) == 1 and len(contexts_made) == 1
+
+
+def test_a_failed_idempotent_request_is_sent_once_more_and_a_post_never() -> None:
+    sent: list[str] = []
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        sent.append(request.method)
+        if len(sent) % 2:
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+        return httpx.Response(200, json=[])
+
+    client = ChatClient("http://127.0.0.1:9", "t", Era.D, transport=httpx.MockTransport(flaky))
+    assert client.list_chats() == []
+    assert sent == ["GET", "GET"]
+    sent.clear()
+    with pytest.raises(ApiError) as failed:
+        client.post_message("c1", "hello")
+    assert sent == ["POST"]
+    assert failed.value.kind == "connection" and failed.value.status is None
