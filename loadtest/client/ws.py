@@ -10,9 +10,7 @@ is timestamped right after the ``recv`` that completed it, before anything decod
 from __future__ import annotations
 
 import contextlib
-import functools
 import socket
-import ssl
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -24,16 +22,10 @@ from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
+from loadtest.client.tls import tls_context
 from loadtest.decode import MAX_FRAME_BYTES
 
 RECV_BYTES = 262_144
-
-
-@functools.cache
-def tls_context() -> ssl.SSLContext:
-    """One TLS context per process for every ``wss://`` stream: making one loads the CA
-    bundle (~24 ms of CPU, ~845 KB), far more than a connection costs otherwise."""
-    return ssl.create_default_context()
 
 
 class HandshakeError(Exception):

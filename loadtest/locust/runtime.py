@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gevent
-import httpx
 from pydantic import BaseModel
 
-from loadtest.client.rest import ChatClient, RequestHook, shared_http
+from loadtest.client.rest import ChatClient, RequestHook
 from loadtest.metrics.recorder import Recorder
 from loadtest.protocol.eras import Era
 from loadtest.runner.target import TargetInfo
@@ -96,17 +95,9 @@ class Runtime:
     #: Chats this process drives now, for StreamWatchers to attach to.
     live_chats: dict[str, int] = field(default_factory=dict)
     _next_user: int = 0
-    _http: httpx.Client | None = None
-
-    @property
-    def http(self) -> httpx.Client:
-        """The one HTTP client (pool, TLS context) every user of this process sends through."""
-        if self._http is None:
-            self._http = shared_http()
-        return self._http
 
     def client(self, identity: Identity, on_request: RequestHook | None = None) -> ChatClient:
-        """A user's REST client: its own token and headers, this process's pool and TLS."""
+        """A user's REST client: its own token and connection, this process's TLS context."""
         settings = self.settings
         return ChatClient(
             settings.host,
@@ -114,7 +105,6 @@ class Runtime:
             settings.era,
             bypass_ratelimit=identity.owner and settings.scenario.target.bypass_ratelimit,
             on_request=on_request,
-            http=self.http,
         )
 
     def identity(self) -> Identity:

@@ -19,7 +19,7 @@ from loadtest.metrics.histogram import (
     lowest_equivalent,
 )
 from loadtest.metrics.recorder import Recorder, Snapshot, merge
-from loadtest.metrics.report import Load, RunInfo, Target, build_report, write_atomic
+from loadtest.metrics.report import Load, RunInfo, Target, buckets, build_report, write_atomic
 from loadtest.stream import StreamMeter
 from loadtest.turns import ErrorInfo, TurnTracker
 from tests.unit.events import MS, array_frame, message, part, retry, status
@@ -280,3 +280,22 @@ def test_atomic_write_leaves_no_partial_file(
         write_atomic(target, b"second")
     assert target.read_bytes() == b"first"
     assert [p.name for p in target.parent.iterdir()] == ["report.json"]
+
+
+def test_integer_distributions_get_one_bucket_per_value() -> None:
+    hist = Histogram()
+    for value, n in ((1, 5), (2, 3), (3, 1)):
+        hist.record_many(value, n)
+    assert buckets(hist, 1.0) == [[1.0, 5], [2.0, 3], [3.0, 1]]
+    wide = Histogram()
+    for value in range(0, 400, 5):
+        wide.record(value)
+    rows = buckets(wide, 1.0)
+    assert len(rows) == 40 and sum(n for _, n in rows) == 80 and rows[-1][0] == 395
+
+
+def test_a_lost_workers_in_flight_turns_are_counted_as_lost() -> None:
+    recorder = Recorder()
+    recorder.counts.update(turns_started=61, turns_completed=59)
+    report = build_report(recorder.snapshot(), run_info())
+    assert report.counts.turns_lost == 2

@@ -1,4 +1,4 @@
-"""Per-user costs are per process: thousands of users share one HTTP pool and TLS context."""
+"""Per-user costs are per process: thousands of users share one TLS context."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from loadtest.client import ws
+from loadtest.client import tls
 from loadtest.client.rest import ApiError, ChatClient
 from loadtest.locust import runtime
 from loadtest.protocol.eras import Era
@@ -39,21 +39,15 @@ def https_runtime() -> runtime.Runtime:
 
 
 def test_two_thousand_users_make_one_tls_context(contexts_made: list[ssl.SSLContext]) -> None:
+    tls.tls_context.cache_clear()
     rt = https_runtime()
     clients = [rt.client(rt.identity()) for _ in range(2000)]
-    assert len(contexts_made) == 1, "one context for the process's shared client"
-    assert len({id(c._http) for c in clients}) == 1
-    # Each keeps its own identity: tokens are per request, not per pool.
+    assert len(contexts_made) == 1, "one context for the whole process"
+    # Streams dial with that same context.
+    assert tls.tls_context() is contexts_made[0]
     assert {c._headers["Coder-Session-Token"] for c in clients} == {f"token-{i}" for i in range(10)}
     for client in clients:
         client.close()
-    assert not rt.http.is_closed, "a user's close leaves the shared client open"
-
-
-def test_secure_streams_share_one_tls_context(contexts_made: list[ssl.SSLContext]) -> None:
-    ws.tls_context.cache_clear()
-    contexts = {id(ws.tls_context()) for _ in range(1000)}
-    assert len(contexts) == 1 and len(contexts_made) == 1
 
 
 def test_a_failed_idempotent_request_is_sent_once_more_and_a_post_never() -> None:

@@ -1,0 +1,49 @@
+"""What the terminal shows: labelled figures, trouble never hidden behind a zero."""
+
+from __future__ import annotations
+
+import pytest
+
+from loadtest.metrics.recorder import Recorder, merge
+from loadtest.metrics.report import build_report
+from loadtest.runner.progress import Progress, print_summary
+from loadtest.turns import ErrorInfo
+from tests.unit.test_metrics import run_info
+
+MS = 1_000_000
+
+
+def worker(streams: int, drops: int) -> Recorder:
+    recorder = Recorder()
+    recorder.active_streams(0, streams)
+    for _ in range(drops):
+        recorder.error(ErrorInfo("stream_closed", "closed 1006"), 0)
+    recorder.counts["stream_reconnects"] += drops
+    return recorder
+
+
+def test_the_live_line_shows_open_streams_of_every_worker_and_the_trouble() -> None:
+    # Frames after the last sample open a newer, unsampled second: streams must not read 0.
+    a, b = worker(streams=3, drops=2), worker(streams=4, drops=0)
+    a.frame(5 * 1_000_000_000, 100, 1)
+    b.http_request(ok=False)
+    line = Progress().line(2.0, merge([a.snapshot(), b.snapshot()]))
+    assert "streams open     7" in line
+    assert "last 2s: turns/s" in line and "run so far: TTFT p50" in line
+    assert "stream drops 2" in line and "reconnects 2" in line and "HTTP errors 1" in line
+
+
+def test_the_summary_names_the_bottleneck_the_stages_and_the_lost_turns(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    recorder = worker(streams=1, drops=98)
+    recorder.counts.update(turns_started=61, turns_completed=59)
+    recorder.cpu_sample(99.0)
+    recorder.error(ErrorInfo("archive", "HTTP 500"), 0)
+    report = build_report(recorder.snapshot(), run_info())
+    print_summary(report, [])
+    out = capsys.readouterr().out
+    assert "GENERATOR BOTTLENECK" in out
+    assert "errors by stage: stream_closed 98, archive 1" in out
+    assert "98 dropped, 98 reconnects" in out
+    assert "2 lost with a worker" in out
