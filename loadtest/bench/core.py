@@ -13,11 +13,11 @@ from collections.abc import Callable
 
 import orjson
 
-from loadtest.metrics.histogram import Histogram
-from loadtest.metrics.recorder import Recorder
+from loadtest.core.histogram import Histogram
+from loadtest.core.meter import StreamMeter
+from loadtest.core.recorder import Recorder
+from loadtest.core.tracker import TurnTracker
 from loadtest.protocol.models import ChatStreamEvent
-from loadtest.stream import StreamMeter
-from loadtest.turns import TurnTracker
 
 Row = tuple[str, float, str]
 

@@ -32,8 +32,8 @@ import orjson  # noqa: E402
 
 from loadtest.bench.core import running_turn_meter  # noqa: E402
 from loadtest.client.ws import WebSocketStream  # noqa: E402
-from loadtest.decode import decode_frame  # noqa: E402
-from loadtest.metrics.recorder import Recorder  # noqa: E402
+from loadtest.core.decode import decode_frame  # noqa: E402
+from loadtest.core.recorder import Recorder  # noqa: E402
 
 
 def _decode_only(url: str) -> tuple[int, int]:

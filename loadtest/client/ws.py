@@ -23,7 +23,7 @@ from websockets.protocol import State
 from websockets.uri import parse_uri
 
 from loadtest.client.tls import tls_context
-from loadtest.decode import MAX_FRAME_BYTES
+from loadtest.core.decode import MAX_FRAME_BYTES
 
 RECV_BYTES = 262_144
 

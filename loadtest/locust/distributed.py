@@ -18,8 +18,8 @@ from gevent.event import Event
 from locust.env import Environment
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
+from loadtest.core.snapshot import Snapshot, merge
 from loadtest.locust import runtime
-from loadtest.metrics.recorder import Snapshot, merge
 
 REPORT_KEY = "chatload_snapshot"
 FINAL_MESSAGE = "chatload_final"

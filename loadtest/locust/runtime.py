@@ -18,7 +18,7 @@ import gevent
 from pydantic import BaseModel
 
 from loadtest.client.rest import ChatClient, RequestHook
-from loadtest.metrics.recorder import Recorder
+from loadtest.core.recorder import Recorder
 from loadtest.protocol.eras import Era
 from loadtest.runner.target import TargetInfo
 from loadtest.scenario import Scenario

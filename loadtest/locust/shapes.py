@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from locust import LoadTestShape
 
+from loadtest.core.profiles import users_at
 from loadtest.locust import runtime
-from loadtest.shapes import users_at
 
 
 class ScenarioShape(LoadTestShape):

@@ -19,10 +19,11 @@ from locust import User, constant, events, task
 
 from loadtest.client.rest import ApiError, ChatClient
 from loadtest.client.ws import HandshakeError, WebSocketStream
+from loadtest.core.meter import StreamMeter
+from loadtest.core.tracker import TurnTracker
+from loadtest.core.turn import ErrorInfo, Stage, Turn
 from loadtest.locust import runtime
 from loadtest.protocol.eras import era_from_frame
-from loadtest.stream import StreamMeter
-from loadtest.turns import ErrorInfo, Turn, TurnTracker
 
 #: Pause before each reconnect attempt after a dropped stream (then the last, repeated).
 RECONNECT_BACKOFF_S = (0.1, 0.5, 1.0, 2.0)
@@ -85,7 +86,7 @@ def archive_chat(rt: runtime.Runtime, client: ChatClient, chat_id: str) -> None:
         rt.recorder.error(_http_error("archive", exc), time.perf_counter_ns())
 
 
-def _http_error(stage: str, error: ApiError) -> ErrorInfo:
+def _http_error(stage: Stage, error: ApiError) -> ErrorInfo:
     return ErrorInfo(stage, error.message or str(error), kind=error.kind, status_code=error.status)
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from loadtest.metrics.report import write_atomic
+from loadtest.report.atomic import write_atomic
 from loadtest.report.files import Renderer, write_renderings
 from loadtest.report.html import render_html
 from loadtest.report.load import ReportFileError, read_report

@@ -12,31 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from loadtest.metrics.report import Report
+from loadtest.core.figures import ALIASES, COMPARED
 from loadtest.report import fmt
-from loadtest.report.headline import ALIASES
 from loadtest.report.load import ReportFileError, read_report
+from loadtest.report.model import Report
 
 DEFAULT_MAX_REGRESSION = 10.0
-LATENCIES = (
-    "time_to_first_output",
-    "time_to_terminal_status",
-    "time_to_running",
-    "time_per_output_token",
-    "chat_create_latency",
-    "chat_message_latency",
-    "stream_connect_latency",
-)
-#: (figure path, lower is better), in the order printed.
-FIGURES: tuple[tuple[str, bool], ...] = (
-    *((f"{name}.{p}", True) for name in LATENCIES for p in ("p50", "p95", "p99")),
-    ("error_rate", True),
-    ("retry_rate", True),
-    ("events_per_s", False),
-    ("turns_per_s", False),
-    ("goodput_per_s", False),
-)
-
 Verdict = Literal["n/a", "same", "better", "worse", "REGRESSION"]
 
 
@@ -73,7 +54,7 @@ def _verdict(path: str, lower: bool, base: float, new: float, limit: float) -> V
 def compare(base: Report, new: Report, max_regression: float) -> list[Row]:
     """Every headline figure of two reports, judged against ``max_regression`` (in %)."""
     rows = []
-    for path, lower in FIGURES:
+    for path, lower in COMPARED:
         a, b = _value(base, path), _value(new, path)
         if a is None or b is None:
             rows.append(Row(path, a, b, None, "n/a"))

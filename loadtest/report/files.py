@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from loadtest.metrics.report import Report, write_atomic
+from loadtest.report.atomic import write_atomic
 from loadtest.report.html import render_html
 from loadtest.report.markdown import render_markdown
+from loadtest.report.model import Report
 from loadtest.report.timeseries_csv import render_timeseries_csv
 
 Renderer = Callable[[Report], str]
@@ -30,10 +31,14 @@ def write_renderings(
     return paths
 
 
+def write_json(report: Report, path: Path) -> None:
+    write_atomic(path, report.to_json())
+
+
 def write_report_files(
     report: Report, directory: Path, html: bool = True, csv: bool = True
 ) -> list[Path]:
     """``report.json`` and its renderings; returns the paths written."""
     path = directory / "report.json"
-    report.write(path)
+    write_json(report, path)
     return [path, *write_renderings(report, directory, html=html, csv=csv)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from loadtest.metrics.recorder import LATENCIES
+from loadtest.core.figures import LATENCIES
 
 NA = "n/a"
 #: Rates that are ratios (0..1), shown as percentages.

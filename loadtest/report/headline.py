@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import re
 
-from loadtest.metrics.report import Report, SloCheck
+from loadtest.core.figures import ALIASES
+from loadtest.core.slo import SloCheck
 from loadtest.report import fmt
+from loadtest.report.model import Report
 
-#: Latencies a reader looks at first, with the names people use for them.
-ALIASES = {
-    "time_to_first_output": "TTFT",
-    "time_to_terminal_status": "E2E",
-    "time_per_output_token": "TPOT",
-}
 PERCENTILES = ("p50", "p95", "p99")
 TURNS = ("turns_started", "turns_completed", "turns_failed", "turns_unfinished")
 RATES = (

@@ -10,10 +10,9 @@ from collections import Counter
 from collections.abc import Container, Iterable, Sequence
 from html import escape
 
-from loadtest.metrics.report import Report, SeriesPoint, Summary
+from loadtest.core.figures import ALIASES
 from loadtest.report import fmt
 from loadtest.report.headline import (
-    ALIASES,
     PERCENTILES,
     headline,
     label,
@@ -21,6 +20,7 @@ from loadtest.report.headline import (
     passed,
     verdict,
 )
+from loadtest.report.model import Report, SeriesPoint, Summary
 from loadtest.report.svg import Bar, Series, bar_chart, hbar_chart, line_chart
 
 STATS = ("count", "min", "mean", "p50", "p90", "p95", "p99", "p999", "max")

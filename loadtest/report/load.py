@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 from pydantic import ValidationError
 
-from loadtest.metrics.report import SCHEMA_VERSION, Report
+from loadtest.report.model import SCHEMA_VERSION, Report
 
 
 class ReportFileError(ValueError):

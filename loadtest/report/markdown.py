@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Container, Iterable, Sequence
 from html import escape
 
-from loadtest.metrics.report import Report
 from loadtest.report import fmt
 from loadtest.report.headline import headline, observed, verdict
+from loadtest.report.model import Report
 
 TOP_ERRORS = 5
 MESSAGE_CHARS = 120

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from loadtest.metrics.report import Report, SeriesPoint
+from loadtest.report.model import Report, SeriesPoint
 
 COLUMNS = tuple(SeriesPoint.model_fields)
 

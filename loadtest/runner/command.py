@@ -26,17 +26,17 @@ from locust.env import Environment
 from locust.runners import LocalRunner, MasterRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV, StatsCSVFileWriter
 
+from loadtest.core.slo import Slo, SloError, evaluate, parse_slo, per_turn_bounds
+from loadtest.core.snapshot import Snapshot
 from loadtest.locust import runtime
 from loadtest.locust.distributed import Collector
 from loadtest.locust.shapes import ScenarioShape
 from loadtest.locust.users import ChatUser, OpenLoopUser, StreamWatcher
-from loadtest.metrics.recorder import Snapshot
-from loadtest.metrics.report import Load, Report, RunInfo, Target, build_report
+from loadtest.report.model import Load, Report, RunInfo, Target, build_report
 from loadtest.runner import processes
 from loadtest.runner.progress import Progress, print_summary
 from loadtest.runner.target import TargetError, TargetInfo, inspect_target
 from loadtest.scenario import Scenario, ScenarioError, load_scenario, parse_duration
-from loadtest.slo import Slo, SloError, evaluate, parse_slo, per_turn_bounds
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "smoke.toml"
 WORKER_CONNECT_TIMEOUT_S = 60.0
@@ -386,7 +386,7 @@ def _execute(
         ),
     )
     report = build_report(snapshot, run, origin_epoch_s=started_at.timestamp())
-    report.slo = evaluate(report, slos)
+    report.slo = evaluate(report.figure, slos)
     files = _write(report, report_dir, scenario, env)
     print_summary(report, files)
     return exit_code(report, slos)
@@ -452,7 +452,7 @@ def _write(report: Report, report_dir: Path, scenario: Scenario, env: Environmen
     if scenario.report.html:
         from locust.html import get_html_report
 
-        from loadtest.metrics.report import write_atomic
+        from loadtest.report.atomic import write_atomic
 
         locust_html = report_dir / "locust.html"
         write_atomic(locust_html, get_html_report(env, show_download_link=False).encode())

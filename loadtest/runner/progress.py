@@ -12,8 +12,8 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from loadtest.metrics.recorder import Snapshot
-from loadtest.metrics.report import Report
+from loadtest.core.snapshot import Snapshot
+from loadtest.report.model import Report
 
 INTERVAL_S = 2.0
 

@@ -22,7 +22,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from loadtest.decode import PING, DecodeError, decode_frame
+from loadtest.core.decode import PING, DecodeError, decode_frame
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "chatload-test-owner-token-7f3a9c"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.metrics.report import SloCheck, SloResult
+from loadtest.core.slo import SloCheck, SloResult
 from loadtest.report.files import write_report_files
 from loadtest.report.svg import PALETTE
 from tests.unit.test_report_writers import sample_report

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from loadtest.decode import STREAM_ERROR_KEY
+from loadtest.core.decode import STREAM_ERROR_KEY
 from tests.integration.conftest import EraSim
 
 #: Coder's backoff scaled so 24 retries (1143 simulated seconds) take about half a second.

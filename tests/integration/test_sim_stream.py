@@ -10,7 +10,7 @@ from uuid import UUID
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from loadtest.decode import decode_frame
+from loadtest.core.decode import decode_frame
 from loadtest.protocol.eras import Era, era_from_frame
 from tests.integration.conftest import EraSim, text
 

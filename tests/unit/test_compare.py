@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.metrics.report import Rates, Report, Summary
-from loadtest.report.compare import FIGURES, LATENCIES, Row, compare
+from loadtest.core.figures import COMPARED, LATENCIES
+from loadtest.report.compare import Row, compare
+from loadtest.report.files import write_json
+from loadtest.report.model import Rates, Report, Summary
 from tests.unit.test_report_writers import REPO, sample_report
 
 BASE_RATES = {
@@ -50,7 +52,7 @@ def row(rows: list[Row], figure: str) -> Row:
 
 def test_every_headline_figure_is_compared_in_order() -> None:
     rows = compare(made_up(), made_up(), 10.0)
-    assert [r.figure for r in rows] == [f for f, _ in FIGURES]
+    assert [r.figure for r in rows] == [f for f, _ in COMPARED]
     assert len(rows) == 7 * 3 + 5
     assert {r.verdict for r in rows} == {"same"}
     assert {r.change_pct for r in rows if r.figure != "retry_rate"} == {0.0}
@@ -104,8 +106,8 @@ def test_ratios_also_need_an_absolute_rise() -> None:
 
 def test_the_table_shows_a_rise_from_zero_in_points(tmp_path: Path) -> None:
     base, new = tmp_path / "base.json", tmp_path / "new.json"
-    made_up().write(base)
-    made_up(retry_rate=0.003).write(new)
+    write_json(made_up(), base)
+    write_json(made_up(retry_rate=0.003), new)
     done = chatload(base, new)
     line = next(x for x in done.stdout.splitlines() if x.startswith("retry_rate"))
     assert " ".join(line.split()) == "retry_rate 0.00 % 0.30 % +0.30 points REGRESSION"
@@ -146,8 +148,8 @@ def chatload(*args: str | Path) -> subprocess.CompletedProcess[str]:
 
 def test_exit_codes_by_threshold(tmp_path: Path) -> None:
     base, new = tmp_path / "base.json", tmp_path / "new.json"
-    made_up().write(base)
-    made_up(latency={"time_to_terminal_status": summary(p95=230.0)}).write(new)
+    write_json(made_up(), base)
+    write_json(made_up(latency={"time_to_terminal_status": summary(p95=230.0)}), new)
 
     done = chatload(base, new)
     assert done.returncode == 1, done.stderr
@@ -167,7 +169,7 @@ def test_exit_codes_by_threshold(tmp_path: Path) -> None:
 )
 def test_unreadable_input_exits_2(tmp_path: Path, content: bytes | None, problem: str) -> None:
     good, bad = tmp_path / "good.json", tmp_path / "bad.json"
-    made_up().write(good)
+    write_json(made_up(), good)
     if content is not None:
         bad.write_bytes(content)
     for args in ((good, bad), (bad, good)):
@@ -179,6 +181,6 @@ def test_unreadable_input_exits_2(tmp_path: Path, content: bytes | None, problem
 
 def test_a_negative_threshold_is_bad_usage(tmp_path: Path) -> None:
     good = tmp_path / "good.json"
-    made_up().write(good)
+    write_json(made_up(), good)
     done = chatload(good, good, "--max-regression", "-5")
     assert done.returncode == 2 and "--max-regression" in done.stderr

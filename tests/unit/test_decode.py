@@ -8,7 +8,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loadtest.decode import MAX_FRAME_BYTES, PING, STREAM_ERROR_KEY, DecodeError, decode_frame
+from loadtest.core.decode import MAX_FRAME_BYTES, PING, STREAM_ERROR_KEY, DecodeError, decode_frame
 
 CHAT_ID = "6b1f7a52-7f2c-4d5e-9a43-0b6f3f0e2a11"
 STATUS = {"type": "status", "chat_id": CHAT_ID, "status": {"status": "running"}}

@@ -9,9 +9,10 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loadtest.metrics.recorder import Recorder
-from loadtest.stream import TRACKER_FAULT, StreamMeter
-from loadtest.turns import ErrorInfo, TurnTracker
+from loadtest.core.meter import TRACKER_FAULT, StreamMeter
+from loadtest.core.recorder import Recorder
+from loadtest.core.tracker import TurnTracker
+from loadtest.core.turn import ErrorInfo
 
 
 def dumps(value: object) -> bytes:

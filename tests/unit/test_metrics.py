@@ -12,16 +12,14 @@ from hdrh.histogram import HdrHistogram
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loadtest.metrics.histogram import (
-    Histogram,
-    counts_index,
-    highest_equivalent,
-    lowest_equivalent,
-)
-from loadtest.metrics.recorder import Recorder, Snapshot, merge
-from loadtest.metrics.report import Load, RunInfo, Target, buckets, build_report, write_atomic
-from loadtest.stream import StreamMeter
-from loadtest.turns import ErrorInfo, TurnTracker
+from loadtest.core.histogram import Histogram, counts_index, highest_equivalent, lowest_equivalent
+from loadtest.core.meter import StreamMeter
+from loadtest.core.recorder import Recorder
+from loadtest.core.snapshot import Snapshot, merge
+from loadtest.core.tracker import TurnTracker
+from loadtest.core.turn import ErrorInfo
+from loadtest.report.atomic import write_atomic
+from loadtest.report.model import Load, RunInfo, Target, buckets, build_report
 from tests.unit.events import MS, array_frame, message, part, retry, status
 
 values = st.lists(st.integers(min_value=0, max_value=3_600_000_000), min_size=1, max_size=300)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from loadtest.metrics.recorder import Recorder, merge
-from loadtest.metrics.report import build_report
+from loadtest.core.recorder import Recorder
+from loadtest.core.snapshot import merge
+from loadtest.core.turn import ErrorInfo
+from loadtest.report.model import build_report
 from loadtest.runner.progress import Progress, print_summary
-from loadtest.turns import ErrorInfo
 from tests.unit.test_metrics import run_info
 
 MS = 1_000_000

@@ -14,19 +14,18 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.metrics.recorder import Recorder
-from loadtest.metrics.report import (
+from loadtest.core.recorder import Recorder
+from loadtest.core.slo import SloCheck, SloResult
+from loadtest.report.files import write_json, write_report_files
+from loadtest.report.html import render_html
+from loadtest.report.markdown import render_markdown
+from loadtest.report.model import (
     ErrorRow,
     Generator,
     Report,
     SeriesPoint,
-    SloCheck,
-    SloResult,
     build_report,
 )
-from loadtest.report.files import write_report_files
-from loadtest.report.html import render_html
-from loadtest.report.markdown import render_markdown
 from loadtest.report.svg import BOTTOM, HEIGHT
 from loadtest.report.timeseries_csv import render_timeseries_csv
 from tests.unit.test_metrics import feed_some, run_info
@@ -346,7 +345,7 @@ def chatload(*args: str | Path) -> subprocess.CompletedProcess[str]:
 
 def test_report_command_renders_beside_the_json(report: Report, tmp_path: Path) -> None:
     source = tmp_path / "report.json"
-    report.write(source)
+    write_json(report, source)
     done = chatload("report", source)
     assert done.returncode == 0, done.stderr
     written = {tmp_path / n for n in ("report.html", "summary.md", "timeseries.csv")}

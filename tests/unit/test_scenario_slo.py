@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.metrics.recorder import Recorder
-from loadtest.metrics.report import Load, RunInfo, Target, build_report
+from loadtest.core.profiles import users_at
+from loadtest.core.recorder import Recorder
+from loadtest.core.slo import SloError, evaluate, parse_slo, per_turn_bounds
+from loadtest.core.tracker import TurnTracker
+from loadtest.report.model import Load, RunInfo, Target, build_report
 from loadtest.scenario import ScenarioError, load_scenario, parse_duration
-from loadtest.shapes import users_at
-from loadtest.slo import SloError, evaluate, parse_slo, per_turn_bounds
-from loadtest.turns import TurnTracker
 from tests.unit.events import MS, message, part, status
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
@@ -129,7 +129,7 @@ def test_slo_evaluation_against_a_report() -> None:
     )
     report = build_report(recorder.snapshot(), run)
     result = evaluate(
-        report,
+        report.figure,
         [
             parse_slo("time_to_first_output.p95 < 500ms"),
             parse_slo("time_to_first_output.p95 < 200ms"),

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from loadtest.metrics.recorder import Recorder
-from loadtest.stream import StreamMeter
-from loadtest.turns import ErrorInfo, TurnTracker
+from loadtest.core.meter import StreamMeter
+from loadtest.core.recorder import Recorder
+from loadtest.core.tracker import TurnTracker
+from loadtest.core.turn import ErrorInfo
 from tests.unit.events import MS, error, message, part, queue_update, retry, status
 
 

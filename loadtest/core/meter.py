@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Final
 
-from loadtest.decode import PING, decode_frame
-from loadtest.metrics.recorder import Recorder
-from loadtest.turns import Turn, TurnTracker
+from loadtest.core.decode import PING, decode_frame
+from loadtest.core.recorder import Recorder
+from loadtest.core.tracker import TurnTracker
+from loadtest.core.turn import Turn
 
 #: The decode error a frame becomes when the tracker could not use it though every field
 #: passed its checks: the last guard that keeps one bad frame from killing the reader.

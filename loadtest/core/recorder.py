@@ -1,119 +1,35 @@
-"""Every figure of ``docs/metrics.md`` for one process, and its exact merge across processes.
+"""Every figure of ``docs/metrics.md`` for one process, recorded cheaply; pure.
 
 Cost rules (ARCHITECTURE.md): per-event facts are plain integer counts; histograms are
 recorded per frame and per turn, never per event. Times come in as ``perf_counter_ns``
 values from the edge; latencies are kept in µs, the decode cost in ns.
 
-A ``Recorder`` turns into a ``Snapshot`` (plain data: JSON- and msgpack-safe) which adds to
-other snapshots exactly: N workers' snapshots summed equal one recorder fed everything.
-Read figures from a snapshot: per-frame facts are folded into counts only when one is taken.
+A ``Recorder`` turns into a ``core.snapshot.Snapshot``, which merges exactly across
+processes. Read figures from a snapshot: per-frame facts are folded into counts only when one
+is taken. It is the turn tracker's ``TurnRecorder`` (by shape: neither imports the other).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import Final
 
-from loadtest.metrics.histogram import Histogram
-
-if TYPE_CHECKING:
-    from loadtest.turns import ErrorInfo, Turn
+from loadtest.core.figures import (
+    DISTRIBUTIONS,
+    LATENCIES,
+    LEVELS,
+    MAXIMA,
+    RECORDED_COUNTS,
+    SERIES_LATENCIES,
+)
+from loadtest.core.histogram import Histogram
+from loadtest.core.snapshot import SERIES_COLUMNS, Snapshot, merge
+from loadtest.core.turn import ErrorInfo, Turn
 
 NS_PER_US: Final = 1_000
 NS_PER_S: Final = 1_000_000_000
 
-#: Latencies in µs (the report shows ms). ``*_uncorrected`` exist only in open-loop runs.
-LATENCIES: Final = (
-    "chat_create_latency",
-    "chat_message_latency",
-    "chat_message_latency_queued",
-    "stream_connect_latency",
-    "time_to_running",
-    "time_to_first_output",
-    "time_to_terminal_status",
-    "time_to_running_uncorrected",
-    "time_to_first_output_uncorrected",
-    "time_to_terminal_status_uncorrected",
-    "inter_frame_gap",
-    #: Derived, not recorded: inter_frame_gap plus a zero per part that shared a frame.
-    "inter_part_gap",
-    "time_per_output_token",
-    "conversation_duration",
-    "schedule_lag",
-    "queue_wait",
-    "retry_delay",
-    #: The generator's own health: how late a 1-second sampler greenlet woke up.
-    "loop_lag",
-)
-#: Value distributions, each with the factor its stored integers carry.
-DISTRIBUTIONS: Final[dict[str, int]] = {
-    "events_per_frame": 1,
-    "frame_bytes": 1,
-    "parts_per_frame": 1,
-    "retries_per_turn": 1,
-    "output_tokens_per_turn": 1,
-    "output_tokens_per_s": 1000,
-    #: ns per frame: the generator's own decode + record cost.
-    "decode_time_ns": 1,
-}
-
-#: Counters that merge by addition.
-COUNTS: Final = (
-    "turns_started",
-    "turns_completed",
-    "turns_failed",
-    "turns_unfinished",
-    "turns_interrupted",
-    "turns_promoted",
-    "turns_retried",
-    "turns_good",
-    "retry_recovered",
-    "retry_exhausted",
-    "frames",
-    "events",
-    "bytes",
-    "pings",
-    "decode_errors",
-    "snapshot_events",
-    "orphan_parts",
-    "parts",
-    "output_tokens",
-    "retry_events",
-    "error_events",
-    "queue_updates",
-    "queued_messages",
-    "queue_full",
-    "rate_limited",
-    "http_requests",
-    "http_errors",
-    "http_connection_errors",
-    "streams_opened",
-    "stream_reconnects",
-    "streams_closed_abnormally",
-    #: The era the first frame showed (servers before v2.37 do not say in buildinfo).
-    "streams_era_a",
-    "streams_era_b",
-)
-#: Gauges that merge by maximum.
-MAXIMA: Final = ("max_queue_length", "cpu_permille_max")
-#: Levels now (not totals): the latest sample per process, summed across processes.
-LEVELS: Final = ("open_streams",)
-
-#: Columns of a 1-second time-series bucket (each merges by addition).
-SERIES_COLUMNS: Final = (
-    "frames",
-    "events",
-    "bytes",
-    "turns_started",
-    "turns_completed",
-    "errors",
-    "retries",
-    "active_streams",
-)
 _FRAMES, _EVENTS, _BYTES, _STARTED, _COMPLETED, _ERRORS, _RETRIES, _ACTIVE = range(8)
-#: Per-second latency histograms, for percentiles over time.
-SERIES_LATENCIES: Final = ("time_to_first_output", "time_to_terminal_status")
 
 #: Distinct error rows kept; further distinct ones are folded into one "other" row.
 MAX_ERROR_ROWS: Final = 200
@@ -161,7 +77,7 @@ class Recorder:
         self.origin_epoch_s = origin_epoch_s
         self.latency: dict[str, Histogram] = {name: Histogram() for name in LATENCIES}
         self.dist: dict[str, Histogram] = {name: Histogram() for name in DISTRIBUTIONS}
-        self.counts: dict[str, int] = dict.fromkeys(COUNTS, 0)
+        self.counts: dict[str, int] = dict.fromkeys(RECORDED_COUNTS, 0)
         self.maxima: dict[str, int] = dict.fromkeys(MAXIMA, 0)
         self.levels: dict[str, int] = dict.fromkeys(LEVELS, 0)
         self.errors: dict[ErrorKey, int] = {}
@@ -249,8 +165,6 @@ class Recorder:
         self.counts["pings"] += 1
 
     def decode_error(self, reason: str, t: int) -> None:
-        from loadtest.turns import ErrorInfo
-
         self.counts["decode_errors"] += 1
         self.error(ErrorInfo("decode", reason), t)
 
@@ -467,103 +381,3 @@ class Recorder:
             },
         )
         return merge([raw])
-
-
-@dataclass
-class Snapshot:
-    """A recorder's figures as plain data. ``+`` merges exactly; ``to_dict`` ships it."""
-
-    latency: dict[str, list[int]] = field(default_factory=dict)
-    dist: dict[str, list[int]] = field(default_factory=dict)
-    counts: dict[str, int] = field(default_factory=dict)
-    maxima: dict[str, int] = field(default_factory=dict)
-    errors: list[list[Any]] = field(default_factory=list)
-    series: dict[str, list[Any]] = field(default_factory=dict)
-    levels: dict[str, int] = field(default_factory=dict)
-
-    def __add__(self, other: Snapshot) -> Snapshot:
-        return merge([self, other])
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "latency": self.latency,
-            "dist": self.dist,
-            "counts": self.counts,
-            "maxima": self.maxima,
-            "errors": self.errors,
-            "series": self.series,
-            "levels": self.levels,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Snapshot:
-        return cls(
-            latency=dict(data.get("latency") or {}),
-            dist=dict(data.get("dist") or {}),
-            counts=dict(data.get("counts") or {}),
-            maxima=dict(data.get("maxima") or {}),
-            errors=[list(row) for row in data.get("errors") or ()],
-            series=dict(data.get("series") or {}),
-            levels=dict(data.get("levels") or {}),
-        )
-
-    def histogram(self, name: str) -> Histogram:
-        """A latency (µs) or distribution histogram by name; empty if never recorded."""
-        wire = self.latency.get(name) or self.dist.get(name) or []
-        return Histogram.from_wire(wire)
-
-    def count(self, name: str) -> int:
-        return int(self.counts.get(name, 0))
-
-    def level(self, name: str) -> int:
-        return int(self.levels.get(name, 0))
-
-
-def _merge_hists(into: dict[str, Histogram], wires: Mapping[str, list[int]]) -> None:
-    for name, wire in wires.items():
-        hist = into.get(name)
-        if hist is None:
-            hist = into[name] = Histogram()
-        hist.merge(Histogram.from_wire(wire))
-
-
-def merge(snapshots: Iterable[Snapshot]) -> Snapshot:
-    """The exact sum of snapshots: counts and histogram buckets add, maxima take the max."""
-    latency: dict[str, Histogram] = {}
-    dist: dict[str, Histogram] = {}
-    counts: dict[str, int] = {}
-    maxima: dict[str, int] = {}
-    levels: dict[str, int] = {}
-    errors: dict[tuple[Any, ...], int] = {}
-    series: dict[str, tuple[list[int], dict[str, Histogram]]] = {}
-    for snap in snapshots:
-        _merge_hists(latency, snap.latency)
-        _merge_hists(dist, snap.dist)
-        for name, n in snap.counts.items():
-            counts[name] = counts.get(name, 0) + n
-        for name, n in snap.maxima.items():
-            maxima[name] = max(maxima.get(name, 0), n)
-        for name, n in snap.levels.items():
-            levels[name] = levels.get(name, 0) + n
-        for row in snap.errors:
-            key = tuple(row[:-1])
-            errors[key] = errors.get(key, 0) + row[-1]
-        for second, (columns, hists) in snap.series.items():
-            mine = series.get(second)
-            if mine is None:
-                mine = series[second] = ([0] * len(SERIES_COLUMNS), {})
-            for i, n in enumerate(columns):
-                mine[0][i] += n
-            _merge_hists(mine[1], hists)
-    return Snapshot(
-        latency={k: h.to_wire() for k, h in latency.items()},
-        dist={k: h.to_wire() for k, h in dist.items()},
-        counts=counts,
-        maxima=maxima,
-        levels=levels,
-        errors=[[*key, n] for key, n in sorted(errors.items(), key=lambda kv: repr(kv[0]))],
-        series={
-            k: [cols, {n: h.to_wire() for n, h in hists.items()}]
-            for k, (cols, hists) in sorted(series.items(), key=lambda kv: int(kv[0]))
-        },
-    )

@@ -5,24 +5,17 @@ The contract's keys are stable; this module adds figures beside them, never rena
 
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import datetime
-from pathlib import Path
 from typing import Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from loadtest import __version__
-from loadtest.metrics.histogram import Histogram, lowest_equivalent
-from loadtest.metrics.recorder import (
-    DISTRIBUTIONS,
-    LATENCIES,
-    SERIES_COLUMNS,
-    SERIES_LATENCIES,
-    Snapshot,
-)
+from loadtest.core.figures import DISTRIBUTIONS, FIGURES, FORMULAS, LATENCIES, SERIES_LATENCIES
+from loadtest.core.histogram import Histogram, lowest_equivalent
+from loadtest.core.slo import SloResult
+from loadtest.core.snapshot import SERIES_COLUMNS, Snapshot
 
 SCHEMA_VERSION = 1
 #: A generator over this CPU share, or with this much scheduling lag, limited the run.
@@ -30,20 +23,10 @@ BOTTLENECK_CPU_PERCENT = 90.0
 BOTTLENECK_LAG_MS = 10.0
 
 #: Entries the contract names: always present (count 0 when nothing was measured).
-CONTRACT_LATENCIES = frozenset(
-    {
-        "chat_create_latency",
-        "chat_message_latency",
-        "stream_connect_latency",
-        "time_to_running",
-        "time_to_first_output",
-        "time_to_terminal_status",
-        "inter_frame_gap",
-        "time_per_output_token",
-        "schedule_lag",
-    }
+CONTRACT_LATENCIES = frozenset(f.name for f in FIGURES if f.section == "latency_ms" and f.contract)
+CONTRACT_DISTRIBUTIONS = frozenset(
+    f.name for f in FIGURES if f.section == "distributions" and f.contract
 )
-CONTRACT_DISTRIBUTIONS = frozenset({"events_per_frame", "frame_bytes", "retries_per_turn"})
 
 _PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0), ("p999", 99.9))
 
@@ -185,17 +168,6 @@ class SeriesPoint(Strict):
     time_to_terminal_status_p95: float | None = None
 
 
-class SloCheck(Strict):
-    expr: str
-    observed: float | None
-    passed: bool
-
-
-class SloResult(Strict):
-    passed: bool = True
-    checks: list[SloCheck] = Field(default_factory=list)
-
-
 class Generator(Strict):
     cpu_percent_max: float = 0.0
     loop_lag_ms_p99: float = 0.0
@@ -264,47 +236,8 @@ class Report(Strict):
                 return float(data[head])
         return None
 
-    def write(self, path: Path) -> None:
-        write_atomic(path, orjson.dumps(self.model_dump(mode="json"), option=orjson.OPT_INDENT_2))
-
-
-FORMULAS = {
-    "chat_create_latency": "POST create chat written -> response headers (201)",
-    "chat_message_latency": "POST message written -> response headers (200)",
-    "stream_connect_latency": "websocket dial start -> upgrade complete",
-    "retry_delay": "delay_ms of each retry event",
-    "queue_wait": "queued message posted -> its user message event (promotion)",
-    "conversation_duration": "first turn's start -> last turn's terminal status, per chat",
-    "time_to_first_output": "t0 (or intended start, open loop) -> first live message_part",
-    "time_to_terminal_status": "t0 (or intended start) -> terminal status event",
-    "time_to_running": "t0 (or intended start) -> first status running seen: live, or for a "
-    "turn that began before its stream opened (a chat's first turn) the connect snapshot that "
-    "shows it running (an upper bound)",
-    "time_per_output_token": "(E2E - TTFT) / (output_tokens - 1), turns with output_tokens > 1",
-    "inter_frame_gap": "between consecutive frames carrying parts of the same turn",
-    "inter_part_gap": "between consecutive message_part events of a turn (0 within a frame)",
-    "schedule_lag": "t0 - intended start (open loop)",
-    "error_rate": "turns that ended in any failure / turns started",
-    "retry_rate": "turns with at least one retry / turns started",
-    "goodput_per_s": "turns that met every per-turn SLO / run duration",
-    "output_tokens_per_s": "output_tokens / (E2E - TTFT), per turn",
-    "turns_lost": "turns_started - turns_completed - turns_failed - turns_unfinished: turns a "
-    "lost worker had in flight",
-}
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary name beside ``path``, then rename: readers never see half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is for sharing
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json"), option=orjson.OPT_INDENT_2)
 
 
 def _ratio(numerator: int, denominator: int) -> float:
@@ -387,7 +320,7 @@ def build_report(
         timeseries=sorted(series, key=lambda p: p.t),
         slo=slo or SloResult(),
         generator=generator,
-        formulas=FORMULAS,
+        formulas=dict(FORMULAS),
         histograms={
             name: buckets(snapshot.histogram(name), divisor)
             for name, divisor in PLOTTED.items()

@@ -22,14 +22,30 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
-from loadtest.decode import STREAM_ERROR_KEY
+from loadtest.core.decode import STREAM_ERROR_KEY
+from loadtest.core.turn import ErrorInfo, Outcome, Turn
 from loadtest.protocol.models import TERMINAL_STATUSES
 
-if TYPE_CHECKING:
-    from loadtest.metrics.recorder import Recorder
+
+class TurnRecorder(Protocol):
+    """The seam between the tracker and what measures its turns (``core.recorder.Recorder``
+    in a run; anything with these methods in a test)."""
+
+    def turn_started(self, turn: Turn) -> None: ...
+    def turn_ended(self, turn: Turn) -> None: ...
+    def part_frame(self, turn: Turn, parts: int, t: int) -> None: ...
+    def orphan_parts(self, n: int) -> None: ...
+    def snapshot_events(self, n: int) -> None: ...
+    def queue_length(self, length: int) -> None: ...
+    def queue_wait(self, ns: int) -> None: ...
+    def retry_event(self, delay_ms: int | None, t: int) -> None: ...
+    def error_event(self) -> None: ...
+    def error(self, info: ErrorInfo, t: int) -> None: ...
+    def decode_error(self, reason: str, t: int) -> None: ...
+    def conversation(self, ns: int) -> None: ...
+
 
 #: Coder sends a snapshot in chunks of at most this many events (``chatStreamBatchSize``).
 SNAPSHOT_CHUNK: Final = 256
@@ -39,70 +55,6 @@ NO_TURNS: Final[tuple[Turn, ...]] = ()
 
 #: Token counts above this are not believed (and would not fit the report's integers).
 MAX_OUTPUT_TOKENS: Final = 1 << 31
-
-
-@dataclass(slots=True)
-class ErrorInfo:
-    """A failure, with its stage and, where the server gave one, its ChatError fields."""
-
-    stage: str
-    message: str
-    kind: str | None = None
-    provider: str | None = None
-    retryable: bool | None = None
-    status_code: int | None = None
-
-    @classmethod
-    def from_payload(cls, stage: str, payload: Any) -> ErrorInfo:
-        """From any of the error forms: a bare string, ``{message}``, March or ChatError.
-
-        The legacy forms carry no kind; they are recorded as kind ``generic``.
-        """
-        if isinstance(payload, dict):
-            status = payload.get("status_code")
-            retryable = payload.get("retryable")
-            return cls(
-                stage=stage,
-                message=str(payload.get("message") or payload.get("detail") or ""),
-                kind=str(payload.get("kind") or "generic"),
-                provider=payload.get("provider")
-                if isinstance(payload.get("provider"), str)
-                else None,
-                retryable=retryable if isinstance(retryable, bool) else None,
-                status_code=status if isinstance(status, int) else None,
-            )
-        return cls(stage=stage, message="" if payload is None else str(payload), kind="generic")
-
-
-@dataclass(slots=True)
-class Turn:
-    """One user message and everything the server did about it. Times are ns."""
-
-    t0: int
-    #: Open loop: when the schedule wanted the turn sent (coordinated omission).
-    intended: int | None = None
-    queued: bool = False
-    interrupted: bool = False
-    #: True once the user message was seen, live or in a snapshot.
-    user_seen: bool = False
-    running_at: int | None = None
-    first_output_at: int | None = None
-    terminal_at: int | None = None
-    #: False when the end was learnt from a snapshot: E2E is then unknown.
-    terminal_live: bool = True
-    status: str | None = None
-    #: completed | failed | interrupted | promoted | unfinished
-    outcome: str | None = None
-    parts: int = 0
-    last_part_frame_at: int | None = None
-    output_tokens: int = 0
-    retries: int = 0
-    error: ErrorInfo | None = field(default=None)
-
-    @property
-    def origin(self) -> int:
-        """Where the headline latencies start: the intended start when there is one."""
-        return self.t0 if self.intended is None else self.intended
 
 
 class TurnTracker:
@@ -120,7 +72,7 @@ class TurnTracker:
     )
 
     def __init__(
-        self, recorder: Recorder, on_ended: Callable[[Turn], object] | None = None
+        self, recorder: TurnRecorder, on_ended: Callable[[Turn], object] | None = None
     ) -> None:
         """``on_ended`` hears of every turn that ends, however it ends, after the recorder."""
         self._recorder = recorder
@@ -363,6 +315,7 @@ class TurnTracker:
         if status not in TERMINAL_STATUSES or not (turn.user_seen or turn.running_at):
             return
         turn.status = status
+        outcome: Outcome
         if status == "error":
             if turn.error is None:
                 turn.error = ErrorInfo("status_error", "chat ended in status error", "generic")
@@ -399,7 +352,7 @@ class TurnTracker:
 
     # ------------------------------------------------------------ bookkeeping
 
-    def _end(self, turn: Turn, t: int, outcome: str, ended: list[Turn], live: bool) -> None:
+    def _end(self, turn: Turn, t: int, outcome: Outcome, ended: list[Turn], live: bool) -> None:
         turn.terminal_at = t
         turn.terminal_live = live
         turn.outcome = outcome

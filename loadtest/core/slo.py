@@ -1,7 +1,8 @@
 """SLO expressions: ``time_to_first_output.p95 < 2000ms``, ``error_rate < 1%``.
 
-A figure is a report path below ``latency_ms``, ``distributions``, ``counts`` or ``rates``;
-units are ``ms``, ``s``, ``%`` or none. Latencies compare in ms, ratios in 0..1.
+A figure is any of ``core.figures`` (a latency or distribution with a statistic, or a count
+or rate); units are ``ms``, ``s``, ``%`` or none. Latencies compare in ms, ratios in 0..1.
+Expressions are checked against the figure list when parsed, before anything runs.
 """
 
 from __future__ import annotations
@@ -12,8 +13,16 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from loadtest.metrics.recorder import DISTRIBUTIONS, LATENCIES
-from loadtest.metrics.report import Counts, Rates, Report, SloCheck, SloResult, Summary
+from pydantic import BaseModel, ConfigDict, Field
+
+from loadtest.core.figures import (
+    BY_NAME,
+    DISTRIBUTIONS,
+    LATENCIES,
+    PER_TURN,
+    STATISTICS,
+    slo_paths,
+)
 
 _EXPR = re.compile(
     r"^\s*(?P<figure>[a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)?)\s*(?P<op><=|>=|<|>|==)\s*"
@@ -26,26 +35,25 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
     "==": operator.eq,
 }
-#: Per-turn figures: a turn counts towards goodput when it is within their bounds.
-PER_TURN = frozenset(
-    {"time_to_running", "time_to_first_output", "time_to_terminal_status", "time_per_output_token"}
-)
 
 
 class SloError(ValueError):
     pass
 
 
-#: Statistics of a latency or distribution figure (none given: p50).
-STATISTICS = tuple(Summary.model_fields)
-#: Single-number figures: the report's rates and counts.
-SCALARS = (*Rates.model_fields, *Counts.model_fields)
+class SloCheck(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    expr: str
+    observed: float | None
+    passed: bool
 
 
-def known_figures() -> list[str]:
-    """Every figure an SLO may bound, spelled as an SLO spells it."""
-    stats = [f"{name}.{stat}" for name in (*LATENCIES, *DISTRIBUTIONS) for stat in STATISTICS]
-    return [*stats, *SCALARS]
+class SloResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    passed: bool = True
+    checks: list[SloCheck] = Field(default_factory=list)
 
 
 def _check_figure(expr: str, figure: str) -> None:
@@ -57,11 +65,11 @@ def _check_figure(expr: str, figure: str) -> None:
                 + ", ".join(STATISTICS)
             )
         return
-    if head in SCALARS:
+    if head in BY_NAME:
         if dot:
             raise SloError(f"SLO {expr!r}: {head} is a single number; write it without '.{stat}'")
         return
-    close = difflib.get_close_matches(figure, known_figures(), n=4, cutoff=0.6)
+    close = difflib.get_close_matches(figure, slo_paths(), n=4, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise SloError(
         f"SLO {expr!r}: unknown figure {figure!r}{hint} (figures: a latency such as "
@@ -119,10 +127,11 @@ def per_turn_bounds(slos: list[Slo]) -> dict[str, int]:
     return bounds
 
 
-def evaluate(report: Report, slos: list[Slo]) -> SloResult:
+def evaluate(figure: Callable[[str], float | None], slos: list[Slo]) -> SloResult:
+    """Each SLO against ``figure`` (a report's lookup by SLO path; None: not measured)."""
     checks = []
     for slo in slos:
-        observed = report.figure(slo.figure)
+        observed = figure(slo.figure)
         passed = observed is not None and slo.holds(observed)
         checks.append(SloCheck(expr=slo.expr, observed=observed, passed=passed))
     return SloResult(passed=all(c.passed for c in checks), checks=checks)

@@ -1,0 +1,263 @@
+"""The one list of every figure chatload reports: name, where it lives, unit, formula.
+
+The recorder records by these names, ``report.json`` is keyed by them, its ``formulas`` are
+these, SLO expressions may name any of them, and ``chatload compare`` and the headline judge
+the ones marked so. Adding a figure is one entry here (a count or a rate also needs its field
+in ``report.model``'s typed ``Counts``/``Rates``; ``tests/unit/core/test_figures.py`` holds
+the two together). Formulas follow ``docs/metrics.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+#: Where a figure lives in ``report.json``.
+Section = Literal["latency_ms", "distributions", "counts", "rates"]
+#: The statistics of a latency or distribution (an SLO naming none means p50).
+STATISTICS: Final = ("count", "min", "mean", "p50", "p90", "p95", "p99", "p999", "max")
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    name: str
+    section: Section
+    formula: str = ""
+    #: Named by the contract: always in ``report.json``, even when nothing measured it.
+    contract: bool = False
+    #: ``chatload compare`` judges it: True when lower is better, False when higher is.
+    lower_is_better: bool | None = None
+    #: The name people use for it (TTFT, E2E, TPOT).
+    alias: str | None = None
+    #: Distributions: what the stored integers are multiplied by (tokens/s in milli-units).
+    scale: int = 1
+
+
+def _latency(name: str, formula: str = "", **kw: object) -> Figure:
+    return Figure(name, "latency_ms", formula, **kw)  # type: ignore[arg-type]
+
+
+def _count(name: str, formula: str = "", **kw: object) -> Figure:
+    return Figure(name, "counts", formula, **kw)  # type: ignore[arg-type]
+
+
+FIGURES: Final[tuple[Figure, ...]] = (
+    # ---------------------------------------------------------------- latencies (µs kept, ms shown)
+    _latency(
+        "chat_create_latency",
+        "POST create chat written -> response headers (201)",
+        contract=True,
+        lower_is_better=True,
+    ),
+    _latency(
+        "chat_message_latency",
+        "POST message written -> response headers (200)",
+        contract=True,
+        lower_is_better=True,
+    ),
+    _latency("chat_message_latency_queued", "chat_message_latency of messages the server queued"),
+    _latency(
+        "stream_connect_latency",
+        "websocket dial start -> upgrade complete",
+        contract=True,
+        lower_is_better=True,
+    ),
+    _latency(
+        "time_to_running",
+        "t0 (or intended start) -> first status running seen: live, or for a turn that began "
+        "before its stream opened (a chat's first turn) the connect snapshot that shows it "
+        "running (an upper bound)",
+        contract=True,
+        lower_is_better=True,
+    ),
+    _latency(
+        "time_to_first_output",
+        "t0 (or intended start, open loop) -> first live message_part",
+        contract=True,
+        lower_is_better=True,
+        alias="TTFT",
+    ),
+    _latency(
+        "time_to_terminal_status",
+        "t0 (or intended start) -> terminal status event",
+        contract=True,
+        lower_is_better=True,
+        alias="E2E",
+    ),
+    _latency("time_to_running_uncorrected", "time_to_running from the actual start t0 (open loop)"),
+    _latency(
+        "time_to_first_output_uncorrected",
+        "time_to_first_output from the actual start t0 (open loop)",
+    ),
+    _latency(
+        "time_to_terminal_status_uncorrected",
+        "time_to_terminal_status from the actual start t0 (open loop)",
+    ),
+    _latency(
+        "inter_frame_gap",
+        "between consecutive frames carrying parts of the same turn",
+        contract=True,
+    ),
+    _latency(
+        "inter_part_gap",
+        "between consecutive message_part events of a turn (0 within a frame)",
+    ),
+    _latency(
+        "time_per_output_token",
+        "(E2E - TTFT) / (output_tokens - 1), turns with output_tokens > 1",
+        contract=True,
+        lower_is_better=True,
+        alias="TPOT",
+    ),
+    _latency(
+        "conversation_duration", "first turn's start -> last turn's terminal status, per chat"
+    ),
+    _latency("schedule_lag", "t0 - intended start (open loop)", contract=True),
+    _latency("queue_wait", "queued message posted -> its user message event (promotion)"),
+    _latency("retry_delay", "delay_ms of each retry event"),
+    _latency("loop_lag", "how late a 0.1 s sampler greenlet woke: the generator's own lag"),
+    # ---------------------------------------------------------------- distributions
+    Figure("events_per_frame", "distributions", "events in each data frame", contract=True),
+    Figure("frame_bytes", "distributions", "bytes of each data frame", contract=True),
+    Figure("parts_per_frame", "distributions", "message_part events in each frame of a turn"),
+    Figure("retries_per_turn", "distributions", "retry events of each ended turn", contract=True),
+    Figure("output_tokens_per_turn", "distributions", "usage.output_tokens of each turn"),
+    Figure(
+        "output_tokens_per_s",
+        "distributions",
+        "output_tokens / (E2E - TTFT), per turn",
+        scale=1000,
+    ),
+    Figure("decode_time_ns", "distributions", "ns to decode and record one frame (1 in 32)"),
+    # ---------------------------------------------------------------- counts (merge by sum)
+    _count("turns_started", contract=True),
+    _count("turns_completed", contract=True),
+    _count("turns_failed", contract=True),
+    _count("turns_unfinished", "turns still in flight when the stop timeout ended", contract=True),
+    _count("turns_interrupted"),
+    _count("turns_promoted", "turns ended by the server promoting the next queued message"),
+    _count("turns_retried"),
+    _count("turns_good", "turns within every per-turn SLO"),
+    _count("retry_recovered", "turns that retried and still ended in waiting"),
+    _count("retry_exhausted", "turns that retried and ended in error"),
+    _count("frames", contract=True),
+    _count("events", contract=True),
+    _count("bytes", contract=True),
+    _count("pings", "era A JSON pings, never data", contract=True),
+    _count("decode_errors", "frames or fields not of the protocol's shape"),
+    _count("snapshot_events", "events of connect snapshots (never output)"),
+    _count("orphan_parts", "parts when no turn of ours was in flight"),
+    _count("parts"),
+    _count("output_tokens"),
+    _count("retry_events", contract=True),
+    _count("error_events", contract=True),
+    _count("queue_updates"),
+    _count("queued_messages", contract=True),
+    _count("queue_full", "429s with Coder's 'Message queue is full.'"),
+    _count("rate_limited", "429s of the per-user rate limit"),
+    _count("http_requests", "every REST call"),
+    _count("http_errors", "REST calls that failed"),
+    _count(
+        "http_connection_errors",
+        "REST calls that got no answer (refused, reset: the client's side)",
+    ),
+    _count("streams_opened"),
+    _count("stream_reconnects"),
+    _count("streams_closed_abnormally", "streams that ended with a close code but 1000/1001"),
+    _count("streams_era_a", "streams whose first frame was an era-A envelope"),
+    _count("streams_era_b", "streams whose first frame was a bare array"),
+    _count("max_queue_length", "the longest queue a queue_update showed"),
+    _count(
+        "turns_lost",
+        "turns_started - turns_completed - turns_failed - turns_unfinished: turns a lost "
+        "worker had in flight",
+    ),
+    # ---------------------------------------------------------------- rates
+    Figure("frames_per_s", "rates", "frames / run duration"),
+    Figure("events_per_s", "rates", "events / run duration", contract=True, lower_is_better=False),
+    Figure("bytes_per_s", "rates", "bytes / run duration"),
+    Figure(
+        "turns_per_s",
+        "rates",
+        "turns_completed / run duration",
+        contract=True,
+        lower_is_better=False,
+    ),
+    Figure(
+        "error_rate",
+        "rates",
+        "turns that ended in any failure / turns started",
+        contract=True,
+        lower_is_better=True,
+    ),
+    Figure(
+        "retry_rate",
+        "rates",
+        "turns with at least one retry / turns started",
+        contract=True,
+        lower_is_better=True,
+    ),
+    Figure(
+        "goodput_per_s",
+        "rates",
+        "turns that met every per-turn SLO / run duration",
+        contract=True,
+        lower_is_better=False,
+    ),
+)
+
+BY_NAME: Final = {figure.name: figure for figure in FIGURES}
+
+
+def names(section: Section) -> tuple[str, ...]:
+    return tuple(f.name for f in FIGURES if f.section == section)
+
+
+LATENCIES: Final = names("latency_ms")
+DISTRIBUTIONS: Final[dict[str, int]] = {
+    f.name: f.scale for f in FIGURES if f.section == "distributions"
+}
+#: Counters the recorder adds to (``turns_lost`` and ``max_queue_length`` are derived).
+RECORDED_COUNTS: Final = tuple(
+    name for name in names("counts") if name not in ("turns_lost", "max_queue_length")
+)
+COUNTS: Final = names("counts")
+RATES: Final = names("rates")
+#: Gauges that merge by maximum.
+MAXIMA: Final = ("max_queue_length", "cpu_permille_max")
+#: Levels now (not totals): the latest sample per process, summed across processes.
+LEVELS: Final = ("open_streams",)
+#: Latencies also kept per second, for percentiles over time.
+SERIES_LATENCIES: Final = ("time_to_first_output", "time_to_terminal_status")
+#: Latencies a single turn can meet or miss: their SLOs define goodput.
+PER_TURN: Final = frozenset(
+    {"time_to_running", "time_to_first_output", "time_to_terminal_status", "time_per_output_token"}
+)
+#: Figures ``chatload compare`` judges, in the order printed: percentiles of its latencies,
+#: then its rates.
+COMPARED: Final[tuple[tuple[str, bool], ...]] = (
+    *(
+        (f"{f.name}.{p}", bool(f.lower_is_better))
+        for f in FIGURES
+        if f.section == "latency_ms" and f.lower_is_better is not None
+        for p in ("p50", "p95", "p99")
+    ),
+    *(
+        (f.name, f.lower_is_better)
+        for f in FIGURES
+        if f.section == "rates" and f.lower_is_better is not None
+    ),
+)
+FORMULAS: Final = {f.name: f.formula for f in FIGURES if f.formula}
+ALIASES: Final = {f.name: f.alias for f in FIGURES if f.alias}
+
+
+def slo_paths() -> list[str]:
+    """Every figure an SLO may bound, spelled as an SLO spells it."""
+    stats = [
+        f"{f.name}.{stat}"
+        for f in FIGURES
+        if f.section in ("latency_ms", "distributions")
+        for stat in STATISTICS
+    ]
+    return [*stats, *(f.name for f in FIGURES if f.section in ("counts", "rates"))]

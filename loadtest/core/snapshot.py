@@ -1,0 +1,125 @@
+"""A recorder's figures as plain data, the unit that travels between processes; ``merge``.
+
+JSON- and msgpack-safe. Snapshots add exactly: N workers' snapshots merged equal one recorder
+fed everything (counts and histogram buckets add, maxima take the max, levels add).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from loadtest.core.histogram import Histogram
+
+#: Columns of a 1-second time-series bucket (each merges by addition).
+SERIES_COLUMNS: Final = (
+    "frames",
+    "events",
+    "bytes",
+    "turns_started",
+    "turns_completed",
+    "errors",
+    "retries",
+    "active_streams",
+)
+
+
+@dataclass
+class Snapshot:
+    """A recorder's figures as plain data. ``+`` merges exactly; ``to_dict`` ships it."""
+
+    latency: dict[str, list[int]] = field(default_factory=dict)
+    dist: dict[str, list[int]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    maxima: dict[str, int] = field(default_factory=dict)
+    errors: list[list[Any]] = field(default_factory=list)
+    series: dict[str, list[Any]] = field(default_factory=dict)
+    levels: dict[str, int] = field(default_factory=dict)
+
+    def __add__(self, other: Snapshot) -> Snapshot:
+        return merge([self, other])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "latency": self.latency,
+            "dist": self.dist,
+            "counts": self.counts,
+            "maxima": self.maxima,
+            "errors": self.errors,
+            "series": self.series,
+            "levels": self.levels,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Snapshot:
+        return cls(
+            latency=dict(data.get("latency") or {}),
+            dist=dict(data.get("dist") or {}),
+            counts=dict(data.get("counts") or {}),
+            maxima=dict(data.get("maxima") or {}),
+            errors=[list(row) for row in data.get("errors") or ()],
+            series=dict(data.get("series") or {}),
+            levels=dict(data.get("levels") or {}),
+        )
+
+    def histogram(self, name: str) -> Histogram:
+        """A latency (µs) or distribution histogram by name; empty if never recorded."""
+        wire = self.latency.get(name) or self.dist.get(name) or []
+        return Histogram.from_wire(wire)
+
+    def count(self, name: str) -> int:
+        return int(self.counts.get(name, 0))
+
+    def level(self, name: str) -> int:
+        return int(self.levels.get(name, 0))
+
+
+def _merge_hists(into: dict[str, Histogram], wires: Mapping[str, list[int]]) -> None:
+    for name, wire in wires.items():
+        hist = into.get(name)
+        if hist is None:
+            hist = into[name] = Histogram()
+        hist.merge(Histogram.from_wire(wire))
+
+
+def merge(snapshots: Iterable[Snapshot]) -> Snapshot:
+    """The exact sum of snapshots: counts and histogram buckets add, maxima take the max."""
+    latency: dict[str, Histogram] = {}
+    dist: dict[str, Histogram] = {}
+    counts: dict[str, int] = {}
+    maxima: dict[str, int] = {}
+    levels: dict[str, int] = {}
+    errors: dict[tuple[Any, ...], int] = {}
+    series: dict[str, tuple[list[int], dict[str, Histogram]]] = {}
+    for snap in snapshots:
+        _merge_hists(latency, snap.latency)
+        _merge_hists(dist, snap.dist)
+        for name, n in snap.counts.items():
+            counts[name] = counts.get(name, 0) + n
+        for name, n in snap.maxima.items():
+            maxima[name] = max(maxima.get(name, 0), n)
+        for name, n in snap.levels.items():
+            levels[name] = levels.get(name, 0) + n
+        for row in snap.errors:
+            key = tuple(row[:-1])
+            errors[key] = errors.get(key, 0) + row[-1]
+        for second, (columns, hists) in snap.series.items():
+            mine = series.get(second)
+            if mine is None:
+                mine = series[second] = ([0] * len(SERIES_COLUMNS), {})
+            for i, n in enumerate(columns):
+                mine[0][i] += n
+            _merge_hists(mine[1], hists)
+    return Snapshot(
+        latency={k: h.to_wire() for k, h in latency.items()},
+        dist={k: h.to_wire() for k, h in dist.items()},
+        counts=counts,
+        maxima=maxima,
+        levels=levels,
+        errors=[[*key, n] for key, n in sorted(errors.items(), key=lambda kv: repr(kv[0]))],
+        series={
+            k: [cols, {n: h.to_wire() for n, h in hists.items()}]
+            for k, (cols, hists) in sorted(series.items(), key=lambda kv: int(kv[0]))
+        },
+    )

@@ -1,0 +1,93 @@
+"""A turn's plain data, and the closed sets that name how it ends and where it failed.
+
+Below both the tracker (which fills turns in) and the recorder (which measures them), so
+neither needs the other's types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+#: How a turn ended: the server finished it (``completed``; ``interrupted`` at the user's
+#: request; ``promoted``, ended by the next queued message), it ``failed``, or the run ended
+#: first (``unfinished``).
+Outcome = Literal["completed", "failed", "interrupted", "promoted", "unfinished"]
+
+#: Where a failure happened, named as Coder's own scaletest names its stages, plus ours.
+Stage = Literal[
+    "create_chat",
+    "create_message",
+    "interrupt",
+    "archive",
+    "stream_open",
+    "stream_event",
+    "stream_closed",
+    "status_error",
+    "decode",
+    "timeout",
+]
+STAGES: Final[tuple[str, ...]] = Stage.__args__  # type: ignore[attr-defined]
+
+
+@dataclass(slots=True)
+class ErrorInfo:
+    """A failure, with its stage and, where the server gave one, its ChatError fields."""
+
+    stage: Stage
+    message: str
+    kind: str | None = None
+    provider: str | None = None
+    retryable: bool | None = None
+    status_code: int | None = None
+
+    @classmethod
+    def from_payload(cls, stage: Stage, payload: Any) -> ErrorInfo:
+        """From any of the error forms: a bare string, ``{message}``, March or ChatError.
+
+        The legacy forms carry no kind; they are recorded as kind ``generic``.
+        """
+        if isinstance(payload, dict):
+            status = payload.get("status_code")
+            retryable = payload.get("retryable")
+            return cls(
+                stage=stage,
+                message=str(payload.get("message") or payload.get("detail") or ""),
+                kind=str(payload.get("kind") or "generic"),
+                provider=payload.get("provider")
+                if isinstance(payload.get("provider"), str)
+                else None,
+                retryable=retryable if isinstance(retryable, bool) else None,
+                status_code=status if isinstance(status, int) else None,
+            )
+        return cls(stage=stage, message="" if payload is None else str(payload), kind="generic")
+
+
+@dataclass(slots=True)
+class Turn:
+    """One user message and everything the server did about it. Times are ns."""
+
+    t0: int
+    #: Open loop: when the schedule wanted the turn sent (coordinated omission).
+    intended: int | None = None
+    queued: bool = False
+    interrupted: bool = False
+    #: True once the user message was seen, live or in a snapshot.
+    user_seen: bool = False
+    running_at: int | None = None
+    first_output_at: int | None = None
+    terminal_at: int | None = None
+    #: False when the end was learnt from a snapshot: E2E is then unknown.
+    terminal_live: bool = True
+    status: str | None = None
+    outcome: Outcome | None = None
+    parts: int = 0
+    last_part_frame_at: int | None = None
+    output_tokens: int = 0
+    retries: int = 0
+    error: ErrorInfo | None = field(default=None)
+
+    @property
+    def origin(self) -> int:
+        """Where the headline latencies start: the intended start when there is one."""
+        return self.t0 if self.intended is None else self.intended

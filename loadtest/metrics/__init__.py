@@ -1,1 +1,0 @@
-"""Measurements: histograms, the recorder and its mergeable snapshot, the report model."""
