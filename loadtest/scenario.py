@@ -13,6 +13,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from loadtest.core.profiles import (
+    DURATION_KEYS,
+    PROFILE_KEYS,
+    AnyProfile,
+    ClosedProfile,
+    Open,
+    Steady,
+    chosen,
+)
+
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|h|m|s)?")
 _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, None: 1.0}
 
@@ -42,43 +52,66 @@ class Section(BaseModel):
 
 
 class Load(Section):
-    """How much load, and how it changes over time."""
+    """How much load, and how it changes over time.
+
+    The scenario file keeps its flat keys (``users``, ``ramp_s``, ``arrival_rate`` ...); they
+    become the typed profile that ``mode`` and ``shape`` choose (``core.profiles``), and a key
+    of another profile is an error that names it.
+    """
 
     #: closed: ``users`` each wait on their own turns; open: turns start at ``arrival_rate``.
     mode: Literal["closed", "open"] = "closed"
-    users: int = Field(5, ge=0)
+    #: steady | ramp (0 -> users over ramp_s) | step (+step_users every step_s) | spike.
+    shape: Literal["steady", "ramp", "step", "spike"] = "steady"
     spawn_rate: float = Field(5.0, gt=0)
-    #: Open loop: turns started per second across all workers, whatever the server does.
-    arrival_rate: float | None = Field(None, gt=0)
-    arrival: Literal["poisson", "constant"] = "poisson"
     run_time: float = 30.0
     stop_timeout: float = Field(30.0, ge=0)
     workers: int = Field(0, ge=0)
-    #: steady | ramp (0 -> users over ramp_s) | step (+step_users every step_s) | spike.
-    shape: Literal["steady", "ramp", "step", "spike"] = "steady"
-    ramp_s: float = Field(10.0, gt=0)
-    step_users: int = Field(1, ge=1)
-    step_s: float = Field(10.0, gt=0)
-    spike_users: int = Field(0, ge=0)
-    spike_at_s: float = Field(10.0, ge=0)
-    spike_s: float = Field(5.0, gt=0)
+    profile: AnyProfile = Field(default_factory=Steady)
 
-    @field_validator(
-        "run_time", "stop_timeout", "ramp_s", "step_s", "spike_at_s", "spike_s", mode="before"
-    )
+    @model_validator(mode="before")
+    @classmethod
+    def _profile(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "profile" in data:
+            return data
+        data = dict(data)
+        own = {key: data.pop(key) for key in list(data) if key in PROFILE_KEYS}
+        profile = chosen(str(data.get("mode", "closed")), str(data.get("shape", "steady")))
+        if profile is None:
+            return data  # the shape's own check names it
+        wrong = sorted(set(own) - profile.KEYS)
+        if wrong:
+            name = "open loop" if profile is Open else f"the {data.get('shape', 'steady')} shape"
+            raise ValueError(
+                f"{', '.join(wrong)} {'is' if len(wrong) == 1 else 'are'} not a setting of "
+                f"{name} (its keys: {', '.join(sorted(profile.KEYS))})"
+            )
+        if profile is Open and "arrival_rate" not in own:
+            raise ValueError("mode 'open' needs arrival_rate (turns per second)")
+        for key in DURATION_KEYS & own.keys():
+            own[key] = parse_duration(own[key])
+        data["profile"] = {"kind": profile.model_fields["kind"].default, **own}
+        return data
+
+    @field_validator("run_time", "stop_timeout", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> float:
         return parse_duration(value)
 
     @model_validator(mode="after")
     def _runnable(self) -> Load:
-        if self.mode == "open" and self.arrival_rate is None:
-            raise ValueError("mode 'open' needs arrival_rate (turns per second)")
         if self.run_time <= 0:
             raise ValueError("run_time must be longer than 0")
-        if self.mode == "closed" and self.shape == "steady" and self.users < 1:
-            raise ValueError("users must be at least 1 for a steady closed-loop run")
         return self
+
+    @property
+    def users(self) -> int | None:
+        """Closed loop: the profile's users (its peak without the spike); open: None."""
+        return self.profile.users if isinstance(self.profile, ClosedProfile) else None
+
+    @property
+    def arrival_rate(self) -> float | None:
+        return self.profile.arrival_rate if isinstance(self.profile, Open) else None
 
 
 class Chat(Section):
@@ -166,7 +199,10 @@ class Scenario(Section):
 def _explain(source: str, exc: ValidationError) -> ScenarioError:
     lines = []
     for error in exc.errors():
-        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        loc = list(error["loc"])
+        if loc[1:2] == ["profile"]:
+            del loc[1:3]  # load.profile.<kind>.users -> load.users: the file's own key
+        key = ".".join(str(part) for part in loc) or "(top level)"
         lines.append(f"{key}: {error['msg']}")
     return ScenarioError(f"{source}: " + "; ".join(lines))
 
@@ -190,8 +226,20 @@ def load_scenario(
             raise ScenarioError(f"{path}: cannot read the scenario file: {exc.strerror}") from None
         data.setdefault("name", path.stem)
     for section, values in (overrides or {}).items():
-        if values:
-            data.setdefault(section, {}).update(values)
+        if not values:
+            continue
+        merged = data.setdefault(section, {})
+        was = str(merged.get("mode", "closed"))
+        mode = str(values.get("mode", was))
+        if section == "load" and mode != was:
+            # A flag that switches the loop (-u, --arrival-rate) drops the file's settings of
+            # the other loop: they are not the flag's mistake.
+            profile = chosen(mode, str(merged.get("shape", "steady")))
+            for key in PROFILE_KEYS - (profile.KEYS if profile else frozenset()):
+                merged.pop(key, None)
+            if mode == "open":
+                merged.pop("shape", None)
+        merged.update(values)
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:

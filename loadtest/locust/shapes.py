@@ -1,20 +1,22 @@
-"""The scenario's load shape as a Locust ``LoadTestShape``."""
+"""The scenario's closed-loop profile as a Locust ``LoadTestShape``."""
 
 from __future__ import annotations
 
 from locust import LoadTestShape
 
-from loadtest.core.profiles import users_at
+from loadtest.core.profiles import ClosedProfile
 from loadtest.locust import runtime
 
 
 class ScenarioShape(LoadTestShape):
-    """Users over time from ``[load] shape``; fixed-count watchers come on top."""
+    """Users over time from the profile; fixed-count watchers come on top."""
 
     def tick(self) -> tuple[int, float] | None:
-        load = runtime.current().settings.scenario.load
-        users = users_at(load, self.get_run_time())
-        if users is None:
+        scenario = runtime.current().settings.scenario
+        load = scenario.load
+        t = self.get_run_time()
+        if t >= load.run_time or not isinstance(load.profile, ClosedProfile):
             return None
-        watchers = users * runtime.current().settings.scenario.chat.watchers_per_chat
+        users = load.profile.users_at(t)
+        watchers = users * scenario.chat.watchers_per_chat
         return users + watchers, max(load.spawn_rate, 1.0)

@@ -20,6 +20,7 @@ from locust import User, constant, events, task
 from loadtest.client.rest import ApiError, ChatClient
 from loadtest.client.ws import HandshakeError, WebSocketStream
 from loadtest.core.meter import StreamMeter
+from loadtest.core.profiles import Open
 from loadtest.core.tracker import TurnTracker
 from loadtest.core.turn import ErrorInfo, Stage, Turn
 from loadtest.locust import runtime
@@ -439,15 +440,12 @@ class OpenLoopUser(User):
     @task
     def arrive(self) -> None:
         settings = self._rt.settings
-        rate = settings.process_arrival_rate or 1.0
+        profile = settings.scenario.load.profile
+        assert isinstance(profile, Open), "OpenLoopUser runs open-loop profiles"
         now = time.perf_counter_ns()
         if self._next_at is None:
             self._next_at = now
-        gap = (
-            self._rt.rng.expovariate(rate)
-            if settings.scenario.load.arrival == "poisson"
-            else 1 / rate
-        )
+        gap = profile.next_gap(self._rt.rng, settings.process_arrival_rate)
         self._next_at += int(gap * 1e9)
         delay = (self._next_at - now) / 1e9
         if delay > 0:

@@ -149,7 +149,7 @@ def _duration(positive: bool) -> Callable[[str], float]:
 def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     load: dict[str, Any] = {}
     if args.users is not None:
-        load["users"] = args.users
+        load.update(users=args.users, mode="closed")
     if args.spawn_rate is not None:
         load["spawn_rate"] = args.spawn_rate
     if args.arrival_rate is not None:
@@ -277,7 +277,7 @@ def _execute(
 
     import loadtest.locustfile  # noqa: F401  registers the init hooks
 
-    if load.mode == "open":
+    if load.users is None:
         OpenLoopUser.fixed_count = max(1, workers)
         user_classes: list[type[locust.User]] = [OpenLoopUser]
         total_users = max(1, workers)
@@ -378,8 +378,8 @@ def _execute(
         workers=workers,
         load=Load(
             mode=load.mode,
-            users=load.users if load.mode == "closed" else None,
-            arrival_rate=load.arrival_rate if load.mode == "open" else None,
+            users=load.users,
+            arrival_rate=load.arrival_rate,
         ),
         target=Target(
             url=target.url, era=_era(target, snapshot), server_version=target.server_version

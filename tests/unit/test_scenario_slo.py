@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.core.profiles import users_at
 from loadtest.core.recorder import Recorder
 from loadtest.core.slo import SloError, evaluate, parse_slo, per_turn_bounds
 from loadtest.core.tracker import TurnTracker
@@ -69,20 +68,6 @@ def test_bad_scenario_names_the_key(tmp_path: Path, toml: str, named: str) -> No
 def test_missing_scenario_file(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError, match="no such scenario file"):
         load_scenario(tmp_path / "nope.toml")
-
-
-def test_load_shapes() -> None:
-    scenario = load_scenario(None, {"load": {"users": 10, "run_time": 100}})
-    load = scenario.load
-    assert [users_at(load, t) for t in (0, 50, 99.9, 100)] == [10, 10, 10, None]
-    ramp = load.model_copy(update={"shape": "ramp", "ramp_s": 10.0})
-    assert [users_at(ramp, t) for t in (0, 1, 5, 10, 50)] == [0, 1, 5, 10, 10]
-    step = load.model_copy(update={"shape": "step", "step_users": 3, "step_s": 10.0})
-    assert [users_at(step, t) for t in (0, 9, 10, 25, 90)] == [3, 3, 6, 9, 10]
-    spike = load.model_copy(
-        update={"shape": "spike", "spike_users": 40, "spike_at_s": 20.0, "spike_s": 5.0}
-    )
-    assert [users_at(spike, t) for t in (19, 20, 24.9, 25)] == [10, 50, 50, 10]
 
 
 def test_slo_parsing_and_units() -> None:
