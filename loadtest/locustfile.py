@@ -38,16 +38,15 @@ def _options(parser: Any, **_: Any) -> None:
 
 @events.init.add_listener
 def _init(environment: Any, **_: Any) -> None:
-    if runtime.current_or_none() is None:
-        runtime.install(*_standalone_settings(environment))
-    if getattr(environment, "chatload_collector", None) is None:
-        environment.chatload_collector = distributed.Collector()
-    distributed.install(environment, environment.chatload_collector)
+    """A worker of 'chatload run', or plain 'locust -f': hand the users their runtime."""
+    rt = _run if _run is not None else runtime.install(*_standalone_settings(environment))
+    runtime.attach(environment, rt)
+    distributed.install(environment, rt, distributed.Collector())
 
 
 def _standalone_settings(environment: Any) -> tuple[runtime.RunSettings, list[str]]:
     """Settings for a plain ``locust -f`` run, from Locust's options and the environment."""
-    from loadtest.runner.target import inspect_target
+    from loadtest.client.preflight import inspect_target
     from loadtest.scenario import load_scenario
 
     options = environment.parsed_options

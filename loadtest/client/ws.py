@@ -26,6 +26,9 @@ from loadtest.client.tls import tls_context
 from loadtest.core.decode import MAX_FRAME_BYTES
 
 RECV_BYTES = 262_144
+#: Reads between two yields: under gevent a socket with data waiting never blocks, so a busy
+#: stream would otherwise keep every other greenlet (users, the health sampler) waiting.
+READS_PER_YIELD = 16
 
 
 class HandshakeError(Exception):
@@ -118,7 +121,12 @@ class WebSocketStream:
         parts: list[bytes] = []
         early: list[Any] = self._early
         self._early = []
+        reads = 0
         while True:
+            reads += 1
+            if reads == READS_PER_YIELD:
+                reads = 0
+                time.sleep(0)  # gevent's sleep once Locust has patched time: a yield
             if early:
                 # The server's first frames came in the same read as the upgrade response.
                 received, t, eof = early, self._early_at, False
@@ -156,16 +164,20 @@ class WebSocketStream:
                 self.abort()
                 return
 
+    def start_close(self, code: int = 1000) -> None:
+        """Send a close frame and leave the socket to its reader: the server echoes the close
+        after whatever it already sent, so the reader sees every frame the server counted."""
+        if self._sock is None or self._protocol.state is not State.OPEN:
+            return
+        try:
+            self._protocol.send_close(code)
+            self._flush()
+        except OSError:
+            self.abort()
+
     def close(self, code: int = 1000) -> None:
         """Start a clean close and drop the socket without waiting on a busy server."""
-        if self._sock is None:
-            return
-        if self._protocol.state is State.OPEN:
-            try:
-                self._protocol.send_close(code)
-                self._flush()
-            except OSError:
-                pass
+        self.start_close(code)
         self.abort()
 
     def abort(self) -> None:

@@ -180,6 +180,19 @@ class TurnTracker:
             self._end(turn, t, "failed", ended, live=False)
         return ended
 
+    def reject(self, turn: Turn, info: ErrorInfo, t: int) -> list[Turn]:
+        """The request that carried ``turn`` failed: it alone fails, wherever it waits."""
+        ended: list[Turn] = []
+        if turn is self._active:
+            turn.error = info
+            self._end(turn, t, "failed", ended, live=False)
+            self._advance_queue()
+        elif turn in self._queued:
+            self._queued.remove(turn)
+            turn.error = info
+            self._end(turn, t, "failed", ended, live=False)
+        return ended
+
     def expire(self, now: int, timeout_ns: int) -> list[Turn]:
         """Fail the active turn with stage ``timeout`` if it started over ``timeout_ns`` ago."""
         turn = self._active

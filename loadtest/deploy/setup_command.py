@@ -9,10 +9,10 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from loadtest.client.preflight import TargetError, inspect_target
 from loadtest.client.rest import ApiError, ChatClient
 from loadtest.deploy import admin
 from loadtest.deploy.setup_file import Created, SetupFile, write_setup_file
-from loadtest.runner.target import TargetError, inspect_target
 
 DEFAULT_FILE = Path(".chatload-setup.json")
 

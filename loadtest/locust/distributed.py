@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 import orjson
+from gevent import Greenlet
 from gevent.event import Event
 from locust.env import Environment
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
@@ -78,12 +79,13 @@ class Collector:
         )
 
 
-def install(environment: Environment, collector: Collector | None = None) -> None:
-    """Wire this process into Locust's events (call from ``events.init``)."""
+def install(
+    environment: Environment, rt: runtime.Runtime, collector: Collector | None = None
+) -> list[Greenlet]:
+    """Wire this process's runtime into its environment's events once its runner exists;
+    returns the greenlets started (a caller that runs again stops them)."""
     runner = environment.runner
-    rt = runtime.current()
-    if not isinstance(runner, MasterRunner):
-        runtime.start_health_sampler(rt)
+    started = [] if isinstance(runner, MasterRunner) else [runtime.start_health_sampler(rt)]
 
     def stopping(**_: Any) -> None:
         rt.stopping = True
@@ -103,3 +105,4 @@ def install(environment: Environment, collector: Collector | None = None) -> Non
         assert collector is not None, "the master needs a Collector"
         environment.events.worker_report.add_listener(collector.on_worker_report)
         runner.register_message(FINAL_MESSAGE, collector.on_final)
+    return started

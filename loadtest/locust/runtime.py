@@ -17,10 +17,10 @@ from typing import Any
 import gevent
 from pydantic import BaseModel
 
+from loadtest.client.preflight import TargetInfo
 from loadtest.client.rest import ChatClient, RequestHook
 from loadtest.core.recorder import Recorder
 from loadtest.protocol.eras import Era
-from loadtest.runner.target import TargetInfo
 from loadtest.scenario import Scenario
 
 RUN_ENV = "CHATLOAD_RUN"
@@ -119,19 +119,14 @@ class Runtime:
         )
 
 
-_runtime: Runtime | None = None
-
-
 def install(settings: RunSettings, tokens: list[str]) -> Runtime:
-    """Make this process's runtime (the master's, a worker's, or a local run's)."""
-    global _runtime
+    """A fresh runtime for one run in this process (a local run's, the master's, a worker's)."""
     origin_ns = time.perf_counter_ns()
     epoch_now = time.time()
     recorder = Recorder(origin_ns=origin_ns, origin_epoch_s=epoch_now)
     recorder.turn_slos = dict(settings.turn_slos)
     seed = settings.seed if settings.seed is not None else int.from_bytes(os.urandom(4))
-    _runtime = Runtime(settings, tokens, recorder, random.Random(seed ^ os.getpid()))
-    return _runtime
+    return Runtime(settings, tokens, recorder, random.Random(seed ^ os.getpid()))
 
 
 def from_env() -> Runtime | None:
@@ -144,14 +139,17 @@ def from_env() -> Runtime | None:
     return install(settings, [str(t) for t in tokens])
 
 
-def current_or_none() -> Runtime | None:
-    return _runtime
+def attach(environment: Any, runtime: Runtime) -> None:
+    """Hand ``runtime`` to everything of this Locust environment (users, shape, hooks)."""
+    environment.chatload_runtime = runtime
 
 
-def current() -> Runtime:
-    if _runtime is None:
-        raise RuntimeError("chatload's runtime is not installed (run through 'chatload run')")
-    return _runtime
+def of(environment: Any) -> Runtime:
+    """The runtime handed to this Locust environment."""
+    runtime: Runtime | None = getattr(environment, "chatload_runtime", None)
+    if runtime is None:
+        raise RuntimeError("no chatload runtime on this Locust environment (use 'chatload run')")
+    return runtime
 
 
 def start_health_sampler(runtime: Runtime) -> gevent.Greenlet:

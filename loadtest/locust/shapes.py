@@ -12,7 +12,8 @@ class ScenarioShape(LoadTestShape):
     """Users over time from the profile; fixed-count watchers come on top."""
 
     def tick(self) -> tuple[int, float] | None:
-        scenario = runtime.current().settings.scenario
+        assert self.runner is not None
+        scenario = runtime.of(self.runner.environment).settings.scenario
         load = scenario.load
         t = self.get_run_time()
         if t >= load.run_time or not isinstance(load.profile, ClosedProfile):

@@ -1,4 +1,4 @@
-"""``chatload run``: check the target, run Locust (local, or master + workers), report, exit.
+"""``chatload run``: flags -> plan (scenario, SLOs, target) -> ``LocustRun`` -> report -> exit code.
 
 Exit codes (``docs/report-contract.md``): 0 ran and every SLO held; 1 an SLO failed (or, with
 no SLO, a turn failed); 2 bad usage or configuration; 3 target unreachable or credentials
@@ -7,42 +7,35 @@ its report, marked ``complete: false``, whatever its SLOs say.
 """
 
 # Locust patches the standard library with gevent when imported: first, before httpx/ssl.
+import locust  # noqa: F401, I001
+
 import argparse
-import csv
 import os
 import secrets
-import signal
 import sys
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import gevent
-import locust
 from locust.env import Environment
-from locust.runners import LocalRunner, MasterRunner
-from locust.stats import PERCENTILES_TO_REPORT, StatsCSV, StatsCSVFileWriter
 
+from loadtest.client.preflight import TargetError, TargetInfo, inspect_target
 from loadtest.core.slo import Slo, SloError, evaluate, parse_slo, per_turn_bounds
 from loadtest.core.snapshot import Snapshot
 from loadtest.locust import runtime
-from loadtest.locust.distributed import Collector
-from loadtest.locust.shapes import ScenarioShape
-from loadtest.locust.users import ChatUser, OpenLoopUser, StreamWatcher
+from loadtest.report.files import write_report_files
+from loadtest.report.locust_files import write_locust_csvs, write_locust_html
 from loadtest.report.model import Load, Report, RunInfo, Target, build_report
 from loadtest.runner import processes
+from loadtest.runner.locust_run import LocustRun
 from loadtest.runner.progress import Progress, print_summary
-from loadtest.runner.target import TargetError, TargetInfo, inspect_target
 from loadtest.scenario import Scenario, ScenarioError, load_scenario, parse_duration
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "smoke.toml"
-WORKER_CONNECT_TIMEOUT_S = 60.0
 #: ``chatload run``'s exit codes (``--help`` and docs/report-contract.md).
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INCOMPLETE = range(5)
-FINALS_TIMEOUT_S = 30.0
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -264,130 +257,40 @@ def _execute(
     args: argparse.Namespace,
 ) -> int:
     load = scenario.load
-    workers = load.workers
     settings = runtime.RunSettings.for_target(
         scenario,
         target,
         turn_slos=per_turn_bounds(slos),
-        process_arrival_rate=(load.arrival_rate / max(1, workers)) if load.arrival_rate else None,
+        process_arrival_rate=load.arrival_rate / max(1, load.workers)
+        if load.arrival_rate
+        else None,
     )
-    rt = runtime.install(settings, tokens)
     report_dir = _report_dir(args, scenario)
     report_dir.mkdir(parents=True, exist_ok=True)
-
-    import loadtest.locustfile  # noqa: F401  registers the init hooks
-
-    if load.users is None:
-        OpenLoopUser.fixed_count = max(1, workers)
-        user_classes: list[type[locust.User]] = [OpenLoopUser]
-        total_users = max(1, workers)
-    else:
-        StreamWatcher.fixed_count = load.users * scenario.chat.watchers_per_chat
-        user_classes = [ChatUser, StreamWatcher] if StreamWatcher.fixed_count else [ChatUser]
-        total_users = load.users + StreamWatcher.fixed_count
-    shape = ScenarioShape() if load.mode == "closed" and load.shape != "steady" else None
-    env = Environment(
-        user_classes=user_classes,
-        shape_class=shape,
-        events=locust.events,
-        host=target.url,
-        stop_timeout=load.stop_timeout,
-    )
-    collector = Collector()
-    env.chatload_collector = collector  # type: ignore[attr-defined]
-    worker_procs: list[processes.WorkerProcess] = []
-    if workers:
-        port = processes.free_port()
-        master = env.create_master_runner("127.0.0.1", port)
-        env.events.init.fire(environment=env, runner=master, web_ui=None)
-        worker_procs = [
-            processes.WorkerProcess.start(port, settings.to_env(tokens), load.stop_timeout)
-            for _ in range(workers)
-        ]
-        _wait_for_workers(master, worker_procs)
-        runner: LocalRunner | MasterRunner = master
-    else:
-        runner = env.create_local_runner()
-        env.events.init.fire(environment=env, runner=runner, web_ui=None)
-
-    csv_writer = StatsCSVFileWriter(env, PERCENTILES_TO_REPORT, str(report_dir / "locust"))
-    csv_greenlet = gevent.spawn(csv_writer.stats_writer)
-    interrupted: list[str] = []
-
-    def interrupt(name: str) -> None:
-        if not interrupted:
-            print(
-                f"chatload run: {name}: stopping; turns in flight get up to "
-                f"{load.stop_timeout:g} s to finish, then the report is written",
-                file=sys.stderr,
-                flush=True,
-            )
-        interrupted.append(f"interrupted by {name}")
-
-    gevent.signal_handler(signal.SIGINT, interrupt, "SIGINT")
-    gevent.signal_handler(signal.SIGTERM, interrupt, "SIGTERM")
-
-    started_at = datetime.now(UTC)
-    start = time.monotonic()
-    if shape is not None:
-        runner.start_shape()
-    else:
-        # Open loop: the schedulers all start at once; closed loop: users ramp at spawn_rate.
-        rate = float(total_users) if load.mode == "open" else load.spawn_rate
-        runner.start(total_users, spawn_rate=rate)
-    progress = Progress(enabled=not args.quiet)
-    lost: list[str] = []
-    while time.monotonic() - start < load.run_time and not interrupted:
-        gevent.sleep(0.25)
-        if shape is not None and runner.state == "stopped":
-            break
-        lost = [w.describe() for w in worker_procs if w.exited]
-        if workers and len(lost) == workers:
-            break
-        progress.maybe_print(
-            time.monotonic() - start, lambda: _live_snapshot(rt, collector, workers)
-        )
-
-    runner.stop()
-    if workers:
-        assert isinstance(runner, MasterRunner)
-        expected = set(collector.workers) | {c for c in runner.clients}
-        missing = collector.wait_for_finals(runner, expected, load.stop_timeout + FINALS_TIMEOUT_S)
-        lost = sorted({*lost, *(f"worker {m} (no final snapshot)" for m in missing)})
-        snapshot = collector.merged()
-    else:
-        snapshot = rt.recorder.snapshot()
-    ended_at = datetime.now(UTC)
-    duration = time.monotonic() - start
-
-    csv_greenlet.kill()
-    csv_writer.close_files()
-    _write_final_locust_csvs(env, report_dir / "locust")
-    runner.quit()
-    for proc in worker_procs:
-        proc.stop()
-
-    reasons = [*dict.fromkeys(interrupted), *(f"lost {w}" for w in lost)]
+    result = LocustRun(
+        settings,
+        tokens,
+        locust_csv=report_dir / "locust",
+        progress=Progress(enabled=not args.quiet),
+    ).run()
     run = RunInfo(
-        started_at=started_at,
-        ended_at=ended_at,
-        duration_s=round(duration, 3),
-        complete=not reasons,
-        incomplete_reasons=reasons,
+        started_at=result.started_at,
+        ended_at=result.ended_at,
+        duration_s=result.duration_s,
+        complete=not result.incomplete_reasons,
+        incomplete_reasons=result.incomplete_reasons,
         scenario=scenario.name,
-        workers=workers,
-        load=Load(
-            mode=load.mode,
-            users=load.users,
-            arrival_rate=load.arrival_rate,
-        ),
+        workers=load.workers,
+        load=Load(mode=load.mode, users=load.users, arrival_rate=load.arrival_rate),
         target=Target(
-            url=target.url, era=_era(target, snapshot), server_version=target.server_version
+            url=target.url,
+            era=_era(target, result.snapshot),
+            server_version=target.server_version,
         ),
     )
-    report = build_report(snapshot, run, origin_epoch_s=started_at.timestamp())
+    report = build_report(result.snapshot, run, origin_epoch_s=result.started_at.timestamp())
     report.slo = evaluate(report.figure, slos)
-    files = _write(report, report_dir, scenario, env)
+    files = _write(report, report_dir, scenario, result.environment)
     print_summary(report, files)
     return exit_code(report, slos)
 
@@ -407,54 +310,13 @@ def exit_code(report: Report, slos: list[Slo]) -> int:
     return EXIT_FAILED if report.counts.turns_failed else EXIT_PASSED
 
 
-def _live_snapshot(rt: runtime.Runtime, collector: Collector, workers: int) -> Snapshot:
-    if workers:
-        return collector.merged()
-    return rt.recorder.snapshot()
-
-
-def _wait_for_workers(runner: MasterRunner, procs: list[processes.WorkerProcess]) -> None:
-    deadline = time.monotonic() + WORKER_CONNECT_TIMEOUT_S
-    while runner.worker_count < len(procs):
-        dead = [p.describe() for p in procs if p.exited]
-        if dead:
-            raise processes.ProcessError(f"a worker process failed to start: {dead[0]}")
-        if time.monotonic() > deadline:
-            raise processes.ProcessError(
-                f"only {runner.worker_count} of {len(procs)} workers connected in "
-                f"{WORKER_CONNECT_TIMEOUT_S:.0f} s"
-            )
-        gevent.sleep(0.1)
-
-
-def _write_final_locust_csvs(env: Environment, base: Path) -> None:
-    """Locust's request, failure and exception CSVs as its stats stand at the end.
-
-    Its writer samples once a second, so its files miss whatever ended after the last
-    sample (turns finished in the stop timeout among them); they are written again whole.
-    """
-    final = StatsCSV(env, PERCENTILES_TO_REPORT)
-    for suffix, write in (
-        ("_stats.csv", final.requests_csv),
-        ("_failures.csv", final.failures_csv),
-        ("_exceptions.csv", final.exceptions_csv),
-    ):
-        with open(f"{base}{suffix}", "w", newline="") as file:
-            write(csv.writer(file))
-
-
 def _write(report: Report, report_dir: Path, scenario: Scenario, env: Environment) -> list[Path]:
-    from loadtest.report.files import write_report_files
-
+    """chatload's files, then Locust's own beside them."""
     files = write_report_files(
         report, report_dir, html=scenario.report.html, csv=scenario.report.csv
     )
+    write_locust_csvs(env, report_dir / "locust")
     if scenario.report.html:
-        from locust.html import get_html_report
-
-        from loadtest.report.atomic import write_atomic
-
-        locust_html = report_dir / "locust.html"
-        write_atomic(locust_html, get_html_report(env, show_download_link=False).encode())
-        files.append(locust_html)
+        write_locust_html(env, report_dir / "locust.html")
+        files.append(report_dir / "locust.html")
     return files

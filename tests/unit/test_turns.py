@@ -317,3 +317,15 @@ def test_every_wrongly_typed_field_is_a_decode_error_naming_it() -> None:
     # The turn lives on: a well-formed end still ends it.
     (turn,) = t.feed([message(20), status("waiting")], 50 * MS)
     assert turn.outcome == "completed"
+
+
+def test_a_rejected_queued_turn_fails_alone_and_leaves_the_queue() -> None:
+    recorder, t = tracker()
+    first = t.start(0)
+    second = t.start(10 * MS)
+    assert second.queued and t.busy
+    (failed,) = t.reject(second, ErrorInfo("create_message", "HTTP 429"), 20 * MS)
+    assert failed is second and failed.outcome == "failed"
+    assert t.active is first and recorder.counts["turns_failed"] == 1
+    (done,) = t.feed([message(1), status("waiting")], 90 * MS)
+    assert done is first and not t.busy

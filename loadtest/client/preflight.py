@@ -1,4 +1,4 @@
-"""Before any load: can we reach the deployment, which era does it speak, do we get in?
+"""The preflight: can we reach the deployment, which era does it speak, do we get in?
 
 Each failure is a ``TargetError`` whose message says what to do; ``chatload run`` exits 3
 with it. Tokens never appear in these messages.

@@ -1,0 +1,313 @@
+"""One chat's life over the chats API and its stream, with no Locust inside.
+
+``ReconnectingStream`` holds a chat's websocket, read in its own greenlet and dialled again
+with ``after_id`` after a drop. ``Conversation`` is one chat: create it, post turns (or edit
+the last one), follow each turn to its end within the turn timeout, interrupt or queue on
+the way, archive it. The Locust users (``locust/users.py``) only decide when to do what; all
+they are handed is a ``Runtime`` (settings, recorder, random source) and their REST client.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+
+import gevent
+from gevent.event import Event
+
+from loadtest.client.rest import ApiError, ChatClient
+from loadtest.client.ws import HandshakeError, WebSocketStream
+from loadtest.core.meter import StreamMeter
+from loadtest.core.tracker import TurnTracker
+from loadtest.core.turn import ErrorInfo, Stage, Turn
+from loadtest.locust.runtime import Runtime
+from loadtest.protocol.eras import era_from_frame
+
+#: Pause before each reconnect attempt after a dropped stream (then the last, repeated).
+RECONNECT_BACKOFF_S = (0.1, 0.5, 1.0, 2.0)
+#: How long a closing stream waits for the server's close frame before dropping the socket.
+CLOSE_TIMEOUT_S = 2.0
+
+TurnHook = Callable[[Turn], object]
+
+
+def http_error(stage: Stage, error: ApiError) -> ErrorInfo:
+    return ErrorInfo(stage, error.message or str(error), kind=error.kind, status_code=error.status)
+
+
+class ReconnectingStream:
+    """A chat's stream connection, read in its own greenlet, reconnecting after a drop.
+
+    ``tracker`` is None for a read-only watcher (a browser tab): its frames are counted, but
+    no turn is its own and it does not reconnect on its own.
+    """
+
+    def __init__(
+        self, rt: Runtime, client: ChatClient, chat_id: str, tracker: TurnTracker | None
+    ) -> None:
+        self._runtime = rt
+        self._client = client
+        self._chat_id = chat_id
+        self._tracker = tracker
+        self._meter = StreamMeter(rt.recorder, tracker, time.perf_counter_ns)
+        self._ws: WebSocketStream | None = None
+        self._greenlet: gevent.Greenlet | None = None
+        self._closing = False
+        #: Set whenever a turn ends or the connection changes: the driver's wake-up.
+        self.changed = Event()
+        self.reconnects_left = rt.settings.scenario.chat.max_reconnects
+
+    @property
+    def is_open(self) -> bool:
+        return self._ws is not None
+
+    def open(self, reconnect: bool = False) -> bool:
+        """Dial the stream; False (with the failure recorded) when it cannot be opened."""
+        tracker = self._tracker
+        url, headers = self._client.stream_target(
+            self._chat_id, tracker.after_id if tracker else None
+        )
+        ws = WebSocketStream(url, headers)
+        start = time.perf_counter_ns()
+        try:
+            ws.connect()
+        except HandshakeError as exc:
+            message = exc.body.decode("utf-8", "replace")[:300]
+            self._open_failed(ErrorInfo("stream_open", message, status_code=exc.status))
+            return False
+        except OSError as exc:
+            self._open_failed(ErrorInfo("stream_open", f"{type(exc).__name__}: {exc}"))
+            return False
+        self._runtime.recorder.stream_opened(time.perf_counter_ns() - start, reconnect=reconnect)
+        if tracker is not None:
+            tracker.connected()
+        self._ws = ws
+        self._runtime.open_streams += 1
+        if self._greenlet is None or self._greenlet.dead:
+            self._greenlet = gevent.spawn(self._read)
+        return True
+
+    def close(self) -> None:
+        """The closing handshake: the reader keeps reading (and counting) until the server's
+        close frame, within ``CLOSE_TIMEOUT_S``; then the socket is dropped either way."""
+        self._closing = True
+        ws = self._ws
+        if ws is not None:
+            ws.start_close()
+        if self._greenlet is not None:
+            self._greenlet.join(timeout=CLOSE_TIMEOUT_S)
+        if ws is not None:
+            ws.abort()
+        if self._greenlet is not None:
+            self._greenlet.kill(block=False)
+
+    def _open_failed(self, info: ErrorInfo) -> None:
+        t = time.perf_counter_ns()
+        if self._tracker is not None and self._tracker.busy:
+            self._tracker.fail(info, t)
+        else:
+            self._runtime.recorder.error(info, t)
+        self.changed.set()
+
+    def _read(self) -> None:
+        rt = self._runtime
+        while self._ws is not None:
+            ws = self._ws
+            frames = ws.frames()
+            if rt.settings.era_from_stream and rt.stream_era is None:
+                frames = self._learn_era(frames)
+            self._meter.read(frames, self._turns_ended)
+            rt.open_streams -= 1
+            self._ws = None
+            if self._closing:
+                return
+            self._after_close(ws)
+
+    def _turns_ended(self, _: Sequence[Turn]) -> None:
+        self.changed.set()
+
+    def _learn_era(self, frames: Iterator[tuple[bytes, int]]) -> Iterator[tuple[bytes, int]]:
+        """Envelope or bare array: the first frame settles era A or B for this process."""
+        rt = self._runtime
+        for frame in frames:
+            era = era_from_frame(frame[0])
+            if era is not None and rt.stream_era is None:
+                rt.stream_era = era
+                rt.recorder.counts[f"streams_era_{era.value}"] += 1
+            yield frame
+            yield from frames
+
+    def _after_close(self, ws: WebSocketStream) -> None:
+        closed = ws.closed
+        tracker = self._tracker
+        rt = self._runtime
+        t = time.perf_counter_ns()
+        if closed is not None and not closed.normal:
+            info = ErrorInfo("stream_closed", f"closed {closed.code}: {closed.reason}".strip(": "))
+            rt.recorder.error(info, t)
+        if tracker is None or not tracker.busy:
+            self.changed.set()
+            return
+        allowed = rt.settings.scenario.chat.max_reconnects
+        while self.reconnects_left > 0 and not self._closing:
+            attempt = allowed - self.reconnects_left
+            self.reconnects_left -= 1
+            gevent.sleep(RECONNECT_BACKOFF_S[min(attempt, len(RECONNECT_BACKOFF_S) - 1)])
+            if self.open(reconnect=True):
+                return
+        if tracker.busy:
+            reason = f"stream closed {closed.code if closed else 1006} mid-turn; reconnects spent"
+            tracker.fail(ErrorInfo("stream_closed", reason), t)
+        self.changed.set()
+
+
+class Conversation:
+    """One chat from its first turn to its archive, driven turn by turn.
+
+    Every method records its own failures (by stage) and returns whether it got anywhere;
+    none raises for what the server answers.
+    """
+
+    def __init__(
+        self,
+        rt: Runtime,
+        client: ChatClient,
+        organization: str | None,
+        on_turn_ended: TurnHook | None = None,
+    ) -> None:
+        self._rt = rt
+        self._client = client
+        self._organization = organization
+        self._on_turn_ended = on_turn_ended
+        self.chat_id: str | None = None
+        self._tracker: TurnTracker | None = None
+        self._stream: ReconnectingStream | None = None
+        self._last_user_message: int | None = None
+        #: Turns of this chat started so far (queued ones included).
+        self.turns = 0
+
+    @property
+    def can_edit(self) -> bool:
+        return self._last_user_message is not None
+
+    def begin(self, prompt: str, intended: int | None = None) -> bool:
+        """The first turn: create the chat with ``prompt`` and open its stream."""
+        rt = self._rt
+        tracker = self._tracker = TurnTracker(rt.recorder, self._on_turn_ended)
+        tracker.start(time.perf_counter_ns(), intended=intended)
+        self.turns = 1
+        try:
+            chat, latency = self._client.create_chat(prompt, self._organization)
+        except ApiError as exc:
+            tracker.fail(http_error("create_chat", exc), time.perf_counter_ns())
+            self._count_429(exc)
+            self._tracker = None
+            return False
+        rt.recorder.request("chat_create_latency", latency)
+        self.chat_id = chat.id
+        rt.live_chats[chat.id] = 0
+        self._stream = ReconnectingStream(rt, self._client, chat.id, self._tracker)
+        return self._stream.open()
+
+    def post(self, prompt: str) -> bool:
+        """A next turn; the server queues it when one is still running."""
+        assert self.chat_id is not None and self._tracker is not None
+        self.turns += 1  # a turn of the conversation's budget, even if it never starts
+        stream = self._stream
+        if stream is not None and not stream.is_open:
+            stream.reconnects_left = self._rt.settings.scenario.chat.max_reconnects
+            if not stream.open(reconnect=True):
+                return False
+        turn = self._tracker.start(time.perf_counter_ns())
+        try:
+            response, latency = self._client.post_message(self.chat_id, prompt)
+        except ApiError as exc:
+            self._count_429(exc)
+            self._fail_turn(turn, http_error("create_message", exc))
+            return False
+        self._rt.recorder.message_posted(latency, response.queued)
+        if response.message is not None:
+            self._last_user_message = response.message.id
+        return True
+
+    def edit(self, prompt: str) -> bool:
+        """A next turn as an edit of the last user message (the server refreshes the chat)."""
+        assert self.chat_id is not None and self._tracker is not None
+        message_id = self._last_user_message
+        assert message_id is not None, "edit needs a message of ours"
+        self.turns += 1
+        turn = self._tracker.start(time.perf_counter_ns())
+        try:
+            latency = self._client.edit_message(self.chat_id, message_id, prompt)
+        except ApiError as exc:
+            self._fail_turn(turn, http_error("create_message", exc))
+            return False
+        self._rt.recorder.request("chat_message_latency", latency)
+        return True
+
+    def follow(self, interrupt: bool = False, queue_next: str | None = None) -> None:
+        """Wait until no turn of the chat is in flight (each within the turn timeout). Once
+        the active turn shows output: ``interrupt`` it, and post ``queue_next`` behind it."""
+        tracker, stream = self._tracker, self._stream
+        if tracker is None or stream is None:
+            return
+        timeout_ns = int(self._rt.settings.scenario.chat.turn_timeout * 1e9)
+        while tracker.busy:
+            stream.changed.clear()
+            active = tracker.active
+            waiting = interrupt or queue_next is not None
+            if waiting and active is not None and active.first_output_at:
+                if interrupt:
+                    interrupt = False
+                    self._interrupt()
+                if queue_next is not None:
+                    self.post(queue_next)
+                    queue_next = None
+                continue
+            stream.changed.wait(timeout=0.05 if waiting else 1.0)
+            tracker.expire(time.perf_counter_ns(), timeout_ns)
+
+    def abandon(self) -> None:
+        """The run is over: turns still in flight are unfinished."""
+        if self._tracker is not None:
+            self._tracker.abandon(time.perf_counter_ns())
+
+    def finish(self) -> None:
+        """Close the stream, record the conversation's duration, archive the chat."""
+        if self._stream is not None:
+            self._stream.close()
+        if self._tracker is not None:
+            self._tracker.finish_conversation()
+        chat_id = self.chat_id
+        if chat_id is not None:
+            self._rt.live_chats.pop(chat_id, None)
+            if self._rt.settings.scenario.chat.archive:
+                self._archive(chat_id)
+        self.chat_id, self._tracker, self._stream = None, None, None
+
+    def _archive(self, chat_id: str) -> None:
+        """Archive with the verb of the era the stream showed (A and B differ)."""
+        rt = self._rt
+        if rt.stream_era is not None:
+            self._client.era = rt.stream_era
+        try:
+            self._client.archive(chat_id)
+        except ApiError as exc:
+            rt.recorder.error(http_error("archive", exc), time.perf_counter_ns())
+
+    def _interrupt(self) -> None:
+        assert self.chat_id is not None and self._tracker is not None
+        self._tracker.interrupt_requested()
+        try:
+            self._client.interrupt(self.chat_id)
+        except ApiError as exc:
+            self._rt.recorder.error(http_error("interrupt", exc), time.perf_counter_ns())
+
+    def _fail_turn(self, turn: Turn, info: ErrorInfo) -> None:
+        """A turn whose request failed never reached the server: it alone fails."""
+        assert self._tracker is not None
+        self._tracker.reject(turn, info, time.perf_counter_ns())
+
+    def _count_429(self, error: ApiError) -> None:
+        if error.kind in ("queue_full", "rate_limited"):
+            self._rt.recorder.counts[error.kind] += 1
