@@ -15,7 +15,7 @@ from loadtest.sim.firehose import FirehoseEndpoint, TurnhoseEndpoint
 from loadtest.sim.web import JSON, read_body
 
 if TYPE_CHECKING:
-    from loadtest.sim.app import Sim
+    from loadtest.sim.state import Sim
 
 
 def admin_routes(sim: Sim) -> list[BaseRoute]:

@@ -17,11 +17,11 @@ from loadtest.sim.stream import StreamEndpoint
 from loadtest.sim.web import JSON, parse_uuid, read_body
 
 if TYPE_CHECKING:
-    from loadtest.sim.app import Sim
+    from loadtest.sim.state import Sim
 
 
 def routes(sim: Sim) -> list[BaseRoute]:
-    store, hub, runner, paths = sim.store, sim.hub, sim.runner, sim.paths
+    store, hub, player, paths = sim.store, sim.hub, sim.player, sim.paths
     era = sim.era
 
     def chat_of(request: Request) -> tuple[User, Chat]:
@@ -47,13 +47,13 @@ def routes(sim: Sim) -> list[BaseRoute]:
         with what it had streamed."""
         if era is Era.D:
             hub.publish(chat.id, store.interrupting(chat))
-        await runner.stop(chat.id)
+        await player.stop(chat.id)
         if chat.active:
             sim.counters.of(chat.id).turns_interrupted += 1
             events, promoted = store.interrupted(chat, promote)
             hub.publish(chat.id, events)
             if promoted:
-                runner.start(chat)
+                player.start(chat)
 
     async def chats(request: Request) -> Response:
         user = sim.request_user(request, chats=True)
@@ -70,7 +70,7 @@ def routes(sim: Sim) -> list[BaseRoute]:
         content = input_parts(body)
         chat, events = store.create(user, content, model_for(body.get("model_config_id")))
         hub.publish(chat.id, events)
-        runner.start(chat)
+        player.start(chat)
         return JSON(store.chat_wire(chat), status_code=201)
 
     async def chat(request: Request) -> Response:
@@ -108,7 +108,7 @@ def routes(sim: Sim) -> list[BaseRoute]:
         response, events, start = store.post(found, content, busy or None)
         hub.publish(found.id, events)
         if start:
-            runner.start(found)
+            player.start(found)
         elif busy == "interrupt" and found.active:
             await interrupt_run(found)
         return JSON(response)
@@ -117,11 +117,11 @@ def routes(sim: Sim) -> list[BaseRoute]:
         _, found = chat_of(request)
         edited = store.editable(found, request.path_params["message"])
         content = input_parts(await read_body(request))
-        if await runner.stop(found.id) or found.active:
+        if await player.stop(found.id) or found.active:
             sim.counters.of(found.id).turns_interrupted += 1
         response, events = store.edit(found, edited, content)
         hub.publish(found.id, events)
-        runner.start(found)
+        player.start(found)
         return JSON(response)
 
     async def interrupt(request: Request) -> Response:
@@ -143,7 +143,7 @@ def routes(sim: Sim) -> list[BaseRoute]:
             await interrupt_run(found, promote=False)
         message, events = store.promote(found, entry)
         hub.publish(found.id, events)
-        runner.start(found)
+        player.start(found)
         if paths.promote_accepted:
             return JSON({"message": "Queued message promotion accepted."}, status_code=202)
         return JSON(message.wire())

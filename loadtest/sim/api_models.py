@@ -20,7 +20,7 @@ from loadtest.sim.errors import forbidden, not_found
 from loadtest.sim.web import JSON, read_body
 
 if TYPE_CHECKING:
-    from loadtest.sim.app import Sim
+    from loadtest.sim.state import Sim
 
 
 def _admin(user: User) -> None:

@@ -15,7 +15,7 @@ from loadtest.sim.errors import VALIDATION_FAILED, ApiError, not_found
 from loadtest.sim.web import JSON, read_body
 
 if TYPE_CHECKING:
-    from loadtest.sim.app import Sim
+    from loadtest.sim.state import Sim
 
 DEPLOYMENT_ID = "0fa1c0de-c0de-4c0d-8c0d-00000000d001"
 
@@ -90,7 +90,7 @@ def routes(sim: Sim) -> list[BaseRoute]:
         if request.method == "DELETE":
             deleted = sim.accounts.delete(actor, ref)
             for chat_id in sim.store.drop_owner(deleted.id):
-                await sim.runner.stop(chat_id)
+                await sim.player.stop(chat_id)
             return JSON({"message": "User has been deleted!"})
         return JSON(sim.accounts.lookup(actor, ref).wire())
 

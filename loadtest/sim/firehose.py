@@ -18,11 +18,11 @@ from starlette.websockets import WebSocket
 
 from loadtest.protocol.models import ChatMessagePart
 from loadtest.sim.accounts import OWNER_ID, User
+from loadtest.sim.plan import CORPUS
 from loadtest.sim.stream import serve
-from loadtest.sim.turns import CORPUS
 
 if TYPE_CHECKING:
-    from loadtest.sim.app import Sim
+    from loadtest.sim.state import Sim
 
 #: The chat id the firehose's events carry (and its counts are kept under).
 FIREHOSE_CHAT_ID: Final = "00000000-0000-4000-8000-00000000f14e"
@@ -112,7 +112,7 @@ class TurnhoseEndpoint:
                     _, events, _ = sim.store.post(chat, prompt, None)
                     sim.hub.publish(chat.id, events)
                 sim.counters.of(chat.id).turns_started += 1
-                await sim.runner.run(chat)
+                await sim.player.run(chat)
                 await asyncio.sleep(0)
             subscriber.close(1000, flush=True)
 

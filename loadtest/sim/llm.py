@@ -15,7 +15,7 @@ import orjson
 
 from loadtest.protocol.models import ErrorKind
 from loadtest.sim.events import Failure
-from loadtest.sim.turns import RETRYABLE_STATUS, failure
+from loadtest.sim.plan import RETRYABLE_STATUS, failure
 
 
 class LLMError(Exception):

@@ -19,8 +19,9 @@ import uvicorn
 from uvicorn.config import WS_PROTOCOLS
 
 from loadtest.protocol.eras import Era
-from loadtest.sim.app import Sim, build_app
+from loadtest.sim.app import build_app
 from loadtest.sim.config import SimConfig
+from loadtest.sim.state import Sim
 
 log = logging.getLogger("chatload.sim")
 
@@ -61,7 +62,7 @@ class SimServer(uvicorn.Server):
         deadline = loop.time() + CLOSE_GRACE_S
         while any(not s.closed for s in closing) and loop.time() < deadline:
             await asyncio.sleep(0.01)
-        await self.sim.runner.close()
+        await self.sim.player.close()
         await super().shutdown(sockets)
 
 

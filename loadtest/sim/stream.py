@@ -23,7 +23,7 @@ from loadtest.sim.hub import LOW_WATER, Subscriber
 from loadtest.sim.web import error_response, parse_uuid
 
 if TYPE_CHECKING:
-    from loadtest.sim.app import Sim
+    from loadtest.sim.state import Sim
 
 ONE_WAY_REASON = "Clients cannot send messages for one-way WebSockets"
 _PING_TEXT = PING_FRAME.decode()

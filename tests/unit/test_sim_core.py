@@ -14,7 +14,7 @@ from loadtest.protocol.models import (
 )
 from loadtest.sim.config import Dist, SimConfig, patched
 from loadtest.sim.events import Episode, Events
-from loadtest.sim.turns import plan, retry_delay_s
+from loadtest.sim.plan import plan, retry_delay_s
 
 CHAT = "6e0a4d0e-8d8c-4c2e-9d4f-000000000001"
 

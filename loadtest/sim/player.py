@@ -1,6 +1,6 @@
 """Turns played out in time: one asyncio task per running chat, as chatd's worker.
 
-A turn is either planned in-process (``turns.plan``) or, with an LLM URL configured,
+A turn is either planned in-process (``plan.plan``) or, with an LLM URL configured,
 streamed from a mock LLM. Either way the same core methods make the events, so both speak
 the same protocol; this module only sleeps, publishes and counts.
 """
@@ -8,23 +8,36 @@ the same protocol; this module only sleeps, publishes and counts.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 import httpx
 import orjson
 
-from loadtest.sim import turns
+from loadtest.sim import plan as plans
+from loadtest.sim.catalog import Catalog
+from loadtest.sim.chats import Chat, ChatStore
 from loadtest.sim.config import MAX_ATTEMPTS, SimConfig
 from loadtest.sim.events import Failure
+from loadtest.sim.hub import Counters, Hub
 from loadtest.sim.llm import LLMError, stream_chat
 
-if TYPE_CHECKING:
-    from loadtest.sim.app import Sim
-    from loadtest.sim.chats import Chat
+
+class Deployment(Protocol):
+    """What the player needs of the simulated deployment (``state.Sim`` is one): the seam
+    that keeps the state, which owns a player, from being imported by it."""
+
+    config: SimConfig
+    rng: random.Random
+    hub: Hub
+    store: ChatStore
+    counters: Counters
+    catalog: Catalog
+
 
 #: Tool round trips an LLM may ask for in one turn before the simulator stops it.
 MAX_LLM_STEPS: Final = 8
@@ -35,8 +48,10 @@ async def _sleep(seconds: float) -> None:
         await asyncio.sleep(seconds)
 
 
-class Runner:
-    def __init__(self, sim: Sim) -> None:
+class Player:
+    """Plays each running chat's turns out in time, one asyncio task per chat."""
+
+    def __init__(self, sim: Deployment) -> None:
         self.sim = sim
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self._client: httpx.AsyncClient | None = None
@@ -119,7 +134,7 @@ class Runner:
 
     async def _planned_turn(self, chat: Chat, config: SimConfig) -> bool:
         sim, store, hub = self.sim, self.sim.store, self.sim.hub
-        plan = turns.plan(config, sim.rng, self._provider(chat))
+        plan = plans.plan(config, sim.rng, self._provider(chat))
         failure = plan.failure
         for attempt in range(1, plan.failed_attempts + 1):
             assert failure is not None
@@ -163,7 +178,7 @@ class Runner:
 
     async def _retry(self, chat: Chat, attempt: int, failure: Failure, scale: float) -> None:
         """Publish chatretry's notice for failed ``attempt`` and wait out its backoff."""
-        delay = turns.retry_delay_s(attempt)
+        delay = plans.retry_delay_s(attempt)
         at = datetime.now(UTC) + timedelta(seconds=delay * scale)
         self.sim.hub.publish(
             chat.id, self.sim.store.retry(chat, attempt, int(delay * 1000), failure, at)

@@ -1,0 +1,70 @@
+"""The simulator's state: one simulated deployment's accounts, catalog, chats and streams.
+
+Routes (``api_*``, ``stream``, ``admin``, ``firehose``) import it; it imports none of them.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from starlette.requests import Request
+
+from loadtest.protocol.eras import PATHS, Era
+from loadtest.sim.accounts import Accounts, User
+from loadtest.sim.auth import Auth, RateLimiter
+from loadtest.sim.catalog import Catalog
+from loadtest.sim.chats import ChatStore
+from loadtest.sim.config import SimConfig
+from loadtest.sim.errors import ApiError
+from loadtest.sim.hub import Counters, Hub
+from loadtest.sim.player import Player
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Sim:
+    """Everything one simulated deployment holds: accounts, catalog, chats, streams."""
+
+    def __init__(
+        self, era: Era, config: SimConfig, token: str | None, *, default_model: bool = True
+    ) -> None:
+        self.era = era
+        self.paths = PATHS[era]
+        self.config = config
+        self.clock = _now
+        self.external_url = ""
+        self.accounts = Accounts(_now, token)
+        self.catalog = Catalog(_now, default_model)
+        self.store = ChatStore(era, _now)
+        self.hub = Hub()
+        self.counters = Counters()
+        self.rng = random.Random(config.seed)
+        self.limiter = RateLimiter(lambda: self.config.rate_limit_per_minute)
+        self.auth = Auth(self.accounts, self.limiter)
+        self.player = Player(self)
+
+    def reconfigure(self, config: SimConfig) -> None:
+        """Adopt a new config; a new seed restarts the random source, limits start afresh."""
+        if config.seed is not None and config.seed != self.config.seed:
+            self.rng.seed(config.seed)
+        self.config = config
+        self.limiter.reset()
+
+    # ------------------------------------------------------------ helpers for handlers
+
+    def chat_user(
+        self, headers: Mapping[str, str], cookies: Mapping[str, str], query: Mapping[str, str]
+    ) -> User:
+        """An authenticated caller of a chats route, behind the ``agents`` experiment."""
+        user = self.auth.user(headers, cookies, query)
+        if self.era is not Era.D and not self.config.agents_experiment:
+            raise ApiError(403, "Chats functionality requires enabling the 'agents' experiment.")
+        return user
+
+    def request_user(self, request: Request, *, chats: bool = False) -> User:
+        fetch = self.chat_user if chats else self.auth.user
+        return fetch(request.headers, request.cookies, request.query_params)
