@@ -18,7 +18,7 @@ import pytest
 from loadtest.core.slo import SloCheck, SloResult
 from loadtest.report.files import write_report_files
 from loadtest.report.svg import PALETTE
-from tests.unit.test_report_writers import sample_report
+from tests.unit.report.test_writers import sample_report
 
 pytestmark = pytest.mark.slow
 

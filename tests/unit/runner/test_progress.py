@@ -9,7 +9,7 @@ from loadtest.core.snapshot import merge
 from loadtest.core.turn import ErrorInfo
 from loadtest.report.model import build_report
 from loadtest.runner.progress import Progress, print_summary
-from tests.unit.test_metrics import run_info
+from tests.unit.samples import run_info
 
 MS = 1_000_000
 

@@ -28,9 +28,9 @@ from loadtest.report.model import (
 )
 from loadtest.report.svg import BOTTOM, HEIGHT
 from loadtest.report.timeseries_csv import render_timeseries_csv
-from tests.unit.test_metrics import feed_some, run_info
+from tests.unit.samples import feed_some, run_info
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 NUMBER = r"-?\d+(?:\.\d+)?"
 
 

@@ -1,9 +1,8 @@
-"""Scenario files, flag overrides, load shapes and SLO expressions."""
+"""SLO expressions: parsed against the figure list, units, goodput bounds, verdicts."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -11,63 +10,7 @@ from loadtest.core.recorder import Recorder
 from loadtest.core.slo import SloError, evaluate, parse_slo, per_turn_bounds
 from loadtest.core.tracker import TurnTracker
 from loadtest.report.model import Load, RunInfo, Target, build_report
-from loadtest.scenario import ScenarioError, load_scenario, parse_duration
 from tests.unit.events import MS, message, part, status
-
-SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [(90, 90.0), ("90s", 90.0), ("2m", 120.0), ("1h30m", 5400.0), ("250ms", 0.25), ("1.5", 1.5)],
-)
-def test_durations(text: object, seconds: float) -> None:
-    assert parse_duration(text) == seconds
-
-
-@pytest.mark.parametrize("bad", ["", "ten", "5x", "1m junk"])
-def test_bad_durations(bad: str) -> None:
-    with pytest.raises(ValueError, match="not a duration"):
-        parse_duration(bad)
-
-
-@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.toml")), ids=lambda p: p.stem)
-def test_shipped_scenarios_load(path: Path) -> None:
-    scenario = load_scenario(path)
-    assert scenario.name == path.stem
-    for expr in scenario.slo.checks:
-        parse_slo(expr)
-
-
-def test_flags_override_the_file(tmp_path: Path) -> None:
-    path = tmp_path / "s.toml"
-    path.write_text('[load]\nusers = 3\nrun_time = "1m"\n[chat]\nturns = 2\n')
-    scenario = load_scenario(path, {"load": {"users": 9}, "chat": {}})
-    assert (scenario.load.users, scenario.load.run_time, scenario.chat.turns) == (9, 60.0, 2)
-
-
-@pytest.mark.parametrize(
-    ("toml", "named"),
-    [
-        ("[load]\nusres = 3\n", "load.usres: Extra inputs are not permitted"),
-        ("[load]\nusers = -1\n", "load.users"),
-        ("[chat]\nthink_time = [3, 1]\n", "chat.think_time"),
-        ("[load]\nmode = 'open'\n", "arrival_rate"),
-        ("[bogus]\nx = 1\n", "bogus"),
-        ("[load\n", "not valid TOML"),
-    ],
-)
-def test_bad_scenario_names_the_key(tmp_path: Path, toml: str, named: str) -> None:
-    path = tmp_path / "bad.toml"
-    path.write_text(toml)
-    with pytest.raises(ScenarioError, match=r"bad\.toml") as info:
-        load_scenario(path)
-    assert named in str(info.value)
-
-
-def test_missing_scenario_file(tmp_path: Path) -> None:
-    with pytest.raises(ScenarioError, match="no such scenario file"):
-        load_scenario(tmp_path / "nope.toml")
 
 
 def test_slo_parsing_and_units() -> None:

@@ -1,0 +1,56 @@
+"""Snapshots merge exactly: N recorders merged equal one fed everything; merge is associative."""
+
+from __future__ import annotations
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from loadtest.core.meter import StreamMeter
+from loadtest.core.recorder import Recorder
+from loadtest.core.snapshot import Snapshot, merge
+from loadtest.core.tracker import TurnTracker
+from tests.unit.events import array_frame, message, part, status
+from tests.unit.samples import feed_some
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=40), min_size=1, max_size=5))
+def test_merged_snapshots_equal_one_recorder_fed_everything(seeds: list[int]) -> None:
+    one = Recorder(origin_ns=0, origin_epoch_s=1_800_000_000.0)
+    parts = []
+    for seed in seeds:
+        feed_some(one, seed, frames=3)
+        recorder = Recorder(origin_ns=0, origin_epoch_s=1_800_000_000.0)
+        feed_some(recorder, seed, frames=3)
+        parts.append(recorder.snapshot())
+    merged = merge(parts)
+    assert merged == one.snapshot()
+    assert merged.count("frames") == one.snapshot().count("frames") > 0
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 30), st.integers(0, 30), st.integers(0, 30))
+def test_merge_is_associative_and_survives_the_wire(a: int, b: int, c: int) -> None:
+    snaps = []
+    for seed in (a, b, c):
+        recorder = Recorder(origin_ns=0, origin_epoch_s=1_800_000_000.0)
+        feed_some(recorder, seed, frames=2)
+        # As shipped from a worker: bytes and back.
+        snaps.append(Snapshot.from_dict(orjson.loads(orjson.dumps(recorder.snapshot().to_dict()))))
+    x, y, z = snaps
+    assert (x + y) + z == x + (y + z) == merge([z, x, y])
+
+
+def test_snapshot_size_does_not_grow_with_traffic() -> None:
+    recorder = Recorder()
+    tracker = TurnTracker(recorder)
+    meter = StreamMeter(recorder, tracker)
+    tracker.start(0)
+    meter.feed(array_frame(message(1), status("running")), 1)
+    frame = array_frame(part(), part())
+    for i in range(100_000):  # 100,000 frames over 10 seconds
+        meter.feed(frame, 2 + i * 100_000)
+    size = len(orjson.dumps(recorder.snapshot().to_dict()))
+    assert recorder.snapshot().count("events") == 200_002
+    assert size < 4_000

@@ -1,0 +1,136 @@
+"""The report built from a snapshot: the contract's keys, exact rates, warnings, buckets."""
+
+from __future__ import annotations
+
+import orjson
+
+from loadtest.core.histogram import Histogram
+from loadtest.core.recorder import Recorder
+from loadtest.report.model import buckets, build_report
+from tests.unit.events import MS
+from tests.unit.samples import feed_some, run_info
+
+
+def test_generator_bottleneck_warning() -> None:
+    recorder = Recorder()
+    recorder.cpu_sample(97.0)
+    recorder.loop_lag(2 * MS)
+    report = build_report(recorder.snapshot(), run_info())
+    assert report.generator.bottleneck and report.generator.cpu_percent_max == 97.0
+    quiet = Recorder()
+    quiet.cpu_sample(30.0)
+    quiet.loop_lag(1 * MS)
+    assert not build_report(quiet.snapshot(), run_info()).generator.bottleneck
+    # One hiccup among a hundred samples is not a bottleneck; a lag at p99 is.
+    hiccup = Recorder()
+    for lag_ms in [1] * 199 + [400]:
+        hiccup.loop_lag(lag_ms * MS)
+    assert not build_report(hiccup.snapshot(), run_info()).generator.bottleneck
+    for _ in range(3):
+        hiccup.loop_lag(400 * MS)
+    assert build_report(hiccup.snapshot(), run_info()).generator.bottleneck
+
+
+def test_report_has_the_contract_keys_and_exact_rates() -> None:
+    recorder = Recorder(origin_ns=0, origin_epoch_s=run_info().started_at.timestamp())
+    feed_some(recorder, 1, frames=4)
+    report = build_report(recorder.snapshot(), run_info(duration=2.0))
+    data = orjson.loads(orjson.dumps(report.model_dump(mode="json")))
+    assert set(data) >= {
+        "schema_version",
+        "tool",
+        "run",
+        "latency_ms",
+        "distributions",
+        "counts",
+        "rates",
+        "errors",
+        "timeseries",
+        "slo",
+        "generator",
+    }
+    assert data["schema_version"] == 1 and data["tool"]["name"] == "chatload"
+    assert set(data["run"]) >= {
+        "started_at",
+        "ended_at",
+        "duration_s",
+        "complete",
+        "scenario",
+        "workers",
+        "load",
+        "target",
+    }
+    for name in (
+        "time_to_first_output",
+        "time_to_terminal_status",
+        "time_to_running",
+        "chat_message_latency",
+        "inter_frame_gap",
+        "time_per_output_token",
+    ):
+        assert set(data["latency_ms"][name]) == {
+            "count",
+            "min",
+            "mean",
+            "p50",
+            "p90",
+            "p95",
+            "p99",
+            "p999",
+            "max",
+        }
+    assert {"events_per_frame", "frame_bytes", "retries_per_turn"} <= set(data["distributions"])
+    counts = data["counts"]
+    # 4 turns: turn 0 ends in error, 3 complete; 3 data frames a turn, and one retry frame
+    # (seed 1: turn 2); each turn also gets a ping and a bad frame, which are not data.
+    assert (counts["turns_started"], counts["turns_completed"], counts["turns_failed"]) == (4, 3, 1)
+    assert (counts["frames"], counts["pings"], counts["decode_errors"]) == (4 * 3 + 1, 4, 4)
+    assert data["rates"]["frames_per_s"] == counts["frames"] / 2.0
+    assert data["rates"]["error_rate"] == 0.25
+    assert data["rates"]["retry_rate"] == counts["turns_retried"] / 4
+    assert {
+        "t",
+        "active_streams",
+        "frames_per_s",
+        "events_per_s",
+        "turns_completed",
+        "errors",
+        "retries",
+    } <= set(data["timeseries"][0])
+    assert sum(p["turns_completed"] for p in data["timeseries"]) == 3
+    stages = {row["stage"] for row in data["errors"]}
+    assert stages == {"decode", "status_error"}
+    assert set(data["errors"][0]) == {
+        "stage",
+        "kind",
+        "provider",
+        "status_code",
+        "retryable",
+        "count",
+        "message",
+    }
+    assert (
+        report.figure("time_to_first_output.p95")
+        == data["latency_ms"]["time_to_first_output"]["p95"]
+    )
+    assert report.figure("error_rate") == 0.25
+    assert report.figure("no_such_figure.p50") is None
+
+
+def test_integer_distributions_get_one_bucket_per_value() -> None:
+    hist = Histogram()
+    for value, n in ((1, 5), (2, 3), (3, 1)):
+        hist.record_many(value, n)
+    assert buckets(hist, 1.0) == [[1.0, 5], [2.0, 3], [3.0, 1]]
+    wide = Histogram()
+    for value in range(0, 400, 5):
+        wide.record(value)
+    rows = buckets(wide, 1.0)
+    assert len(rows) == 40 and sum(n for _, n in rows) == 80 and rows[-1][0] == 395
+
+
+def test_a_lost_workers_in_flight_turns_are_counted_as_lost() -> None:
+    recorder = Recorder()
+    recorder.counts.update(turns_started=61, turns_completed=59)
+    report = build_report(recorder.snapshot(), run_info())
+    assert report.counts.turns_lost == 2
