@@ -15,6 +15,7 @@ from typing import Any
 from locust import events
 
 from loadtest.locust import distributed, runtime
+from loadtest.locust.collector import Collector
 from loadtest.locust.users import ChatUser  # noqa: F401  (discovered by Locust)
 
 # Locust discovers every User class named here, and spawns by weight those without a fixed
@@ -41,7 +42,7 @@ def _init(environment: Any, **_: Any) -> None:
     """A worker of 'chatload run', or plain 'locust -f': hand the users their runtime."""
     rt = _run if _run is not None else runtime.install(*_standalone_settings(environment))
     runtime.attach(environment, rt)
-    distributed.install(environment, rt, distributed.Collector())
+    distributed.install(environment, rt, Collector())
 
 
 def _standalone_settings(environment: Any) -> tuple[runtime.RunSettings, list[str]]:

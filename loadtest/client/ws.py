@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,15 +53,24 @@ class Closed:
         return self.code in (1000, 1001)
 
 
+Dial = Callable[[tuple[str, int], float], socket.socket]
+
+
 class WebSocketStream:
-    """One stream connection, read by the greenlet that owns it."""
+    """One stream connection, read by the greenlet that owns it.
+
+    ``dial`` opens the TCP connection (``socket.create_connection``); tests hand in one end of
+    a socketpair instead, as httpx tests hand in a transport.
+    """
 
     def __init__(
         self,
         url: str,
         headers: Mapping[str, str],
         timeout: float = 30.0,
+        dial: Dial = socket.create_connection,
     ) -> None:
+        self._dial = dial
         self._uri = parse_uri(url)
         self._headers = dict(headers)
         self._timeout = timeout
@@ -74,12 +83,11 @@ class WebSocketStream:
 
     def connect(self) -> None:
         """Dial and complete the upgrade; raises ``HandshakeError`` or ``OSError``."""
+        sock = self._dial((self._uri.host, self._uri.port), self._timeout)
         if self._uri.secure:
-            raw = socket.create_connection((self._uri.host, self._uri.port), self._timeout)
-            sock: socket.socket = tls_context().wrap_socket(raw, server_hostname=self._uri.host)
-        else:
-            sock = socket.create_connection((self._uri.host, self._uri.port), self._timeout)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock = tls_context().wrap_socket(sock, server_hostname=self._uri.host)
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock = sock
         request = self._protocol.connect()
         for name, value in self._headers.items():
@@ -158,7 +166,10 @@ class WebSocketStream:
                         payload, parts = b"".join(parts), []
                         yield payload, t
             if protocol.writes:
-                self._flush()
+                try:
+                    self._flush()  # a pong, or the echo of the server's close
+                except OSError:
+                    eof = True  # the server already went: what it sent was read above
             if eof or protocol.state is State.CLOSED:
                 self.closed = self._close_info()
                 self.abort()

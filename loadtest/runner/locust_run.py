@@ -30,7 +30,7 @@ from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter
 
 from loadtest.core.snapshot import Snapshot
 from loadtest.locust import distributed, runtime
-from loadtest.locust.distributed import Collector
+from loadtest.locust.collector import Collector
 from loadtest.locust.shape import ScenarioShape
 from loadtest.locust.users import ChatUser, OpenLoopUser, StreamWatcher
 from loadtest.runner import processes

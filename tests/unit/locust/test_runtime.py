@@ -6,11 +6,9 @@ import ssl
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from loadtest.client import tls
-from loadtest.client.rest import ApiError, ChatClient
 from loadtest.locust import runtime
 from loadtest.protocol.eras import Era
 from loadtest.scenario import Scenario
@@ -48,22 +46,3 @@ def test_two_thousand_users_make_one_tls_context(contexts_made: list[ssl.SSLCont
     assert {c._headers["Coder-Session-Token"] for c in clients} == {f"token-{i}" for i in range(10)}
     for client in clients:
         client.close()
-
-
-def test_a_failed_idempotent_request_is_sent_once_more_and_a_post_never() -> None:
-    sent: list[str] = []
-
-    def flaky(request: httpx.Request) -> httpx.Response:
-        sent.append(request.method)
-        if len(sent) % 2:
-            raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
-        return httpx.Response(200, json=[])
-
-    client = ChatClient("http://127.0.0.1:9", "t", Era.D, transport=httpx.MockTransport(flaky))
-    assert client.list_chats() == []
-    assert sent == ["GET", "GET"]
-    sent.clear()
-    with pytest.raises(ApiError) as failed:
-        client.post_message("c1", "hello")
-    assert sent == ["POST"]
-    assert failed.value.kind == "connection" and failed.value.status is None

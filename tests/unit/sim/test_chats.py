@@ -1,0 +1,139 @@
+"""The simulator's chat state machine without a socket: runs, the queue, promotion,
+interrupt, edit's full refresh, archive rules, and what a new stream's snapshot holds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from loadtest.protocol.eras import PATHS, Era
+from loadtest.protocol.models import ChatMessagePart
+from loadtest.sim.accounts import User
+from loadtest.sim.chats import BUFFER_GRACE, MAX_QUEUE, ChatStore
+from loadtest.sim.errors import ApiError
+from loadtest.sim.events import Event
+
+USER = User("u1", "u", "u@x", "U", None, False, datetime(2026, 12, 1, tzinfo=UTC))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 12, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def text(value: str) -> list[ChatMessagePart]:
+    return [ChatMessagePart(type="text", text=value)]
+
+
+def kinds(events: list[Event]) -> list[str]:
+    return [
+        f"status:{e['status']['status']}" if e["type"] == "status" else e["type"] for e in events
+    ]
+
+
+def store(era: Era) -> tuple[ChatStore, Clock]:
+    clock = Clock()
+    return ChatStore(era, clock), clock
+
+
+@pytest.mark.parametrize("era", [Era.A, Era.B, Era.D])
+def test_create_persists_the_message_and_makes_the_chat_runnable(era: Era) -> None:
+    chats, _ = store(era)
+    chat, events = chats.create(USER, text("hello"), "model-1")
+    first = "pending" if PATHS[era].has_pending else "running"
+    assert kinds(events) == ["message", f"status:{first}"] and chat.active
+    assert [m.role for m in chat.messages] == ["user"] and chat.title == "hello"
+
+
+def test_a_message_while_running_is_queued_then_promoted_without_waiting_between() -> None:
+    chats, _ = store(Era.D)
+    chat, _ = chats.create(USER, text("first"), "m")
+    response, events, starts = chats.post(chat, text("second"), None)
+    assert response["queued"] is True and not starts and kinds(events) == ["queue_update"]
+    chats.text_part(chat, "text", "answer")
+    assert kinds(chats.finish_step(chat, 7)) == ["message"]
+    events, promoted = chats.finish_turn(chat)
+    # The queue's head runs at once: its message, the emptied queue, running again.
+    assert promoted and kinds(events)[:2] == ["message", "queue_update"]
+    assert "status:waiting" not in kinds(events) and chat.active and not chat.queue
+    assert [m.role for m in chat.messages] == ["user", "assistant", "user"]
+    assert chat.messages[1].usage is not None and chat.messages[1].usage.output_tokens == 7
+    events, promoted = chats.finish_turn(chat)
+    assert not promoted and kinds(events) == ["status:waiting"] and not chat.active
+
+
+def test_the_queue_is_full_at_twenty() -> None:
+    chats, _ = store(Era.D)
+    chat, _ = chats.create(USER, text("busy"), "m")
+    for i in range(MAX_QUEUE):
+        chats.post(chat, text(f"q{i}"), None)
+    with pytest.raises(ApiError) as full:
+        chats.post(chat, text("one too many"), None)
+    assert (full.value.status, full.value.message) == (429, "Message queue is full.")
+
+
+def test_interrupt_needs_a_run_and_keeps_what_was_streamed() -> None:
+    chats, _ = store(Era.D)
+    chat, _ = chats.create(USER, text("go"), "m")
+    assert kinds(chats.interrupting(chat)) == ["status:interrupting"]
+    chats.text_part(chat, "text", "partial")
+    events, promoted = chats.interrupted(chat)
+    assert kinds(events) == ["message", "status:waiting"] and not promoted
+    assert chat.messages[-1].role == "assistant"
+    with pytest.raises(ApiError) as idle:
+        chats.interrupting(chat)
+    assert idle.value.status == 409
+
+
+def test_edit_truncates_clears_the_queue_and_refreshes_everyone() -> None:
+    chats, _ = store(Era.D)
+    chat, _ = chats.create(USER, text("one"), "m")
+    chats.finish_step(chat, 1)
+    chats.finish_turn(chat)
+    chats.post(chat, text("two"), None)
+    chats.post(chat, text("queued"), None)
+    edited = chats.editable(chat, str(chat.messages[0].id))
+    response, events = chats.edit(chat, edited, text("one, again"))
+    assert sorted(response["deleted_message_ids"]) == [1, 2, 3]
+    assert kinds(events)[0] == "history_reset" and not chat.queue
+    assert [m.role for m in chat.messages] == ["user"] and chat.messages[0].id == 4
+    with pytest.raises(ApiError) as assistant:
+        chats.editable(chat, "2")
+    assert assistant.value.status == 404
+
+
+def test_archive_rules() -> None:
+    chats, _ = store(Era.D)
+    chat, _ = chats.create(USER, text("x"), "m")
+    with pytest.raises(ApiError) as active:
+        chats.set_archived(chat, True, strict=False)
+    assert active.value.status == 409
+    chats.finish_turn(chat)
+    chats.set_archived(chat, True, strict=False)
+    with pytest.raises(ApiError) as archived:
+        chats.post(chat, text("late"), None)
+    assert archived.value.status == 400
+
+
+@pytest.mark.parametrize("era", [Era.A, Era.D])
+def test_a_new_streams_snapshot_per_era(era: Era) -> None:
+    chats, clock = store(era)
+    chat, _ = chats.create(USER, text("a"), "m")
+    chats.running(chat)
+    chats.text_part(chat, "text", "so far")
+    snapshot = kinds(chats.snapshot(chat, after_id=None))
+    if era is Era.D:
+        assert snapshot == ["message", "status:running", "message_part"]
+    else:
+        assert snapshot == ["status:running", "message_part", "message"]
+    # after_id leaves out what the client has; a finished step's parts go after the grace.
+    assert "message" not in kinds(chats.snapshot(chat, after_id=chat.messages[-1].id))
+    chats.finish_step(chat, 1)
+    chats.finish_turn(chat)
+    assert "message_part" in kinds(chats.snapshot(chat, None))
+    clock.now += BUFFER_GRACE + timedelta(seconds=1)
+    assert "message_part" not in kinds(chats.snapshot(chat, None))
