@@ -62,9 +62,7 @@ class Collector:
         self.finals[msg.node_id] = unpack(msg.data)
         self._arrived.set()
 
-    def wait_for_finals(
-        self, runner: Master, expected: set[str], timeout: float
-    ) -> list[str]:
+    def wait_for_finals(self, runner: Master, expected: set[str], timeout: float) -> list[str]:
         """Wait until every expected worker sent its final or is gone; returns the lost ones."""
         deadline = time.monotonic() + timeout
         while True:
