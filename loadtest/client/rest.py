@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import orjson
@@ -26,7 +26,12 @@ from loadtest.protocol.eras import PATHS, ChatPaths, Era
 from loadtest.protocol.models import (
     BuildInfoResponse,
     Chat,
+    ChatInputPart,
+    CreateChatMessageRequest,
     CreateChatMessageResponse,
+    CreateChatRequest,
+    EditChatMessageRequest,
+    UpdateChatRequest,
 )
 
 TOKEN_HEADER = "Coder-Session-Token"
@@ -70,6 +75,10 @@ class Timed:
 
     body: Any
     latency_ns: int
+
+
+def _text(text: str) -> list[ChatInputPart]:
+    return [ChatInputPart(type="text", text=text)]
 
 
 def _error_from(name: str, response: httpx.Response) -> ApiError:
@@ -199,24 +208,24 @@ class ChatClient:
     # ------------------------------------------------------------ chats
 
     def create_chat(self, text: str, organization_id: str | None = None) -> tuple[Chat, int]:
-        body: dict[str, Any] = {"content": [{"type": "text", "text": text}]}
+        request = CreateChatRequest(content=_text(text))
         if organization_id:
             # Required from era B on; era A ignores unknown fields, as Coder's decoder does.
-            body["organization_id"] = organization_id
-        timed = self.call("create_chat", "POST", self.paths.chats(), body, expect=(201,))
+            request.organization_id = organization_id
+        timed = self.call("create_chat", "POST", self.paths.chats(), request.wire(), expect=(201,))
         return Chat.model_validate(timed.body), timed.latency_ns
 
     def post_message(
-        self, chat_id: str, text: str, busy_behavior: str | None = None
+        self, chat_id: str, text: str, busy_behavior: Literal["queue", "interrupt"] | None = None
     ) -> tuple[CreateChatMessageResponse, int]:
-        body: dict[str, Any] = {"content": [{"type": "text", "text": text}]}
+        request = CreateChatMessageRequest(content=_text(text))
         if busy_behavior:
-            body["busy_behavior"] = busy_behavior
-        timed = self.call("create_message", "POST", self.paths.messages(chat_id), body)
+            request.busy_behavior = busy_behavior
+        timed = self.call("create_message", "POST", self.paths.messages(chat_id), request.wire())
         return CreateChatMessageResponse.model_validate(timed.body), timed.latency_ns
 
     def edit_message(self, chat_id: str, message_id: int, text: str) -> int:
-        body = {"content": [{"type": "text", "text": text}]}
+        body = EditChatMessageRequest(content=_text(text)).wire()
         return self.call(
             "edit_message", "PATCH", self.paths.message(chat_id, message_id), body
         ).latency_ns
@@ -236,7 +245,7 @@ class ChatClient:
                 "archive_chat",
                 "PATCH",
                 self.paths.chat(chat_id),
-                {"archived": True},
+                UpdateChatRequest(archived=True).wire(),
                 expect=(204,),
             )
 

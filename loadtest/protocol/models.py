@@ -175,7 +175,8 @@ class ChatQueuedMessage(Model):
 
 
 class ChatInputPart(Model):
-    type: Literal["text", "file", "file-reference"] | str = "text"
+    #: Go's zero value when absent: the server then refuses the part by its type.
+    type: Literal["text", "file", "file-reference"] | str = ""
     text: str | None = None
     file_id: str | None = None
     file_name: str | None = None
@@ -229,7 +230,8 @@ class ChatMessagesResponse(Model):
 
 
 class CreateChatRequest(Model):
-    content: list[ChatInputPart]
+    #: A JSON null or no key decodes to Go's nil slice: the handler answers that it is required.
+    content: list[ChatInputPart] | None = None
     organization_id: str | None = None
     workspace_id: str | None = None
     model_config_id: str | None = None
@@ -239,7 +241,8 @@ class CreateChatRequest(Model):
 
 
 class CreateChatMessageRequest(Model):
-    content: list[ChatInputPart]
+    #: A JSON null or no key decodes to Go's nil slice: the handler answers that it is required.
+    content: list[ChatInputPart] | None = None
     model_config_id: str | None = None
     busy_behavior: Literal["queue", "interrupt"] | None = None
 
@@ -253,7 +256,8 @@ class CreateChatMessageResponse(Model):
 
 
 class EditChatMessageRequest(Model):
-    content: list[ChatInputPart]
+    #: A JSON null or no key decodes to Go's nil slice: the handler answers that it is required.
+    content: list[ChatInputPart] | None = None
     model_config_id: str | None = None
 
 

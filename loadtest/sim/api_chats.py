@@ -10,11 +10,17 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from loadtest.protocol.eras import Era
+from loadtest.protocol.models import (
+    CreateChatMessageRequest,
+    CreateChatRequest,
+    EditChatMessageRequest,
+    UpdateChatRequest,
+)
 from loadtest.sim.accounts import ORGANIZATION_ID, User
 from loadtest.sim.chats import Chat, input_parts
 from loadtest.sim.errors import ApiError
 from loadtest.sim.stream import StreamEndpoint
-from loadtest.sim.web import JSON, parse_uuid, read_body
+from loadtest.sim.web import JSON, parse_request, parse_uuid, read_body, read_request
 
 if TYPE_CHECKING:
     from loadtest.sim.state import Sim
@@ -60,15 +66,15 @@ def routes(sim: Sim) -> list[BaseRoute]:
         if request.method == "GET":
             archived = "archived:true" in request.query_params.get("q", "")
             return JSON([store.chat_wire(chat) for chat in store.owned(user, archived)])
-        body = await read_body(request)
+        create = await read_request(request, CreateChatRequest)
         if paths.needs_organization:
-            organization = body.get("organization_id")
+            organization = create.organization_id
             if not organization:
                 raise ApiError(400, "organization_id is required.")
             if organization != ORGANIZATION_ID:
                 raise ApiError(403, "You are not a member of the specified organization.")
-        content = input_parts(body)
-        chat, events = store.create(user, content, model_for(body.get("model_config_id")))
+        content = input_parts(create.content)
+        chat, events = store.create(user, content, model_for(create.model_config_id))
         hub.publish(chat.id, events)
         player.start(chat)
         return JSON(store.chat_wire(chat), status_code=201)
@@ -79,11 +85,11 @@ def routes(sim: Sim) -> list[BaseRoute]:
             if paths.get_returns_messages:
                 return JSON(store.with_messages_wire(found))
             return JSON(store.chat_wire(found))
-        body = await read_body(request)
-        if isinstance(body.get("title"), str):
-            found.title = body["title"]
-        if body.get("archived") is not None:
-            store.set_archived(found, bool(body["archived"]), strict=False)
+        update = await read_request(request, UpdateChatRequest)
+        if update.title is not None:
+            found.title = update.title
+        if update.archived is not None:
+            store.set_archived(found, update.archived, strict=False)
         return Response(status_code=204)
 
     def archiver(archived: bool) -> Callable[[Request], Awaitable[Response]]:
@@ -102,9 +108,11 @@ def routes(sim: Sim) -> list[BaseRoute]:
         busy = body.get("busy_behavior") if era is not Era.A else None
         if busy not in (None, "", "queue", "interrupt"):
             raise ApiError(400, "Invalid busy_behavior value.")
-        content = input_parts(body)
-        if body.get("model_config_id"):
-            found.model_config_id = model_for(body["model_config_id"])
+        body.pop("busy_behavior", None)  # checked above, with Coder's own message
+        post = parse_request(body, CreateChatMessageRequest)
+        content = input_parts(post.content)
+        if post.model_config_id:
+            found.model_config_id = model_for(post.model_config_id)
         response, events, start = store.post(found, content, busy or None)
         hub.publish(found.id, events)
         if start:
@@ -116,7 +124,7 @@ def routes(sim: Sim) -> list[BaseRoute]:
     async def edit(request: Request) -> Response:
         _, found = chat_of(request)
         edited = store.editable(found, request.path_params["message"])
-        content = input_parts(await read_body(request))
+        content = input_parts((await read_request(request, EditChatMessageRequest)).content)
         if await player.stop(found.id) or found.active:
             sim.counters.of(found.id).turns_interrupted += 1
         response, events = store.edit(found, edited, content)

@@ -20,6 +20,7 @@ from loadtest.protocol.models import (
     Chat as ChatModel,
 )
 from loadtest.protocol.models import (
+    ChatInputPart,
     ChatMessage,
     ChatMessagePart,
     ChatMessageUsage,
@@ -37,21 +38,18 @@ BUFFER_GRACE: Final = timedelta(seconds=5)
 ACTIVE: Final = frozenset({"pending", "running", "interrupting"})
 
 
-def input_parts(body: dict[str, Any]) -> list[ChatMessagePart]:
-    """The ``content`` of a create/post/edit body as message parts, checked as Coder does."""
-    content = body.get("content")
-    if not isinstance(content, list) or not content:
+def input_parts(content: list[ChatInputPart] | None) -> list[ChatMessagePart]:
+    """The ``content`` of a create/post/edit request as message parts, checked as Coder does."""
+    if not content:
         raise ApiError(400, "Content is required.")
     parts = []
     for index, item in enumerate(content):
-        kind = item.get("type") if isinstance(item, dict) else None
-        if kind != "text":
-            detail = f'content[{index}].type "{kind}" is not supported.'
+        if item.type != "text":
+            detail = f'content[{index}].type "{item.type}" is not supported.'
             raise ApiError(400, "Invalid input part.", detail)
-        text = item.get("text")
-        if not isinstance(text, str) or not text.strip():
+        if not item.text or not item.text.strip():
             raise ApiError(400, "Invalid input part.", f"content[{index}].text cannot be empty.")
-        parts.append(ChatMessagePart(type="text", text=text))
+        parts.append(ChatMessagePart(type="text", text=item.text))
     return parts
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
+from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -36,6 +37,27 @@ async def read_body(request: Request) -> dict[str, Any]:
         detail = f"json: cannot unmarshal {type(value).__name__} into Go value of type struct"
         raise ApiError(400, INVALID_JSON, detail)
     return value
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def read_request(request: Request, model: type[M]) -> M:
+    """The body as the protocol's request ``model`` (the client builds it from the same one)."""
+    return parse_request(await read_body(request), model)
+
+
+def parse_request(body: dict[str, Any], model: type[M]) -> M:
+    """``body`` as ``model``; a field of the wrong type is Coder's 400, as Go's JSON decoder
+    answers it (its detail names the field; the wording is ours)."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"])
+        # Go says: json: cannot unmarshal string into Go struct field X.content of type [...]
+        detail = f"json: cannot unmarshal into Go struct field {model.__name__}.{field}"
+        raise ApiError(400, INVALID_JSON, detail) from None
 
 
 def parse_uuid(raw: str) -> str:

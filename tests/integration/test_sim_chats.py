@@ -69,6 +69,17 @@ def test_create_errors(any_era: EraSim) -> None:
     assert reply.status_code == 400
     assert reply.json()["message"] == "Request body must be valid JSON."
     assert reply.json()["detail"]
+    # A field of the wrong type fails the request model, as Go's decoder fails the struct.
+    reply = sim.api.post(sim.base, json={**create_body(sim.era), "content": "hi"})
+    assert reply.status_code == 400
+    assert reply.json()["message"] == "Request body must be valid JSON."
+    assert "CreateChatRequest.content" in reply.json()["detail"]
+    untyped = body([{"text": "no type"}])
+    reply = sim.api.post(sim.base, json=untyped)
+    assert (reply.status_code, reply.json().get("detail")) == (
+        400,
+        'content[0].type "" is not supported.',
+    )
 
 
 def test_lookup_errors(any_era: EraSim) -> None:
