@@ -6,13 +6,12 @@ the key: ``load.users: Input should be greater than or equal to 0``.
 
 from __future__ import annotations
 
-import re
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from loadtest.config import ConfigError, explain, parse_duration, read_toml
 from loadtest.core.profiles import (
     DURATION_KEYS,
     PROFILE_KEYS,
@@ -23,28 +22,9 @@ from loadtest.core.profiles import (
     chosen,
 )
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|h|m|s)?")
-_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, None: 1.0}
 
-
-class ScenarioError(ValueError):
+class ScenarioError(ConfigError):
     """A scenario that cannot run; the message names the file and the bad key."""
-
-
-def parse_duration(value: Any) -> float:
-    """Seconds from ``90``, ``"90s"``, ``"2m"``, ``"1h30m"`` or ``"250ms"``."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    text = str(value).strip().lower()
-    pos, total = 0, 0.0
-    for match in _DURATION.finditer(text):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-    if pos != len(text) or not text:
-        raise ValueError(f"{value!r} is not a duration (try 30, '30s', '2m' or '1h30m')")
-    return total
 
 
 class Section(BaseModel):
@@ -196,15 +176,9 @@ class Scenario(Section):
     report: ReportOptions = Field(default_factory=ReportOptions)
 
 
-def _explain(source: str, exc: ValidationError) -> ScenarioError:
-    lines = []
-    for error in exc.errors():
-        loc = list(error["loc"])
-        if loc[1:2] == ["profile"]:
-            del loc[1:3]  # load.profile.<kind>.users -> load.users: the file's own key
-        key = ".".join(str(part) for part in loc) or "(top level)"
-        lines.append(f"{key}: {error['msg']}")
-    return ScenarioError(f"{source}: " + "; ".join(lines))
+def _file_key(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """The file's own key: ``load.profile.ramp.users`` is ``load.users``."""
+    return (*loc[:1], *loc[3:]) if loc[1:2] == ("profile",) else loc
 
 
 def load_scenario(
@@ -215,15 +189,9 @@ def load_scenario(
     source = str(path) if path else "defaults"
     if path is not None:
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ScenarioError(f"{path}: no such scenario file") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
-        except UnicodeDecodeError:
-            raise ScenarioError(f"{path}: not a text file (TOML is UTF-8)") from None
-        except OSError as exc:
-            raise ScenarioError(f"{path}: cannot read the scenario file: {exc.strerror}") from None
+            data = read_toml(path, what="scenario file")
+        except ConfigError as exc:
+            raise ScenarioError(str(exc)) from None
         data.setdefault("name", path.stem)
     for section, values in (overrides or {}).items():
         if not values:
@@ -243,4 +211,4 @@ def load_scenario(
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        raise _explain(source, exc) from None
+        raise ScenarioError(str(explain(source, exc, _file_key))) from None

@@ -14,6 +14,15 @@ from typing import Any
 
 from loadtest.client.rest import ApiError, ChatClient
 from loadtest.protocol.eras import Era
+from loadtest.protocol.models import (
+    CreateChatModelConfigRequest,
+    CreateChatProviderConfigRequest,
+    CreateFirstUserRequest,
+    GenerateAPIKeyResponse,
+    LoginWithPasswordRequest,
+    LoginWithPasswordResponse,
+    UpdateChatProviderConfigRequest,
+)
 
 PROVIDER_TYPE = "openai-compat"
 #: Era D names providers; lowercase words joined by hyphens.
@@ -61,13 +70,13 @@ def ensure_provider(client: ChatClient, llm_url: str, api_key: str) -> ProviderR
         )
         return ProviderResult(str(found["id"]), False, str(found.get("base_url") or ""))
     paths = client.paths
-    body = {
-        "provider": PROVIDER_TYPE,
-        "display_name": PROVIDER_DISPLAY,
-        "api_key": api_key,
-        "base_url": llm_url,
-        "enabled": True,
-    }
+    body = CreateChatProviderConfigRequest(
+        provider=PROVIDER_TYPE,
+        display_name=PROVIDER_DISPLAY,
+        api_key=api_key,
+        base_url=llm_url,
+        enabled=True,
+    ).wire()
     try:
         made = client.call("create_provider", "POST", paths.providers(), body, expect=(201,))
         return ProviderResult(str(made.body["id"]), created=True)
@@ -84,7 +93,7 @@ def ensure_provider(client: ChatClient, llm_url: str, api_key: str) -> ProviderR
         "update_provider",
         "PATCH",
         paths.provider(str(found["id"])),
-        {"base_url": llm_url, "api_key": api_key, "enabled": True},
+        UpdateChatProviderConfigRequest(base_url=llm_url, api_key=api_key, enabled=True).wire(),
     )
     return ProviderResult(str(found["id"]), False, str(found.get("base_url") or ""))
 
@@ -93,19 +102,22 @@ def ensure_model(
     client: ChatClient, provider_id: str, model: str, organization: str | None
 ) -> tuple[str, bool]:
     """The model config (era D: organization chat model) chats will use, and if we made it."""
-    body: dict[str, Any] = {
-        "model": model,
-        "display_name": f"{model} (chatload)",
-        "context_limit": CONTEXT_LIMIT,
-        "is_default": True,
-        "enabled": True,
-    }
+    request = CreateChatModelConfigRequest(
+        provider=PROVIDER_TYPE,
+        model=model,
+        display_name=f"{model} (chatload)",
+        context_limit=CONTEXT_LIMIT,
+        is_default=True,
+        enabled=True,
+    )
+    body = request.wire()
     if client.era is Era.D:
+        # An organization chat model names its AI provider instead of a provider type.
         path = _org_models(organization or "default")
+        body.pop("provider")
         body["ai_provider_id"] = provider_id
     else:
         path = client.paths.model_configs()
-        body["provider"] = PROVIDER_TYPE
     try:
         made = client.call("create_model_config", "POST", path, body, expect=(201,))
         return str(made.body["id"]), True
@@ -135,7 +147,7 @@ def create_user(
     user = client.call("create_user", "POST", "/api/v2/users", body, expect=(201,)).body
     user_id = str(user["id"])
     key = client.call("create_api_key", "POST", f"/api/v2/users/{user_id}/keys", expect=(201,))
-    return user_id, str(key.body["key"])
+    return user_id, GenerateAPIKeyResponse.model_validate(key.body).key
 
 
 def bootstrap_first_user(client: ChatClient, email: str, password: str) -> str:
@@ -150,16 +162,11 @@ def bootstrap_first_user(client: ChatClient, email: str, password: str) -> str:
             "first_user", 409, "The deployment already has its first user; pass --token."
         )
     username = email.split("@", 1)[0].replace(".", "-")[:32] or "admin"
-    body = {"email": email, "username": username, "password": password, "trial": False}
-    client.call("create_first_user", "POST", "/api/v2/users/first", body, expect=(201,))
-    login = client.call(
-        "login",
-        "POST",
-        "/api/v2/users/login",
-        {"email": email, "password": password},
-        expect=(201,),
-    )
-    return str(login.body["session_token"])
+    first = CreateFirstUserRequest(email=email, username=username, password=password, trial=False)
+    client.call("create_first_user", "POST", "/api/v2/users/first", first.wire(), expect=(201,))
+    login = LoginWithPasswordRequest(email=email, password=password).wire()
+    answer = client.call("login", "POST", "/api/v2/users/login", login, expect=(201,))
+    return LoginWithPasswordResponse.model_validate(answer.body).session_token
 
 
 def delete_quietly(client: ChatClient, name: str, path: str) -> bool:

@@ -8,23 +8,16 @@ everything else goes to stderr.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import logging
 import os
-import signal
-import socket
 import sys
-import tomllib
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
-import uvicorn
-from pydantic import ValidationError
-
-from loadtest.mockllm.config import MockConfig, Ttft, load
+from loadtest.config import ConfigError, add_flags, flag_overrides, load_model
+from loadtest.mockllm.config import MockConfig
 from loadtest.mockllm.server import CONFIG_HEADER, create_app
+from loadtest.serve import serve
 
 ENV_API_KEY: Final = "CHATLOAD_MOCK_LLM_API_KEY"
 
@@ -52,42 +45,8 @@ per request:
   replies call the tool until N tool results follow it (Coder's scaletest protocol)
 
 --config FILE is TOML with the tuning keys above, underscored (tokens_per_s = 80,
-ttft = "lognormal:0.4,0.5" or ttft = {{dist = "uniform", min_s = 0.1, max_s = 0.5}}).
+ttft = "lognormal:0.4,0.5" or ttft = {{dist = "uniform", min = 0.1, max = 0.5}}).
 """
-
-
-class _Server(uvicorn.Server):
-    """uvicorn's server minus its habit of re-raising the stop signal once shut down, which
-    would turn SIGTERM into a non-zero exit."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        previous = {
-            sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)
-        }
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-
-
-def _metavar(name: str, default: Any) -> str:
-    if isinstance(default, Ttft):
-        return "SPEC"
-    if isinstance(default, list):
-        return "ID[,ID...]"
-    if name.startswith("fault_"):
-        return "P"
-    if isinstance(default, str):
-        return "TEXT"
-    return "N" if isinstance(default, int) or name == "seed" else "X"
-
-
-def _shown(default: Any) -> str:
-    if isinstance(default, list):
-        return ",".join(default)
-    return "random" if default is None else str(default)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -123,42 +82,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     tuning = parser.add_argument_group(
         "tuning", "Also settable in --config, by PATCH /__mock/config, or per request."
     )
-    defaults = MockConfig()
-    for name, field in MockConfig.model_fields.items():
-        default = getattr(defaults, name)
-        description = (field.description or "").replace("%", "%%")
-        tuning.add_argument(
-            "--" + name.replace("_", "-"),
-            dest=f"tune_{name}",
-            metavar=_metavar(name, default),
-            help=f"{description} (default: {_shown(default)})",
-        )
-
-
-def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for name in MockConfig.model_fields:
-        value = getattr(args, f"tune_{name}", None)
-        if value is not None:
-            values[name] = value.split(",") if name == "models" else value
-    return values
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host, port), family=family)
-
-
-async def _serve(server: _Server, sock: socket.socket) -> int:
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started and not task.done():
-        await asyncio.sleep(0.01)
-    if server.started:
-        host, port = sock.getsockname()[:2]
-        shown = f"[{host}]" if ":" in host else host
-        print(f"chatload mock-llm listening on http://{shown}:{port}/v1", flush=True)
-    await task
-    return 0 if server.started else 1
+    add_flags(tuning, MockConfig)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -168,25 +92,20 @@ def main(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        config = load(args.config, _overrides(args))
-    except (OSError, tomllib.TOMLDecodeError, ValidationError) as exc:
+        overrides = flag_overrides(args, split=lambda name: name == "models")
+        config = load_model(MockConfig, args.config, overrides)
+    except ConfigError as exc:
         _log.error("invalid config: %s", exc)
         return 2
     api_key = args.api_key or os.environ.get(ENV_API_KEY) or None
-    try:
-        sock = _listen(args.host, args.port)
-    except OSError as exc:
-        _log.error("cannot listen on %s port %d: %s", args.host, args.port, exc)
-        return 1
     _log.info("config %s; API key %s", config.model_dump_json(), "required" if api_key else "any")
-    server = _Server(
-        uvicorn.Config(
-            create_app(config, api_key),
-            log_config=None,
-            log_level=args.log_level,
-            access_log=args.access_log,
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-        )
+    return serve(
+        create_app(config, api_key),
+        host=args.host,
+        port=args.port,
+        banner=lambda url: f"chatload mock-llm listening on {url}/v1",
+        log_config=None,
+        log_level=args.log_level,
+        access_log=args.access_log,
+        lifespan="off",
     )
-    return asyncio.run(_serve(server, sock))

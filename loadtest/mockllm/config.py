@@ -1,82 +1,21 @@
 """The mock's tuning: one pydantic model, loaded from TOML, overridden by flags, and patched
 at runtime (``PATCH /__mock/config``) or per request (``X-Mock-LLM-Config``) with a JSON merge
-patch (RFC 7386), so one process can serve many differently tuned test cases.
+patch (RFC 7396), so one process can serve many differently tuned test cases. Loading,
+patching and the flags are ``loadtest/config.py``'s, as for the scenario and the simulator.
 """
 
 from __future__ import annotations
 
-import math
-import random
-import tomllib
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from loadtest.config import Distribution
 from loadtest.mockllm.faults import PROBABILITY_FIELD, Fault
 
-Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+#: A fault's probability per reply; on the command line its metavar is P.
+Probability = Annotated[float, Field(ge=0.0, le=1.0, json_schema_extra={"metavar": "P"})]
 Seconds = Annotated[float, Field(ge=0.0)]
-
-
-class Ttft(BaseModel):
-    """Time to first token, drawn per reply.
-
-    ``constant``: ``s``; ``uniform``: between ``min_s`` and ``max_s``; ``lognormal``:
-    ``median_s * exp(sigma * Z)`` with Z standard normal (a long right tail, like real
-    providers). Anywhere a Ttft is expected, a shorthand string works too: ``"0.2"``,
-    ``"constant:0.2"``, ``"uniform:0.1,0.5"``, ``"lognormal:0.3,0.6"`` (median, sigma).
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    dist: Literal["constant", "uniform", "lognormal"] = "constant"
-    s: Seconds = 0.25
-    min_s: Seconds = 0.0
-    max_s: Seconds = 1.0
-    median_s: Seconds = 0.5
-    sigma: Annotated[float, Field(ge=0.0)] = 0.5
-
-    @model_validator(mode="before")
-    @classmethod
-    def _shorthand(cls, value: Any) -> Any:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return {"dist": "constant", "s": value}
-        if not isinstance(value, str):
-            return value
-        dist, _, params = value.partition(":") if ":" in value else ("constant", "", value)
-        names = {
-            "constant": ("s",),
-            "uniform": ("min_s", "max_s"),
-            "lognormal": ("median_s", "sigma"),
-        }
-        fields = names.get(dist.strip())
-        numbers = [part.strip() for part in params.split(",")]
-        if fields is None or len(numbers) != len(fields):
-            raise ValueError(
-                f"ttft {value!r}: want SECONDS, constant:S, uniform:MIN,MAX or lognormal:MEDIAN,SIGMA"
-            )
-        return {"dist": dist.strip(), **dict(zip(fields, numbers, strict=True))}
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Ttft:
-        if self.dist == "uniform" and self.min_s > self.max_s:
-            raise ValueError("ttft: min_s must not exceed max_s")
-        return self
-
-    def sample(self, rng: random.Random) -> float:
-        if self.dist == "uniform":
-            return rng.uniform(self.min_s, self.max_s)
-        if self.dist == "lognormal":
-            return self.median_s * math.exp(self.sigma * rng.gauss(0.0, 1.0))
-        return self.s
-
-    def __str__(self) -> str:
-        if self.dist == "uniform":
-            return f"uniform:{self.min_s},{self.max_s}"
-        if self.dist == "lognormal":
-            return f"lognormal:{self.median_s},{self.sigma}"
-        return f"constant:{self.s}"
 
 
 class MockConfig(BaseModel):
@@ -84,10 +23,10 @@ class MockConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    ttft: Ttft = Field(
-        default_factory=Ttft,
-        description="time to first token: SECONDS, constant:S, uniform:MIN,MAX or "
-        "lognormal:MEDIAN,SIGMA (median*exp(sigma*Z))",
+    ttft: Distribution = Field(
+        default_factory=lambda: Distribution(value=0.25),
+        description="time to first token in seconds: S, constant:S, uniform:MIN,MAX or "
+        "lognormal:MEDIAN[,SIGMA] (median*exp(sigma*Z))",
     )
     tokens_per_s: Seconds = Field(
         50.0, description="pace of the tokens after the first; 0 sends them as fast as possible"
@@ -134,6 +73,7 @@ class MockConfig(BaseModel):
     models: list[str] = Field(
         default_factory=lambda: ["scaletest-model"],
         min_length=1,
+        json_schema_extra={"metavar": "ID[,ID...]"},
         description="model ids listed by GET /v1/models (comma-separated on the command line)",
     )
 
@@ -146,32 +86,3 @@ class MockConfig(BaseModel):
 
     def fault_probabilities(self) -> dict[Fault, float]:
         return {fault: getattr(self, name) for fault, name in PROBABILITY_FIELD.items()}
-
-
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch: objects merge key by key, ``null`` deletes, the rest replaces."""
-    if not isinstance(patch, dict):
-        return patch
-    merged = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = merge_patch(merged.get(key), value)
-    return merged
-
-
-def patched(config: MockConfig, patch: Any) -> MockConfig:
-    """``config`` with a merge patch applied; a deleted key falls back to its default."""
-    if not isinstance(patch, dict):
-        raise ValueError("a config patch must be a JSON object")
-    return MockConfig.model_validate(merge_patch(config.model_dump(), patch))
-
-
-def load(path: Path | None, overrides: dict[str, Any]) -> MockConfig:
-    """The config from a TOML file (top-level keys are the fields), then flag overrides."""
-    values: dict[str, Any] = {}
-    if path is not None:
-        with path.open("rb") as file:
-            values = tomllib.load(file)
-    return MockConfig.model_validate({**values, **overrides})

@@ -27,8 +27,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from loadtest.config import patched
 from loadtest.mockllm import anthropic_messages, openai_chat, openai_responses, sse
-from loadtest.mockllm.config import MockConfig, patched
+from loadtest.mockllm.config import MockConfig
 from loadtest.mockllm.counts import Counts
 from loadtest.mockllm.errors import openai_error
 from loadtest.mockllm.faults import HTTP_STATUS, Fault

@@ -111,12 +111,6 @@ class ChatError(Model):
 ChatStreamError = ChatError
 
 
-class ChatUsageLimitExceededResponse(Response):
-    spent_micros: int | None = None
-    limit_micros: int | None = None
-    resets_at: datetime | None = None
-
-
 # ---------------------------------------------------------------- messages
 
 
@@ -421,12 +415,6 @@ class ChatStreamNotifyMessage(Model):
     full_refresh: bool | None = None
 
 
-class ChatWatchEvent(Model):
-    kind: str
-    chat: Chat
-    tool_calls: list[ChatActionRequiredToolCall] | None = None
-
-
 # ---------------------------------------------------------------- users and bootstrap
 
 
@@ -443,10 +431,11 @@ class BuildInfoResponse(Model):
 
 
 class CreateFirstUserRequest(Model):
-    email: str
-    username: str
+    # Go's zero values when absent: the server's ``validate:"required"`` then names them.
+    email: str = ""
+    username: str = ""
     name: str | None = None
-    password: str
+    password: str = ""
     trial: bool = False
 
 
@@ -456,8 +445,8 @@ class CreateFirstUserResponse(Model):
 
 
 class LoginWithPasswordRequest(Model):
-    email: str
-    password: str
+    email: str = ""
+    password: str = ""
 
 
 class LoginWithPasswordResponse(Model):

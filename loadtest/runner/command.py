@@ -31,7 +31,8 @@ from loadtest.report.model import Load, Report, RunInfo, Target, build_report
 from loadtest.runner import processes
 from loadtest.runner.locust_run import LocustRun
 from loadtest.runner.progress import Progress, print_summary
-from loadtest.scenario import Scenario, ScenarioError, load_scenario, parse_duration
+from loadtest.config import parse_duration
+from loadtest.scenario import Scenario, ScenarioError, load_scenario
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "smoke.toml"
 #: ``chatload run``'s exit codes (``--help`` and docs/report-contract.md).

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
-from loadtest.sim.config import patched
+from loadtest.config import patched
 from loadtest.sim.errors import VALIDATION_FAILED, ApiError
 from loadtest.sim.firehose import FirehoseEndpoint, TurnhoseEndpoint
 from loadtest.sim.web import JSON, read_body

@@ -17,6 +17,7 @@ from loadtest.protocol.models import (
     UpdateChatRequest,
 )
 from loadtest.sim.accounts import ORGANIZATION_ID, User
+from loadtest.sim.chat_wire import chat_wire, messages_page, with_messages_wire
 from loadtest.sim.chats import Chat, input_parts
 from loadtest.sim.errors import ApiError
 from loadtest.sim.stream import StreamEndpoint
@@ -65,7 +66,7 @@ def routes(sim: Sim) -> list[BaseRoute]:
         user = sim.request_user(request, chats=True)
         if request.method == "GET":
             archived = "archived:true" in request.query_params.get("q", "")
-            return JSON([store.chat_wire(chat) for chat in store.owned(user, archived)])
+            return JSON([chat_wire(era, chat) for chat in store.owned(user, archived)])
         create = await read_request(request, CreateChatRequest)
         if paths.needs_organization:
             organization = create.organization_id
@@ -77,14 +78,14 @@ def routes(sim: Sim) -> list[BaseRoute]:
         chat, events = store.create(user, content, model_for(create.model_config_id))
         hub.publish(chat.id, events)
         player.start(chat)
-        return JSON(store.chat_wire(chat), status_code=201)
+        return JSON(chat_wire(era, chat), status_code=201)
 
     async def chat(request: Request) -> Response:
         _, found = chat_of(request)
         if request.method == "GET":
             if paths.get_returns_messages:
-                return JSON(store.with_messages_wire(found))
-            return JSON(store.chat_wire(found))
+                return JSON(with_messages_wire(era, found))
+            return JSON(chat_wire(era, found))
         update = await read_request(request, UpdateChatRequest)
         if update.title is not None:
             found.title = update.title
@@ -103,7 +104,7 @@ def routes(sim: Sim) -> list[BaseRoute]:
     async def messages(request: Request) -> Response:
         _, found = chat_of(request)
         if request.method == "GET":
-            return JSON(store.messages_page(found, dict(request.query_params)))
+            return JSON(messages_page(found, dict(request.query_params)))
         body = await read_body(request)
         busy = body.get("busy_behavior") if era is not Era.A else None
         if busy not in (None, "", "queue", "interrupt"):
@@ -136,7 +137,7 @@ def routes(sim: Sim) -> list[BaseRoute]:
         _, found = chat_of(request)
         if found.active or era is Era.D:
             await interrupt_run(found)
-        return JSON(store.chat_wire(found))
+        return JSON(chat_wire(era, found))
 
     async def queued(request: Request) -> Response:
         _, found = chat_of(request)

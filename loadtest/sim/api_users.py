@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from loadtest.protocol.eras import SIMULATED_VERSIONS, Era
-from loadtest.protocol.models import BuildInfoResponse
+from loadtest.protocol.models import (
+    BuildInfoResponse,
+    CreateFirstUserRequest,
+    CreateFirstUserResponse,
+    LoginWithPasswordRequest,
+    LoginWithPasswordResponse,
+)
 from loadtest.sim.accounts import ORGANIZATION_ID
 from loadtest.sim.errors import VALIDATION_FAILED, ApiError, not_found
-from loadtest.sim.web import JSON, read_body
+from loadtest.sim.web import JSON, read_body, read_request
 
 if TYPE_CHECKING:
     from loadtest.sim.state import Sim
@@ -20,8 +27,10 @@ if TYPE_CHECKING:
 DEPLOYMENT_ID = "0fa1c0de-c0de-4c0d-8c0d-00000000d001"
 
 
-def _required(body: dict[str, object], *names: str) -> None:
-    missing = [name for name in names if not isinstance(body.get(name), str) or not body[name]]
+def _required(request: BaseModel | dict[str, object], *names: str) -> None:
+    """Coder's ``validate:"required"``: each named field must be a non-empty string."""
+    get = request.get if isinstance(request, dict) else lambda name: getattr(request, name, None)
+    missing = [name for name in names if not isinstance(get(name), str) or not get(name)]
     if missing:
         raise ApiError(
             400,
@@ -55,21 +64,19 @@ def routes(sim: Sim) -> list[BaseRoute]:
             if sim.accounts.users:
                 return JSON({"message": "The initial user has already been created!"})
             return JSON({"message": "The initial user has not been created!"}, status_code=404)
-        body = await read_body(request)
-        _required(body, "email", "username", "password")
+        first = await read_request(request, CreateFirstUserRequest)
+        _required(first, "email", "username", "password")
         user = sim.accounts.create_first(
-            str(body["username"]),
-            str(body["email"]),
-            str(body.get("name") or ""),
-            str(body["password"]),
+            first.username, first.email, first.name or "", first.password
         )
-        return JSON({"user_id": user.id, "organization_id": ORGANIZATION_ID}, status_code=201)
+        made = CreateFirstUserResponse(user_id=user.id, organization_id=ORGANIZATION_ID)
+        return JSON(made.wire(), status_code=201)
 
     async def login(request: Request) -> Response:
-        body = await read_body(request)
-        _required(body, "email", "password")
-        token = sim.accounts.login(str(body["email"]), str(body["password"]))
-        return JSON({"session_token": token}, status_code=201)
+        login = await read_request(request, LoginWithPasswordRequest)
+        _required(login, "email", "password")
+        token = sim.accounts.login(login.email, login.password)
+        return JSON(LoginWithPasswordResponse(session_token=token).wire(), status_code=201)
 
     async def create_user(request: Request) -> Response:
         actor = sim.request_user(request)

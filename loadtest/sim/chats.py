@@ -17,17 +17,15 @@ import orjson
 
 from loadtest.protocol.eras import PATHS, Era
 from loadtest.protocol.models import (
-    Chat as ChatModel,
-)
-from loadtest.protocol.models import (
     ChatInputPart,
     ChatMessage,
     ChatMessagePart,
     ChatMessageUsage,
     ChatQueuedMessage,
     CreateChatMessageResponse,
+    EditChatMessageResponse,
 )
-from loadtest.sim.accounts import ORGANIZATION_ID, User
+from loadtest.sim.accounts import User
 from loadtest.sim.errors import ApiError, not_found
 from loadtest.sim.events import Episode, Event, Events, Failure
 
@@ -142,70 +140,6 @@ class ChatStore:
         for chat_id in gone:
             del self.chats[chat_id]
         return gone
-
-    def chat_wire(self, chat: Chat) -> dict[str, Any]:
-        """``codersdk.Chat`` as this era sends it."""
-        fields: dict[str, Any] = {}
-        if self.era is not Era.A:
-            fields.update(
-                organization_id=ORGANIZATION_ID,
-                pin_order=0,
-                mcp_server_ids=[],
-                labels={},
-                has_unread=False,
-            )
-        if self.era is Era.D:
-            fields.update(
-                last_turn_summary=None, summary=None, shared=False, client_type="api", children=[]
-            )
-            if chat.last_error is not None:
-                fields["last_error"] = chat.last_error.chat_error()
-        else:
-            fields["last_error"] = chat.last_error.message if chat.last_error else None
-        return ChatModel(
-            id=chat.id,
-            owner_id=chat.owner_id,
-            last_model_config_id=chat.model_config_id,
-            title=chat.title,
-            status=chat.status,
-            created_at=chat.created_at,
-            updated_at=chat.updated_at,
-            archived=chat.archived,
-            **fields,
-        ).wire()
-
-    def with_messages_wire(self, chat: Chat) -> dict[str, Any]:
-        """Era a's ``ChatWithMessages``."""
-        return {
-            "chat": self.chat_wire(chat),
-            "messages": [m.wire() for m in chat.messages],
-            "queued_messages": [q.wire() for q in chat.queue],
-        }
-
-    def messages_page(self, chat: Chat, query: dict[str, str]) -> dict[str, Any]:
-        """``GET /chats/{id}/messages``: newest first, or oldest first after ``after_id``."""
-        try:
-            limit = int(query.get("limit", "50"))
-            before = int(query["before_id"]) if "before_id" in query else None
-            after = int(query["after_id"]) if "after_id" in query else None
-        except ValueError:
-            raise ApiError(400, "Invalid limit parameter (1-200).") from None
-        if not 1 <= limit <= 200:
-            raise ApiError(400, "Invalid limit parameter (1-200).")
-        if before is not None and after is not None and after >= before:
-            raise ApiError(400, "after_id must be less than before_id.")
-        rows = [
-            m
-            for m in chat.messages
-            if (before is None or m.id < before) and (after is None or m.id > after)
-        ]
-        if after is None:
-            rows.reverse()
-        return {
-            "messages": [m.wire() for m in rows[:limit]],
-            "queued_messages": [q.wire() for q in chat.queue],
-            "has_more": len(rows) > limit,
-        }
 
     # ------------------------------------------------------------ changes by the API
 
@@ -344,7 +278,8 @@ class ChatStore:
             refresh.append(events.queue_update(chat.id, chat.queue))
         refresh.append(events.status(chat.id, chat.status))
         if self.era is Era.D:
-            return {"message": message.wire(), "deleted_message_ids": deleted}, refresh
+            answer = EditChatMessageResponse(message=message, deleted_message_ids=deleted)
+            return answer.wire(), refresh
         return message.wire(), refresh
 
     def queued(self, chat: Chat, raw_id: str) -> ChatQueuedMessage:

@@ -1,4 +1,5 @@
-"""The simulator's tuning and faults: one pydantic model, from a TOML file, flags and PATCH.
+"""The simulator's tuning and faults: one pydantic model, from a TOML file, flags and PATCH
+(all three through ``loadtest/config.py``; each field's description is its flag's help).
 
 Delays are milliseconds of real time; only Coder's own retry backoff (1, 2, 4 ... 60 s) is
 multiplied by ``time_scale``, so a test can run 25 retries in milliseconds while the LLM's
@@ -7,67 +8,19 @@ latency profile stays what it says.
 
 from __future__ import annotations
 
-import math
-import random
-import tomllib
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
+from loadtest.config import Distribution
 from loadtest.protocol.models import ErrorKind
 
 #: Coder's ``chatretry.MaxAttempts``: an error that fails this many attempts is final.
 MAX_ATTEMPTS = 25
 
 
-class Dist(BaseModel):
-    """A distribution of milliseconds: ``constant`` (``value``), ``uniform`` (``min``..``max``)
-    or ``lognormal`` (median ``p50``, log-space spread ``sigma``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    dist: Literal["constant", "uniform", "lognormal"] = "constant"
-    value: float = Field(0.0, ge=0)
-    min: float = Field(0.0, ge=0)
-    max: float = Field(0.0, ge=0)
-    p50: float = Field(0.0, ge=0)
-    sigma: float = Field(0.5, ge=0)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Dist:
-        if self.dist == "uniform" and self.max < self.min:
-            raise ValueError("uniform needs min <= max")
-        return self
-
-    def sample(self, rng: random.Random) -> float:
-        if self.dist == "constant":
-            return self.value
-        if self.dist == "uniform":
-            return rng.uniform(self.min, self.max)
-        return self.p50 * math.exp(self.sigma * rng.gauss(0.0, 1.0))
-
-    def samples_s(self, rng: random.Random, count: int) -> tuple[float, ...]:
-        """``count`` samples, in seconds."""
-        if self.dist == "constant":
-            return (self.value / 1000,) * count
-        return tuple(self.sample(rng) / 1000 for _ in range(count))
-
-    @classmethod
-    def parse(cls, spec: str) -> Dist:
-        """``300`` | ``constant:300`` | ``uniform:100,500`` | ``lognormal:300[,0.5]``."""
-        kind, _, rest = spec.partition(":")
-        if not rest:
-            return cls(dist="constant", value=float(kind))
-        numbers = [float(part) for part in rest.split(",")]
-        if kind == "constant" and len(numbers) == 1:
-            return cls(dist="constant", value=numbers[0])
-        if kind == "uniform" and len(numbers) == 2:
-            return cls(dist="uniform", min=numbers[0], max=numbers[1])
-        if kind == "lognormal" and len(numbers) in (1, 2):
-            sigma = numbers[1] if len(numbers) == 2 else 0.5
-            return cls(dist="lognormal", p50=numbers[0], sigma=sigma)
-        raise ValueError(f"not a distribution: {spec!r}")
+#: Flags of probabilities show P.
+P: dict[str, Any] = {"metavar": "P"}
 
 
 class Faults(BaseModel):
@@ -76,18 +29,43 @@ class Faults(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    #: Cut every stream of the chat mid-turn without a close frame (the client sees 1006).
-    drop_rate: float = Field(0.0, ge=0, le=1)
-    #: Stop writing to the streams for ``stall_ms`` (real milliseconds, not scaled).
-    stall_rate: float = Field(0.0, ge=0, le=1)
-    stall_ms: int = Field(2000, ge=0)
-    #: Send one text frame that is not valid JSON.
-    malformed_rate: float = Field(0.0, ge=0, le=1)
-    #: Close the streams with ``close_code``.
-    close_rate: float = Field(0.0, ge=0, le=1)
-    close_code: int = Field(1011, ge=1000, le=4999)
-    #: On connect, fail the stream: an ``error`` envelope in era a, HTTP 500 before upgrade later.
-    stream_error_rate: float = Field(0.0, ge=0, le=1)
+    drop_rate: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="fault: cut the streams mid-turn, no close frame (1006)",
+        json_schema_extra=P,
+    )
+    stall_rate: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="fault: stop writing mid-turn for --stall-ms",
+        json_schema_extra=P,
+    )
+    stall_ms: int = Field(2000, ge=0, description="fault: how long a stall lasts, real ms")
+    malformed_rate: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="fault: send one text frame that is not JSON",
+        json_schema_extra=P,
+    )
+    close_rate: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="fault: close the streams mid-turn with --close-code",
+        json_schema_extra=P,
+    )
+    close_code: int = Field(1011, ge=1000, le=4999, description="fault: the code of that close")
+    stream_error_rate: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="fault: fail a stream on connect (era a: error frame; later: HTTP 500)",
+        json_schema_extra=P,
+    )
 
 
 class SimConfig(BaseModel):
@@ -95,66 +73,80 @@ class SimConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    #: From a posted message to the chat daemon taking it up (``running``) and calling the
-    #: LLM. Coder's daemons poll for pending chats every second; 0 answers at once.
-    acquire_ms: Dist = Field(default_factory=lambda: Dist(dist="constant", value=0))
-    #: Time to first output after ``running`` (the LLM's first token).
-    ttft_ms: Dist = Field(default_factory=lambda: Dist(dist="lognormal", p50=300, sigma=0.5))
-    #: Text ``message_part`` deltas per generation step.
-    parts_per_turn: int = Field(20, ge=0)
-    #: Gap between two parts.
-    part_gap_ms: Dist = Field(default_factory=lambda: Dist(dist="constant", value=20))
-    #: Characters of text in one delta.
-    part_chars: int = Field(24, ge=1, le=65536)
-    #: ``reasoning`` deltas before the text of the first step.
-    reasoning_parts: int = Field(0, ge=0)
-    #: Tool round trips per turn (tool-call part, assistant message, tool result, more text).
-    tool_steps: int = Field(0, ge=0)
-    #: ``usage.output_tokens`` of each assistant message; None estimates chars / 4.
-    output_tokens: int | None = Field(None, ge=0)
-    #: Multiplies the retry backoff actually slept (``delay_ms`` still says Coder's value).
-    time_scale: float = Field(1.0, ge=0)
-    #: Probability that a turn hits provider errors.
-    error_rate: float = Field(0.0, ge=0, le=1)
-    #: The ChatError kind of those errors; auth/config/... are not retried.
-    error_kind: ErrorKind = ErrorKind.OVERLOADED
-    #: Failed attempts before the provider recovers; >= 25 fails every attempt (final error).
-    error_retries: int = Field(2, ge=0, le=MAX_ATTEMPTS)
-    #: Coder's per-user API rate limit per minute (``--api-rate-limit``); -1 disables.
-    rate_limit_per_minute: int = Field(512, ge=-1)
-    #: Era a: seconds between ``{"type":"ping"}`` envelopes on a stream; 0 disables.
-    json_ping_interval_s: float = Field(15.0, ge=0)
+    acquire_ms: Distribution = Field(
+        default_factory=lambda: Distribution(value=0),
+        description="from a post to the daemon taking the chat up and calling the LLM, in ms, "
+        "as --ttft (Coder's daemons poll every 1000)",
+        json_schema_extra={"flag": "--acquire"},
+    )
+    ttft_ms: Distribution = Field(
+        default_factory=lambda: Distribution(dist="lognormal", p50=300, sigma=0.5),
+        description="time to first output after 'running', in ms: N (constant), constant:N, "
+        "uniform:MIN,MAX or lognormal:P50[,SIGMA]",
+        json_schema_extra={"flag": "--ttft"},
+    )
+    parts_per_turn: int = Field(20, ge=0, description="text deltas per generation step")
+    part_gap_ms: Distribution = Field(
+        default_factory=lambda: Distribution(value=20),
+        description="gap before each delta in ms, as --ttft",
+        json_schema_extra={"flag": "--part-gap"},
+    )
+    part_chars: int = Field(24, ge=1, le=65536, description="characters of text per delta")
+    reasoning_parts: int = Field(0, ge=0, description="reasoning deltas before the text")
+    tool_steps: int = Field(
+        0,
+        ge=0,
+        description="tool round trips per turn: tool-call part, assistant and tool messages, "
+        "more text",
+    )
+    output_tokens: int | None = Field(
+        None,
+        ge=0,
+        description="usage.output_tokens of each assistant message (none: characters / 4)",
+    )
+    time_scale: float = Field(
+        1.0,
+        ge=0,
+        description="multiply the retry backoff slept (min(2^(n-1), 60) s) by X; delay_ms "
+        "stays Coder's",
+    )
+    error_rate: float = Field(
+        0.0, ge=0, le=1, description="probability a turn hits provider errors", json_schema_extra=P
+    )
+    error_kind: ErrorKind = Field(
+        ErrorKind.OVERLOADED,
+        description=f"ChatError kind of those errors; one of: {', '.join(ErrorKind)}",
+        json_schema_extra={"metavar": "KIND"},
+    )
+    error_retries: int = Field(
+        2,
+        ge=0,
+        le=MAX_ATTEMPTS,
+        description=f"failed attempts before the provider recovers; {MAX_ATTEMPTS} fails every "
+        "attempt -> error",
+    )
+    rate_limit_per_minute: int = Field(
+        512,
+        ge=-1,
+        description="per-user API requests per minute, 429 beyond; -1 disables",
+        json_schema_extra={"flag": "--rate-limit"},
+    )
+    json_ping_interval_s: float = Field(
+        15.0,
+        ge=0,
+        description='era a: seconds between {"type":"ping"} frames on a stream; 0 disables',
+        json_schema_extra={"flag": "--json-ping-interval", "metavar": "S"},
+    )
     faults: Faults = Field(default_factory=Faults)
-    #: Seed of the generator's random choices; None draws one.
-    seed: int | None = None
-    #: A mock LLM's base URL (OpenAI Chat Completions); None generates text in-process.
-    llm_url: str | None = None
-    #: Whether ``GET /api/v2/experiments`` lists ``agents`` (eras a/b gate chats on it).
-    agents_experiment: bool = True
-
-
-def merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    """JSON merge patch (RFC 7396): objects merge, ``null`` resets a key to its default."""
-    merged = dict(base)
-    for key, value in patch.items():
-        if value is None:
-            merged.pop(key, None)
-        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def patched(config: SimConfig, patch: dict[str, Any]) -> SimConfig:
-    """A new config with ``patch`` merged in; raises pydantic's ValidationError if invalid."""
-    return SimConfig.model_validate(merge(config.model_dump(mode="json"), patch))
-
-
-def load(path: Path | None, overrides: dict[str, Any]) -> SimConfig:
-    """The config of a TOML file (if any) with flag overrides merged on top."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        with path.open("rb") as file:
-            data = tomllib.load(file)
-    return SimConfig.model_validate(merge(data, overrides))
+    seed: int | None = Field(None, description="seed of the generator's random choices")
+    llm_url: str | None = Field(
+        None,
+        description="call an OpenAI-compatible LLM at URL (POST {URL}/chat/completions, "
+        "streaming) for each turn; an API-configured provider's base_url wins over URL",
+        json_schema_extra={"metavar": "URL"},
+    )
+    agents_experiment: bool = Field(
+        True,
+        description="whether GET /api/v2/experiments lists agents (eras a/b gate chats on it)",
+        json_schema_extra={"flag": None},
+    )

@@ -116,7 +116,7 @@ def plan(config: SimConfig, rng: random.Random, provider: str) -> TurnPlan:
     for index in range(config.tool_steps + 1):
         reasoning = _chunks(rng, config.reasoning_parts if index == 0 else 0, config.part_chars)
         text = _chunks(rng, config.parts_per_turn, config.part_chars)
-        gaps = config.part_gap_ms.samples_s(rng, len(reasoning) + len(text))
+        gaps = config.part_gap_ms.samples(rng, len(reasoning) + len(text), scale=0.001)
         steps.append(Step(index > 0, reasoning, text, gaps))
     failed, hit = 0, None
     if config.error_rate and rng.random() < config.error_rate:

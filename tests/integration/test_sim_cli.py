@@ -16,9 +16,35 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from loadtest.sim.command import TUNING, configure
+from loadtest.sim.command import configure
 from tests.integration.conftest import ROOT, Sim, create_body
 
+#: The tuning flags, generated from the config's fields: their names stay as users know them.
+TUNING = (
+    "--acquire",
+    "--ttft",
+    "--parts-per-turn",
+    "--part-gap",
+    "--part-chars",
+    "--reasoning-parts",
+    "--tool-steps",
+    "--output-tokens",
+    "--time-scale",
+    "--error-rate",
+    "--error-kind",
+    "--error-retries",
+    "--rate-limit",
+    "--json-ping-interval",
+    "--drop-rate",
+    "--stall-rate",
+    "--stall-ms",
+    "--malformed-rate",
+    "--close-rate",
+    "--close-code",
+    "--stream-error-rate",
+    "--seed",
+    "--llm-url",
+)
 SERVER_FLAGS = (
     "--host",
     "--port",

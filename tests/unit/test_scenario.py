@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from loadtest.config import parse_duration
 from loadtest.core.slo import parse_slo
-from loadtest.scenario import ScenarioError, load_scenario, parse_duration
+from loadtest.scenario import ScenarioError, load_scenario
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 

@@ -12,8 +12,9 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
+from loadtest.config import Distribution, merge_patch, patched
 from loadtest.mockllm import anthropic_messages, openai_chat, openai_responses
-from loadtest.mockllm.config import MockConfig, Ttft, merge_patch, patched
+from loadtest.mockllm.config import MockConfig
 from loadtest.mockllm.control import Control, find_control
 from loadtest.mockllm.faults import Fault, pick_fault
 from loadtest.mockllm.plan import make_plan, planned_tool, request_rng
@@ -38,18 +39,19 @@ def _prompt(**fields: Any) -> Prompt:
 @pytest.mark.parametrize(
     ("spec", "dist", "fields"),
     [
-        ("0.2", "constant", {"s": 0.2}),
-        (0.3, "constant", {"s": 0.3}),
-        ("constant:1", "constant", {"s": 1.0}),
-        ("uniform:0.1, 0.5", "uniform", {"min_s": 0.1, "max_s": 0.5}),
-        ("lognormal:0.3,0.6", "lognormal", {"median_s": 0.3, "sigma": 0.6}),
+        ("0.2", "constant", {"value": 0.2}),
+        (0.3, "constant", {"value": 0.3}),
+        ("constant:1", "constant", {"value": 1.0}),
+        ("uniform:0.1, 0.5", "uniform", {"min": 0.1, "max": 0.5}),
+        ("lognormal:0.3,0.6", "lognormal", {"p50": 0.3, "sigma": 0.6}),
+        ("lognormal:0.3", "lognormal", {"p50": 0.3, "sigma": 0.5}),
     ],
 )
 def test_ttft_shorthand(spec: Any, dist: str, fields: dict[str, float]) -> None:
-    ttft = Ttft.model_validate(spec)
+    ttft = Distribution.model_validate(spec)
     assert ttft.dist == dist
     assert {name: getattr(ttft, name) for name in fields} == fields
-    assert Ttft.model_validate(str(ttft)) == ttft
+    assert Distribution.model_validate(str(ttft)) == ttft
 
 
 @pytest.mark.parametrize("spec", ["gamma:1,2", "uniform:1", "uniform:0.5,0.1", "x", "-1"])
@@ -60,11 +62,11 @@ def test_ttft_rejects_bad_specs(spec: str) -> None:
 
 def test_ttft_samples_stay_in_their_distribution() -> None:
     rng = random.Random(1)
-    uniform = Ttft.model_validate("uniform:0.1,0.2")
+    uniform = Distribution.model_validate("uniform:0.1,0.2")
     assert all(0.1 <= uniform.sample(rng) <= 0.2 for _ in range(200))
-    lognormal = [Ttft.model_validate("lognormal:0.5,0.4").sample(rng) for _ in range(2001)]
+    lognormal = [Distribution.model_validate("lognormal:0.5,0.4").sample(rng) for _ in range(2001)]
     assert sorted(lognormal)[1000] == pytest.approx(0.5, rel=0.1)
-    assert Ttft.model_validate("0.7").sample(rng) == 0.7
+    assert Distribution.model_validate("0.7").sample(rng) == 0.7
 
 
 def test_merge_patch_follows_rfc_7386() -> None:
@@ -76,9 +78,9 @@ def test_merge_patch_follows_rfc_7386() -> None:
 
 def test_patched_config() -> None:
     base = MockConfig(output_tokens=5, fault_cut=0.5)
-    changed = patched(base, {"fault_cut": None, "ttft": {"dist": "uniform", "max_s": 2}})
+    changed = patched(base, {"fault_cut": None, "ttft": {"dist": "uniform", "max": 2}})
     assert (changed.output_tokens, changed.fault_cut) == (5, 0.0)
-    assert (changed.ttft.dist, changed.ttft.max_s) == ("uniform", 2.0)
+    assert (changed.ttft.dist, changed.ttft.max) == ("uniform", 2.0)
     with pytest.raises(ValidationError, match="tokens_per_minute"):
         patched(base, {"tokens_per_minute": 1})
     with pytest.raises(ValidationError, match=r"add up to 1\.1"):

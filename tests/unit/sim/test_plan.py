@@ -6,13 +6,14 @@ import random
 
 import pytest
 
+from loadtest.config import Distribution, patched
 from loadtest.protocol.eras import Era
 from loadtest.protocol.models import (
     ChatMessagePart,
     ChatStreamEvent,
     ChatStreamMessagePart,
 )
-from loadtest.sim.config import Dist, SimConfig, patched
+from loadtest.sim.config import SimConfig
 from loadtest.sim.events import Episode, Events
 from loadtest.sim.plan import plan, retry_delay_s
 
@@ -45,15 +46,15 @@ def test_hand_built_text_part_is_the_model_form(era: Era) -> None:
 
 def test_distributions() -> None:
     rng = random.Random(1)
-    assert Dist.parse("250") == Dist(dist="constant", value=250)
-    assert Dist.parse("uniform:10,20").sample(rng) <= 20
-    lognormal = Dist.parse("lognormal:300,0.5")
+    assert Distribution.parse("250") == Distribution(dist="constant", value=250)
+    assert Distribution.parse("uniform:10,20").sample(rng) <= 20
+    lognormal = Distribution.parse("lognormal:300,0.5")
     samples = sorted(lognormal.sample(rng) for _ in range(2001))
     assert 250 < samples[1000] < 360, "the median is p50"
     with pytest.raises(ValueError):
-        Dist.parse("gamma:1")
+        Distribution.parse("gamma:1")
     with pytest.raises(ValueError):
-        Dist(dist="uniform", min=5, max=1)
+        Distribution(dist="uniform", min=5, max=1)
 
 
 def test_patch_merges_and_null_resets() -> None:
