@@ -19,8 +19,9 @@ from loadtest.protocol.models import ErrorKind
 MAX_ATTEMPTS = 25
 
 
-#: Flags of probabilities show P.
-P: dict[str, Any] = {"metavar": "P"}
+def _probability(description: str) -> Any:
+    """A probability field (0..1), shown as P on the command line."""
+    return Field(0.0, ge=0, le=1, description=description, json_schema_extra={"metavar": "P"})
 
 
 class Faults(BaseModel):
@@ -29,42 +30,14 @@ class Faults(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    drop_rate: float = Field(
-        0.0,
-        ge=0,
-        le=1,
-        description="fault: cut the streams mid-turn, no close frame (1006)",
-        json_schema_extra=P,
-    )
-    stall_rate: float = Field(
-        0.0,
-        ge=0,
-        le=1,
-        description="fault: stop writing mid-turn for --stall-ms",
-        json_schema_extra=P,
-    )
+    drop_rate: float = _probability("fault: cut the streams mid-turn, no close frame (1006)")
+    stall_rate: float = _probability("fault: stop writing mid-turn for --stall-ms")
     stall_ms: int = Field(2000, ge=0, description="fault: how long a stall lasts, real ms")
-    malformed_rate: float = Field(
-        0.0,
-        ge=0,
-        le=1,
-        description="fault: send one text frame that is not JSON",
-        json_schema_extra=P,
-    )
-    close_rate: float = Field(
-        0.0,
-        ge=0,
-        le=1,
-        description="fault: close the streams mid-turn with --close-code",
-        json_schema_extra=P,
-    )
+    malformed_rate: float = _probability("fault: send one text frame that is not JSON")
+    close_rate: float = _probability("fault: close the streams mid-turn with --close-code")
     close_code: int = Field(1011, ge=1000, le=4999, description="fault: the code of that close")
-    stream_error_rate: float = Field(
-        0.0,
-        ge=0,
-        le=1,
-        description="fault: fail a stream on connect (era a: error frame; later: HTTP 500)",
-        json_schema_extra=P,
+    stream_error_rate: float = _probability(
+        "fault: fail a stream on connect (era a: error frame; later: HTTP 500)"
     )
 
 
@@ -110,9 +83,7 @@ class SimConfig(BaseModel):
         description="multiply the retry backoff slept (min(2^(n-1), 60) s) by X; delay_ms "
         "stays Coder's",
     )
-    error_rate: float = Field(
-        0.0, ge=0, le=1, description="probability a turn hits provider errors", json_schema_extra=P
-    )
+    error_rate: float = _probability("probability a turn hits provider errors")
     error_kind: ErrorKind = Field(
         ErrorKind.OVERLOADED,
         description=f"ChatError kind of those errors; one of: {', '.join(ErrorKind)}",

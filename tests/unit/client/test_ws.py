@@ -53,6 +53,15 @@ def serve(script: Script) -> tuple[Dial, list[Request]]:
     return dial, seen
 
 
+def read_until(server: ServerProtocol, sock: socket.socket, opcode: Opcode) -> Frame:
+    """Read the client's frames until one of ``opcode`` arrives."""
+    while True:
+        server.receive_data(sock.recv(65536))
+        for event in server.events_received():
+            if isinstance(event, Frame) and event.opcode is opcode:
+                return event
+
+
 def accepting(then: Callable[[ServerProtocol, socket.socket], None]) -> Script:
     """Accept the upgrade, then ``then``; the socket closes when it returns."""
 
@@ -95,9 +104,7 @@ def test_a_ping_is_answered_and_a_lost_connection_is_1006() -> None:
     def ping_then_vanish(server: ServerProtocol, sock: socket.socket) -> None:
         server.send_ping(b"are you there")
         flush(server, sock)
-        while not pongs:
-            server.receive_data(sock.recv(65536))
-            pongs.extend(e for e in server.events_received() if isinstance(e, Frame))
+        pongs.append(read_until(server, sock, Opcode.PONG))
         server.send_text(b"[]")  # then the socket closes with no close frame
 
     dial, _ = serve(accepting(ping_then_vanish))
@@ -126,11 +133,7 @@ def test_start_close_sends_a_close_frame_and_reads_until_the_echo() -> None:
     def echo_close(server: ServerProtocol, sock: socket.socket) -> None:
         server.send_text(b'["before"]')
         flush(server, sock)
-        while not got_close:
-            server.receive_data(sock.recv(65536))
-            for event in server.events_received():
-                if isinstance(event, Frame) and event.opcode is Opcode.CLOSE:
-                    got_close.append(Close.parse(event.data))
+        got_close.append(Close.parse(read_until(server, sock, Opcode.CLOSE).data))
         # websockets echoes the close itself once it has received one
 
     dial, _ = serve(accepting(echo_close))
