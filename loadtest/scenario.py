@@ -11,7 +11,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from loadtest.config import ConfigError, explain, parse_duration, read_toml
+from loadtest.config import (
+    ConfigError,
+    Distribution,
+    explain,
+    merge_patch,
+    parse_duration,
+    read_toml,
+)
 from loadtest.core.profiles import (
     DURATION_KEYS,
     PROFILE_KEYS,
@@ -106,8 +113,11 @@ class Chat(Section):
         ],
         min_length=1,
     )
-    #: Seconds between a turn's end and the next turn: ``[min, max]``, uniform.
-    think_time: tuple[float, float] = (0.5, 1.5)
+    #: Seconds between a turn's end and the next turn: ``[min, max]`` (uniform), one
+    #: duration (constant), or any distribution spec (``"lognormal:1,0.5"``).
+    think_time: Distribution = Field(
+        default_factory=lambda: Distribution(dist="uniform", min=0.5, max=1.5)
+    )
     #: Share of turns interrupted after their first output.
     interrupt_ratio: float = Field(0.0, ge=0, le=1)
     #: Share of turns sent as an edit of the chat's last user message (full refresh).
@@ -123,14 +133,15 @@ class Chat(Section):
 
     @field_validator("think_time", mode="before")
     @classmethod
-    def _think(cls, value: Any) -> tuple[float, float]:
-        if isinstance(value, int | float | str):
-            seconds = parse_duration(value)
-            return seconds, seconds
-        low, high = (parse_duration(v) for v in value)
-        if high < low:
-            raise ValueError("think_time is [min, max] with min <= max")
-        return low, high
+    def _think(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            low, high = (parse_duration(v) for v in value)
+            if high < low:
+                raise ValueError("think_time is [min, max] with min <= max")
+            return {"dist": "uniform", "min": low, "max": high}
+        if isinstance(value, str) and ":" not in value:
+            return parse_duration(value)  # "2s": a constant
+        return value
 
     @field_validator("turn_timeout", mode="before")
     @classmethod
@@ -193,21 +204,18 @@ def load_scenario(
         except ConfigError as exc:
             raise ScenarioError(str(exc)) from None
         data.setdefault("name", path.stem)
-    for section, values in (overrides or {}).items():
-        if not values:
-            continue
-        merged = data.setdefault(section, {})
-        was = str(merged.get("mode", "closed"))
-        mode = str(values.get("mode", was))
-        if section == "load" and mode != was:
-            # A flag that switches the loop (-u, --arrival-rate) drops the file's settings of
-            # the other loop: they are not the flag's mistake.
-            profile = chosen(mode, str(merged.get("shape", "steady")))
-            for key in PROFILE_KEYS - (profile.KEYS if profile else frozenset()):
-                merged.pop(key, None)
-            if mode == "open":
-                merged.pop("shape", None)
-        merged.update(values)
+    load, switched = data.get("load") or {}, (overrides or {}).get("load") or {}
+    was = str(load.get("mode", "closed"))
+    mode = str(switched.get("mode", was))
+    if mode != was:
+        # A flag that switches the loop (-u, --arrival-rate) drops the file's settings of the
+        # other loop: they are not the flag's mistake.
+        profile = chosen(mode, str(load.get("shape", "steady")))
+        dropped = PROFILE_KEYS - (profile.KEYS if profile else frozenset())
+        data["load"] = {k: v for k, v in load.items() if k not in dropped}
+        if mode == "open":
+            data["load"].pop("shape", None)
+    data = merge_patch(data, overrides or {})
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:

@@ -129,8 +129,7 @@ class ChatUser(_ChatloadUser):
         """One turn: create the chat (first turn) or post to it, then wait for its end."""
         rng, chat = self._rt.rng, self._rt.settings.scenario.chat
         conversation = self._conversation
-        low, high = chat.think_time
-        gevent.sleep(rng.uniform(low, high) if conversation.chat_id is not None else 0)
+        gevent.sleep(chat.think_time.sample(rng) if conversation.chat_id is not None else 0)
         if self._rt.stopping:
             return
         if conversation.chat_id is None:

@@ -305,7 +305,8 @@ class ChatProviderConfig(Model):
 
 
 class CreateChatProviderConfigRequest(Model):
-    provider: str
+    #: Go's zero value when absent: the server refuses the provider by name.
+    provider: str = ""
     display_name: str | None = None
     api_key: str | None = None
     base_url: str | None = None
@@ -334,8 +335,8 @@ class ChatModelConfig(Model):
 
 
 class CreateChatModelConfigRequest(Model):
-    provider: str
-    model: str
+    provider: str = ""
+    model: str = ""
     display_name: str | None = None
     enabled: bool | None = None
     is_default: bool | None = None

@@ -15,9 +15,14 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from loadtest.protocol.eras import Era
+from loadtest.protocol.models import (
+    CreateChatModelConfigRequest,
+    CreateChatProviderConfigRequest,
+    UpdateChatProviderConfigRequest,
+)
 from loadtest.sim.accounts import ORGANIZATION_ID, User
 from loadtest.sim.errors import forbidden, not_found
-from loadtest.sim.web import JSON, read_body
+from loadtest.sim.web import JSON, read_body, read_request
 
 if TYPE_CHECKING:
     from loadtest.sim.state import Sim
@@ -37,7 +42,8 @@ def routes(sim: Sim) -> list[BaseRoute]:
         _admin(user)
         if request.method == "GET":
             return JSON([catalog.provider_config_wire(p) for p in catalog.providers.values()])
-        provider = catalog.create_provider(await read_body(request))
+        create = await read_request(request, CreateChatProviderConfigRequest)
+        provider = catalog.create_provider(create.wire())
         return JSON(catalog.provider_config_wire(provider), status_code=201)
 
     async def provider(request: Request) -> Response:
@@ -47,7 +53,8 @@ def routes(sim: Sim) -> list[BaseRoute]:
         if request.method == "DELETE":
             catalog.delete_provider(found)
             return Response(status_code=204)
-        updated = catalog.update_provider(found, await read_body(request))
+        update = await read_request(request, UpdateChatProviderConfigRequest)
+        updated = catalog.update_provider(found, update.wire())
         return JSON(catalog.provider_config_wire(updated))
 
     async def model_configs(request: Request) -> Response:
@@ -55,7 +62,8 @@ def routes(sim: Sim) -> list[BaseRoute]:
         if request.method == "GET":
             return JSON([catalog.model_config_wire(m) for m in catalog.models.values()])
         _admin(user)
-        model = catalog.create_model(await read_body(request), org_scoped=False)
+        create = await read_request(request, CreateChatModelConfigRequest)
+        model = catalog.create_model(create.wire(), org_scoped=False)
         return JSON(catalog.model_config_wire(model), status_code=201)
 
     async def model_config(request: Request) -> Response:

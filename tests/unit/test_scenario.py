@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.config import parse_duration
+from loadtest.config import Distribution, parse_duration
 from loadtest.core.slo import parse_slo
 from loadtest.scenario import ScenarioError, load_scenario
 
@@ -64,3 +64,19 @@ def test_bad_scenario_names_the_key(tmp_path: Path, toml: str, named: str) -> No
 def test_missing_scenario_file(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError, match="no such scenario file"):
         load_scenario(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("[1, 3]", Distribution(dist="uniform", min=1, max=3)),
+        ('"2s"', Distribution(value=2)),
+        ('"lognormal:1,0.5"', Distribution(dist="lognormal", p50=1, sigma=0.5)),
+    ],
+)
+def test_think_time_is_the_one_distribution_type(
+    tmp_path: Path, value: str, expected: Distribution
+) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(f"[chat]\nthink_time = {value}\n")
+    assert load_scenario(path).chat.think_time == expected
