@@ -1,4 +1,4 @@
-"""Who is calling: Coder's three token transports, and its per-user API rate limit."""
+"""Who is calling: Coder's three token transports, and its API rate limit per user and path."""
 
 from __future__ import annotations
 
@@ -27,44 +27,54 @@ def session_token(
     return token or None
 
 
-class RateLimiter:
-    """httprate as Coder configures it: N requests per user per one-minute window."""
+#: Coder answers a non-owner's bypass request in plain text, not JSON (httpmw.RateLimit).
+BYPASS_REFUSED: Final = '"X-Coder-Bypass-Ratelimit" provided but user is not owner'
+WINDOW_S: Final = 60
 
-    def __init__(self, limit: Callable[[], int], clock: Callable[[], float] = time.monotonic):
+
+class RateLimiter:
+    """httprate as Coder configures it (coderd/httpmw/ratelimit.go): N requests a minute per
+    user *and URL path* (``KeyByEndpoint``), in a sliding window: the previous minute's count
+    weighted by how much of it the window still covers, plus this minute's. A refused request
+    is not counted. ``clock`` is wall time (the reset header is an epoch second)."""
+
+    def __init__(self, limit: Callable[[], int], clock: Callable[[], float] = time.time):
         self._limit = limit
         self._clock = clock
-        self._windows: dict[str, tuple[float, int]] = {}
+        #: (user id, path) -> (window start, count in it, count in the window before)
+        self._windows: dict[tuple[str, str], tuple[float, int, int]] = {}
 
     def reset(self) -> None:
         self._windows.clear()
 
-    def check(self, user: User, headers: Mapping[str, str]) -> None:
+    def check(self, user: User, path: str, headers: Mapping[str, str]) -> None:
         limit = self._limit()
         if headers.get(BYPASS_HEADER, "").lower() == "true":
             if not user.owner:
-                # Coder's httpmw.RateLimit answers 428 to a non-owner asking to bypass
-                # (status from its tests; the message is ours).
-                raise ApiError(428, "Only owners can bypass the rate limit.")
+                raise ApiError(428, BYPASS_REFUSED, plain=True)
             return
         if limit < 0:
             return
         now = self._clock()
-        start, count = self._windows.get(user.id, (now, 0))
-        if now - start >= 60:
-            start, count = now, 0
-        count += 1
-        self._windows[user.id] = (start, count)
-        if count > limit:
-            reset = int(start + 60 - now) + 1
+        window = now - now % WINDOW_S
+        key = (user.id, path)
+        start, count, previous = self._windows.get(key, (window, 0, 0))
+        if start != window:
+            previous = count if window - start == WINDOW_S else 0
+            start, count = window, 0
+        rate = previous * (WINDOW_S - (now - window)) / WINDOW_S + count
+        if int(rate + 0.5) >= limit:  # Go's math.Round
+            self._windows[key] = (start, count, previous)
             raise ApiError(
                 429,
                 f"You've been rate limited for sending more than {limit} requests in 1m0s.",
                 headers={
                     "X-Ratelimit-Limit": str(limit),
                     "X-Ratelimit-Remaining": "0",
-                    "X-Ratelimit-Reset": str(reset),
+                    "X-Ratelimit-Reset": str(int(window + WINDOW_S)),
                 },
             )
+        self._windows[key] = (start, count + 1, previous)
 
 
 class Auth:
@@ -73,7 +83,11 @@ class Auth:
         self.limiter = limiter
 
     def user(
-        self, headers: Mapping[str, str], cookies: Mapping[str, str], query: Mapping[str, str]
+        self,
+        headers: Mapping[str, str],
+        cookies: Mapping[str, str],
+        query: Mapping[str, str],
+        path: str = "",
     ) -> User:
         """The authenticated caller, counted against the rate limit; 401/429 otherwise."""
         token = session_token(headers, cookies, query)
@@ -87,5 +101,5 @@ class Auth:
         user = self.accounts.authenticate(token)
         if user is None:
             raise ApiError(401, SIGNED_OUT, "API key is invalid.", headers=_WWW_AUTHENTICATE)
-        self.limiter.check(user, headers)
+        self.limiter.check(user, path, headers)
         return user

@@ -99,7 +99,8 @@ class SimConfig(BaseModel):
     rate_limit_per_minute: int = Field(
         512,
         ge=-1,
-        description="per-user API requests per minute, 429 beyond; -1 disables",
+        description="API requests a minute per user and URL path (sliding window, as Coder's "
+        "httprate), 429 beyond; -1 disables",
         json_schema_extra={"flag": "--rate-limit"},
     )
     json_ping_interval_s: float = Field(

@@ -28,6 +28,7 @@ class ApiError(Exception):
         detail: str | None = None,
         validations: list[tuple[str, str]] | None = None,
         headers: dict[str, str] | None = None,
+        plain: bool = False,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -35,6 +36,8 @@ class ApiError(Exception):
         self.detail = detail
         self.validations = validations
         self.headers = headers
+        #: Answered as text/plain (the message and a newline), as a few of Coder's are.
+        self.plain = plain
 
     def body(self) -> dict[str, Any]:
         """The JSON body, with ``detail`` and ``validations`` omitted when empty."""

@@ -57,14 +57,18 @@ class Sim:
     # ------------------------------------------------------------ helpers for handlers
 
     def chat_user(
-        self, headers: Mapping[str, str], cookies: Mapping[str, str], query: Mapping[str, str]
+        self,
+        headers: Mapping[str, str],
+        cookies: Mapping[str, str],
+        query: Mapping[str, str],
+        path: str = "",
     ) -> User:
         """An authenticated caller of a chats route, behind the ``agents`` experiment."""
-        user = self.auth.user(headers, cookies, query)
+        user = self.auth.user(headers, cookies, query, path)
         if self.era is not Era.D and not self.config.agents_experiment:
             raise ApiError(403, "Chats functionality requires enabling the 'agents' experiment.")
         return user
 
     def request_user(self, request: Request, *, chats: bool = False) -> User:
         fetch = self.chat_user if chats else self.auth.user
-        return fetch(request.headers, request.cookies, request.query_params)
+        return fetch(request.headers, request.cookies, request.query_params, request.url.path)

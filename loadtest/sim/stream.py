@@ -145,7 +145,9 @@ class StreamEndpoint:
         sim = self.sim
         websocket = WebSocket(scope, receive, send)
         try:
-            user = sim.chat_user(websocket.headers, websocket.cookies, websocket.query_params)
+            user = sim.chat_user(
+                websocket.headers, websocket.cookies, websocket.query_params, websocket.url.path
+            )
             chat = sim.store.get(user, parse_uuid(websocket.path_params["chat"]))
             raw_after = websocket.query_params.get("after_id")
             try:

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
 from loadtest.sim.errors import INVALID_JSON, ApiError, invalid_uuid
 
@@ -23,6 +23,8 @@ class JSON(Response):
 
 
 def error_response(error: ApiError) -> Response:
+    if error.plain:
+        return PlainTextResponse(error.message + "\n", error.status, headers=error.headers)
     return JSON(error.body(), status_code=error.status, headers=error.headers)
 
 
