@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
 from loadtest.client.rest import ApiError, ChatClient
 from loadtest.protocol.eras import PATHS, Era, era_from_version
 
@@ -30,20 +32,38 @@ class TargetInfo:
     era_from_stream: bool = False
 
 
-def _probe_v2(client: ChatClient) -> bool:
-    """True when ``/api/v2/chats`` exists (eras C and D)."""
+def _probe(client: ChatClient, name: str, path: str) -> object:
+    """The body of ``GET path``; None when the route does not exist (404)."""
     try:
-        client.call("probe_v2_chats", "GET", PATHS[Era.D].chats())
+        return client.call(name, "GET", path).body
     except ApiError as exc:
         if exc.status == 404:
-            return False
+            return None
         if exc.status == 401:
             raise TargetError(
                 "the deployment refused the session token (HTTP 401): "
                 f"{exc.message or 'unauthorized'}"
             ) from None
-        return True
-    return True
+        return {}  # there, but refusing us something else: the chats check says what
+
+
+def _is_chat_list(body: object) -> bool:
+    """Today's chats list: every row a chat with a status. Before era A an unrelated API
+    lived at ``/api/v2/chats`` (rows of messages with role and content): not that."""
+    return isinstance(body, list) and all(
+        isinstance(row, dict) and isinstance(row.get("status"), str) for row in body
+    )
+
+
+def _era_from_routes(client: ChatClient) -> Era | None:
+    """C or D from the routes themselves (protocol section 8.2), for a ``-devel`` build or a
+    version that does not say: ``/api/v2/chats`` serves chats in both, and only C still
+    mounts ``/api/experimental/chats``. None: neither, so A or B (the first frame tells)."""
+    v2 = _probe(client, "probe_v2_chats", PATHS[Era.D].chats())
+    if v2 is None or (isinstance(v2, list) and not _is_chat_list(v2)):
+        return None
+    experimental = _probe(client, "probe_experimental_chats", PATHS[Era.A].chats())
+    return Era.D if experimental is None else Era.C
 
 
 def inspect_target(
@@ -66,9 +86,7 @@ def inspect_target(
         if era != "auto":
             chosen = Era(era)
         else:
-            known = era_from_version(info.version)
-            if known is None and _probe_v2(client):
-                known = Era.C
+            known = era_from_version(info.version) or _era_from_routes(client)
             chosen, ambiguous = (known, False) if known else (Era.A, True)
         users = [_check_token(url, token, chosen, timeout) for token in tokens]
         organizations = [org for org, _ in users]
@@ -101,6 +119,11 @@ def _check_token(url: str, token: str, era: Era, timeout: float) -> tuple[str | 
 def _check_chats_enabled(client: ChatClient) -> None:
     try:
         client.list_chats()
+    except ValidationError as exc:
+        raise TargetError(
+            f"{client.paths.chats()} answered rows that are not chats "
+            f"({exc.error_count()} problems): is this the era you meant? Try --era."
+        ) from None
     except ApiError as exc:
         if exc.status == 403 and "experiment" in exc.message:
             raise TargetError(

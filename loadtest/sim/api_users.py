@@ -44,7 +44,7 @@ def _required(request: BaseModel | dict[str, object], *names: str) -> None:
 def routes(sim: Sim) -> list[BaseRoute]:
     async def buildinfo(request: Request) -> Response:
         info = BuildInfoResponse(
-            version=SIMULATED_VERSIONS[sim.era],
+            version=sim.config.build_version or SIMULATED_VERSIONS[sim.era],
             external_url=sim.external_url,
             dashboard_url=sim.external_url,
             agent_api_version="1.0",

@@ -117,6 +117,12 @@ class SimConfig(BaseModel):
         "streaming) for each turn; an API-configured provider's base_url wins over URL",
         json_schema_extra={"metavar": "URL"},
     )
+    build_version: str | None = Field(
+        None,
+        description="the version /api/v2/buildinfo reports (none: the era's, e.g. "
+        "v2.38.0+chatload-sim); a -devel one makes clients tell the era by its routes",
+        json_schema_extra={"metavar": "VERSION"},
+    )
     agents_experiment: bool = Field(
         True,
         description="whether GET /api/v2/experiments lists agents (eras a/b gate chats on it)",
