@@ -103,12 +103,6 @@ class SimConfig(BaseModel):
         "httprate), 429 beyond; -1 disables",
         json_schema_extra={"flag": "--rate-limit"},
     )
-    json_ping_interval_s: float = Field(
-        15.0,
-        ge=0,
-        description='era a: seconds between {"type":"ping"} frames on a stream; 0 disables',
-        json_schema_extra={"flag": "--json-ping-interval", "metavar": "S"},
-    )
     faults: Faults = Field(default_factory=Faults)
     seed: int | None = Field(None, description="seed of the generator's random choices")
     llm_url: str | None = Field(

@@ -28,7 +28,6 @@ Event = dict[str, Any]
 
 #: Coder's ``chatStreamBatchSize``: at most this many events go into one frame.
 BATCH_SIZE: Final = 256
-PING_FRAME: Final = b'{"type":"ping"}'
 
 
 class Failure:

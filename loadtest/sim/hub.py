@@ -127,7 +127,6 @@ class Subscriber:
         "close_reason",
         "closed",
         "flush",
-        "ping_due",
         "queue",
         "room",
         "wake",
@@ -139,7 +138,6 @@ class Subscriber:
         self.wake = asyncio.Event()
         self.room = asyncio.Event()
         self.room.set()
-        self.ping_due = False
         self.closed = False
         self.close_code: int | None = None
         self.close_reason = ""

@@ -18,7 +18,7 @@ from uvicorn.protocols.utils import ClientDisconnected
 
 from loadtest.protocol.eras import Era
 from loadtest.sim.errors import ApiError
-from loadtest.sim.events import BATCH_SIZE, PING_FRAME
+from loadtest.sim.events import BATCH_SIZE
 from loadtest.sim.hub import LOW_WATER, Subscriber
 from loadtest.sim.web import error_response, parse_uuid
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from loadtest.sim.state import Sim
 
 ONE_WAY_REASON = "Clients cannot send messages for one-way WebSockets"
-_PING_TEXT = PING_FRAME.decode()
+UNEXPECTED_DATA = "unexpected data message"
 
 
 class Writer:
@@ -48,10 +48,6 @@ class Writer:
                     {"type": "websocket.close", "code": sub.close_code, "reason": sub.close_reason}
                 )
                 return
-            if sub.ping_due:
-                sub.ping_due = False
-                await send({"type": "websocket.send", "text": _PING_TEXT})
-                counters.of(chat_id).pings += 1
             if not queue:
                 if sub.close_code is None:
                     wake.clear()
@@ -101,32 +97,21 @@ class Writer:
 
 
 async def _read(sim: Sim, subscriber: Subscriber, receive: Receive) -> None:
-    """Wait for the client to go; a data frame from it breaks the one-way contract."""
-    code = 1002 if sim.era is Era.A else 1008
+    """Wait for the client to go; a data frame from it breaks the one-way contract (section
+    8.4: era A's one-way socket closes 1002, later eras' stream session 1008)."""
+    code, reason = (1002, ONE_WAY_REASON) if sim.era is Era.A else (1008, UNEXPECTED_DATA)
     while True:
         message = await receive()
         if message["type"] == "websocket.disconnect":
             subscriber.closed = True
             subscriber.wake.set()
             return
-        subscriber.close(code, ONE_WAY_REASON)
-
-
-async def _ping(sim: Sim, subscriber: Subscriber) -> None:
-    """Era a's ``{"type":"ping"}`` envelopes (websocket pings are uvicorn's)."""
-    while not subscriber.closed:
-        interval = sim.config.json_ping_interval_s
-        await asyncio.sleep(interval or 1.0)
-        if interval:
-            subscriber.ping_due = True
-            subscriber.wake.set()
+        subscriber.close(code, reason)
 
 
 async def serve(sim: Sim, subscriber: Subscriber, receive: Receive, send: Send) -> None:
     """Run an accepted socket until either side closes it."""
     tasks = [asyncio.create_task(_read(sim, subscriber, receive))]
-    if sim.era is Era.A:
-        tasks.append(asyncio.create_task(_ping(sim, subscriber)))
     try:
         await Writer(sim, subscriber, send).run()
     finally:

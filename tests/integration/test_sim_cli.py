@@ -34,7 +34,6 @@ TUNING = (
     "--error-kind",
     "--error-retries",
     "--rate-limit",
-    "--json-ping-interval",
     "--drop-rate",
     "--stall-rate",
     "--stall-ms",
