@@ -19,7 +19,17 @@ from loadtest.protocol.models import (
 from loadtest.sim.accounts import ORGANIZATION_ID, User
 from loadtest.sim.chat_wire import chat_wire, messages_page, with_messages_wire
 from loadtest.sim.chats import Chat, input_parts
-from loadtest.sim.errors import ApiError
+from loadtest.sim.errors import (
+    BUSY_BEHAVIOR,
+    INTERRUPT_ARCHIVED,
+    MODEL_NOT_FOUND,
+    NO_ORG_MODEL,
+    NOTHING_TO_PROMOTE,
+    PROMOTE_ARCHIVED,
+    TITLE_EMPTY,
+    TITLE_TOO_LONG,
+    ApiError,
+)
 from loadtest.sim.stream import StreamEndpoint
 from loadtest.sim.web import JSON, parse_request, parse_uuid, read_body, read_request
 
@@ -40,12 +50,12 @@ def routes(sim: Sim) -> list[BaseRoute]:
         if raw:
             model = sim.catalog.models.get(str(raw))
             if model is None or not model.enabled:
-                raise ApiError(400, "Model config not found.")
+                raise ApiError(400, MODEL_NOT_FOUND if era is Era.D else "Model config not found.")
             return model.id
         default = sim.catalog.default_model()
         if default is None:
             if era is Era.D:
-                raise ApiError(400, "No chat model is available in this organization.")
+                raise ApiError(400, *NO_ORG_MODEL)
             raise ApiError(400, "No default chat model config is configured.")
         return default.id
 
@@ -88,15 +98,20 @@ def routes(sim: Sim) -> list[BaseRoute]:
             return JSON(chat_wire(era, found))
         update = await read_request(request, UpdateChatRequest)
         if update.title is not None:
-            found.title = update.title
+            title = update.title.strip()
+            if not title:
+                raise ApiError(400, TITLE_EMPTY)
+            if len(title) > 200:
+                raise ApiError(400, TITLE_TOO_LONG)
+            found.title = title
         if update.archived is not None:
-            store.set_archived(found, update.archived, strict=False)
+            store.set_archived(found, update.archived)
         return Response(status_code=204)
 
     def archiver(archived: bool) -> Callable[[Request], Awaitable[Response]]:
         async def handler(request: Request) -> Response:
             _, found = chat_of(request)
-            store.set_archived(found, archived, strict=True)
+            store.set_archived(found, archived)
             return Response(status_code=204)
 
         return handler
@@ -108,7 +123,7 @@ def routes(sim: Sim) -> list[BaseRoute]:
         body = await read_body(request)
         busy = body.get("busy_behavior") if era is not Era.A else None
         if busy not in (None, "", "queue", "interrupt"):
-            raise ApiError(400, "Invalid busy_behavior value.")
+            raise ApiError(400, *BUSY_BEHAVIOR)
         body.pop("busy_behavior", None)  # checked above, with Coder's own message
         post = parse_request(body, CreateChatMessageRequest)
         content = input_parts(post.content)
@@ -135,6 +150,8 @@ def routes(sim: Sim) -> list[BaseRoute]:
 
     async def interrupt(request: Request) -> Response:
         _, found = chat_of(request)
+        if found.archived and era is not Era.A:
+            raise ApiError(400, INTERRUPT_ARCHIVED)
         if found.active or era is Era.D:
             await interrupt_run(found)
         return JSON(chat_wire(era, found))
@@ -147,6 +164,11 @@ def routes(sim: Sim) -> list[BaseRoute]:
 
     async def promote(request: Request) -> Response:
         _, found = chat_of(request)
+        if era is Era.D:
+            if found.archived:
+                raise ApiError(400, PROMOTE_ARCHIVED)
+            if not found.queue:
+                raise ApiError(409, NOTHING_TO_PROMOTE)
         entry = store.queued(found, request.path_params["queued"])
         if found.active:
             await interrupt_run(found, promote=False)

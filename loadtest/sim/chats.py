@@ -26,7 +26,17 @@ from loadtest.protocol.models import (
     EditChatMessageResponse,
 )
 from loadtest.sim.accounts import User
-from loadtest.sim.errors import ApiError, not_found
+from loadtest.sim.errors import (
+    ALREADY_ARCHIVED,
+    ALREADY_UNARCHIVED,
+    ARCHIVE_ACTIVE,
+    ARCHIVED_POST,
+    CONTENT_REQUIRED,
+    NOT_INTERRUPTIBLE,
+    QUEUE_FULL,
+    ApiError,
+    not_found,
+)
 from loadtest.sim.events import Episode, Event, Events, Failure
 
 #: chatd's ``MaxQueueSize``.
@@ -37,17 +47,18 @@ ACTIVE: Final = frozenset({"pending", "running", "interrupting"})
 
 
 def input_parts(content: list[ChatInputPart] | None) -> list[ChatMessagePart]:
-    """The ``content`` of a create/post/edit request as message parts, checked as Coder does."""
-    if not content:
-        raise ApiError(400, "Content is required.")
+    """The ``content`` of a create/post/edit request as message parts, checked as Coder does:
+    text is whitespace-trimmed before it is stored, and nothing left is no content."""
     parts = []
-    for index, item in enumerate(content):
+    for index, item in enumerate(content or ()):
         if item.type != "text":
             detail = f'content[{index}].type "{item.type}" is not supported.'
             raise ApiError(400, "Invalid input part.", detail)
-        if not item.text or not item.text.strip():
-            raise ApiError(400, "Invalid input part.", f"content[{index}].text cannot be empty.")
-        parts.append(ChatMessagePart(type="text", text=item.text))
+        text = (item.text or "").strip()
+        if text:
+            parts.append(ChatMessagePart(type="text", text=text))
+    if not parts:
+        raise ApiError(400, *CONTENT_REQUIRED)
     return parts
 
 
@@ -221,13 +232,12 @@ class ChatStore:
         self, chat: Chat, content: list[ChatMessagePart], busy_behavior: str | None
     ) -> tuple[dict[str, Any], list[Event], bool]:
         """``POST /messages``: (response, events, whether a turn must start)."""
-        if chat.archived:
-            raise ApiError(400, "Cannot send a message to an archived chat.")
+        if chat.archived and self.era is not Era.A:  # era A had no such check
+            raise ApiError(400, ARCHIVED_POST)
         if chat.active or chat.queue:
             if len(chat.queue) >= MAX_QUEUE:
-                raise ApiError(
-                    429, "Message queue is full.", f"Maximum {MAX_QUEUE} messages can be queued."
-                )
+                full, detail = QUEUE_FULL
+                raise ApiError(429, full, detail.format(limit=MAX_QUEUE))
             self._queued_id += 1
             queued = ChatQueuedMessage(
                 id=self._queued_id, chat_id=chat.id, content=content, created_at=self._now()
@@ -303,22 +313,24 @@ class ChatStore:
         events.insert(1, self.events.queue_update(chat.id, chat.queue))
         return message, events
 
-    def set_archived(self, chat: Chat, archived: bool, *, strict: bool) -> None:
-        """Era a's archive/unarchive POSTs (``strict``: 400 when already so); era d refuses
-        to archive an active chat."""
-        if strict and archived and chat.archived:
-            raise ApiError(400, "Chat is already archived.")
-        if strict and not archived and not chat.archived:
-            raise ApiError(400, "Chat is not archived.")
+    def set_archived(self, chat: Chat, archived: bool) -> None:
+        """Archive or unarchive: 400 when it already is so (era A's POSTs and later eras'
+        PATCH alike); era D refuses to archive an active chat."""
+        if archived and chat.archived:
+            raise ApiError(400, ALREADY_ARCHIVED)
+        if not archived and not chat.archived:
+            raise ApiError(
+                400, "Chat is not archived." if self.era is Era.A else ALREADY_UNARCHIVED
+            )
         if archived and chat.active and self.era is Era.D:
-            raise ApiError(409, "Cannot archive an active chat.")
+            raise ApiError(409, ARCHIVE_ACTIVE)
         chat.archived = archived
         self._now(chat)
 
     def interrupting(self, chat: Chat) -> list[Event]:
         """Era d's first half of an interrupt (409 when there is nothing to interrupt)."""
         if not chat.active:
-            raise ApiError(409, "Chat is not in an interruptible state.")
+            raise ApiError(409, NOT_INTERRUPTIBLE)
         return [self._set_status(chat, "interrupting")]
 
     # ------------------------------------------------------------ changes by a running turn

@@ -17,7 +17,7 @@ from starlette.websockets import WebSocket
 from uvicorn.protocols.utils import ClientDisconnected
 
 from loadtest.protocol.eras import Era
-from loadtest.sim.errors import ApiError
+from loadtest.sim.errors import BAD_AFTER_ID, ApiError
 from loadtest.sim.events import BATCH_SIZE
 from loadtest.sim.hub import LOW_WATER, Subscriber
 from loadtest.sim.web import error_response, parse_uuid
@@ -138,7 +138,9 @@ class StreamEndpoint:
             try:
                 after_id = int(raw_after) if raw_after is not None else None
             except ValueError:
-                raise ApiError(400, "Invalid after_id parameter.") from None
+                # Go's strconv error, as Coder passes it on.
+                detail = f'strconv.ParseInt: parsing "{raw_after}": invalid syntax'
+                raise ApiError(400, BAD_AFTER_ID, detail) from None
             rate = sim.config.faults.stream_error_rate
             broken = bool(rate) and sim.rng.random() < rate
             if broken and sim.era is not Era.A:

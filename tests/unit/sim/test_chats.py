@@ -110,10 +110,10 @@ def test_archive_rules() -> None:
     chats, _ = store(Era.D)
     chat, _ = chats.create(USER, text("x"), "m")
     with pytest.raises(ApiError) as active:
-        chats.set_archived(chat, True, strict=False)
+        chats.set_archived(chat, True)
     assert active.value.status == 409
     chats.finish_turn(chat)
-    chats.set_archived(chat, True, strict=False)
+    chats.set_archived(chat, True)
     with pytest.raises(ApiError) as archived:
         chats.post(chat, text("late"), None)
     assert archived.value.status == 400
