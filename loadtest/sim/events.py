@@ -33,10 +33,26 @@ BATCH_SIZE: Final = 256
 class Failure:
     """A provider error as Coder's ``chaterror`` classifies it."""
 
-    __slots__ = ("detail", "kind", "message", "provider", "retryable", "status_code")
+    __slots__ = (
+        "detail",
+        "kind",
+        "message",
+        "provider",
+        "retry_after_s",
+        "retry_text",
+        "retryable",
+        "status_code",
+    )
 
     def __init__(
-        self, kind: str, message: str, status_code: int, retryable: bool, provider: str, detail: str
+        self,
+        kind: str,
+        message: str,
+        status_code: int,
+        retryable: bool,
+        provider: str,
+        detail: str,
+        retry_after_s: float = 0.0,
     ) -> None:
         self.kind = kind
         self.message = message
@@ -44,6 +60,10 @@ class Failure:
         self.retryable = retryable
         self.provider = provider
         self.detail = detail
+        #: The provider's ``Retry-After``: the retry waits at least this long.
+        self.retry_after_s = retry_after_s
+        #: What a ``retry`` event says of it (``chaterror.retry_message``).
+        self.retry_text = message
 
     def chat_error(self, *, detail: bool = True) -> ChatError:
         """The May 2026 ``ChatError`` (era d's stream error and ``last_error``); without
@@ -144,7 +164,7 @@ class Events:
     ) -> Event:
         """Seed form ``{attempt, delay_ms, error, retrying_at}``; later eras add the kind."""
         retry = ChatStreamRetry(
-            attempt=attempt, delay_ms=delay_ms, error=failure.message, retrying_at=at
+            attempt=attempt, delay_ms=delay_ms, error=failure.retry_text, retrying_at=at
         )
         if not self.envelope:
             retry.kind = failure.kind

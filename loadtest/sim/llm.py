@@ -1,8 +1,9 @@
 """The LLM tier: one OpenAI Chat Completions streaming call, as chatd's openai-compat
 provider makes it, turned into text deltas, tool calls and usage.
 
-HTTP 408/429/5xx/529 and a stream cut before ``[DONE]`` are retryable provider errors;
-401/403 are ``auth`` errors that are not retried.
+An HTTP error is classified by its status as ``chaterror`` does (section 8.6), with the
+provider's ``Retry-After`` kept for the retry's wait; a stream cut before ``[DONE]`` is a
+retryable generic error.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import httpx
 import orjson
 
 from loadtest.protocol.models import ErrorKind
+from loadtest.sim.chaterror import failure, from_status
 from loadtest.sim.events import Failure
-from loadtest.sim.plan import RETRYABLE_STATUS, failure
+
+PROVIDER = "openai-compat"
 
 
 class LLMError(Exception):
@@ -24,12 +27,19 @@ class LLMError(Exception):
         self.failure = failure
 
 
-def _status_failure(status: int, body: str) -> Failure:
+def retry_after_s(headers: httpx.Headers) -> float:
+    """The provider's wish: ``retry-after-ms`` (exact) or ``retry-after`` seconds."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        try:
+            return max(0.0, float(headers[name]) * scale)
+        except (KeyError, ValueError):
+            continue
+    return 0.0
+
+
+def _status_failure(status: int, body: str, headers: httpx.Headers) -> Failure:
     detail = f"upstream answered HTTP {status}: {body[:200]}".rstrip(": ")
-    if status in RETRYABLE_STATUS:
-        return failure(RETRYABLE_STATUS[status], "openai-compat", status, detail)
-    kind = ErrorKind.AUTH if status in (401, 403) else ErrorKind.CONFIG
-    return failure(kind, "openai-compat", status, detail)
+    return from_status(status, PROVIDER, detail, retry_after_s(headers))
 
 
 async def stream_chat(
@@ -53,7 +63,7 @@ async def stream_chat(
         async with client.stream("POST", url, content=orjson.dumps(body), headers=headers) as reply:
             if reply.status_code != 200:
                 text = (await reply.aread()).decode(errors="replace")
-                raise LLMError(_status_failure(reply.status_code, text))
+                raise LLMError(_status_failure(reply.status_code, text, reply.headers))
             async for line in reply.aiter_lines():
                 if not line.startswith("data:"):
                     continue
@@ -71,8 +81,8 @@ async def stream_chat(
                 if chunk.get("usage"):
                     yield "usage", chunk["usage"]
     except httpx.HTTPError as exc:
-        raise LLMError(failure(ErrorKind.GENERIC, "openai-compat", 0, repr(exc))) from exc
+        raise LLMError(failure(ErrorKind.GENERIC, PROVIDER, 0, repr(exc))) from exc
     except orjson.JSONDecodeError as exc:
-        raise LLMError(failure(ErrorKind.GENERIC, "openai-compat", 0, str(exc))) from exc
+        raise LLMError(failure(ErrorKind.GENERIC, PROVIDER, 0, str(exc))) from exc
     if not done:
-        raise LLMError(failure(ErrorKind.GENERIC, "openai-compat", 0, "stream ended before [DONE]"))
+        raise LLMError(failure(ErrorKind.GENERIC, PROVIDER, 0, "stream ended before [DONE]"))

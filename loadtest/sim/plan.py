@@ -9,40 +9,9 @@ import random
 from dataclasses import dataclass
 from typing import Final
 
-from loadtest.protocol.models import ErrorKind
+from loadtest.sim.chaterror import failure
 from loadtest.sim.config import MAX_ATTEMPTS, SimConfig
 from loadtest.sim.events import Failure
-
-#: kind -> (HTTP status the provider answered, message, retryable); chaterror's classes.
-FAILURES: Final[dict[str, tuple[int, str, bool]]] = {
-    ErrorKind.OVERLOADED: (529, "The AI provider is overloaded. Please try again later.", True),
-    ErrorKind.RATE_LIMIT: (429, "The AI provider rate limited this request.", True),
-    ErrorKind.TIMEOUT: (504, "The AI provider timed out.", True),
-    ErrorKind.STREAM_SILENCE_TIMEOUT: (0, "The AI provider stopped sending data.", True),
-    ErrorKind.STARTUP_TIMEOUT: (0, "The AI provider did not start responding in time.", True),
-    ErrorKind.GENERIC: (500, "The AI provider returned an error.", True),
-    ErrorKind.AUTH: (401, "The AI provider rejected the API key.", False),
-    ErrorKind.CONFIG: (400, "The AI provider rejected the model configuration.", False),
-    ErrorKind.MISSING_KEY: (0, "No API key is configured for the AI provider.", False),
-    ErrorKind.PROVIDER_DISABLED: (0, "The AI provider is disabled.", False),
-    ErrorKind.CONTENT_FILTER: (
-        400,
-        "The AI provider's content filter blocked the response.",
-        False,
-    ),
-    ErrorKind.USAGE_LIMIT: (0, "You have reached your usage limit.", False),
-}
-
-#: Retryable upstream HTTP statuses (chatretry) and the kind each one is reported as.
-RETRYABLE_STATUS: Final = {
-    408: ErrorKind.TIMEOUT,
-    429: ErrorKind.RATE_LIMIT,
-    500: ErrorKind.GENERIC,
-    502: ErrorKind.GENERIC,
-    503: ErrorKind.OVERLOADED,
-    504: ErrorKind.TIMEOUT,
-    529: ErrorKind.OVERLOADED,
-}
 
 FAULTS: Final = ("drop", "stall", "malformed", "close")
 
@@ -56,18 +25,10 @@ _CORPUS_RNG = random.Random(0)
 CORPUS: Final = " ".join(_CORPUS_RNG.choice(_WORDS) for _ in range(40_000))
 
 
-def failure(kind: str, provider: str, status_code: int | None = None, detail: str = "") -> Failure:
-    """The failure Coder reports for an error of ``kind`` (optionally a real HTTP status)."""
-    default_status, message, retryable = FAILURES.get(kind, FAILURES[ErrorKind.GENERIC])
-    status = default_status if status_code is None else status_code
-    return Failure(
-        kind, message, status, retryable, provider, detail or f"upstream answered HTTP {status}"
-    )
-
-
-def retry_delay_s(attempt: int) -> float:
-    """chatretry's backoff before retrying after failed attempt ``attempt`` (1-based)."""
-    return float(min(2 ** (attempt - 1), 60))
+def retry_delay_s(attempt: int, retry_after_s: float = 0.0) -> float:
+    """chatretry's wait before retrying after failed attempt ``attempt`` (1-based): the
+    backoff (1 s doubling, at most 60), or the provider's ``Retry-After`` if longer."""
+    return max(float(min(2 ** (attempt - 1), 60)), retry_after_s)
 
 
 @dataclass(frozen=True, slots=True)

@@ -177,8 +177,9 @@ class Player:
                 await hub.drain(chat.id)
 
     async def _retry(self, chat: Chat, attempt: int, failure: Failure, scale: float) -> None:
-        """Publish chatretry's notice for failed ``attempt`` and wait out its backoff."""
-        delay = plans.retry_delay_s(attempt)
+        """Publish chatretry's notice for failed ``attempt`` and wait out its backoff (the
+        provider's ``Retry-After`` if longer; both scaled by ``time_scale``)."""
+        delay = plans.retry_delay_s(attempt, failure.retry_after_s)
         at = datetime.now(UTC) + timedelta(seconds=delay * scale)
         self.sim.hub.publish(
             chat.id, self.sim.store.retry(chat, attempt, int(delay * 1000), failure, at)

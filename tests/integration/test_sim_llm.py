@@ -146,7 +146,9 @@ def test_llm_errors_are_retried(three: tuple[EraSim, MockLLM]) -> None:
     retries = [e["retry"] for e in _of(events, "retry")]
     assert [r["attempt"] for r in retries] == [1, 2, 3]
     assert [r["status_code"] for r in retries[:2]] == [503, 529]
-    assert {r["kind"] for r in retries[:2]} == {"overloaded"}
+    # Section 8.6: a 503 is a timeout, a 529 overloaded; the messages name the provider.
+    assert [r["kind"] for r in retries[:2]] == ["timeout", "overloaded"]
+    assert retries[1]["error"] == "OpenAI Compatible is temporarily overloaded."
     assert "status_code" not in retries[2]
     assert _of(events, "status")[-1]["status"]["status"] == "waiting"
     final = [e["message"] for e in _of(events, "message") if e["message"]["role"] == "assistant"]
