@@ -84,10 +84,21 @@ FIGURES: Final[tuple[Figure, ...]] = (
         lower_is_better=True,
         alias="E2E",
     ),
+    _latency(
+        "time_to_first_kept_output",
+        "t0 (or intended start) -> first live part of the first episode of the turn whose "
+        "parts were committed (era D: parts thrown away by a preview_reset do not count); "
+        "TTFT when nothing was thrown away",
+        lower_is_better=True,
+    ),
     _latency("time_to_running_uncorrected", "time_to_running from the actual start t0 (open loop)"),
     _latency(
         "time_to_first_output_uncorrected",
         "time_to_first_output from the actual start t0 (open loop)",
+    ),
+    _latency(
+        "time_to_first_kept_output_uncorrected",
+        "time_to_first_kept_output from the actual start t0 (open loop)",
     ),
     _latency(
         "time_to_terminal_status_uncorrected",
@@ -152,6 +163,11 @@ FIGURES: Final[tuple[Figure, ...]] = (
     _count("retry_events", contract=True),
     _count("error_events", contract=True),
     _count("queue_updates"),
+    _count("preview_resets", "live era-D preview_reset events (not the one in each snapshot)"),
+    _count(
+        "parts_discarded",
+        "live parts of episodes that a preview_reset ended before any commit",
+    ),
     _count("queued_messages", contract=True),
     _count("queue_full", "429s with Coder's 'Message queue is full.'"),
     _count("rate_limited", "429s of the per-user rate limit"),
@@ -231,7 +247,13 @@ LEVELS: Final = ("open_streams",)
 SERIES_LATENCIES: Final = ("time_to_first_output", "time_to_terminal_status")
 #: Latencies a single turn can meet or miss: their SLOs define goodput.
 PER_TURN: Final = frozenset(
-    {"time_to_running", "time_to_first_output", "time_to_terminal_status", "time_per_output_token"}
+    {
+        "time_to_running",
+        "time_to_first_output",
+        "time_to_first_kept_output",
+        "time_to_terminal_status",
+        "time_per_output_token",
+    }
 )
 #: Figures ``chatload compare`` judges, in the order printed: percentiles of its latencies,
 #: then its rates.

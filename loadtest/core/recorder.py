@@ -196,6 +196,13 @@ class Recorder:
             self.latency["retry_delay"].record(delay_ms * 1000)
         self.bucket(t).columns[_RETRIES] += 1
 
+    def preview_reset(self) -> None:
+        """A live era-D ``preview_reset`` (the one in every connect snapshot is not one)."""
+        self.counts["preview_resets"] += 1
+
+    def parts_discarded(self, n: int) -> None:
+        self.counts["parts_discarded"] += n
+
     def error_event(self) -> None:
         self.counts["error_events"] += 1
 
@@ -297,6 +304,7 @@ class Recorder:
         for name, at in (
             ("time_to_running", turn.running_at),
             ("time_to_first_output", turn.first_output_at),
+            ("time_to_first_kept_output", turn.first_kept_output_at),
             ("time_to_terminal_status", turn.terminal_at if turn.terminal_live else None),
         ):
             if at is None:

@@ -44,6 +44,8 @@ class TurnRecorder(Protocol):
     def error_event(self) -> None: ...
     def error(self, info: ErrorInfo, t: int) -> None: ...
     def decode_error(self, reason: str, t: int) -> None: ...
+    def preview_reset(self) -> None: ...
+    def parts_discarded(self, n: int) -> None: ...
     def conversation(self, ns: int) -> None: ...
 
 
@@ -139,8 +141,11 @@ class TurnTracker:
         elif parts:
             if turn.first_output_at is None:
                 turn.first_output_at = t
+            if turn.episode_first_at is None:
+                turn.episode_first_at = t
             self._recorder.part_frame(turn, parts, t)
             turn.parts += parts
+            turn.episode_parts += parts
             turn.last_part_frame_at = t
         return NO_TURNS
 
@@ -167,6 +172,8 @@ class TurnTracker:
                 self._error(event, t)
             elif kind == "queue_update":
                 self._queue_update(event, t)
+            elif kind == "preview_reset":
+                self._preview_reset(turn)
             turn = self._active
         if parts:
             self._parts(turn, parts, t)
@@ -242,9 +249,31 @@ class TurnTracker:
             return
         if turn.first_output_at is None:
             turn.first_output_at = t
+        if turn.episode_first_at is None:
+            turn.episode_first_at = t
         self._recorder.part_frame(turn, parts, t)
         turn.parts += parts
+        turn.episode_parts += parts
         turn.last_part_frame_at = t
+
+    def _preview_reset(self, turn: Turn | None) -> None:
+        """Era D: the parts streamed since the last commit are thrown away (a retry, or a new
+        step after a commit: then there are none)."""
+        self._recorder.preview_reset()
+        if turn is not None and turn.episode_parts:
+            self._recorder.parts_discarded(turn.episode_parts)
+            turn.parts_discarded += turn.episode_parts
+        if turn is not None:
+            turn.episode_parts = 0
+            turn.episode_first_at = None
+
+    @staticmethod
+    def _commit(turn: Turn) -> None:
+        """A committed message keeps the episode's parts: its first is the first kept output."""
+        if turn.first_kept_output_at is None and turn.episode_first_at is not None:
+            turn.first_kept_output_at = turn.episode_first_at
+        turn.episode_parts = 0
+        turn.episode_first_at = None
 
     def _malformed(self, field: str, expected: str, value: Any, t: int) -> None:
         """A field of the wrong type: a decode error naming the field; the event is skipped."""
@@ -283,6 +312,8 @@ class TurnTracker:
         turn = self._active
         if turn is None:
             return
+        if live:
+            self._commit(turn)
         if role == "user":
             if not turn.user_seen:
                 self._user_seen(turn, t, live)
@@ -366,6 +397,8 @@ class TurnTracker:
     # ------------------------------------------------------------ bookkeeping
 
     def _end(self, turn: Turn, t: int, outcome: Outcome, ended: list[Turn], live: bool) -> None:
+        if outcome not in ("failed", "unfinished"):
+            self._commit(turn)  # what the server finished with was kept
         turn.terminal_at = t
         turn.terminal_live = live
         turn.outcome = outcome

@@ -83,6 +83,13 @@ class Turn:
     outcome: Outcome | None = None
     parts: int = 0
     last_part_frame_at: int | None = None
+    #: Era D episodes: live parts since the last commit or preview_reset, and when the
+    #: first of them came; the first of a committed episode is the first kept output.
+    episode_parts: int = 0
+    episode_first_at: int | None = None
+    first_kept_output_at: int | None = None
+    #: Live parts thrown away by a preview_reset before any commit.
+    parts_discarded: int = 0
     output_tokens: int = 0
     retries: int = 0
     error: ErrorInfo | None = field(default=None)

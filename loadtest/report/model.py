@@ -116,6 +116,8 @@ class Counts(Strict):
     parts: int = 0
     output_tokens: int = 0
     queue_updates: int = 0
+    preview_resets: int = 0
+    parts_discarded: int = 0
     queue_full: int = 0
     rate_limited: int = 0
     http_requests: int = 0

@@ -329,3 +329,47 @@ def test_a_rejected_queued_turn_fails_alone_and_leaves_the_queue() -> None:
     assert t.active is first and recorder.counts["turns_failed"] == 1
     (done,) = t.feed([message(1), status("waiting")], 90 * MS)
     assert done is first and not t.busy
+
+
+def preview_reset() -> dict[str, object]:
+    return {"type": "preview_reset", "chat_id": "c"}
+
+
+def test_a_retry_after_partial_output_keeps_ttft_and_moves_kept_output() -> None:
+    recorder, t = tracker()
+    t.start(0)
+    t.feed([message(1), status("running")], 10 * MS)
+    t.feed([part(), part()], 100 * MS)  # attempt 0 streams...
+    t.feed([part()], 110 * MS)
+    t.feed([retry(1, 1000), preview_reset()], 150 * MS)  # ...and is thrown away
+    t.feed([part()], 300 * MS)  # attempt 1
+    t.feed([part()], 320 * MS)
+    (turn,) = t.feed([message(2, "assistant", 5), preview_reset(), status("waiting")], 400 * MS)
+    assert ms(recorder, "time_to_first_output") == [100, 100, 100]
+    assert ms(recorder, "time_to_first_kept_output") == [300, 300, 300]
+    # The reset after the commit threw nothing away: only attempt 0's three parts.
+    assert recorder.counts["preview_resets"] == 2
+    assert recorder.counts["parts_discarded"] == 3 and turn.parts_discarded == 3
+
+
+def test_with_nothing_thrown_away_kept_output_is_ttft() -> None:
+    recorder, t = tracker()
+    t.start(0)
+    t.feed([message(1), status("running")], 10 * MS)
+    t.feed([part()], 120 * MS)
+    t.feed([part()], 130 * MS)
+    t.feed([status("waiting")], 200 * MS)  # eras A-C: no commit event needed
+    assert ms(recorder, "time_to_first_kept_output") == ms(recorder, "time_to_first_output")
+    assert recorder.counts["parts_discarded"] == 0
+
+
+def test_the_snapshots_preview_reset_is_not_counted_and_a_failed_turn_keeps_nothing() -> None:
+    recorder, t = tracker()
+    t.start(0)
+    t.connected()
+    t.feed([message(1), status("running"), preview_reset()], 10 * MS)
+    t.feed([part()], 50 * MS)
+    t.feed([preview_reset(), error({"message": "x", "kind": "overloaded"})], 60 * MS)
+    t.feed([status("error")], 70 * MS)
+    assert recorder.counts["preview_resets"] == 1 and recorder.counts["parts_discarded"] == 1
+    assert recorder.latency["time_to_first_kept_output"].count == 0
