@@ -148,6 +148,11 @@ FIGURES: Final[tuple[Figure, ...]] = (
     _count("turns_interrupted"),
     _count("turns_promoted", "turns ended by the server promoting the next queued message"),
     _count("turns_retried"),
+    _count(
+        "turns_no_live_output",
+        "completed turns with no live output: it came before their stream connected (in the "
+        "snapshot, so no TTFT), or there was none",
+    ),
     _count("turns_good", "turns within every per-turn SLO"),
     _count("retry_recovered", "turns that retried and still ended in waiting"),
     _count("retry_exhausted", "turns that retried and ended in error"),

@@ -319,6 +319,10 @@ class Recorder:
                 if hist is None:
                     hist = bucket.latencies[name] = Histogram()
                 hist.record(us)
+        if turn.first_output_at is None:
+            # Its output (if any) came before the stream connected, or the turn had none:
+            # counted, so TTFT's count plus this equals turns_completed.
+            self.counts["turns_no_live_output"] += 1
         tokens = turn.output_tokens
         self.dist["output_tokens_per_turn"].record(tokens)
         self.counts["output_tokens"] += tokens

@@ -64,6 +64,7 @@ class TurnTracker:
 
     __slots__ = (
         "_active",
+        "_episode_parts",
         "_in_snapshot",
         "_on_ended",
         "_queued",
@@ -82,6 +83,8 @@ class TurnTracker:
         self._active: Turn | None = None
         self._queued: deque[Turn] = deque()
         self._in_snapshot = False
+        #: Live parts on this connection since the last commit or preview_reset (era D).
+        self._episode_parts = 0
         self.max_message_id = 0
         self.conversation_start: int | None = None
         self.conversation_end: int | None = None
@@ -118,6 +121,7 @@ class TurnTracker:
     def connected(self) -> None:
         """A stream connection opened: the next frame (or 256-event frames) is its snapshot."""
         self._in_snapshot = True
+        self._episode_parts = 0
 
     def interrupt_requested(self) -> None:
         if self._active is not None:
@@ -135,6 +139,7 @@ class TurnTracker:
                 return self._feed_mixed(events, t)
         # Only output: the frame nearly every frame is, handled without a handler call.
         parts = len(events)
+        self._episode_parts += parts
         turn = self._active
         if turn is None:
             self._recorder.orphan_parts(parts)
@@ -145,7 +150,6 @@ class TurnTracker:
                 turn.episode_first_at = t
             self._recorder.part_frame(turn, parts, t)
             turn.parts += parts
-            turn.episode_parts += parts
             turn.last_part_frame_at = t
         return NO_TURNS
 
@@ -244,6 +248,7 @@ class TurnTracker:
                 self._status(event, t, ended, live=False)
 
     def _parts(self, turn: Turn | None, parts: int, t: int) -> None:
+        self._episode_parts += parts
         if turn is None:
             self._recorder.orphan_parts(parts)
             return
@@ -253,26 +258,26 @@ class TurnTracker:
             turn.episode_first_at = t
         self._recorder.part_frame(turn, parts, t)
         turn.parts += parts
-        turn.episode_parts += parts
         turn.last_part_frame_at = t
 
     def _preview_reset(self, turn: Turn | None) -> None:
         """Era D: the parts streamed since the last commit are thrown away (a retry, or a new
         step after a commit: then there are none)."""
         self._recorder.preview_reset()
-        if turn is not None and turn.episode_parts:
-            self._recorder.parts_discarded(turn.episode_parts)
-            turn.parts_discarded += turn.episode_parts
+        discarded, self._episode_parts = self._episode_parts, 0
+        if discarded:
+            self._recorder.parts_discarded(discarded)
         if turn is not None:
-            turn.episode_parts = 0
+            turn.parts_discarded += discarded
             turn.episode_first_at = None
 
-    @staticmethod
-    def _commit(turn: Turn) -> None:
+    def _commit(self, turn: Turn | None) -> None:
         """A committed message keeps the episode's parts: its first is the first kept output."""
+        self._episode_parts = 0
+        if turn is None:
+            return
         if turn.first_kept_output_at is None and turn.episode_first_at is not None:
             turn.first_kept_output_at = turn.episode_first_at
-        turn.episode_parts = 0
         turn.episode_first_at = None
 
     def _malformed(self, field: str, expected: str, value: Any, t: int) -> None:
@@ -310,10 +315,10 @@ class TurnTracker:
                 return
             self.max_message_id = message_id
         turn = self._active
-        if turn is None:
-            return
         if live:
             self._commit(turn)
+        if turn is None:
+            return
         if role == "user":
             if not turn.user_seen:
                 self._user_seen(turn, t, live)
@@ -397,8 +402,9 @@ class TurnTracker:
     # ------------------------------------------------------------ bookkeeping
 
     def _end(self, turn: Turn, t: int, outcome: Outcome, ended: list[Turn], live: bool) -> None:
-        if outcome not in ("failed", "unfinished"):
-            self._commit(turn)  # what the server finished with was kept
+        if outcome not in ("failed", "unfinished") and turn.episode_first_at is not None:
+            # What the server finished with was kept (no commit event in eras A-C).
+            turn.first_kept_output_at = turn.first_kept_output_at or turn.episode_first_at
         turn.terminal_at = t
         turn.terminal_live = live
         turn.outcome = outcome

@@ -83,9 +83,8 @@ class Turn:
     outcome: Outcome | None = None
     parts: int = 0
     last_part_frame_at: int | None = None
-    #: Era D episodes: live parts since the last commit or preview_reset, and when the
-    #: first of them came; the first of a committed episode is the first kept output.
-    episode_parts: int = 0
+    #: Era D episodes: when the first live part since the last commit or preview_reset
+    #: came; the first of a committed episode is the first kept output.
     episode_first_at: int | None = None
     first_kept_output_at: int | None = None
     #: Live parts thrown away by a preview_reset before any commit.

@@ -38,8 +38,8 @@ def http_error(stage: Stage, error: ApiError) -> ErrorInfo:
 class ReconnectingStream:
     """A chat's stream connection, read in its own greenlet, reconnecting after a drop.
 
-    ``tracker`` is None for a read-only watcher (a browser tab): its frames are counted, but
-    no turn is its own and it does not reconnect on its own.
+    A read-only watcher (a browser tab) passes a tracker with no turns: what it sees is
+    counted, no turn is its own, and it does not reconnect on its own.
     """
 
     def __init__(

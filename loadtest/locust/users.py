@@ -20,6 +20,7 @@ from locust.env import Environment
 
 from loadtest.client.rest import ApiError, ChatClient
 from loadtest.core.profiles import Open
+from loadtest.core.tracker import TurnTracker
 from loadtest.core.turn import Turn
 from loadtest.locust import runtime
 from loadtest.locust.driver import Conversation, ReconnectingStream
@@ -173,7 +174,9 @@ class StreamWatcher(_ChatloadUser):
             return
         chat_id = min(chats, key=lambda c: chats[c])
         chats[chat_id] += 1
-        stream = self._stream = ReconnectingStream(self._rt, self._client, chat_id, None)
+        # A tracker of no turns: it still counts what a tab sees (era D's thrown-away output).
+        watching = TurnTracker(self._rt.recorder)
+        stream = self._stream = ReconnectingStream(self._rt, self._client, chat_id, watching)
         if stream.open():
             while stream.is_open and chat_id in chats:
                 stream.changed.wait(timeout=0.5)

@@ -107,6 +107,7 @@ class Counts(Strict):
     turns_interrupted: int = 0
     turns_promoted: int = 0
     turns_retried: int = 0
+    turns_no_live_output: int = 0
     turns_good: int = 0
     retry_recovered: int = 0
     retry_exhausted: int = 0

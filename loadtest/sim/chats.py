@@ -24,8 +24,10 @@ from loadtest.protocol.models import (
     ChatQueuedMessage,
     CreateChatMessageResponse,
     EditChatMessageResponse,
+    ErrorKind,
 )
 from loadtest.sim.accounts import User
+from loadtest.sim.chaterror import failure
 from loadtest.sim.errors import (
     ALREADY_ARCHIVED,
     ALREADY_UNARCHIVED,
@@ -83,6 +85,7 @@ class Chat:
         "owner_id",
         "parts",
         "queue",
+        "queue_changed",
         "reasoning",
         "retry_event",
         "status",
@@ -106,6 +109,8 @@ class Chat:
         #: Text characters in ``messages``, for the usage's ``input_tokens``.
         self.history_chars = 0
         self.queue: list[ChatQueuedMessage] = []
+        #: Era D's ``queue_version > 0``: the snapshot then always holds a queue_update.
+        self.queue_changed = False
         #: ``message_part`` events of the step being generated (the snapshot's buffer); kept
         #: when the step ends, replaced when the next one streams, dropped BUFFER_GRACE
         #: after the run ends (chatd's ``bufferRetainGracePeriod``).
@@ -184,7 +189,17 @@ class ChatStore:
             message.usage = usage
         chat.messages.append(message)
         chat.history_chars += len(_text_of(content)) if chars is None else chars
+        if self.era is Era.D:
+            # Section 8.5: history_version rises on every committed message; seq restarts.
+            chat.episode.history += 1
+            chat.episode.seq = 0
         return message
+
+    def _committed(self, chat: Chat, events: list[Event]) -> list[Event]:
+        """Era D: a committed history change ends with ``preview_reset``."""
+        if self.era is Era.D:
+            events.append(self.events.preview_reset(chat.id))
+        return events
 
     @staticmethod
     def _clear_step(chat: Chat) -> None:
@@ -214,10 +229,10 @@ class ChatStore:
         chat.last_error = None
         self._clear_step(chat)
         events = self.events
-        return message, [
-            events.message(chat.id, message),
-            self._set_status(chat, self._run_status()),
-        ]
+        return message, self._committed(
+            chat,
+            [events.message(chat.id, message), self._set_status(chat, self._run_status())],
+        )
 
     def create(
         self, user: User, content: list[ChatMessagePart], model_config_id: str
@@ -245,6 +260,7 @@ class ChatStore:
             if self.era is Era.D:
                 queued.model_config_id = chat.model_config_id
             chat.queue.append(queued)
+            chat.queue_changed = True
             response = CreateChatMessageResponse(queued=True, queued_message=queued)
             events = [self.events.queue_update(chat.id, chat.queue)]
             if chat.active:
@@ -276,6 +292,7 @@ class ChatStore:
         chat.history_chars = sum(len(_text_of(m.content)) for m in chat.messages)
         had_queue = bool(chat.queue)
         chat.queue.clear()
+        chat.queue_changed = chat.queue_changed or had_queue
         chat.retry_event = None
         chat.episode.history += 1
         chat.episode.attempt = 1
@@ -287,6 +304,7 @@ class ChatStore:
         if had_queue:
             refresh.append(events.queue_update(chat.id, chat.queue))
         refresh.append(events.status(chat.id, chat.status))
+        self._committed(chat, refresh)
         if self.era is Era.D:
             answer = EditChatMessageResponse(message=message, deleted_message_ids=deleted)
             return answer.wire(), refresh
@@ -304,11 +322,13 @@ class ChatStore:
 
     def delete_queued(self, chat: Chat, queued: ChatQueuedMessage) -> list[Event]:
         chat.queue.remove(queued)
+        chat.queue_changed = True
         return [self.events.queue_update(chat.id, chat.queue)]
 
     def promote(self, chat: Chat, queued: ChatQueuedMessage) -> tuple[ChatMessage, list[Event]]:
         """Move a queued message into the history and run it (the chat must be idle)."""
         chat.queue.remove(queued)
+        chat.queue_changed = True
         message, events = self._start(chat, list(queued.content))
         events.insert(1, self.events.queue_update(chat.id, chat.queue))
         return message, events
@@ -392,7 +412,7 @@ class ChatStore:
         message = self._message(chat, "assistant", content, usage, len(text))
         chat.reasoning, chat.text, chat.tool_calls = [], [], []
         chat.buffer_done = True
-        return [self.events.message(chat.id, message)]
+        return self._committed(chat, [self.events.message(chat.id, message)])
 
     def tool_result(
         self, chat: Chat, call_id: str, name: str, result: dict[str, Any]
@@ -404,7 +424,7 @@ class ChatStore:
         self._buffer(chat).append(streamed)
         chat.buffer_done = True
         message = self._message(chat, "tool", [part])
-        return [streamed, self.events.message(chat.id, message)]
+        return self._committed(chat, [streamed, self.events.message(chat.id, message)])
 
     def retry(
         self, chat: Chat, attempt: int, delay_ms: int, failure: Failure, at: datetime
@@ -414,6 +434,9 @@ class ChatStore:
         chat.episode.attempt += 1
         chat.episode.seq = 0
         self._clear_step(chat)
+        if self.era is Era.D:
+            # A new generation attempt: what the last one streamed is thrown away.
+            return [event, self.events.preview_reset(chat.id)]
         return [event]
 
     def fail(self, chat: Chat, failure: Failure) -> list[Event]:
@@ -448,14 +471,18 @@ class ChatStore:
         messages = [
             events.message(chat.id, m) for m in chat.messages if after_id is None or m.id > after_id
         ]
-        queue = [events.queue_update(chat.id, chat.queue)] if chat.queue else []
+        queued = chat.queue_changed if self.era is Era.D else bool(chat.queue)
+        queue = [events.queue_update(chat.id, chat.queue)] if queued else []
         status = [events.status(chat.id, chat.status)]
         retained = chat.buffer_until is not None and self._clock() < chat.buffer_until
         parts = chat.parts if chat.active or retained else []
         if self.era is not Era.D:
             return status + parts + messages + queue
         error = []
-        if chat.status == "error" and chat.last_error is not None:
-            error = [events.error(chat.id, chat.last_error)]
+        if chat.status == "error":
+            # With no error recorded, chatd falls back to a generic one.
+            error = [events.error(chat.id, chat.last_error or failure(ErrorKind.GENERIC, ""))]
         retry = [chat.retry_event] if chat.retry_event is not None else []
-        return messages + queue + status + error + retry + parts
+        # Section 8.5's order; preview_reset always, then the current episode's parts.
+        reset = [events.preview_reset(chat.id)]
+        return messages + queue + status + error + retry + reset + parts

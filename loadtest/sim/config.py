@@ -84,6 +84,10 @@ class SimConfig(BaseModel):
         "stays Coder's",
     )
     error_rate: float = _probability("probability a turn hits provider errors")
+    partial_output_ratio: float = _probability(
+        "share of failed attempts that stream some output before failing (era D then throws "
+        "it away with preview_reset)"
+    )
     error_kind: ErrorKind = Field(
         ErrorKind.OVERLOADED,
         description=f"ChatError kind of those errors; one of: {', '.join(ErrorKind)}",

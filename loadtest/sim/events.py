@@ -185,6 +185,10 @@ class Events:
             return ChatError(message=failure.message)
         return failure.chat_error(detail=self.newest)
 
+    def preview_reset(self, chat_id: str) -> Event:
+        """Era D: drop the parts streamed so far in this episode; they will not be committed."""
+        return ChatStreamEvent(type="preview_reset", chat_id=chat_id).wire()
+
     def history_reset(self, chat_id: str) -> Event:
         return ChatStreamEvent(type="history_reset", chat_id=chat_id).wire()
 

@@ -35,8 +35,11 @@ class Counts:
         "bytes",
         "events",
         "frames",
+        "live_by_type",
         "llm_retries",
+        "parts_discarded",
         "pings",
+        "preview_resets",
         "streams_opened",
         "turns_completed",
         "turns_failed",
@@ -55,14 +58,25 @@ class Counts:
         self.turns_interrupted = 0
         self.streams_opened = 0
         self.llm_retries = 0
+        #: Live parts each stream received of episodes a live preview_reset then threw away.
+        self.parts_discarded = 0
+        #: Live preview_reset events written (not the one in each connect snapshot).
+        self.preview_resets = 0
         self.by_type: dict[str, int] = {}
+        #: Deliveries by type outside connect snapshots (a snapshot's replayed retry or error
+        #: is not a new one: clients count what happens live).
+        self.live_by_type: dict[str, int] = {}
 
     def add(self, other: Counts) -> None:
         for name in self.__slots__:
-            if name != "by_type":
+            if name not in ("by_type", "live_by_type"):
                 setattr(self, name, getattr(self, name) + getattr(other, name))
-        for kind, count in other.by_type.items():
-            self.by_type[kind] = self.by_type.get(kind, 0) + count
+        for mine, theirs in (
+            (self.by_type, other.by_type),
+            (self.live_by_type, other.live_by_type),
+        ):
+            for kind, count in theirs.items():
+                mine[kind] = mine.get(kind, 0) + count
 
     def wire(self) -> dict[str, Any]:
         by_type = self.by_type
@@ -75,11 +89,13 @@ class Counts:
             "turns_completed": self.turns_completed,
             "turns_failed": self.turns_failed,
             "turns_interrupted": self.turns_interrupted,
-            "retry_events": by_type.get("retry", 0),
-            "error_events": by_type.get("error", 0),
+            "retry_events": self.live_by_type.get("retry", 0),
+            "error_events": self.live_by_type.get("error", 0),
             "queue_updates": by_type.get("queue_update", 0),
             "streams_opened": self.streams_opened,
             "llm_retries": self.llm_retries,
+            "parts_discarded": self.parts_discarded,
+            "preview_resets": self.preview_resets,
             "events_by_type": dict(by_type),
         }
 
@@ -126,9 +142,11 @@ class Subscriber:
         "close_code",
         "close_reason",
         "closed",
+        "episode_parts",
         "flush",
         "queue",
         "room",
+        "snapshot_left",
         "wake",
     )
 
@@ -142,6 +160,10 @@ class Subscriber:
         self.close_code: int | None = None
         self.close_reason = ""
         self.flush = False
+        #: Items of the connect snapshot not yet written: they are not live events.
+        self.snapshot_left = 0
+        #: Live parts written since the last commit or preview_reset (era D episodes).
+        self.episode_parts = 0
 
     def close(self, code: int, reason: str = "", *, flush: bool = False) -> None:
         """Ask the writer to close the socket with ``code``: at once, or after sending what
@@ -164,6 +186,7 @@ class Hub:
         snapshot being taken and this, so no live event is lost or duplicated."""
         subscriber = Subscriber(chat_id)
         subscriber.queue.extend((event["type"], _dumps(event), 1) for event in snapshot)
+        subscriber.snapshot_left = len(snapshot)
         subscriber.wake.set()
         self.subscribers.setdefault(chat_id, []).append(subscriber)
         return subscriber

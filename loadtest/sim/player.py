@@ -138,6 +138,8 @@ class Player:
         failure = plan.failure
         for attempt in range(1, plan.failed_attempts + 1):
             assert failure is not None
+            if sim.rng.random() < config.partial_output_ratio:
+                await self._partial_output(chat, plan.ttft, config)
             if plan.final_failure and (attempt >= MAX_ATTEMPTS or not failure.retryable):
                 hub.publish(chat.id, store.fail(chat, failure))
                 return False
@@ -157,6 +159,15 @@ class Player:
             await self._deltas(chat, deltas[cut:], step.gaps[cut:])
             hub.publish(chat.id, store.finish_step(chat, plan.output_tokens))
         return True
+
+    async def _partial_output(self, chat: Chat, ttft: float, config: SimConfig) -> None:
+        """An attempt that streams some text, then fails: its parts are thrown away."""
+        await _sleep(ttft)
+        self._first_output(chat.id)
+        count = max(1, config.parts_per_turn // 4)
+        text = "x" * config.part_chars
+        gaps = config.part_gap_ms.samples(self.sim.rng, count, scale=0.001)
+        await self._deltas(chat, [("text", text)] * count, gaps)
 
     async def _deltas(
         self, chat: Chat, deltas: list[tuple[str, str]], gaps: tuple[float, ...]

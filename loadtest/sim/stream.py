@@ -56,10 +56,13 @@ class Writer:
             kinds: list[tuple[str, int]] = []
             chunks: list[bytes] = []
             count = 0
+            snapshot = sub.snapshot_left
             while queue:
                 kind, data, n = queue[0]
                 if data is None or count + n > BATCH_SIZE:
                     break
+                if snapshot and len(kinds) == snapshot:
+                    break  # the connect snapshot goes in frames of its own, as Coder's does
                 queue.popleft()
                 kinds.append((kind, n))
                 chunks.append(data)
@@ -71,9 +74,21 @@ class Writer:
                 counts.frames += 1
                 counts.events += count
                 counts.bytes += len(payload)
-                by_type = counts.by_type
+                by_type, live = counts.by_type, counts.live_by_type
                 for kind, n in kinds:
                     by_type[kind] = by_type.get(kind, 0) + n
+                    if sub.snapshot_left:
+                        sub.snapshot_left -= 1  # snapshot items are one event each
+                        continue
+                    live[kind] = live.get(kind, 0) + n
+                    if kind == "message_part":
+                        sub.episode_parts += n
+                    elif kind == "message":
+                        sub.episode_parts = 0
+                    elif kind == "preview_reset":
+                        counts.preview_resets += 1
+                        counts.parts_discarded += sub.episode_parts
+                        sub.episode_parts = 0
             else:
                 await self.fault(queue.popleft()[0])
             if len(queue) <= LOW_WATER:

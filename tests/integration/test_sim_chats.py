@@ -216,16 +216,18 @@ def test_archive(any_era: EraSim) -> None:
     sim = any_era
     chat = sim.create_chat()
     one = f"{sim.base}/{chat['id']}"
+    archived_early = False
     if sim.era == "d":
         reply = sim.api.patch(one, json={"archived": True})
         if reply.status_code == 409:
             assert reply.json()["message"] == ARCHIVE_ACTIVE
+        archived_early = reply.status_code == 204  # the turn had already ended
     sim.wait_idle(chat["id"])
     if sim.era == "a":
         assert sim.api.post(f"{one}/archive").status_code == 204
         reply = sim.api.post(f"{one}/archive")
         assert (reply.status_code, reply.json()["message"]) == (400, "Chat is already archived.")
-    else:
+    elif not archived_early:
         assert sim.api.patch(one, json={"archived": True}).status_code == 204
     assert chat["id"] not in [c["id"] for c in sim.api.get(sim.base).json()]
     archived = sim.api.get(sim.base, params={"q": "archived:true"}).json()

@@ -39,15 +39,41 @@ def test_snapshot_then_live_turn(any_era: EraSim) -> None:
         snapshot = stream.types()
         # The finished run's deltas stay in the snapshot for 5 s (bufferRetainGracePeriod).
         if sim.era == "d":
-            assert _compact(snapshot) == ["message", "message", "status", "message_part"]
+            # Section 8.5's order: messages, status, preview_reset, the episode's parts.
+            assert _compact(snapshot) == [
+                "message",
+                "message",
+                "status",
+                "preview_reset",
+                "message_part",
+            ]
         else:
             assert _compact(snapshot) == ["status", "message_part", "message", "message"]
         assert stream.statuses() == ["waiting"]
         assert sim.post(chat["id"], "go").json()["queued"] is False
         stream.until_status("waiting", count=2)
         live = stream.events[len(snapshot) :]
-        first = ["message", "status", "status"] if sim.era != "d" else ["message", "status"]
-        assert _compact([e["type"] for e in live]) == [*first, "message_part", "message", "status"]
+        if sim.era == "d":
+            # Every commit ends with preview_reset: the user's message, then the answer's.
+            assert _compact([e["type"] for e in live]) == [
+                "message",
+                "status",
+                "preview_reset",
+                "message_part",
+                "message",
+                "preview_reset",
+                "status",
+            ]
+            live = [e for e in live if e["type"] != "preview_reset"]
+        else:
+            assert _compact([e["type"] for e in live]) == [
+                "message",
+                "status",
+                "status",
+                "message_part",
+                "message",
+                "status",
+            ]
         assert live[0]["message"]["role"] == "user"
         expected = ["pending", "running", "waiting"] if sim.era != "d" else ["running", "waiting"]
         assert stream.statuses()[1:] == expected
@@ -112,7 +138,13 @@ def test_snapshot_has_buffered_parts_and_queue(any_era: EraSim) -> None:
             second.until(lambda e: e["type"] == "queue_update")
             kinds = _compact(second.types())
             if sim.era == "d":
-                assert kinds == ["message", "queue_update", "status", "message_part"]
+                assert kinds == [
+                    "message",
+                    "queue_update",
+                    "status",
+                    "preview_reset",
+                    "message_part",
+                ]
             else:
                 assert kinds == ["status", "message_part", "message", "queue_update"]
             assert second.statuses() == ["running"]

@@ -373,3 +373,15 @@ def test_the_snapshots_preview_reset_is_not_counted_and_a_failed_turn_keeps_noth
     t.feed([status("error")], 70 * MS)
     assert recorder.counts["preview_resets"] == 1 and recorder.counts["parts_discarded"] == 1
     assert recorder.latency["time_to_first_kept_output"].count == 0
+
+
+def test_a_turn_whose_output_came_before_its_stream_is_counted_without_ttft() -> None:
+    recorder, t = tracker()
+    t.start(0)
+    t.connected()  # the stream connects late: the parts are already in its snapshot
+    t.feed([status("running"), part(), part(), message(1)], 500 * MS)
+    t.feed([message(2, "assistant", 3), status("waiting")], 600 * MS)
+    snapshot = recorder.snapshot()
+    assert snapshot.count("turns_completed") == 1
+    assert snapshot.count("turns_no_live_output") == 1
+    assert recorder.latency["time_to_first_output"].count == 0

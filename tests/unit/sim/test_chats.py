@@ -45,7 +45,9 @@ def test_create_persists_the_message_and_makes_the_chat_runnable(era: Era) -> No
     chats, _ = store(era)
     chat, events = chats.create(USER, text("hello"), "model-1")
     first = "pending" if PATHS[era].has_pending else "running"
-    assert kinds(events) == ["message", f"status:{first}"] and chat.active
+    # Era D ends every committed history change with preview_reset (section 8.5).
+    reset = ["preview_reset"] if era is Era.D else []
+    assert kinds(events) == ["message", f"status:{first}", *reset] and chat.active
     assert [m.role for m in chat.messages] == ["user"] and chat.title == "hello"
 
 
@@ -55,7 +57,7 @@ def test_a_message_while_running_is_queued_then_promoted_without_waiting_between
     response, events, starts = chats.post(chat, text("second"), None)
     assert response["queued"] is True and not starts and kinds(events) == ["queue_update"]
     chats.text_part(chat, "text", "answer")
-    assert kinds(chats.finish_step(chat, 7)) == ["message"]
+    assert kinds(chats.finish_step(chat, 7)) == ["message", "preview_reset"]
     events, promoted = chats.finish_turn(chat)
     # The queue's head runs at once: its message, the emptied queue, running again.
     assert promoted and kinds(events)[:2] == ["message", "queue_update"]
@@ -82,7 +84,7 @@ def test_interrupt_needs_a_run_and_keeps_what_was_streamed() -> None:
     assert kinds(chats.interrupting(chat)) == ["status:interrupting"]
     chats.text_part(chat, "text", "partial")
     events, promoted = chats.interrupted(chat)
-    assert kinds(events) == ["message", "status:waiting"] and not promoted
+    assert kinds(events) == ["message", "preview_reset", "status:waiting"] and not promoted
     assert chat.messages[-1].role == "assistant"
     with pytest.raises(ApiError) as idle:
         chats.interrupting(chat)
@@ -127,7 +129,8 @@ def test_a_new_streams_snapshot_per_era(era: Era) -> None:
     chats.text_part(chat, "text", "so far")
     snapshot = kinds(chats.snapshot(chat, after_id=None))
     if era is Era.D:
-        assert snapshot == ["message", "status:running", "message_part"]
+        # Section 8.5: messages, status, then preview_reset always, then the episode's parts.
+        assert snapshot == ["message", "status:running", "preview_reset", "message_part"]
     else:
         assert snapshot == ["status:running", "message_part", "message"]
     # after_id leaves out what the client has; a finished step's parts go after the grace.
