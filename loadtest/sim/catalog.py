@@ -25,6 +25,7 @@ from loadtest.protocol.models import (
     ChatProviderConfig,
 )
 from loadtest.sim.accounts import ORGANIZATION_ID
+from loadtest.sim.chaterror import DISPLAY_NAMES
 from loadtest.sim.errors import VALIDATION_FAILED, ApiError, not_found
 
 PROVIDER_TYPES = (
@@ -38,17 +39,7 @@ PROVIDER_TYPES = (
     "vercel",
 )
 _AI_PROVIDER_TYPES = (*PROVIDER_TYPES, "copilot")
-_DISPLAY = {
-    "anthropic": "Anthropic",
-    "azure": "Azure OpenAI",
-    "bedrock": "AWS Bedrock",
-    "google": "Google",
-    "openai": "OpenAI",
-    "openai-compat": "OpenAI Compatible",
-    "openrouter": "OpenRouter",
-    "vercel": "Vercel AI Gateway",
-    "copilot": "GitHub Copilot",
-}
+_DISPLAY = {**DISPLAY_NAMES, "copilot": "GitHub Copilot"}
 _NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
 
