@@ -42,9 +42,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     server.add_argument(
         "--era",
         choices=[Era.A.value, Era.B.value, Era.D.value],
-        default=Era.A.value,
-        help="protocol era: a (/api/experimental, envelopes), b (bare arrays), "
-        "d (/api/v2, ChatError, no pending) (a)",
+        default=Era.D.value,
+        help="protocol era: d (/api/v2, ChatError, episodes: Coder v2.38+, the default), "
+        "a (/api/experimental, envelopes: the seed's) or b (bare arrays)",
     )
     server.add_argument(
         "--token", help=f"session token of the pre-made owner (default ${TOKEN_ENV})"

@@ -591,3 +591,29 @@ def test_era_d_output_thrown_away_by_retries_is_counted_exactly(sim: Sim, tmp_pa
     assert kept["count"] == ttft["count"]
     assert ttft["count"] + counts["turns_no_live_output"] == counts["turns_completed"]
     assert kept["mean"] > ttft["mean"] and kept["min"] >= ttft["min"]
+
+
+@pytest.mark.parametrize(
+    "sim",
+    [("d", {"faults": {"close_rate": 0.5, "close_code": 1000}, "parts_per_turn": 20})],
+    indirect=True,
+)
+def test_a_normal_close_mid_turn_is_a_reconnect_not_the_end(sim: Sim, tmp_path: Path) -> None:
+    """Section 8.4: era D ends a failed stream session with a normal 1000 close; the client
+    reconnects with after_id, and no turn fails or is counted twice."""
+    out = tmp_path / "report"
+    result = run(
+        "--host",
+        sim.url,
+        f"--token={sim.token}",
+        "--scenario",
+        str(scenario(tmp_path, run_time="4s")),
+        "--report-dir",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rep = report(out)
+    counts = rep["counts"]
+    assert counts["stream_reconnects"] > 0 and counts["streams_closed_abnormally"] == 0
+    assert counts["turns_failed"] == 0 and rep["errors"] == []
+    assert counts["turns_completed"] == sim.counts()["turns_completed"]
