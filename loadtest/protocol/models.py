@@ -158,6 +158,10 @@ class ChatMessage(Model):
     role: Literal["system", "user", "assistant", "tool"] | str
     content: list[ChatMessagePart] | None = None
     usage: ChatMessageUsage | None = None
+    #: Era D: re-sent with a higher revision when the message changes.
+    revision: int | None = None
+    #: Era D: the queued entry a promoted message came from.
+    queued_message_id: int | None = None
 
 
 class ChatQueuedMessage(Model):

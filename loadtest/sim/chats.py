@@ -183,8 +183,11 @@ class ChatStore:
             role=role,
             content=content,
         )
-        if self.era is Era.D and role == "user":
-            message.created_by = chat.owner_id
+        if self.era is Era.D:
+            # Section 8.5: messages carry a revision (re-sent when it rises).
+            message.revision = 1
+            if role == "user":
+                message.created_by = chat.owner_id
         if usage is not None:
             message.usage = usage
         chat.messages.append(message)
@@ -330,6 +333,10 @@ class ChatStore:
         chat.queue.remove(queued)
         chat.queue_changed = True
         message, events = self._start(chat, list(queued.content))
+        if self.era is Era.D:
+            # The promoted message names the queued entry it came from.
+            message.queued_message_id = queued.id
+            events[0] = self.events.message(chat.id, message)
         events.insert(1, self.events.queue_update(chat.id, chat.queue))
         return message, events
 

@@ -10,6 +10,7 @@ import pytest
 from loadtest.protocol.eras import PATHS, Era
 from loadtest.protocol.models import ChatMessagePart
 from loadtest.sim.accounts import User
+from loadtest.sim.chaterror import failure
 from loadtest.sim.chats import BUFFER_GRACE, MAX_QUEUE, ChatStore
 from loadtest.sim.errors import ApiError
 from loadtest.sim.events import Event
@@ -140,3 +141,28 @@ def test_a_new_streams_snapshot_per_era(era: Era) -> None:
     assert "message_part" in kinds(chats.snapshot(chat, None))
     clock.now += BUFFER_GRACE + timedelta(seconds=1)
     assert "message_part" not in kinds(chats.snapshot(chat, None))
+
+
+def test_era_d_messages_carry_a_revision_and_a_promoted_one_its_queued_id() -> None:
+    chats, _ = store(Era.D)
+    chat, events = chats.create(USER, text("first"), "m")
+    assert events[0]["message"]["revision"] == 1
+    _, queued_events, _ = chats.post(chat, text("second"), None)
+    queued_id = queued_events[0]["queued_messages"][0]["id"]
+    chats.finish_step(chat, 1)
+    promoted, _ = chats.finish_turn(chat)
+    assert promoted[0]["message"]["queued_message_id"] == queued_id
+    # Episodes: every commit raised history_version, and parts restart their seq.
+    part = chats.text_part(chat, "text", "x")["message_part"]
+    assert (part["history_version"], part["seq"]) == (chat.episode.history, 1)
+    assert chat.episode.history == 4  # user, assistant, promoted user: three commits
+
+
+def test_a_retry_resets_the_preview_and_starts_a_new_attempt() -> None:
+    chats, clock = store(Era.D)
+    chat, _ = chats.create(USER, text("go"), "m")
+    chats.text_part(chat, "text", "lost")
+    attempt = chat.episode.attempt
+    events = chats.retry(chat, 1, 1000, failure("overloaded", "openai"), clock.now)
+    assert kinds(events) == ["retry", "preview_reset"] and chat.episode.attempt == attempt + 1
+    assert chats.text_part(chat, "text", "kept")["message_part"]["seq"] == 1
