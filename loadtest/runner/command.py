@@ -83,7 +83,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="EXPR",
-        help="an SLO, repeatable: 'time_to_first_output.p95 < 2000ms', 'error_rate < 1%%'",
+        help="an SLO, repeatable: 'time_to_first_output.p95 < 2000ms', 'error_rate < 1%%'; "
+        "replaces the scenario's [slo] checks; an unknown figure exits 2 before anything runs",
     )
     add(
         "--stop-timeout",
@@ -96,7 +97,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--era",
         choices=["auto", "a", "b", "c", "d"],
         help="protocol era of the target (default auto: detected); with the simulator, "
-        "the era it speaks (a, b or d)",
+        "the era it speaks (a, b or d; default d, as Coder v2.38+)",
     )
     add("--setup", type=Path, help="a file written by 'chatload setup' (tokens, target)")
     add("--quiet", action="store_true", help="no live progress lines")
