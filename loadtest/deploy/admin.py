@@ -8,7 +8,10 @@ scaletest does, and remembers what it changed so teardown can put it back.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,6 +131,53 @@ def ensure_model(
     rows = listed.get("models", []) if isinstance(listed, dict) else listed or []
     found = next(r for r in rows if r.get("model") == model)
     return str(found["id"]), False
+
+
+#: Coder's scaletest waits for a probe chat this way before any load (section 8.2): each
+#: replica caches provider config for 10 s, so a chat too early may meet a stale one.
+PROBE_PERIOD_S = 0.5
+PROBE_TIMEOUT_S = 15.0
+PROBE_PROMPT = "chatload setup probe: reply with one word."
+
+
+class ProbeError(Exception):
+    """The deployment did not answer a probe chat in time, or answered with an error."""
+
+
+def probe_chat(
+    client: ChatClient,
+    organization: str | None,
+    *,
+    timeout: float = PROBE_TIMEOUT_S,
+    period: float = PROBE_PERIOD_S,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> float:
+    """Create a chat and poll it every ``period`` until it is ``waiting`` (at most
+    ``timeout``), then archive it; the seconds it took."""
+    start = clock()
+    chat, _ = client.create_chat(PROBE_PROMPT, organization)
+    try:
+        while True:
+            body = client.call("probe_chat", "GET", client.paths.chat(chat.id)).body
+            found = body.get("chat", body) if isinstance(body, dict) else {}
+            status = found.get("status") if isinstance(found, dict) else None
+            if status == "waiting":
+                return clock() - start
+            if status == "error":
+                error = found.get("last_error")
+                message = error.get("message") if isinstance(error, dict) else error
+                raise ProbeError(f"the probe chat ended in error: {message or 'no message'}")
+            if clock() - start >= timeout:
+                raise ProbeError(
+                    f"the probe chat was still {status!r} after {timeout:g} s: is the LLM "
+                    "reachable from the deployment?"
+                )
+            sleep(period)
+    finally:
+        # An active chat refuses (era D); teardown archives what remains.
+        with contextlib.suppress(ApiError):
+            client.archive(chat.id)
 
 
 def create_user(

@@ -105,6 +105,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"provider {admin.PROVIDER_TYPE} {provider.id}: {verb}")
         model_id, model_created = admin.ensure_model(client, provider.id, args.model, organization)
         print(f"model {args.model} {model_id}: {'created' if model_created else 'reused'}")
+        waited = admin.probe_chat(client, organization)
+        print(f"probe chat answered in {waited:.1f} s: the deployment uses the provider")
         created.provider_id = provider.id if provider.created else None
         created.reused_provider_id = None if provider.created else provider.id
         created.previous_base_url = provider.previous_base_url
@@ -123,7 +125,7 @@ def main(args: argparse.Namespace) -> int:
                 "chatload run sends X-Coder-Bypass-Ratelimit: true so the 512 requests/min "
                 "limit does not cap the test"
             )
-    except ApiError as exc:
+    except (ApiError, admin.ProbeError) as exc:
         print(f"chatload setup: {exc}", file=sys.stderr)
         return 3
     finally:

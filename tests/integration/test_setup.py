@@ -131,6 +131,11 @@ def test_setup_run_teardown_through_the_mock_llm(
     assert len(saved["tokens"]) == 2 and token not in saved["tokens"]
     before = httpx.get(f"{sim.url}/__sim/state").json()
     assert saved["created"]["provider_id"] in before["providers"]
+    # Setup waited for a probe chat through the new provider (section 8.2), then archived it.
+    assert "probe chat answered" in setup.stdout
+    assert before["unarchived_chats"] == 0
+    httpx.post(f"{sim.url}/__sim/reset")
+    httpx.post(f"{mock.url.removesuffix('/v1')}/__mock/reset")
 
     out = tmp_path / "report"
     run = chatload(
