@@ -84,6 +84,20 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     )
 
 
+def run_against(sim: Sim, path: Path, out: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``chatload run`` of scenario ``path`` against ``sim``, its report in ``out``."""
+    return run(
+        "--host",
+        sim.url,
+        f"--token={sim.token}",
+        *args,
+        "--scenario",
+        str(path),
+        "--report-dir",
+        str(out),
+    )
+
+
 def report(directory: Path) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((directory / "report.json").read_text())
     return data
@@ -117,15 +131,7 @@ def assert_counts_match(rep: dict[str, Any], sent: dict[str, Any]) -> None:
 )
 def test_report_counts_equal_what_the_simulator_sent(sim: Sim, tmp_path: Path) -> None:
     out = tmp_path / "report"
-    result = run(
-        "--host",
-        sim.url,
-        f"--token={sim.token}",
-        "--scenario",
-        str(scenario(tmp_path)),
-        "--report-dir",
-        str(out),
-    )
+    result = run_against(sim, scenario(tmp_path), out)
     sent = sim.counts()
     assert (out / "report.json").exists(), (result.returncode, result.stdout, result.stderr)
     rep = report(out)
@@ -195,19 +201,7 @@ def pids_of_workers(parent: int) -> list[int]:
 @pytest.mark.parametrize("sim", [("a", {})], indirect=True)
 def test_two_workers_merge_exactly(sim: Sim, tmp_path: Path) -> None:
     out = tmp_path / "report"
-    result = run(
-        "--host",
-        sim.url,
-        f"--token={sim.token}",
-        "--workers",
-        "2",
-        "-u",
-        "6",
-        "--scenario",
-        str(scenario(tmp_path)),
-        "--report-dir",
-        str(out),
-    )
+    result = run_against(sim, scenario(tmp_path), out, "--workers", "2", "-u", "6")
     assert result.returncode == 0, result.stderr
     rep = report(out)
     assert rep["run"]["workers"] == 2 and rep["run"]["complete"] is True
@@ -271,19 +265,7 @@ def test_a_lost_worker_still_yields_an_incomplete_report(sim: Sim, tmp_path: Pat
 )
 def test_open_loop_measures_from_the_intended_start(sim: Sim, tmp_path: Path) -> None:
     out = tmp_path / "report"
-    result = run(
-        "--host",
-        sim.url,
-        f"--token={sim.token}",
-        "--arrival-rate",
-        "8",
-        "-t",
-        "4s",
-        "--scenario",
-        str(scenario(tmp_path)),
-        "--report-dir",
-        str(out),
-    )
+    result = run_against(sim, scenario(tmp_path), out, "--arrival-rate", "8", "-t", "4s")
     assert result.returncode == 0, result.stderr
     rep = report(out)
     assert rep["run"]["load"] == {"mode": "open", "users": None, "arrival_rate": 8.0}
@@ -403,15 +385,7 @@ def test_dropped_streams_reconnect_without_counting_the_snapshot_twice(
     sim: Sim, tmp_path: Path
 ) -> None:
     out = tmp_path / "report"
-    result = run(
-        "--host",
-        sim.url,
-        f"--token={sim.token}",
-        "--scenario",
-        str(scenario(tmp_path, run_time="4s")),
-        "--report-dir",
-        str(out),
-    )
+    result = run_against(sim, scenario(tmp_path, run_time="4s"), out)
     assert (out / "report.json").exists(), result.stderr[-3000:]
     rep = report(out)
     counts = rep["counts"]
@@ -571,15 +545,7 @@ def test_era_d_output_thrown_away_by_retries_is_counted_exactly(sim: Sim, tmp_pa
     out = tmp_path / "report"
     path = scenario(tmp_path)
     path.write_text(path.read_text().replace("[chat]", "[chat]\nwatchers_per_chat = 1"))
-    result = run(
-        "--host",
-        sim.url,
-        f"--token={sim.token}",
-        "--scenario",
-        str(path),
-        "--report-dir",
-        str(out),
-    )
+    result = run_against(sim, path, out)
     assert result.returncode == 0, result.stderr[-3000:]
     rep, sent = report(out), sim.counts()
     assert_counts_match(rep, sent)
@@ -602,15 +568,7 @@ def test_a_normal_close_mid_turn_is_a_reconnect_not_the_end(sim: Sim, tmp_path: 
     """Section 8.4: era D ends a failed stream session with a normal 1000 close; the client
     reconnects with after_id, and no turn fails or is counted twice."""
     out = tmp_path / "report"
-    result = run(
-        "--host",
-        sim.url,
-        f"--token={sim.token}",
-        "--scenario",
-        str(scenario(tmp_path, run_time="4s")),
-        "--report-dir",
-        str(out),
-    )
+    result = run_against(sim, scenario(tmp_path, run_time="4s"), out)
     assert result.returncode == 0, result.stderr[-3000:]
     rep = report(out)
     counts = rep["counts"]
