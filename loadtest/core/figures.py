@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 #: Where a figure lives in ``report.json``.
-Section = Literal["latency_ms", "distributions", "counts", "rates"]
+Section = Literal["latency_ms", "distributions", "counts", "integrity", "rates"]
 #: The statistics of a latency or distribution (an SLO naming none means p50).
 STATISTICS: Final = ("count", "min", "mean", "p50", "p90", "p95", "p99", "p999", "max")
 
@@ -173,6 +173,10 @@ FIGURES: Final[tuple[Figure, ...]] = (
         "parts_discarded",
         "live parts of episodes that a preview_reset ended before any commit",
     ),
+    _count(
+        "message_updates",
+        "era-D messages re-sent live with a higher revision (updates, not duplicates)",
+    ),
     _count("queued_messages", contract=True),
     _count("queue_full", "429s with Coder's 'Message queue is full.'"),
     _count("rate_limited", "429s of the per-user rate limit"),
@@ -192,6 +196,39 @@ FIGURES: Final[tuple[Figure, ...]] = (
         "turns_lost",
         "turns_started - turns_completed - turns_failed - turns_unfinished: turns a lost "
         "worker had in flight",
+    ),
+    # ---------------------------------------------------------------- integrity (sums)
+    Figure(
+        "turns_checked",
+        "integrity",
+        "ended turns with at least one step whose text was compared with its commit, or one "
+        "era-D part whose seq was checked",
+        contract=True,
+    ),
+    Figure(
+        "seq_gaps",
+        "integrity",
+        "era-D parts never received: seq values skipped within an episode (or a connection)",
+        contract=True,
+    ),
+    Figure(
+        "seq_duplicates",
+        "integrity",
+        "era-D parts received again with a seq already seen in their episode",
+        contract=True,
+    ),
+    Figure(
+        "seq_out_of_order",
+        "integrity",
+        "era-D parts that came after a higher seq of their episode (or of a later episode)",
+        contract=True,
+    ),
+    Figure(
+        "content_mismatches",
+        "integrity",
+        "steps whose live text deltas, concatenated in order (era-D duplicates dropped), "
+        "differ in length or CRC-32 from the text of the committed message that closes them",
+        contract=True,
     ),
     # ---------------------------------------------------------------- rates
     Figure("frames_per_s", "rates", "frames / run duration"),
@@ -241,7 +278,8 @@ DISTRIBUTIONS: Final[dict[str, int]] = {
 #: Counters the recorder adds to (``turns_lost`` and ``max_queue_length`` are derived).
 RECORDED_COUNTS: Final = tuple(
     name for name in names("counts") if name not in ("turns_lost", "max_queue_length")
-)
+) + names("integrity")
+INTEGRITY: Final = names("integrity")
 COUNTS: Final = names("counts")
 RATES: Final = names("rates")
 #: Gauges that merge by maximum.
@@ -287,4 +325,7 @@ def slo_paths() -> list[str]:
         if f.section in ("latency_ms", "distributions")
         for stat in STATISTICS
     ]
-    return [*stats, *(f.name for f in FIGURES if f.section in ("counts", "rates"))]
+    return [
+        *stats,
+        *(f.name for f in FIGURES if f.section in ("counts", "integrity", "rates")),
+    ]

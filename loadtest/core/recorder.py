@@ -203,6 +203,14 @@ class Recorder:
     def parts_discarded(self, n: int) -> None:
         self.counts["parts_discarded"] += n
 
+    def integrity(self, name: str, n: int) -> None:
+        """``n`` stream integrity errors of one kind (an ``INTEGRITY`` figure's name)."""
+        self.counts[name] += n
+
+    def message_update(self) -> None:
+        """An era-D message re-sent with a higher revision."""
+        self.counts["message_updates"] += 1
+
     def error_event(self) -> None:
         self.counts["error_events"] += 1
 
@@ -278,6 +286,8 @@ class Recorder:
             return
         end = turn.terminal_at if turn.terminal_at is not None else turn.t0
         bucket = self.bucket(end)
+        if turn.checked:
+            counts["turns_checked"] += 1
         self.dist["retries_per_turn"].record(turn.retries)
         if turn.retries:
             counts["turns_retried"] += 1

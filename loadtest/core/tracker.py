@@ -15,7 +15,13 @@ Attribution, as ``docs/metrics.md`` defines a turn:
   tracker which messages exist and whether the active turn ended while it was not looking;
 - message ids only move forward, so a reconnect's snapshot is never counted twice;
 - every field it reads is checked for its type first: a wrong one is a ``decode`` error
-  recorded with the field's name, never an exception (the reader must outlive bad servers).
+  recorded with the field's name, never an exception (the reader must outlive bad servers);
+- integrity (``docs/metrics.md``): era-D parts must number 1, 2, 3 ... within their
+  (history_version, generation_attempt) episode, and the text deltas of a step must add up
+  (length and CRC-32, never the text itself) to the committed message that closes it. A step
+  is only compared when this connection saw it from its start: live, or replayed whole by an
+  era-D snapshot (after its ``preview_reset``); eras A-C replay a step in progress only in
+  part, so such a step is skipped.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Final, Protocol
+from zlib import crc32
 
 from loadtest.core.decode import STREAM_ERROR_KEY
 from loadtest.core.turn import ErrorInfo, Outcome, Turn
@@ -47,6 +54,8 @@ class TurnRecorder(Protocol):
     def preview_reset(self) -> None: ...
     def parts_discarded(self, n: int) -> None: ...
     def conversation(self, ns: int) -> None: ...
+    def integrity(self, name: str, n: int) -> None: ...
+    def message_update(self) -> None: ...
 
 
 #: Coder sends a snapshot in chunks of at most this many events (``chatStreamBatchSize``).
@@ -58,17 +67,30 @@ NO_TURNS: Final[tuple[Turn, ...]] = ()
 #: Token counts above this are not believed (and would not fit the report's integers).
 MAX_OUTPUT_TOKENS: Final = 1 << 31
 
+#: A seq jump wider than this is counted as gaps at once instead of remembering each
+#: missing number (a bogus seq must not cost memory).
+MAX_MISSING: Final = 4096
+
 
 class TurnTracker:
     """The turns of one chat, seen through one stream connection at a time."""
 
     __slots__ = (
         "_active",
+        "_episode",
         "_episode_parts",
+        "_finished",
         "_in_snapshot",
+        "_last_seq",
+        "_missing",
         "_on_ended",
         "_queued",
         "_recorder",
+        "_revisions",
+        "_snapshot_parts",
+        "_text_crc",
+        "_text_known",
+        "_text_length",
         "conversation_end",
         "conversation_start",
         "max_message_id",
@@ -85,6 +107,21 @@ class TurnTracker:
         self._in_snapshot = False
         #: Live parts on this connection since the last commit or preview_reset (era D).
         self._episode_parts = 0
+        #: Era D: the episode (history_version, generation_attempt) parts now belong to, the
+        #: highest seq seen in it, and the seqs skipped that may still come (out of order).
+        self._episode: tuple[int, int] | None = None
+        #: The episode a commit or preview_reset ended: no part of it (or before) may follow.
+        self._finished: tuple[int, int] | None = None
+        self._last_seq = 0
+        self._missing: set[int] = set()
+        #: The current step's text so far: whether it was seen from its start, its length
+        #: and running CRC-32.
+        self._text_known = False
+        self._text_length = 0
+        self._text_crc = 0
+        self._snapshot_parts = 0
+        #: Era D: the revision of each message seen, so a re-sent one is an update.
+        self._revisions: dict[int, int] = {}
         self.max_message_id = 0
         self.conversation_start: int | None = None
         self.conversation_end: int | None = None
@@ -122,6 +159,10 @@ class TurnTracker:
         """A stream connection opened: the next frame (or 256-event frames) is its snapshot."""
         self._in_snapshot = True
         self._episode_parts = 0
+        self._close_episode(self._active)
+        self._episode = self._finished = None
+        self._text_known = False
+        self._snapshot_parts = 0
 
     def interrupt_requested(self) -> None:
         if self._active is not None:
@@ -141,6 +182,7 @@ class TurnTracker:
         parts = len(events)
         self._episode_parts += parts
         turn = self._active
+        self._check_parts(events, turn, t)
         if turn is None:
             self._recorder.orphan_parts(parts)
         elif parts:
@@ -158,12 +200,16 @@ class TurnTracker:
         ended: list[Turn] = []
         turn = self._active
         parts = 0
-        for event in events:
+        start = 0
+        for index, event in enumerate(events):
             kind = event["type"]
             if kind == "message_part":
+                if not parts:
+                    start = index
                 parts += 1
                 continue
             if parts:
+                self._check_parts(events[start:index], turn, t)
                 self._parts(turn, parts, t)
                 parts = 0
             if kind == "status":
@@ -172,6 +218,7 @@ class TurnTracker:
                 self._message(event, t, ended, live=True)
             elif kind == "retry":
                 self._retry(event, turn, t)
+                self._new_step(turn)  # the server starts the step again
             elif kind == "error":
                 self._error(event, t)
             elif kind == "queue_update":
@@ -180,6 +227,7 @@ class TurnTracker:
                 self._preview_reset(turn)
             turn = self._active
         if parts:
+            self._check_parts(events[start:], turn, t)
             self._parts(turn, parts, t)
         return ended
 
@@ -232,9 +280,17 @@ class TurnTracker:
     def _feed_snapshot(self, events: list[dict[str, Any]], t: int, ended: list[Turn]) -> None:
         """Messages first, then the status: servers differ in the snapshot's order."""
         self._recorder.snapshot_events(len(events))
-        for event in events:
+        for index, event in enumerate(events):
             kind = event["type"]
-            if kind == "message":
+            if kind == "message_part":
+                # Era D replays the current episode whole after its preview_reset: checked
+                # as if live. Eras A-C replay only a buffer: the step is not checked.
+                self._snapshot_parts += 1
+                if self._text_known:
+                    self._check_parts(events[index : index + 1], self._active, t)
+            elif kind == "preview_reset":
+                self._new_step(None)
+            elif kind == "message":
                 self._message(event, t, ended, live=False)
             elif kind == "queue_update":
                 self._queue_update(event, t)
@@ -246,6 +302,9 @@ class TurnTracker:
         for event in events:
             if event["type"] == "status":
                 self._status(event, t, ended, live=False)
+        if len(events) < SNAPSHOT_CHUNK and not self._snapshot_parts:
+            # Nothing of a step in progress was replayed: the next step is seen whole.
+            self._new_step(None)
 
     def _parts(self, turn: Turn | None, parts: int, t: int) -> None:
         self._episode_parts += parts
@@ -264,6 +323,7 @@ class TurnTracker:
         """Era D: the parts streamed since the last commit are thrown away (a retry, or a new
         step after a commit: then there are none)."""
         self._recorder.preview_reset()
+        self._new_step(turn)
         discarded, self._episode_parts = self._episode_parts, 0
         if discarded:
             self._recorder.parts_discarded(discarded)
@@ -271,14 +331,116 @@ class TurnTracker:
             turn.parts_discarded += discarded
             turn.episode_first_at = None
 
-    def _commit(self, turn: Turn | None) -> None:
-        """A committed message keeps the episode's parts: its first is the first kept output."""
+    def _commit(self, turn: Turn | None, message: dict[str, Any]) -> None:
+        """A committed message keeps the episode's parts: its first is the first kept output.
+        An assistant message closes its step: its text must be what the deltas added up to."""
         self._episode_parts = 0
+        if self._text_known and message.get("role") == "assistant":
+            self._compare_text(turn, message)
+        self._new_step(turn)
         if turn is None:
             return
         if turn.first_kept_output_at is None and turn.episode_first_at is not None:
             turn.first_kept_output_at = turn.episode_first_at
         turn.episode_first_at = None
+
+    # ------------------------------------------------------------ integrity
+
+    def _check_parts(self, parts: list[dict[str, Any]], turn: Turn | None, t: int) -> None:
+        """Era-D numbering and the step's running text, for a run of ``message_part``s."""
+        known = self._text_known
+        length, crc = self._text_length, self._text_crc
+        for event in parts:
+            body = event.get("message_part")
+            if type(body) is not dict:
+                self._malformed("message_part.message_part", "an object", body, t)
+                continue
+            seq = body.get("seq")
+            if seq is not None and not self._numbered(body, seq, turn, t):
+                continue  # a duplicate, or a part of an episode that is over
+            if known:
+                part = body.get("part")
+                if type(part) is dict and part.get("type") == "text":
+                    text = part.get("text")
+                    if type(text) is str:
+                        length += len(text)
+                        crc = crc32(text.encode(), crc)
+        self._text_length, self._text_crc = length, crc
+
+    def _numbered(self, body: dict[str, Any], seq: Any, turn: Turn | None, t: int) -> bool:
+        """Check an era-D part's place; False for one whose text must not count again."""
+        history, attempt = body.get("history_version"), body.get("generation_attempt")
+        if type(seq) is not int or type(history) is not int or type(attempt) is not int:
+            self._malformed("message_part.seq", "integer seq and episode", seq, t)
+            return True
+        if turn is not None:
+            turn.checked = True
+        episode = (history, attempt)
+        current = self._episode
+        finished = self._finished
+        if finished is not None and episode <= finished:
+            self._integrity("seq_out_of_order", 1, turn)  # a part of an episode that ended
+            return False
+        if episode != current:
+            if current is not None and episode < current:
+                self._integrity("seq_out_of_order", 1, turn)  # a part of an earlier episode
+                return False
+            self._close_episode(turn)
+            self._episode = episode
+            self._last_seq = 0
+        last = self._last_seq
+        if seq == last + 1:
+            self._last_seq = seq
+            return True
+        if seq > last:
+            skipped = seq - last - 1
+            if skipped > MAX_MISSING:
+                self._integrity("seq_gaps", skipped, turn)
+            else:
+                self._missing.update(range(last + 1, seq))
+            self._last_seq = seq
+            return True
+        if seq in self._missing:
+            self._missing.discard(seq)
+            self._integrity("seq_out_of_order", 1, turn)
+            return True
+        self._integrity("seq_duplicates", 1, turn)
+        return False
+
+    def _close_episode(self, turn: Turn | None) -> None:
+        """The episode is over: the seqs it skipped that never came are gaps."""
+        if self._missing:
+            self._integrity("seq_gaps", len(self._missing), turn)
+            self._missing.clear()
+
+    def _new_step(self, turn: Turn | None) -> None:
+        """A step boundary seen: what follows is a step seen from its start."""
+        self._close_episode(turn)
+        if self._episode is not None:
+            self._finished = self._episode
+        self._text_known = True
+        self._text_length = 0
+        self._text_crc = 0
+
+    def _compare_text(self, turn: Turn | None, message: dict[str, Any]) -> None:
+        content = message.get("content")
+        length, crc = 0, 0
+        if type(content) is list:
+            for part in content:
+                if type(part) is dict and part.get("type") == "text":
+                    text = part.get("text")
+                    if type(text) is str:
+                        length += len(text)
+                        crc = crc32(text.encode(), crc)
+        if turn is not None:
+            turn.checked = True
+        if length != self._text_length or crc != self._text_crc:
+            self._integrity("content_mismatches", 1, turn)
+
+    def _integrity(self, name: str, n: int, turn: Turn | None) -> None:
+        self._recorder.integrity(name, n)
+        if turn is not None:
+            turn.integrity_errors[name] = turn.integrity_errors.get(name, 0) + n
 
     def _malformed(self, field: str, expected: str, value: Any, t: int) -> None:
         """A field of the wrong type: a decode error naming the field; the event is skipped."""
@@ -311,12 +473,20 @@ class TurnTracker:
             self._malformed("message.message.usage", "an object", usage, t)
             return
         if message_id is not None:
+            revision = message.get("revision")
+            if type(revision) is int:
+                seen = self._revisions.get(message_id)
+                self._revisions[message_id] = revision
+                if seen is not None and revision > seen:
+                    # Era D re-sends a message whose revision rose: an update, not a copy.
+                    self._recorder.message_update()
+                    return
             if message_id <= self.max_message_id:
                 return
             self.max_message_id = message_id
         turn = self._active
         if live:
-            self._commit(turn)
+            self._commit(turn, message)
         if turn is None:
             return
         if role == "user":
@@ -402,6 +572,12 @@ class TurnTracker:
     # ------------------------------------------------------------ bookkeeping
 
     def _end(self, turn: Turn, t: int, outcome: Outcome, ended: list[Turn], live: bool) -> None:
+        if turn is self._active:
+            self._close_episode(turn)
+        if turn.integrity_errors and outcome not in ("failed", "unfinished"):
+            found = ", ".join(f"{n} {name}" for name, n in sorted(turn.integrity_errors.items()))
+            turn.error = ErrorInfo("integrity", f"stream integrity: {found}")
+            outcome = "failed"
         if outcome not in ("failed", "unfinished") and turn.episode_first_at is not None:
             # What the server finished with was kept (no commit event in eras A-C).
             turn.first_kept_output_at = turn.first_kept_output_at or turn.episode_first_at

@@ -26,6 +26,7 @@ Stage = Literal[
     "status_error",
     "decode",
     "timeout",
+    "integrity",
 ]
 STAGES: Final[tuple[str, ...]] = Stage.__args__  # type: ignore[attr-defined]
 
@@ -91,6 +92,10 @@ class Turn:
     parts_discarded: int = 0
     output_tokens: int = 0
     retries: int = 0
+    #: Stream integrity (docs/metrics.md): errors found in this turn's output, and
+    #: whether any of it could be checked at all.
+    integrity_errors: dict[str, int] = field(default_factory=dict)
+    checked: bool = False
     error: ErrorInfo | None = field(default=None)
 
     @property

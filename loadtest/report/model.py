@@ -119,6 +119,7 @@ class Counts(Strict):
     queue_updates: int = 0
     preview_resets: int = 0
     parts_discarded: int = 0
+    message_updates: int = 0
     queue_full: int = 0
     rate_limited: int = 0
     http_requests: int = 0
@@ -133,6 +134,23 @@ class Counts(Strict):
     #: Turns a lost worker had started whose end no report reached: started - completed -
     #: failed - unfinished (0 in a complete run).
     turns_lost: int = 0
+
+
+class Integrity(Strict):
+    """Stream integrity totals (docs/metrics.md): what the server lost, repeated or
+    reordered."""
+
+    turns_checked: int = 0
+    seq_gaps: int = 0
+    seq_duplicates: int = 0
+    seq_out_of_order: int = 0
+    content_mismatches: int = 0
+
+    @property
+    def errors(self) -> int:
+        return (
+            self.seq_gaps + self.seq_duplicates + self.seq_out_of_order + (self.content_mismatches)
+        )
 
 
 class Rates(Strict):
@@ -217,6 +235,7 @@ class Report(Strict):
     counts: Counts
     rates: Rates
     errors: list[ErrorRow]
+    integrity: Integrity = Field(default_factory=Integrity)
     timeseries: list[SeriesPoint]
     slo: SloResult = Field(default_factory=SloResult)
     generator: Generator = Field(default_factory=Generator)
@@ -233,7 +252,7 @@ class Report(Strict):
                 summary = section[head].model_dump()
                 value = summary.get(tail or "p50")
                 return None if value is None or not section[head].count else float(value)
-        for model in (self.rates, self.counts):
+        for model in (self.rates, self.counts, self.integrity):
             data = model.model_dump()
             if head in data and not tail:
                 return float(data[head])
@@ -320,6 +339,7 @@ def build_report(
         counts=counts,
         rates=rates,
         errors=errors,
+        integrity=Integrity(**{k: v for k, v in known.items() if k in Integrity.model_fields}),
         timeseries=sorted(series, key=lambda p: p.t),
         slo=slo or SloResult(),
         generator=generator,

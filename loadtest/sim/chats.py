@@ -39,7 +39,7 @@ from loadtest.sim.errors import (
     ApiError,
     not_found,
 )
-from loadtest.sim.events import Episode, Event, Events, Failure
+from loadtest.sim.events import Episode, Event, Events, Failure, mark
 
 #: chatd's ``MaxQueueSize``.
 MAX_QUEUE: Final = 20
@@ -76,7 +76,9 @@ class Chat:
         "buffer_done",
         "buffer_until",
         "created_at",
+        "delivered",
         "episode",
+        "held",
         "history_chars",
         "id",
         "last_error",
@@ -121,6 +123,11 @@ class Chat:
         self.episode = Episode()
         self.reasoning: list[str] = []
         self.text: list[str] = []
+        #: Text of the step as a client puts it together from what was sent, integrity
+        #: faults included (era D drops repeated seqs, as its UI does).
+        self.delivered: list[str] = []
+        #: A part held back by a ``reorder`` fault, sent after the next one.
+        self.held: tuple[Event, str, str] | None = None
         self.tool_calls: list[ChatMessagePart] = []
 
     @property
@@ -206,7 +213,8 @@ class ChatStore:
 
     @staticmethod
     def _clear_step(chat: Chat) -> None:
-        chat.reasoning, chat.text, chat.tool_calls = [], [], []
+        chat.reasoning, chat.text, chat.tool_calls, chat.delivered = [], [], [], []
+        chat.held = None
         chat.parts.clear()
         chat.buffer_done = False
 
@@ -367,17 +375,69 @@ class ChatStore:
 
     def text_part(self, chat: Chat, kind: str, text: str) -> Event:
         (chat.reasoning if kind == "reasoning" else chat.text).append(text)
+        if kind == "text":
+            chat.delivered.append(text)
         event = self.events.text_part(chat.id, kind, text, chat.episode)
         self._buffer(chat).append(event)
         return event
 
-    def text_parts(self, chat: Chat, deltas: list[tuple[str, str]]) -> list[Event]:
-        """``text_part`` for a burst of ``(kind, text)`` deltas sent together."""
+    def text_parts(
+        self,
+        chat: Chat,
+        deltas: list[tuple[str, str]],
+        faults: list[str | None] | None = None,
+    ) -> list[Event]:
+        """``text_part`` for a burst of ``(kind, text)`` deltas sent together; ``faults``
+        (one per delta: ``drop``, ``duplicate``, ``reorder`` or None) break the stream's
+        integrity on purpose, as a lossy relay would."""
         for kind, text in deltas:
             (chat.reasoning if kind == "reasoning" else chat.text).append(text)
         events = self.events.text_parts(chat.id, deltas, chat.episode)
+        if faults is None and chat.held is None:
+            chat.delivered.extend(text for kind, text in deltas if kind == "text")
+        else:
+            events = self._broken(chat, events, deltas, faults or [None] * len(deltas))
         self._buffer(chat).extend(events)
         return events
+
+    def _broken(
+        self,
+        chat: Chat,
+        events: list[Event],
+        deltas: list[tuple[str, str]],
+        faults: list[str | None],
+    ) -> list[Event]:
+        """The parts as sent with ``faults`` played, and a ``mark`` of each break a client
+        can see (era D numbers parts; every era's text then differs from the commit)."""
+        numbered = self.era is Era.D
+        sent: list[Event] = []
+
+        def deliver(event: Event, kind: str, text: str) -> None:
+            sent.append(event)
+            if kind == "text":
+                chat.delivered.append(text)
+
+        for event, (kind, text), fault in zip(events, deltas, faults, strict=True):
+            if fault == "drop":
+                if numbered:
+                    sent.append(mark("seq_gaps"))
+                continue
+            if fault == "reorder":
+                chat.held = (event, kind, text)
+                continue
+            deliver(event, kind, text)
+            if fault == "duplicate":
+                sent.append(event)
+                if numbered:
+                    sent.append(mark("seq_duplicates"))  # the client drops the copy
+                elif kind == "text":
+                    chat.delivered.append(text)
+            if chat.held is not None:
+                deliver(*chat.held)
+                chat.held = None
+                if numbered:
+                    sent.append(mark("seq_out_of_order"))
+        return sent
 
     def tool_call(self, chat: Chat, call_id: str, name: str, args: dict[str, Any]) -> list[Event]:
         """A streamed tool call: its arguments as a delta, then the complete call."""
@@ -416,10 +476,12 @@ class ChatStore:
         usage = ChatMessageUsage(
             input_tokens=inputs, output_tokens=output, total_tokens=inputs + output
         )
+        # What a client put together from the deltas, against what was committed.
+        broken = [mark("content_mismatches")] if "".join(chat.delivered) != text else []
         message = self._message(chat, "assistant", content, usage, len(text))
-        chat.reasoning, chat.text, chat.tool_calls = [], [], []
+        chat.reasoning, chat.text, chat.tool_calls, chat.delivered = [], [], [], []
         chat.buffer_done = True
-        return self._committed(chat, [self.events.message(chat.id, message)])
+        return self._committed(chat, [*broken, self.events.message(chat.id, message)])
 
     def tool_result(
         self, chat: Chat, call_id: str, name: str, result: dict[str, Any]
@@ -482,9 +544,11 @@ class ChatStore:
         queue = [events.queue_update(chat.id, chat.queue)] if queued else []
         status = [events.status(chat.id, chat.status)]
         retained = chat.buffer_until is not None and self._clock() < chat.buffer_until
-        parts = chat.parts if chat.active or retained else []
         if self.era is not Era.D:
+            parts = chat.parts if chat.active or retained else []
             return status + parts + messages + queue
+        # Era D relays only the episode under way: a committed step's parts are history.
+        parts = chat.parts if chat.active and not chat.buffer_done else []
         error = []
         if chat.status == "error":
             # With no error recorded, chatd falls back to a generic one.

@@ -8,6 +8,7 @@ latency profile stays what it says.
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -39,6 +40,35 @@ class Faults(BaseModel):
     stream_error_rate: float = _probability(
         "fault: fail a stream on connect (era a: error frame; later: HTTP 500)"
     )
+    # Integrity faults, a probability per text delta (never a step's last, so a client can
+    # see each one): what a lossy relay does to the parts every stream of the chat gets.
+    part_drop_rate: float = _probability("integrity fault: never send a text delta")
+    part_duplicate_rate: float = _probability("integrity fault: send a text delta twice")
+    part_reorder_rate: float = _probability(
+        "integrity fault: send a text delta after the one that follows it"
+    )
+
+    def part_faults(self, rng: random.Random, n: int) -> list[str | None] | None:
+        """The integrity fault of each of a step's ``n`` deltas, or None when none is on.
+        The last delta is never faulted, nor the one after a reorder (it goes first)."""
+        rates = (
+            ("drop", self.part_drop_rate),
+            ("duplicate", self.part_duplicate_rate),
+            ("reorder", self.part_reorder_rate),
+        )
+        if not any(rate for _, rate in rates):
+            return None
+        faults: list[str | None] = [None] * n
+        index = 0
+        while index < n - 1:
+            draw = rng.random()
+            for name, rate in rates:
+                if draw < rate:
+                    faults[index] = name
+                    break
+                draw -= rate
+            index += 2 if faults[index] == "reorder" else 1
+        return faults
 
 
 class SimConfig(BaseModel):

@@ -29,6 +29,16 @@ Event = dict[str, Any]
 #: Coder's ``chatStreamBatchSize``: at most this many events go into one frame.
 BATCH_SIZE: Final = 256
 
+#: The type of a ``mark``: never sent, only counted by the stream that passes it.
+MARK: Final = "mark:"
+
+
+def mark(name: str) -> Event:
+    """A note in the event stream that one integrity break (a figure of ``docs/metrics.md``'s
+    integrity section) is now visible to a client: each stream counts the marks it passes,
+    so the simulator's counts are per delivery, as the client's are."""
+    return {"type": MARK + name}
+
 
 class Failure:
     """A provider error as Coder's ``chaterror`` classifies it."""

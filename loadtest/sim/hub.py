@@ -12,16 +12,20 @@ from typing import Any, Final
 
 import orjson
 
-from loadtest.sim.events import BATCH_SIZE, Event
+from loadtest.sim.events import BATCH_SIZE, MARK, Event
 
 #: A subscriber whose backlog passes HIGH items makes the generator wait until it is below
 #: LOW.
 HIGH_WATER: Final = 2048
 LOW_WATER: Final = 512
 
-#: (event type, encoded events joined by commas, how many), or for an injected fault
-#: (fault name, None, 0). A burst of same-type events is one item of up to BATCH_SIZE.
+#: (event type, encoded events joined by commas, how many), or for an injected fault or an
+#: integrity ``mark`` (its type, None, 0). A burst of same-type events is one item of up to
+#: BATCH_SIZE.
 Item = tuple[str, bytes | None, int]
+
+#: The integrity breaks a stream counts as it passes their marks.
+INTEGRITY: Final = ("seq_gaps", "seq_duplicates", "seq_out_of_order", "content_mismatches")
 
 _dumps = orjson.dumps
 
@@ -33,6 +37,7 @@ class Counts:
     __slots__ = (
         "by_type",
         "bytes",
+        "content_mismatches",
         "events",
         "frames",
         "live_by_type",
@@ -40,6 +45,9 @@ class Counts:
         "parts_discarded",
         "pings",
         "preview_resets",
+        "seq_duplicates",
+        "seq_gaps",
+        "seq_out_of_order",
         "streams_opened",
         "turns_completed",
         "turns_failed",
@@ -62,6 +70,11 @@ class Counts:
         self.parts_discarded = 0
         #: Live preview_reset events written (not the one in each connect snapshot).
         self.preview_resets = 0
+        #: Integrity breaks delivered (a client of that stream can see each one).
+        self.seq_gaps = 0
+        self.seq_duplicates = 0
+        self.seq_out_of_order = 0
+        self.content_mismatches = 0
         self.by_type: dict[str, int] = {}
         #: Deliveries by type outside connect snapshots (a snapshot's replayed retry or error
         #: is not a new one: clients count what happens live).
@@ -96,6 +109,7 @@ class Counts:
             "llm_retries": self.llm_retries,
             "parts_discarded": self.parts_discarded,
             "preview_resets": self.preview_resets,
+            "integrity": {name: getattr(self, name) for name in INTEGRITY},
             "events_by_type": dict(by_type),
         }
 
@@ -147,6 +161,7 @@ class Subscriber:
         "queue",
         "room",
         "snapshot_left",
+        "step_known",
         "wake",
     )
 
@@ -164,6 +179,9 @@ class Subscriber:
         self.snapshot_left = 0
         #: Live parts written since the last commit or preview_reset (era D episodes).
         self.episode_parts = 0
+        #: Whether this stream's client sees the current step whole, so compares its text:
+        #: not when its snapshot replayed only part of one (eras A-C).
+        self.step_known = True
 
     def close(self, code: int, reason: str = "", *, flush: bool = False) -> None:
         """Ask the writer to close the socket with ``code``: at once, or after sending what
@@ -181,12 +199,15 @@ class Hub:
         #: Chats with a subscriber over HIGH_WATER (the generator must wait).
         self._congested: set[str] = set()
 
-    def subscribe(self, chat_id: str, snapshot: list[Event]) -> Subscriber:
+    def subscribe(self, chat_id: str, snapshot: list[Event], whole: bool = True) -> Subscriber:
         """A new subscriber that first gets ``snapshot``; call with no await in between the
-        snapshot being taken and this, so no live event is lost or duplicated."""
+        snapshot being taken and this, so no live event is lost or duplicated. ``whole``:
+        its parts replay the step under way from its start (era D), so it is checked."""
         subscriber = Subscriber(chat_id)
-        subscriber.queue.extend((event["type"], _dumps(event), 1) for event in snapshot)
-        subscriber.snapshot_left = len(snapshot)
+        items = _items(snapshot)
+        subscriber.queue.extend(items)
+        subscriber.snapshot_left = sum(1 for item in items if item[1] is not None)
+        subscriber.step_known = whole or not any(e["type"] == "message_part" for e in snapshot)
         subscriber.wake.set()
         self.subscribers.setdefault(chat_id, []).append(subscriber)
         return subscriber
@@ -204,8 +225,7 @@ class Hub:
         subs = self.subscribers.get(chat_id)
         if not subs:
             return
-        items: list[Item] = [(event["type"], _dumps(event), 1) for event in events]
-        self._deliver(chat_id, subs, items)
+        self._deliver(chat_id, subs, _items(events))
 
     def publish_burst(self, chat_id: str, kind: str, events: list[Event]) -> None:
         """Publish events of one type that were made together, encoded in one call per
@@ -214,9 +234,20 @@ class Hub:
         if not subs:
             return
         items: list[Item] = []
-        for start in range(0, len(events), BATCH_SIZE):
-            chunk = events[start : start + BATCH_SIZE]
-            items.append((kind, _dumps(chunk)[1:-1], len(chunk)))
+        run: list[Event] = []
+        for event in events:
+            if event["type"] == kind:
+                run.append(event)
+                if len(run) == BATCH_SIZE:
+                    items.append((kind, _dumps(run)[1:-1], len(run)))
+                    run = []
+                continue
+            if run:
+                items.append((kind, _dumps(run)[1:-1], len(run)))
+                run = []
+            items.extend(_items([event]))
+        if run:
+            items.append((kind, _dumps(run)[1:-1], len(run)))
         self._deliver(chat_id, subs, items)
 
     def _deliver(self, chat_id: str, subs: list[Subscriber], items: list[Item]) -> None:
@@ -261,3 +292,11 @@ class Hub:
         for subscriber in everyone:
             subscriber.close(code)
         return everyone
+
+
+def _items(events: list[Event]) -> list[Item]:
+    """One item per event; a ``mark`` becomes a note with no data."""
+    return [
+        (kind, None, 0) if (kind := event["type"]).startswith(MARK) else (kind, _dumps(event), 1)
+        for event in events
+    ]

@@ -152,11 +152,12 @@ class Player:
                 await self._tool_round_trip(chat, plan.output_tokens)
             deltas = [("reasoning", t) for t in step.reasoning] + [("text", t) for t in step.text]
             cut = plan.fault_at if index == 0 else len(deltas)
-            await self._deltas(chat, deltas[:cut], step.gaps[:cut])
+            broken = config.faults.part_faults(sim.rng, len(deltas))
+            await self._deltas(chat, deltas[:cut], step.gaps[:cut], broken and broken[:cut])
             if fault is not None:
                 hub.inject(chat.id, fault)
                 fault = None
-            await self._deltas(chat, deltas[cut:], step.gaps[cut:])
+            await self._deltas(chat, deltas[cut:], step.gaps[cut:], broken and broken[cut:])
             hub.publish(chat.id, store.finish_step(chat, plan.output_tokens))
         return True
 
@@ -167,23 +168,34 @@ class Player:
         count = max(1, config.parts_per_turn // 4)
         text = "x" * config.part_chars
         gaps = config.part_gap_ms.samples(self.sim.rng, count, scale=0.001)
-        await self._deltas(chat, [("text", text)] * count, gaps)
+        broken = config.faults.part_faults(self.sim.rng, count)
+        await self._deltas(chat, [("text", text)] * count, gaps, broken)
 
     async def _deltas(
-        self, chat: Chat, deltas: list[tuple[str, str]], gaps: tuple[float, ...]
+        self,
+        chat: Chat,
+        deltas: list[tuple[str, str]],
+        gaps: tuple[float, ...],
+        faults: list[str | None] | None = None,
     ) -> None:
         """Stream text deltas, each after its gap; with no gaps, as one burst (an LLM that
-        answers at once), which the writers then batch into few frames."""
+        answers at once), which the writers then batch into few frames. ``faults``: the
+        integrity fault of each delta (``SimConfig.faults.part_faults``)."""
         store, hub = self.sim.store, self.sim.hub
         if not any(gaps):
             if deltas:
-                hub.publish_burst(chat.id, "message_part", store.text_parts(chat, deltas))
+                parts = store.text_parts(chat, deltas, faults)
+                hub.publish_burst(chat.id, "message_part", parts)
                 if hub.congested(chat.id):
                     await hub.drain(chat.id)
             return
-        for (kind, text), gap in zip(deltas, gaps, strict=True):
+        for index, ((kind, text), gap) in enumerate(zip(deltas, gaps, strict=True)):
             await asyncio.sleep(gap)
-            hub.publish_one(chat.id, store.text_part(chat, kind, text))
+            if faults is None and chat.held is None:
+                hub.publish_one(chat.id, store.text_part(chat, kind, text))
+            else:
+                fault = None if faults is None else faults[index]
+                hub.publish(chat.id, store.text_parts(chat, [(kind, text)], [fault]))
             if hub.congested(chat.id):
                 await hub.drain(chat.id)
 

@@ -18,13 +18,16 @@ from uvicorn.protocols.utils import ClientDisconnected
 
 from loadtest.protocol.eras import Era
 from loadtest.sim.errors import BAD_AFTER_ID, ApiError
-from loadtest.sim.events import BATCH_SIZE
-from loadtest.sim.hub import LOW_WATER, Subscriber
+from loadtest.sim.events import BATCH_SIZE, MARK
+from loadtest.sim.hub import LOW_WATER, Counts, Subscriber
 from loadtest.sim.web import error_response, parse_uuid
 
 if TYPE_CHECKING:
     from loadtest.sim.state import Sim
 
+#: Live events after which a client sees the next step from its start (the tracker's
+#: ``_new_step``).
+STEP_BOUNDARIES = frozenset({"message", "preview_reset", "retry"})
 ONE_WAY_REASON = "Clients cannot send messages for one-way WebSockets"
 UNEXPECTED_DATA = "unexpected data message"
 
@@ -59,9 +62,13 @@ class Writer:
             snapshot = sub.snapshot_left
             while queue:
                 kind, data, n = queue[0]
+                if data is None and kind.startswith(MARK):
+                    queue.popleft()
+                    kinds.append((kind, 0))  # counted in order with the events around it
+                    continue
                 if data is None or count + n > BATCH_SIZE:
                     break
-                if snapshot and len(kinds) == snapshot:
+                if snapshot and len(chunks) == snapshot:
                     break  # the connect snapshot goes in frames of its own, as Coder's does
                 queue.popleft()
                 kinds.append((kind, n))
@@ -76,6 +83,9 @@ class Writer:
                 counts.bytes += len(payload)
                 by_type, live = counts.by_type, counts.live_by_type
                 for kind, n in kinds:
+                    if not n:
+                        _count_mark(counts, sub, kind)
+                        continue
                     by_type[kind] = by_type.get(kind, 0) + n
                     if sub.snapshot_left:
                         sub.snapshot_left -= 1  # snapshot items are one event each
@@ -83,12 +93,18 @@ class Writer:
                     live[kind] = live.get(kind, 0) + n
                     if kind == "message_part":
                         sub.episode_parts += n
-                    elif kind == "message":
+                        continue
+                    if kind in STEP_BOUNDARIES:
+                        sub.step_known = True
+                    if kind == "message":
                         sub.episode_parts = 0
                     elif kind == "preview_reset":
                         counts.preview_resets += 1
                         counts.parts_discarded += sub.episode_parts
                         sub.episode_parts = 0
+            elif kinds:
+                for kind, _ in kinds:
+                    _count_mark(counters.of(chat_id), sub, kind)
             else:
                 await self.fault(queue.popleft()[0])
             if len(queue) <= LOW_WATER:
@@ -109,6 +125,14 @@ class Writer:
             counts.bytes += len(payload)
         elif name == "close":
             self.sub.close(faults.close_code, "chatload sim: injected close")
+
+
+def _count_mark(counts: Counts, sub: Subscriber, kind: str) -> None:
+    """An integrity break this stream delivered; a text mismatch only counts where the
+    client compares the step's text (it saw the step whole)."""
+    name = kind.removeprefix(MARK)
+    if name != "content_mismatches" or sub.step_known:
+        setattr(counts, name, getattr(counts, name) + 1)
 
 
 async def _read(sim: Sim, subscriber: Subscriber, receive: Receive) -> None:
@@ -175,7 +199,9 @@ class StreamEndpoint:
                 await send({"type": "websocket.send", "text": frame.decode()})
                 await send({"type": "websocket.close", "code": 1011, "reason": ""})
             return
-        subscriber = sim.hub.subscribe(chat.id, sim.store.snapshot(chat, after_id))
+        subscriber = sim.hub.subscribe(
+            chat.id, sim.store.snapshot(chat, after_id), whole=sim.era is Era.D
+        )
         try:
             await websocket.accept()
         except BaseException:

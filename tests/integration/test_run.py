@@ -575,3 +575,44 @@ def test_a_normal_close_mid_turn_is_a_reconnect_not_the_end(sim: Sim, tmp_path: 
     assert counts["stream_reconnects"] > 0 and counts["streams_closed_abnormally"] == 0
     assert counts["turns_failed"] == 0 and rep["errors"] == []
     assert counts["turns_completed"] == sim.counts()["turns_completed"]
+
+
+INTEGRITY = ("seq_gaps", "seq_duplicates", "seq_out_of_order", "content_mismatches")
+BROKEN_PARTS = {
+    "error_rate": 0.3,
+    "error_retries": 2,
+    "partial_output_ratio": 1.0,
+    "faults": {"part_drop_rate": 0.04, "part_duplicate_rate": 0.04, "part_reorder_rate": 0.04},
+}
+
+
+@pytest.mark.parametrize(
+    "sim", [("d", BROKEN_PARTS), ("b", BROKEN_PARTS)], indirect=True, ids=["era-d", "era-b"]
+)
+def test_every_integrity_break_the_simulator_made_is_counted_exactly(
+    sim: Sim, tmp_path: Path
+) -> None:
+    """Retries after partial output and parts dropped, repeated and reordered: each
+    integrity count (era D numbers its parts; era B has only the text to compare), and era
+    D's episode counts, equal what the simulator delivered, and every turn it broke fails
+    at stage ``integrity``."""
+    out = tmp_path / "report"
+    result = run_against(sim, scenario(tmp_path), out)
+    assert result.returncode == 1, result.stderr[-3000:]  # failed turns, no SLO given
+    rep, sent = report(out), sim.counts()
+    integrity = rep["integrity"]
+    for name in INTEGRITY:
+        assert integrity[name] == sent["integrity"][name], name
+    numbered = sim.era == "d"
+    assert all(bool(integrity[name]) == numbered for name in INTEGRITY[:3])
+    assert integrity["content_mismatches"] > 0
+    counts = rep["counts"]
+    assert counts["preview_resets"] == sent["preview_resets"]
+    assert counts["parts_discarded"] == sent["parts_discarded"]
+    assert (counts["preview_resets"] > 0) == numbered
+    assert counts["turns_started"] == sent["turns_started"]
+    ended = counts["turns_completed"] + counts["turns_failed"]
+    assert ended == sent["turns_completed"] + sent["turns_failed"]
+    broken = sum(row["count"] for row in rep["errors"] if row["stage"] == "integrity")
+    assert 0 < broken == counts["turns_failed"] - sent["turns_failed"]
+    assert 0 < integrity["turns_checked"] <= ended

@@ -21,13 +21,18 @@ def part(text: str = "x") -> dict[str, Any]:
     }
 
 
-def message(mid: int, role: str = "user", output_tokens: int | None = None) -> dict[str, Any]:
+def message(
+    mid: int, role: str = "user", output_tokens: int | None = None, text: str | None = None
+) -> dict[str, Any]:
+    """A committed message; ``text`` is its text part (an assistant step's deltas joined)."""
     body: dict[str, Any] = {
         "id": mid,
         "chat_id": "c",
         "role": role,
         "created_at": "2026-03-01T00:00:00Z",
     }
+    if text is not None:
+        body["content"] = [{"type": "text", "text": text}]
     if output_tokens is not None:
         body["usage"] = {"output_tokens": output_tokens, "input_tokens": 10}
     return {"type": "message", "chat_id": "c", "message": body}
@@ -62,3 +67,21 @@ def queue_update(n: int) -> dict[str, Any]:
 
 def array_frame(*events: dict[str, Any]) -> bytes:
     return orjson.dumps(list(events)) + b"\n"
+
+
+def episode_part(text: str, history: int, attempt: int, seq: int) -> dict[str, Any]:
+    """An era-D text delta, numbered within its (history_version, generation_attempt)."""
+    event = part(text)
+    event["message_part"].update(history_version=history, generation_attempt=attempt, seq=seq)
+    return event
+
+
+def preview_reset() -> dict[str, Any]:
+    return {"type": "preview_reset", "chat_id": "c"}
+
+
+def revised(mid: int, revision: int, role: str = "assistant", text: str = "") -> dict[str, Any]:
+    """An era-D message with its ``revision``."""
+    event = message(mid, role, text=text)
+    event["message"]["revision"] = revision
+    return event

@@ -24,7 +24,12 @@ def feed_some(recorder: Recorder, seed: int, frames: int) -> None:
         meter.feed(array_frame(*[part()] * ((seed + turn) % 5 + 1)), t + (10 + seed) * MS)
         meter.feed(
             array_frame(
-                message(2 * turn + 2, "assistant", output_tokens=seed + 2),
+                message(
+                    2 * turn + 2,
+                    "assistant",
+                    output_tokens=seed + 2,
+                    text="x" * ((seed + turn) % 5 + 1),
+                ),
                 status("waiting" if turn % 4 else "error"),
             ),
             t + 900 * MS,

@@ -14,6 +14,7 @@ CORE_ALLOWED = {
     "collections",
     "dataclasses",
     "difflib",
+    "zlib",
     "enum",
     "functools",
     "itertools",

@@ -29,7 +29,8 @@ def one_turn(recorder: Recorder, t: TurnTracker, start: int = 0, mid: int = 1) -
     t.feed([part()], (start + 130) * MS)
     t.feed([part(), part()], (start + 190) * MS)
     return t.feed(
-        [message(mid + 1, "assistant", output_tokens=11), status("waiting")], (start + 300) * MS
+        [message(mid + 1, "assistant", output_tokens=11, text="x" * 6), status("waiting")],
+        (start + 300) * MS,
     )
 
 
@@ -84,7 +85,7 @@ def test_reconnect_snapshot_is_not_counted_twice() -> None:
     t.start(0)
     t.feed([message(1), status("running")], 10 * MS)
     t.feed([part()], 100 * MS)
-    t.feed([message(2, "assistant", output_tokens=4)], 150 * MS)
+    t.feed([message(2, "assistant", output_tokens=4, text="x")], 150 * MS)
     assert t.after_id == 2
     t.connected()  # a reconnect: the snapshot repeats message 2 (an old server ignores after_id)
     t.feed([status("running"), message(1), message(2, "assistant", output_tokens=4)], 200 * MS)
@@ -192,7 +193,7 @@ def test_queued_turn_is_promoted_without_a_terminal_status() -> None:
     # Era A: the queue head is promoted; no "waiting" between the two turns.
     ended = t.feed(
         [
-            message(2, "assistant", output_tokens=2),
+            message(2, "assistant", output_tokens=2, text="x"),
             message(3),
             status("pending"),
             queue_update(0),
@@ -344,7 +345,9 @@ def test_a_retry_after_partial_output_keeps_ttft_and_moves_kept_output() -> None
     t.feed([retry(1, 1000), preview_reset()], 150 * MS)  # ...and is thrown away
     t.feed([part()], 300 * MS)  # attempt 1
     t.feed([part()], 320 * MS)
-    (turn,) = t.feed([message(2, "assistant", 5), preview_reset(), status("waiting")], 400 * MS)
+    (turn,) = t.feed(
+        [message(2, "assistant", 5, text="xx"), preview_reset(), status("waiting")], 400 * MS
+    )
     assert ms(recorder, "time_to_first_output") == [100, 100, 100]
     assert ms(recorder, "time_to_first_kept_output") == [300, 300, 300]
     # The reset after the commit threw nothing away: only attempt 0's three parts.

@@ -3,6 +3,7 @@ interrupt, edit's full refresh, archive rules, and what a new stream's snapshot 
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from loadtest.protocol.models import ChatMessagePart
 from loadtest.sim.accounts import User
 from loadtest.sim.chaterror import failure
 from loadtest.sim.chats import BUFFER_GRACE, MAX_QUEUE, ChatStore
+from loadtest.sim.config import Faults
 from loadtest.sim.errors import ApiError
 from loadtest.sim.events import Event
 
@@ -137,6 +139,10 @@ def test_a_new_streams_snapshot_per_era(era: Era) -> None:
     # after_id leaves out what the client has; a finished step's parts go after the grace.
     assert "message" not in kinds(chats.snapshot(chat, after_id=chat.messages[-1].id))
     chats.finish_step(chat, 1)
+    if era is Era.D:
+        # A committed step's parts are history: era D relays only the episode under way.
+        assert "message_part" not in kinds(chats.snapshot(chat, None))
+        return
     chats.finish_turn(chat)
     assert "message_part" in kinds(chats.snapshot(chat, None))
     clock.now += BUFFER_GRACE + timedelta(seconds=1)
@@ -166,3 +172,53 @@ def test_a_retry_resets_the_preview_and_starts_a_new_attempt() -> None:
     events = chats.retry(chat, 1, 1000, failure("overloaded", "openai"), clock.now)
     assert kinds(events) == ["retry", "preview_reset"] and chat.episode.attempt == attempt + 1
     assert chats.text_part(chat, "text", "kept")["message_part"]["seq"] == 1
+
+
+def sent(events: list[Event]) -> list[str]:
+    """Parts as ``text@seq``, marks by name: what a client gets and what the sim counts."""
+    out = []
+    for event in events:
+        if event["type"] == "message_part":
+            body = event["message_part"]
+            out.append(f"{body['part']['text']}@{body.get('seq', '-')}")
+        else:
+            out.append(event["type"])
+    return out
+
+
+def test_integrity_faults_break_parts_and_mark_what_a_client_can_see() -> None:
+    chats, _ = store(Era.D)
+    chat, _ = chats.create(USER, text("q"), "m")
+    deltas = [("text", c) for c in "abcdef"]
+    events = chats.text_parts(chat, deltas, ["drop", "duplicate", "reorder", None, None, None])
+    assert sent(events) == [
+        "mark:seq_gaps",
+        "b@2",
+        "b@2",
+        "mark:seq_duplicates",
+        "d@4",
+        "c@3",
+        "mark:seq_out_of_order",
+        "e@5",
+        "f@6",
+    ]
+    # The client keeps one b and shows c after d: "bdcef" against the committed "abcdef".
+    assert kinds(chats.finish_step(chat, 1))[:2] == ["mark:content_mismatches", "message"]
+
+
+def test_without_numbers_only_the_text_tells_and_a_harmless_fault_is_not_marked() -> None:
+    chats, _ = store(Era.B)
+    chat, _ = chats.create(USER, text("q"), "m")
+    events = chats.text_parts(chat, [("text", "a"), ("text", "a")], ["reorder", None])
+    assert sent(events) == ["a@-", "a@-"]  # swapped, but the same text: nothing to see
+    assert "mark:content_mismatches" not in kinds(chats.finish_step(chat, 1))
+    chats.text_parts(chat, [("text", "a"), ("text", "b")], ["duplicate", None])
+    assert kinds(chats.finish_step(chat, 1))[0] == "mark:content_mismatches"  # "aab"
+
+
+def test_part_faults_spare_the_last_delta_and_the_one_a_reorder_moves() -> None:
+    faults = Faults(part_reorder_rate=1.0)
+    assert faults.part_faults(random.Random(1), 5) == ["reorder", None, "reorder", None, None]
+    assert Faults().part_faults(random.Random(1), 5) is None
+    dropping = Faults(part_drop_rate=1.0).part_faults(random.Random(1), 3)
+    assert dropping == ["drop", "drop", None]

@@ -1,0 +1,170 @@
+"""Stream integrity and era-D episodes, counted exactly from made-up frames."""
+
+from __future__ import annotations
+
+from loadtest.core.recorder import Recorder
+from loadtest.core.tracker import TurnTracker
+from loadtest.core.turn import Turn
+from tests.unit.events import (
+    MS,
+    episode_part,
+    message,
+    part,
+    preview_reset,
+    retry,
+    revised,
+    status,
+)
+
+INTEGRITY = ("seq_gaps", "seq_duplicates", "seq_out_of_order", "content_mismatches")
+
+
+def started() -> tuple[Recorder, TurnTracker, Turn]:
+    """A running era-D turn whose user message (history 1) was committed live."""
+    recorder = Recorder()
+    tracker = TurnTracker(recorder)
+    turn = tracker.start(0)
+    tracker.connected()
+    tracker.feed([preview_reset()], 1 * MS)  # an empty chat's snapshot
+    tracker.feed([message(1), status("running"), preview_reset()], 10 * MS)
+    return recorder, tracker, turn
+
+
+def found(recorder: Recorder) -> dict[str, int]:
+    return {name: recorder.counts[name] for name in (*INTEGRITY, "turns_checked")}
+
+
+def test_a_clean_episode_passes_and_is_checked() -> None:
+    recorder, t, turn = started()
+    t.feed([episode_part("Hel", 2, 1, 1), episode_part("lo", 2, 1, 2)], 100 * MS)
+    t.feed([episode_part(" you", 2, 1, 3)], 110 * MS)
+    t.feed([message(2, "assistant", text="Hello you"), preview_reset()], 120 * MS)
+    (ended,) = t.feed([status("waiting")], 130 * MS)
+    assert ended is turn and turn.outcome == "completed"
+    assert found(recorder) == dict.fromkeys(INTEGRITY, 0) | {"turns_checked": 1}
+
+
+def test_a_lost_part_is_a_gap_and_a_mismatch_and_fails_the_turn() -> None:
+    recorder, t, turn = started()
+    t.feed([episode_part("a", 2, 1, 1), episode_part("c", 2, 1, 3)], 100 * MS)
+    t.feed([episode_part("d", 2, 1, 4)], 110 * MS)
+    t.feed([message(2, "assistant", text="abcd"), preview_reset(), status("waiting")], 120 * MS)
+    assert found(recorder) == {
+        "seq_gaps": 1,
+        "seq_duplicates": 0,
+        "seq_out_of_order": 0,
+        "content_mismatches": 1,
+        "turns_checked": 1,
+    }
+    assert turn.outcome == "failed" and turn.error is not None
+    assert turn.error.stage == "integrity"
+    assert turn.error.message == "stream integrity: 1 content_mismatches, 1 seq_gaps"
+    assert recorder.counts["turns_failed"] == 1 and recorder.counts["turns_completed"] == 0
+
+
+def test_a_repeated_part_is_a_duplicate_and_its_text_is_not_counted_twice() -> None:
+    recorder, t, turn = started()
+    t.feed([episode_part("a", 2, 1, 1), episode_part("b", 2, 1, 2)], 100 * MS)
+    t.feed([episode_part("b", 2, 1, 2), episode_part("c", 2, 1, 3)], 110 * MS)
+    t.feed([message(2, "assistant", text="abc"), preview_reset(), status("waiting")], 120 * MS)
+    assert found(recorder)["seq_duplicates"] == 1
+    assert found(recorder)["content_mismatches"] == 0 and found(recorder)["seq_gaps"] == 0
+    assert turn.error is not None and turn.error.stage == "integrity"
+
+
+def test_a_swapped_pair_is_out_of_order_not_a_gap() -> None:
+    recorder, t, _ = started()
+    t.feed([episode_part("a", 2, 1, 1), episode_part("c", 2, 1, 3)], 100 * MS)
+    t.feed([episode_part("b", 2, 1, 2), episode_part("d", 2, 1, 4)], 110 * MS)
+    t.feed([message(2, "assistant", text="abcd"), preview_reset(), status("waiting")], 120 * MS)
+    assert found(recorder) == {
+        "seq_gaps": 0,
+        "seq_duplicates": 0,
+        "seq_out_of_order": 1,
+        "content_mismatches": 1,  # "acbd" was shown, "abcd" committed
+        "turns_checked": 1,
+    }
+
+
+def test_a_retry_after_partial_output_starts_a_new_episode_and_its_text_afresh() -> None:
+    recorder, t, turn = started()
+    t.feed([episode_part("x", 2, 1, 1), episode_part("y", 2, 1, 3)], 100 * MS)  # 2 is lost
+    t.feed([retry(1, 1000), preview_reset()], 150 * MS)
+    t.feed([episode_part("o", 2, 2, 1), episode_part("k", 2, 2, 2)], 300 * MS)
+    t.feed([message(2, "assistant", text="ok"), preview_reset(), status("waiting")], 400 * MS)
+    # The gap of the thrown-away attempt still counts; the kept text matches.
+    assert found(recorder)["seq_gaps"] == 1 and found(recorder)["content_mismatches"] == 0
+    assert recorder.counts["parts_discarded"] == 2 and turn.parts_discarded == 2
+    assert turn.first_output_at == 100 * MS and turn.first_kept_output_at == 300 * MS
+
+
+def test_a_part_of_a_finished_episode_is_out_of_order() -> None:
+    recorder, t, _ = started()
+    t.feed([episode_part("a", 2, 1, 1)], 100 * MS)
+    t.feed([message(2, "assistant", text="a"), preview_reset()], 110 * MS)
+    t.feed([episode_part("late", 2, 1, 2)], 120 * MS)
+    assert found(recorder)["seq_out_of_order"] == 1
+
+
+def test_the_era_d_snapshot_replays_the_episode_whole_so_it_is_checked() -> None:
+    recorder = Recorder()
+    t = TurnTracker(recorder)
+    turn = t.start(0)
+    t.connected()  # the stream opens mid-step: the snapshot replays parts 1..2
+    replayed = [episode_part("a", 2, 1, 1), episode_part("b", 2, 1, 2)]
+    t.feed([message(1), status("running"), preview_reset(), *replayed], 50 * MS)
+    t.feed([episode_part("c", 2, 1, 4)], 60 * MS)  # 3 never comes
+    t.feed([message(2, "assistant", text="abcd"), preview_reset(), status("waiting")], 70 * MS)
+    assert found(recorder)["seq_gaps"] == 1 and found(recorder)["content_mismatches"] == 1
+    assert turn.checked
+
+
+def test_eras_a_to_c_skip_a_step_replayed_in_part_but_check_the_next() -> None:
+    recorder = Recorder()
+    t = TurnTracker(recorder)
+    t.start(0)
+    t.connected()  # the buffer replays what is left of the step: it cannot be checked
+    t.feed([status("running"), part("tail"), message(1)], 50 * MS)
+    t.feed([part("b")], 60 * MS)
+    t.feed([message(2, "assistant", text="whole text")], 70 * MS)  # not compared
+    assert found(recorder)["content_mismatches"] == 0
+    t.feed([part("t"), part("wo")], 80 * MS)  # a second step, seen from its start
+    t.feed([message(3, "assistant", text="tw0"), status("waiting")], 90 * MS)
+    assert found(recorder)["content_mismatches"] == 1
+
+
+def test_an_era_a_to_c_repeated_delta_is_a_mismatch() -> None:
+    recorder = Recorder()
+    t = TurnTracker(recorder)
+    t.start(0)
+    t.connected()
+    t.feed([status("pending")], 5 * MS)  # nothing in progress: the next step is seen whole
+    t.feed([message(1), status("running")], 10 * MS)
+    t.feed([part("a"), part("b"), part("b")], 20 * MS)
+    t.feed([message(2, "assistant", text="ab"), status("waiting")], 30 * MS)
+    assert found(recorder)["content_mismatches"] == 1 and found(recorder)["seq_duplicates"] == 0
+
+
+def test_a_message_resent_with_a_higher_revision_is_an_update() -> None:
+    recorder, t, turn = started()
+    t.feed([episode_part("a", 2, 1, 1)], 100 * MS)
+    t.feed([revised(2, 1, text="a"), preview_reset()], 110 * MS)
+    t.feed([revised(2, 2, text="a, edited")], 120 * MS)
+    assert recorder.counts["message_updates"] == 1
+    (ended,) = t.feed([status("waiting")], 130 * MS)
+    assert ended is turn and turn.outcome == "completed"
+    assert found(recorder)["content_mismatches"] == 0
+
+
+def test_a_wild_seq_costs_no_memory_and_counts_its_gap() -> None:
+    recorder, t, _ = started()
+    t.feed([episode_part("a", 2, 1, 1), episode_part("b", 2, 1, 1_000_001)], 100 * MS)
+    assert found(recorder)["seq_gaps"] == 999_999
+
+
+def test_a_malformed_seq_is_a_decode_error_not_an_exception() -> None:
+    recorder, t, _ = started()
+    bad = episode_part("a", 2, 1, 1)
+    bad["message_part"]["seq"] = "one"
+    t.feed([bad, {"type": "message_part", "chat_id": "c", "message_part": None}], 100 * MS)
+    assert recorder.counts["decode_errors"] == 2
