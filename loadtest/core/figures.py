@@ -226,8 +226,9 @@ FIGURES: Final[tuple[Figure, ...]] = (
     Figure(
         "content_mismatches",
         "integrity",
-        "steps whose live text deltas, concatenated in order (era-D duplicates dropped), "
-        "differ in length or CRC-32 from the text of the committed message that closes them",
+        "steps whose live text and reasoning deltas, concatenated in order (era-D duplicates "
+        "dropped), differ in length or CRC-32 from the text and reasoning of the committed "
+        "message that closes them",
         contract=True,
     ),
     # ---------------------------------------------------------------- rates

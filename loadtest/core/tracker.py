@@ -17,9 +17,9 @@ Attribution, as ``docs/metrics.md`` defines a turn:
 - every field it reads is checked for its type first: a wrong one is a ``decode`` error
   recorded with the field's name, never an exception (the reader must outlive bad servers);
 - integrity (``docs/metrics.md``): era-D parts must number 1, 2, 3 ... within their
-  (history_version, generation_attempt) episode, and the text deltas of a step must add up
-  (length and CRC-32, never the text itself) to the committed message that closes it. A step
-  is only compared when this connection saw it from its start: live, or replayed whole by an
+  (history_version, generation_attempt) episode, and the text (and reasoning) deltas of a
+  step must add up (length and CRC-32, never the text itself) to the committed message that
+  closes it. A step is only compared when this connection saw it from its start: live, or replayed whole by an
   era-D snapshot (after its ``preview_reset``); eras A-C replay a step in progress only in
   part, so such a step is skipped.
 """
@@ -347,7 +347,74 @@ class TurnTracker:
     # ------------------------------------------------------------ integrity
 
     def _check_parts(self, parts: list[dict[str, Any]], turn: Turn | None, t: int) -> None:
-        """Era-D numbering and the step's running text, for a run of ``message_part``s."""
+        """Era-D numbering and the step's running text, for a run of ``message_part``s.
+
+        The common case (well-formed parts, numbered in order or not at all) is a few list
+        comprehensions and one CRC per frame; anything else goes part by part."""
+        if len(parts) == 1:
+            self._check_part(parts, turn, t)
+            return
+        if not parts:
+            return
+        try:
+            texts = [event["message_part"]["part"].get("text") for event in parts]
+            numbered = parts[-1]["message_part"].get("seq") is not None
+        except (KeyError, TypeError, AttributeError):
+            self._check_each(parts, turn, t)
+            return
+        if numbered and not self._in_order([event["message_part"] for event in parts], turn):
+            self._check_each(parts, turn, t)
+            return
+        if self._text_known:
+            try:
+                text = "".join(texts)
+            except TypeError:  # parts without text (tool calls) among them, or a bad one
+                if any(text is not None and type(text) is not str for text in texts):
+                    self._check_each(parts, turn, t, numbered=False)
+                    return
+                text = "".join(filter(None, texts))
+            self._text_length += len(text)
+            self._text_crc = crc32(text.encode(), self._text_crc)
+
+    def _check_part(self, parts: list[dict[str, Any]], turn: Turn | None, t: int) -> None:
+        """``_check_parts`` of a frame with one part: the same, with nothing to join."""
+        try:
+            body = parts[0]["message_part"]
+            text = body["part"].get("text")
+            seq = body.get("seq")
+        except (KeyError, TypeError, AttributeError):
+            self._check_each(parts, turn, t)
+            return
+        if seq is not None and not self._in_order([body], turn):
+            self._check_each(parts, turn, t)
+            return
+        if self._text_known and text is not None:
+            if type(text) is not str:
+                self._check_each(parts, turn, t, numbered=False)
+                return
+            self._text_length += len(text)
+            self._text_crc = crc32(text.encode(), self._text_crc)
+
+    def _in_order(self, bodies: list[dict[str, Any]], turn: Turn | None) -> bool:
+        """True, and noted, when era-D parts continue their episode exactly; False for the
+        part-by-part check (a new episode, a break, or a malformed part)."""
+        last, episode, finished = self._last_seq, self._episode, self._finished
+        if episode is None or (finished is not None and episode <= finished):
+            return False
+        seqs = [body.get("seq") for body in bodies]
+        if seqs != list(range(last + 1, last + 1 + len(seqs))):
+            return False
+        if {(b.get("history_version"), b.get("generation_attempt")) for b in bodies} != {episode}:
+            return False
+        self._last_seq = seqs[-1]
+        if turn is not None:
+            turn.checked = True
+        return True
+
+    def _check_each(
+        self, parts: list[dict[str, Any]], turn: Turn | None, t: int, numbered: bool = True
+    ) -> None:
+        """``_check_parts`` one part at a time, each field's type checked."""
         known = self._text_known
         length, crc = self._text_length, self._text_crc
         for event in parts:
@@ -356,15 +423,14 @@ class TurnTracker:
                 self._malformed("message_part.message_part", "an object", body, t)
                 continue
             seq = body.get("seq")
-            if seq is not None and not self._numbered(body, seq, turn, t):
+            if numbered and seq is not None and not self._numbered(body, seq, turn, t):
                 continue  # a duplicate, or a part of an episode that is over
             if known:
                 part = body.get("part")
-                if type(part) is dict and part.get("type") == "text":
-                    text = part.get("text")
-                    if type(text) is str:
-                        length += len(text)
-                        crc = crc32(text.encode(), crc)
+                text = part.get("text") if type(part) is dict else None
+                if type(text) is str:
+                    length += len(text)
+                    crc = crc32(text.encode(), crc)
         self._text_length, self._text_crc = length, crc
 
     def _numbered(self, body: dict[str, Any], seq: Any, turn: Turn | None, t: int) -> bool:
@@ -423,15 +489,15 @@ class TurnTracker:
         self._text_crc = 0
 
     def _compare_text(self, turn: Turn | None, message: dict[str, Any]) -> None:
+        """The committed text (its text and reasoning parts, in order) against the deltas."""
         content = message.get("content")
         length, crc = 0, 0
         if type(content) is list:
             for part in content:
-                if type(part) is dict and part.get("type") == "text":
-                    text = part.get("text")
-                    if type(text) is str:
-                        length += len(text)
-                        crc = crc32(text.encode(), crc)
+                text = part.get("text") if type(part) is dict else None
+                if type(text) is str:
+                    length += len(text)
+                    crc = crc32(text.encode(), crc)
         if turn is not None:
             turn.checked = True
         if length != self._text_length or crc != self._text_crc:

@@ -123,11 +123,11 @@ class Chat:
         self.episode = Episode()
         self.reasoning: list[str] = []
         self.text: list[str] = []
-        #: Text of the step as a client puts it together from what was sent, integrity
-        #: faults included (era D drops repeated seqs, as its UI does).
+        #: Text (and reasoning) of the step as a client puts it together from what was
+        #: sent, integrity faults included (era D drops repeated seqs, as its UI does).
         self.delivered: list[str] = []
         #: A part held back by a ``reorder`` fault, sent after the next one.
-        self.held: tuple[Event, str, str] | None = None
+        self.held: tuple[Event, str] | None = None
         self.tool_calls: list[ChatMessagePart] = []
 
     @property
@@ -375,8 +375,7 @@ class ChatStore:
 
     def text_part(self, chat: Chat, kind: str, text: str) -> Event:
         (chat.reasoning if kind == "reasoning" else chat.text).append(text)
-        if kind == "text":
-            chat.delivered.append(text)
+        chat.delivered.append(text)
         event = self.events.text_part(chat.id, kind, text, chat.episode)
         self._buffer(chat).append(event)
         return event
@@ -394,7 +393,7 @@ class ChatStore:
             (chat.reasoning if kind == "reasoning" else chat.text).append(text)
         events = self.events.text_parts(chat.id, deltas, chat.episode)
         if faults is None and chat.held is None:
-            chat.delivered.extend(text for kind, text in deltas if kind == "text")
+            chat.delivered.extend(text for _, text in deltas)
         else:
             events = self._broken(chat, events, deltas, faults or [None] * len(deltas))
         self._buffer(chat).extend(events)
@@ -412,25 +411,24 @@ class ChatStore:
         numbered = self.era is Era.D
         sent: list[Event] = []
 
-        def deliver(event: Event, kind: str, text: str) -> None:
+        def deliver(event: Event, text: str) -> None:
             sent.append(event)
-            if kind == "text":
-                chat.delivered.append(text)
+            chat.delivered.append(text)
 
-        for event, (kind, text), fault in zip(events, deltas, faults, strict=True):
+        for event, (_, text), fault in zip(events, deltas, faults, strict=True):
             if fault == "drop":
                 if numbered:
                     sent.append(mark("seq_gaps"))
                 continue
             if fault == "reorder":
-                chat.held = (event, kind, text)
+                chat.held = (event, text)
                 continue
-            deliver(event, kind, text)
+            deliver(event, text)
             if fault == "duplicate":
                 sent.append(event)
                 if numbered:
                     sent.append(mark("seq_duplicates"))  # the client drops the copy
-                elif kind == "text":
+                else:
                     chat.delivered.append(text)
             if chat.held is not None:
                 deliver(*chat.held)
@@ -477,7 +475,8 @@ class ChatStore:
             input_tokens=inputs, output_tokens=output, total_tokens=inputs + output
         )
         # What a client put together from the deltas, against what was committed.
-        broken = [mark("content_mismatches")] if "".join(chat.delivered) != text else []
+        committed = "".join(chat.reasoning) + text
+        broken = [mark("content_mismatches")] if "".join(chat.delivered) != committed else []
         message = self._message(chat, "assistant", content, usage, len(text))
         chat.reasoning, chat.text, chat.tool_calls, chat.delivered = [], [], [], []
         chat.buffer_done = True
