@@ -126,6 +126,9 @@ class Chat(Section):
     queue_ratio: float = Field(0.0, ge=0, le=1)
     #: Extra read-only streams held on each driven chat (browser tabs watching it).
     watchers_per_chat: int = Field(0, ge=0)
+    #: ``/chats/watch`` sockets each user holds for the whole run: the chat list of an open
+    #: Coder tab, one per tab (status, title and action-required changes of their chats).
+    watch_sockets_per_user: int = Field(0, ge=0, le=16)
     turn_timeout: float = Field(120.0, gt=0)
     #: Reconnects (with ``after_id``) allowed per turn after a dropped stream.
     max_reconnects: int = Field(3, ge=0)

@@ -255,9 +255,14 @@ class ChatClient:
         self, chat_id: str, after_id: int | None = None
     ) -> tuple[str, dict[str, str]]:
         """The websocket URL and headers for a chat's stream (auth as a header, as the SDK)."""
+        path = self.paths.stream(chat_id)
+        return self._websocket(f"{path}?after_id={after_id}" if after_id else path)
+
+    def watch_target(self) -> tuple[str, dict[str, str]]:
+        """The websocket URL and headers of the user's ``/chats/watch`` (a browser tab's)."""
+        return self._websocket(f"{self.paths.base}/watch")
+
+    def _websocket(self, path: str) -> tuple[str, dict[str, str]]:
         url = self.base_url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
-        url += self.paths.stream(chat_id)
-        if after_id:
-            url += f"?after_id={after_id}"
         headers = {k: v for k, v in self._headers.items() if k != "Accept"}
-        return url, headers
+        return url + path, headers

@@ -127,6 +127,12 @@ FIGURES: Final[tuple[Figure, ...]] = (
     _latency("queue_wait", "queued message posted -> its user message event (promotion)"),
     _latency("retry_delay", "delay_ms of each retry event"),
     _latency("loop_lag", "how late a 0.1 s sampler greenlet woke: the generator's own lag"),
+    _latency(
+        "watch_lag",
+        "for a chat status change seen on both: watch-socket arrival - chat-stream arrival "
+        "(negative when the watch came first; watch_lead holds those, as magnitudes)",
+    ),
+    _latency("watch_lead", "chat-stream arrival - watch-socket arrival, when the watch was first"),
     # ---------------------------------------------------------------- distributions
     Figure("events_per_frame", "distributions", "events in each data frame", contract=True),
     Figure("frame_bytes", "distributions", "bytes of each data frame", contract=True),
@@ -177,6 +183,11 @@ FIGURES: Final[tuple[Figure, ...]] = (
         "message_updates",
         "era-D messages re-sent live with a higher revision (updates, not duplicates)",
     ),
+    _count(
+        "watch_events",
+        "events on /chats/watch sockets, all kinds (by kind: report.json's watch section)",
+    ),
+    _count("watch_sockets_opened"),
     _count("queued_messages", contract=True),
     _count("queue_full", "429s with Coder's 'Message queue is full.'"),
     _count("rate_limited", "429s of the per-user rate limit"),

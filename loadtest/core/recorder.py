@@ -27,6 +27,8 @@ from loadtest.core.snapshot import SERIES_COLUMNS, Snapshot, merge
 from loadtest.core.turn import ErrorInfo, Turn
 
 NS_PER_US: Final = 1_000
+#: Counts of watch events by kind are named this plus the kind.
+WATCH_EVENTS_PREFIX: Final = "watch_events:"
 NS_PER_S: Final = 1_000_000_000
 
 _FRAMES, _EVENTS, _BYTES, _STARTED, _COMPLETED, _ERRORS, _RETRIES, _ACTIVE = range(8)
@@ -206,6 +208,20 @@ class Recorder:
     def integrity(self, name: str, n: int) -> None:
         """``n`` stream integrity errors of one kind (an ``INTEGRITY`` figure's name)."""
         self.counts[name] += n
+
+    def watch_event(self, kind: str) -> None:
+        """One ``/chats/watch`` event; by kind under ``watch_events:<kind>``."""
+        counts = self.counts
+        counts["watch_events"] += 1
+        key = WATCH_EVENTS_PREFIX + kind
+        counts[key] = counts.get(key, 0) + 1
+
+    def watch_lag(self, ns: int) -> None:
+        """Watch arrival - stream arrival: positive into watch_lag, negative into watch_lead."""
+        if ns >= 0:
+            self.latency["watch_lag"].record(ns // NS_PER_US)
+        else:
+            self.latency["watch_lead"].record(-ns // NS_PER_US)
 
     def message_update(self) -> None:
         """An era-D message re-sent with a higher revision."""

@@ -84,6 +84,7 @@ class TurnTracker:
         "_last_seq",
         "_missing",
         "_on_ended",
+        "_on_status",
         "_queued",
         "_recorder",
         "_revisions",
@@ -97,11 +98,16 @@ class TurnTracker:
     )
 
     def __init__(
-        self, recorder: TurnRecorder, on_ended: Callable[[Turn], object] | None = None
+        self,
+        recorder: TurnRecorder,
+        on_ended: Callable[[Turn], object] | None = None,
+        on_status: Callable[[str, int], object] | None = None,
     ) -> None:
-        """``on_ended`` hears of every turn that ends, however it ends, after the recorder."""
+        """``on_ended`` hears of every turn that ends, however it ends, after the recorder;
+        ``on_status`` of every live status event (its status and arrival)."""
         self._recorder = recorder
         self._on_ended = on_ended
+        self._on_status = on_status
         self._active: Turn | None = None
         self._queued: deque[Turn] = deque()
         self._in_snapshot = False
@@ -587,6 +593,8 @@ class TurnTracker:
         if type(status) is not str:
             self._malformed("status.status.status", "a string", status, t)
             return
+        if live and self._on_status is not None:
+            self._on_status(status, t)
         turn = self._active
         if turn is None:
             return

@@ -29,6 +29,8 @@ RECONNECT_BACKOFF_S = (0.1, 0.5, 1.0, 2.0)
 CLOSE_TIMEOUT_S = 2.0
 
 TurnHook = Callable[[Turn], object]
+#: Told of each live status on a chat's stream: (chat id, status, arrival).
+StatusHook = Callable[[str, str, int], object]
 
 
 def http_error(stage: Stage, error: ApiError) -> ErrorInfo:
@@ -174,11 +176,13 @@ class Conversation:
         client: ChatClient,
         organization: str | None,
         on_turn_ended: TurnHook | None = None,
+        on_status: StatusHook | None = None,
     ) -> None:
         self._rt = rt
         self._client = client
         self._organization = organization
         self._on_turn_ended = on_turn_ended
+        self._on_status = on_status
         self.chat_id: str | None = None
         self._tracker: TurnTracker | None = None
         self._stream: ReconnectingStream | None = None
@@ -193,7 +197,9 @@ class Conversation:
     def begin(self, prompt: str, intended: int | None = None) -> bool:
         """The first turn: create the chat with ``prompt`` and open its stream."""
         rt = self._rt
-        tracker = self._tracker = TurnTracker(rt.recorder, self._on_turn_ended)
+        tracker = self._tracker = TurnTracker(
+            rt.recorder, self._on_turn_ended, self._saw_status if self._on_status else None
+        )
         tracker.start(time.perf_counter_ns(), intended=intended)
         self.turns = 1
         try:
@@ -294,6 +300,10 @@ class Conversation:
             self._client.archive(chat_id)
         except ApiError as exc:
             rt.recorder.error(http_error("archive", exc), time.perf_counter_ns())
+
+    def _saw_status(self, status: str, t: int) -> None:
+        if self.chat_id is not None and self._on_status is not None:
+            self._on_status(self.chat_id, status, t)
 
     def _interrupt(self) -> None:
         assert self.chat_id is not None and self._tracker is not None

@@ -24,6 +24,7 @@ from loadtest.core.tracker import TurnTracker
 from loadtest.core.turn import Turn
 from loadtest.locust import runtime
 from loadtest.locust.driver import Conversation, ReconnectingStream
+from loadtest.locust.tabs import Tabs
 
 
 class Reporter:
@@ -120,10 +121,19 @@ class ChatUser(_ChatloadUser):
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
+        tabs = self._rt.settings.scenario.chat.watch_sockets_per_user
+        self._tabs = Tabs(self._rt, self._client, tabs) if tabs else None
         self._conversation = self._new_conversation()
 
     def _new_conversation(self) -> Conversation:
-        return Conversation(self._rt, self._client, self._organization, self._reporter.turn)
+        tabs = self._tabs
+        return Conversation(
+            self._rt,
+            self._client,
+            self._organization,
+            self._reporter.turn,
+            tabs.stream_saw if tabs is not None else None,
+        )
 
     @task
     def turn(self) -> None:
@@ -154,6 +164,8 @@ class ChatUser(_ChatloadUser):
     def on_stop(self) -> None:
         self._conversation.abandon()
         self._conversation.finish()
+        if self._tabs is not None:
+            self._tabs.close()
         self._client.close()
 
 

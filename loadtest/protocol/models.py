@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -211,6 +211,38 @@ class Chat(Model):
         if self.last_error is None or isinstance(self.last_error, ChatError):
             return self.last_error
         return ChatError(message=self.last_error, kind=ErrorKind.GENERIC)
+
+
+class ChatToolCall(Model):
+    """A tool call the agent waits on (``action_required``): ``args`` is a JSON string."""
+
+    tool_call_id: str
+    tool_name: str
+    args: str = ""
+
+
+class ChatWatchEvent(Model):
+    """One ``/chats/watch`` event (section 3.8): era A wraps it in ``{"type":"data"}``; B+
+    sends it bare, one per frame."""
+
+    kind: str
+    chat: Chat
+    tool_calls: list[ChatToolCall] | None = None
+
+
+#: Watch event kinds (sections 3.8 and 8.5); a client counts unknown ones too.
+WATCH_KINDS: Final = (
+    "status_change",
+    "summary_change",
+    "chat_summary_change",
+    "title_change",
+    "created",
+    "deleted",
+    "diff_status_change",
+    "action_required",
+    "context_dirty",
+    "capacity_change",
+)
 
 
 class ChatWithMessages(Model):

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from loadtest import __version__
 from loadtest.core.figures import DISTRIBUTIONS, FIGURES, FORMULAS, LATENCIES, SERIES_LATENCIES
 from loadtest.core.histogram import Histogram, lowest_equivalent
+from loadtest.core.recorder import WATCH_EVENTS_PREFIX
 from loadtest.core.slo import SloResult
 from loadtest.core.snapshot import SERIES_COLUMNS, Snapshot
 
@@ -59,6 +60,37 @@ class Summary(Strict):
             max=scaled(hist.max),
             **values,
         )
+
+    @classmethod
+    def signed(cls, negative: Histogram, positive: Histogram, divisor: float) -> Summary:
+        """One distribution of values recorded apart by sign (``negative`` as magnitudes):
+        percentiles rank the negatives, largest magnitude first, below the positives."""
+        n = negative.count + positive.count
+        if not n:
+            return cls.of(positive, divisor)
+
+        def at(percentile: float) -> float:
+            rank = percentile / 100.0 * n
+            if rank <= negative.count:
+                return -negative.value_at_percentile(100.0 * (1 - rank / negative.count))
+            return positive.value_at_percentile(100.0 * (rank - negative.count) / positive.count)
+
+        low = -negative.max if negative.count else positive.min
+        high = positive.max if positive.count else -negative.min
+        return cls(
+            count=n,
+            min=round(low / divisor, 6),
+            mean=round((positive.total - negative.total) / n / divisor, 6),
+            max=round(high / divisor, 6),
+            **{key: round(at(p) / divisor, 6) for key, p in _PERCENTILES},
+        )
+
+
+class Watch(Strict):
+    """``/chats/watch`` sockets (docs/metrics.md, Watch streams)."""
+
+    sockets_opened: int = 0
+    events_by_kind: dict[str, int] = Field(default_factory=dict)
 
 
 class Tool(Strict):
@@ -120,6 +152,8 @@ class Counts(Strict):
     preview_resets: int = 0
     parts_discarded: int = 0
     message_updates: int = 0
+    watch_events: int = 0
+    watch_sockets_opened: int = 0
     queue_full: int = 0
     rate_limited: int = 0
     http_requests: int = 0
@@ -236,6 +270,7 @@ class Report(Strict):
     rates: Rates
     errors: list[ErrorRow]
     integrity: Integrity = Field(default_factory=Integrity)
+    watch: Watch = Field(default_factory=Watch)
     timeseries: list[SeriesPoint]
     slo: SloResult = Field(default_factory=SloResult)
     generator: Generator = Field(default_factory=Generator)
@@ -278,6 +313,10 @@ def build_report(
         for name in LATENCIES
         if name in CONTRACT_LATENCIES or snapshot.latency.get(name)
     }
+    if "watch_lag" in latency or "watch_lead" in latency:
+        latency["watch_lag"] = Summary.signed(
+            snapshot.histogram("watch_lead"), snapshot.histogram("watch_lag"), 1000.0
+        )
     dists = {
         name: Summary.of(snapshot.histogram(name), float(scale))
         for name, scale in DISTRIBUTIONS.items()
@@ -340,6 +379,14 @@ def build_report(
         rates=rates,
         errors=errors,
         integrity=Integrity(**{k: v for k, v in known.items() if k in Integrity.model_fields}),
+        watch=Watch(
+            sockets_opened=snapshot.count("watch_sockets_opened"),
+            events_by_kind={
+                name.removeprefix(WATCH_EVENTS_PREFIX): n
+                for name, n in sorted(snapshot.counts.items())
+                if name.startswith(WATCH_EVENTS_PREFIX)
+            },
+        ),
         timeseries=sorted(series, key=lambda p: p.t),
         slo=slo or SloResult(),
         generator=generator,

@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 
 def admin_routes(sim: Sim) -> list[BaseRoute]:
     async def counts(request: Request) -> Response:
-        return JSON(sim.counters.wire())
+        counts = sim.counters.wire()
+        counts["totals"]["watch_events"] = sim.watch.wire()
+        return JSON(counts)
 
     async def state(request: Request) -> Response:
         """What exists now, so tests can check that a teardown left nothing behind."""
@@ -37,6 +39,7 @@ def admin_routes(sim: Sim) -> list[BaseRoute]:
 
     async def reset(request: Request) -> Response:
         sim.counters.reset()
+        sim.watch.sent.clear()
         return Response(status_code=204)
 
     async def config(request: Request) -> Response:

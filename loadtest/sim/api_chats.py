@@ -31,6 +31,7 @@ from loadtest.sim.errors import (
     ApiError,
 )
 from loadtest.sim.stream import StreamEndpoint
+from loadtest.sim.watch import WatchEndpoint
 from loadtest.sim.web import JSON, parse_request, parse_uuid, read_body, read_request
 
 if TYPE_CHECKING:
@@ -190,6 +191,7 @@ def routes(sim: Sim) -> list[BaseRoute]:
         Route(f"{one}/queue/{{queued}}", queued, methods=["DELETE"]),
         Route(f"{one}/queue/{{queued}}/promote", promote, methods=["POST"]),
         WebSocketRoute(f"{one}/stream", StreamEndpoint(sim)),
+        WebSocketRoute(f"{base}/watch", WatchEndpoint(sim)),
     ]
     if paths.archive_by_post:
         table += [

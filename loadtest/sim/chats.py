@@ -144,6 +144,12 @@ class ChatStore:
         self.chats: dict[str, Chat] = {}
         self._message_id = 0
         self._queued_id = 0
+        #: Told of each change a chat list shows (a ``/chats/watch`` kind): the watch hub.
+        self.on_change: Callable[[Chat, str], object] | None = None
+
+    def _changed(self, chat: Chat, kind: str) -> None:
+        if self.on_change is not None and chat.id in self.chats:
+            self.on_change(chat, kind)
 
     # ------------------------------------------------------------ reading
 
@@ -227,8 +233,11 @@ class ChatStore:
         return chat.parts
 
     def _set_status(self, chat: Chat, status: str) -> Event:
+        changed = chat.status != status
         chat.status = status
         self._now(chat)
+        if changed:
+            self._changed(chat, "status_change")
         return self.events.status(chat.id, status)
 
     def _run_status(self) -> str:
@@ -250,9 +259,19 @@ class ChatStore:
     ) -> tuple[Chat, list[Event]]:
         title = _text_of(content).strip().splitlines()[0][:80]
         chat = Chat(user.id, title, model_config_id, self._clock())
-        self.chats[chat.id] = chat
         _, events = self._start(chat, content)
+        self.chats[chat.id] = chat
+        self._changed(chat, "created")
         return chat, events
+
+    def retitle(self, chat: Chat) -> None:
+        """The background title chatd asks the LLM for after the first turn (``title_change``
+        on the watch socket; the chat stream has no event for it)."""
+        title = "Chat: " + " ".join(chat.title.split()[:5])
+        if title != chat.title:
+            chat.title = title
+            self._now(chat)
+            self._changed(chat, "title_change")
 
     def post(
         self, chat: Chat, content: list[ChatMessagePart], busy_behavior: str | None

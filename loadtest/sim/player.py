@@ -122,6 +122,7 @@ class Player:
             counts.turns_completed += 1
             events, promoted = sim.store.finish_turn(chat)
             sim.hub.publish(chat.id, events)
+            sim.store.retitle(chat)
             if not promoted:
                 return
             self._accepted[chat.id] = time.perf_counter_ns()

@@ -20,6 +20,7 @@ from loadtest.sim.config import SimConfig
 from loadtest.sim.errors import ApiError
 from loadtest.sim.hub import Counters, Hub
 from loadtest.sim.player import Player
+from loadtest.sim.watch_hub import WatchHub
 
 
 def _now() -> datetime:
@@ -41,6 +42,8 @@ class Sim:
         self.catalog = Catalog(_now, default_model)
         self.store = ChatStore(era, _now)
         self.hub = Hub()
+        self.watch = WatchHub(era)
+        self.store.on_change = self.watch.publish
         self.counters = Counters()
         self.rng = random.Random(config.seed)
         self.limiter = RateLimiter(lambda: self.config.rate_limit_per_minute)

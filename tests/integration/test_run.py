@@ -616,3 +616,27 @@ def test_every_integrity_break_the_simulator_made_is_counted_exactly(
     broken = sum(row["count"] for row in rep["errors"] if row["stage"] == "integrity")
     assert 0 < broken == counts["turns_failed"] - sent["turns_failed"]
     assert 0 < integrity["turns_checked"] <= ended
+
+
+@pytest.mark.parametrize("sim", [("d", {}), ("a", {})], indirect=True, ids=["era-d", "era-a"])
+def test_watch_sockets_count_every_event_by_kind_and_pair_status_changes(
+    sim: Sim, tmp_path: Path
+) -> None:
+    """Two tabs per user: each ``/chats/watch`` event the simulator delivered is counted, by
+    kind (created, status_change, title_change), and status changes seen on both the watch
+    and the chat stream give watch_lag samples."""
+    out = tmp_path / "report"
+    path = scenario(tmp_path, users=3, spawn_rate=3, run_time="3s")
+    path.write_text(path.read_text().replace("[chat]", "[chat]\nwatch_sockets_per_user = 2"))
+    result = run_against(sim, path, out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rep, sent = report(out), sim.counts()
+    by_kind = rep["watch"]["events_by_kind"]
+    assert by_kind == sent["watch_events"]
+    assert {"created", "status_change", "title_change"} <= set(by_kind)
+    assert rep["counts"]["watch_events"] == sum(sent["watch_events"].values())
+    assert rep["watch"]["sockets_opened"] == rep["counts"]["watch_sockets_opened"] == 6
+    lag = rep["latency_ms"]["watch_lag"]
+    # Every turn ends with a status change both sockets of its user see.
+    assert lag["count"] >= 2 * rep["counts"]["turns_completed"] > 0
+    assert lag["min"] <= lag["p50"] <= lag["max"]

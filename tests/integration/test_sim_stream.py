@@ -37,17 +37,12 @@ def test_snapshot_then_live_turn(any_era: EraSim) -> None:
         stream.until(lambda e: e["type"] == "message" and e["message"]["role"] == "assistant")
         stream.until(lambda e: e["type"] == "status")
         snapshot = stream.types()
-        # The finished run's deltas stay in the snapshot for 5 s (bufferRetainGracePeriod).
         if sim.era == "d":
-            # Section 8.5's order: messages, status, preview_reset, the episode's parts.
-            assert _compact(snapshot) == [
-                "message",
-                "message",
-                "status",
-                "preview_reset",
-                "message_part",
-            ]
+            # Section 8.5's order: messages, status, preview_reset; a committed step's parts
+            # are history (the relay sends only the episode under way).
+            assert _compact(snapshot) == ["message", "message", "status", "preview_reset"]
         else:
+            # The finished run's deltas stay in the snapshot for 5 s (bufferRetainGracePeriod).
             assert _compact(snapshot) == ["status", "message_part", "message", "message"]
         assert stream.statuses() == ["waiting"]
         assert sim.post(chat["id"], "go").json()["queued"] is False

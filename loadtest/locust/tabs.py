@@ -1,0 +1,105 @@
+"""A user's open Coder tabs: each holds a ``/chats/watch`` socket, read in its own greenlet.
+
+Every event is counted by kind; a ``status_change`` is paired with the same change on the
+chat's stream (``core.watch.WatchLag``) for ``watch_lag``. A socket that drops is dialled
+again after a pause, as the web UI does; a socket that cannot be opened is an error at
+stage ``stream_open`` (a tab without its list).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import gevent
+import orjson
+
+from loadtest.client.rest import ChatClient
+from loadtest.client.ws import HandshakeError, WebSocketStream
+from loadtest.core.turn import ErrorInfo
+from loadtest.core.watch import WatchLag
+from loadtest.locust.runtime import Runtime
+from loadtest.protocol.models import WATCH_KINDS
+
+#: Pause before dialling a dropped watch socket again.
+REDIAL_S = 1.0
+CLOSE_TIMEOUT_S = 1.0
+
+
+class Tabs:
+    """``count`` watch sockets of one user, and the pairing of their status changes."""
+
+    def __init__(self, rt: Runtime, client: ChatClient, count: int) -> None:
+        self._rt = rt
+        self._client = client
+        self._lag = WatchLag()
+        self._sockets: list[WebSocketStream | None] = [None] * count
+        self._greenlets = [gevent.spawn(self._hold, index) for index in range(count)]
+        self._closing = False
+
+    def stream_saw(self, chat_id: str, status: str, t: int) -> None:
+        """A live status on one of the user's chat streams."""
+        for lag in self._lag.stream_saw(chat_id, status, t):
+            self._rt.recorder.watch_lag(lag)
+
+    def close(self) -> None:
+        self._closing = True
+        for ws in self._sockets:
+            if ws is not None:
+                ws.start_close()
+        gevent.joinall(self._greenlets, timeout=CLOSE_TIMEOUT_S)
+        for ws in self._sockets:
+            if ws is not None:
+                ws.abort()
+        gevent.killall(self._greenlets, block=False)
+
+    def _hold(self, index: int) -> None:
+        while not self._closing:
+            url, headers = self._client.watch_target()
+            ws = WebSocketStream(url, headers)
+            try:
+                ws.connect()
+            except (HandshakeError, OSError) as exc:
+                detail = (
+                    exc.body.decode("utf-8", "replace")[:300]
+                    if isinstance(exc, HandshakeError)
+                    else f"{type(exc).__name__}: {exc}"
+                )
+                status = exc.status if isinstance(exc, HandshakeError) else None
+                info = ErrorInfo("stream_open", f"watch: {detail}", status_code=status)
+                self._rt.recorder.error(info, time.perf_counter_ns())
+                gevent.sleep(REDIAL_S)
+                continue
+            self._rt.recorder.counts["watch_sockets_opened"] += 1
+            self._sockets[index] = ws
+            for frame, t in ws.frames():
+                self._frame(frame, t, index)
+            self._sockets[index] = None
+            if not self._closing:
+                gevent.sleep(REDIAL_S)
+
+    def _frame(self, frame: bytes, t: int, socket: int) -> None:
+        """One watch frame: era A ``{"type":"ping"}`` / ``{"type":"data","data":event}``,
+        later eras the bare event. Anything else is a decode error."""
+        recorder = self._rt.recorder
+        try:
+            data: Any = orjson.loads(frame)
+        except orjson.JSONDecodeError:
+            recorder.decode_error("watch: frame is not JSON", t)
+            return
+        if isinstance(data, dict) and data.get("type") == "ping":
+            return
+        if isinstance(data, dict) and data.get("type") == "data":
+            data = data.get("data")
+        kind = data.get("kind") if isinstance(data, dict) else None
+        if not isinstance(kind, str):
+            recorder.decode_error("watch: event without a kind", t)
+            return
+        recorder.watch_event(kind if kind in WATCH_KINDS else "unknown")
+        chat = data.get("chat")
+        if kind != "status_change" or not isinstance(chat, dict):
+            return
+        chat_id, status = chat.get("id"), chat.get("status")
+        if isinstance(chat_id, str) and isinstance(status, str):
+            for lag in self._lag.watch_saw(chat_id, status, t, socket):
+                recorder.watch_lag(lag)

@@ -1,0 +1,70 @@
+"""Fan-out of chat-list changes to each user's ``/chats/watch`` sockets, and what each
+delivered: the store's change hook feeds it (Coder's pubsub channel
+``chat:owner:<owner_id>``); ``watch.py`` serves the sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+import orjson
+
+from loadtest.protocol.eras import Era
+from loadtest.protocol.models import Chat as ChatModel
+from loadtest.protocol.models import ChatToolCall, ChatWatchEvent
+from loadtest.sim.chat_wire import chat_wire
+from loadtest.sim.chats import Chat
+
+
+class WatchSocket:
+    """One watch socket's queue of (kind, frame)."""
+
+    __slots__ = ("closed", "owner_id", "queue", "wake")
+
+    def __init__(self, owner_id: str) -> None:
+        self.owner_id = owner_id
+        self.queue: deque[tuple[str, bytes]] = deque()
+        self.wake = asyncio.Event()
+        self.closed = False
+
+
+class WatchHub:
+    """The watch sockets of each user, and what each event looks like in this era."""
+
+    def __init__(self, era: Era) -> None:
+        self.era = era
+        self.sockets: dict[str, list[WatchSocket]] = {}
+        #: Events delivered, by kind (each socket's copy counts).
+        self.sent: dict[str, int] = {}
+
+    def subscribe(self, owner_id: str) -> WatchSocket:
+        socket = WatchSocket(owner_id)
+        self.sockets.setdefault(owner_id, []).append(socket)
+        return socket
+
+    def unsubscribe(self, socket: WatchSocket) -> None:
+        socket.closed = True
+        socket.wake.set()
+        mine = self.sockets.get(socket.owner_id)
+        if mine and socket in mine:
+            mine.remove(socket)
+            if not mine:
+                del self.sockets[socket.owner_id]
+
+    def publish(self, chat: Chat, kind: str, tool_calls: list[ChatToolCall] | None = None) -> None:
+        """The store's change hook: tell every tab of the chat's owner."""
+        sockets = self.sockets.get(chat.owner_id)
+        if not sockets:
+            return
+        event = ChatWatchEvent(kind=kind, chat=ChatModel.model_validate(chat_wire(self.era, chat)))
+        if tool_calls is not None:
+            event.tool_calls = tool_calls
+        wire = event.wire()
+        frame = orjson.dumps({"type": "data", "data": wire} if self.era is Era.A else wire)
+        for socket in sockets:
+            socket.queue.append((kind, frame))
+            socket.wake.set()
+
+    def wire(self) -> dict[str, int]:
+        return dict(self.sent)
