@@ -129,18 +129,21 @@ class Chat(Section):
     #: ``/chats/watch`` sockets each user holds for the whole run: the chat list of an open
     #: Coder tab, one per tab (status, title and action-required changes of their chats).
     watch_sockets_per_user: int = Field(0, ge=0, le=16)
+    #: Era D ``requires_action``: how long the user's own tool runs before it posts the
+    #: results (``[min, max]``, one duration, or a distribution spec, as ``think_time``).
+    tool_time: Distribution = Field(default_factory=lambda: Distribution(value=0.2))
     turn_timeout: float = Field(120.0, gt=0)
     #: Reconnects (with ``after_id``) allowed per turn after a dropped stream.
     max_reconnects: int = Field(3, ge=0)
     archive: bool = True
 
-    @field_validator("think_time", mode="before")
+    @field_validator("think_time", "tool_time", mode="before")
     @classmethod
     def _think(cls, value: Any) -> Any:
         if isinstance(value, list | tuple):
             low, high = (parse_duration(v) for v in value)
             if high < low:
-                raise ValueError("think_time is [min, max] with min <= max")
+                raise ValueError("a time range is [min, max] with min <= max")
             return {"dist": "uniform", "min": low, "max": high}
         if isinstance(value, str) and ":" not in value:
             return parse_duration(value)  # "2s": a constant

@@ -31,6 +31,8 @@ from loadtest.protocol.models import (
     CreateChatMessageResponse,
     CreateChatRequest,
     EditChatMessageRequest,
+    SubmitToolResultsRequest,
+    ToolResult,
     UpdateChatRequest,
 )
 
@@ -232,6 +234,14 @@ class ChatClient:
 
     def interrupt(self, chat_id: str) -> int:
         return self.call("interrupt_chat", "POST", self.paths.interrupt(chat_id)).latency_ns
+
+    def submit_tool_results(self, chat_id: str, call_ids: list[str], output: object) -> int:
+        """Answer an ``action_required`` (era D): the same ``output`` for each call."""
+        body = SubmitToolResultsRequest(
+            results=[ToolResult(tool_call_id=call_id, output=output) for call_id in call_ids]
+        ).wire()
+        path = f"{self.paths.chat(chat_id)}/tool-results"
+        return self.call("submit_tool_results", "POST", path, body, expect=(204,)).latency_ns
 
     def list_chats(self) -> list[Chat]:
         body = self.call("list_chats", "GET", self.paths.chats()).body

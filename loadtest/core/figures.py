@@ -91,6 +91,15 @@ FIGURES: Final[tuple[Figure, ...]] = (
         "TTFT when nothing was thrown away",
         lower_is_better=True,
     ),
+    _latency(
+        "time_to_action_required",
+        "t0 (or intended start) -> the turn's first live action_required (era D: a tool only "
+        "the client can run)",
+        lower_is_better=True,
+    ),
+    _latency(
+        "tool_results_latency", "POST tool-results written -> response headers (204)"
+    ),
     _latency("time_to_running_uncorrected", "time_to_running from the actual start t0 (open loop)"),
     _latency(
         "time_to_first_output_uncorrected",
@@ -99,6 +108,10 @@ FIGURES: Final[tuple[Figure, ...]] = (
     _latency(
         "time_to_first_kept_output_uncorrected",
         "time_to_first_kept_output from the actual start t0 (open loop)",
+    ),
+    _latency(
+        "time_to_action_required_uncorrected",
+        "time_to_action_required from the actual start t0 (open loop)",
     ),
     _latency(
         "time_to_terminal_status_uncorrected",
@@ -160,6 +173,8 @@ FIGURES: Final[tuple[Figure, ...]] = (
         "snapshot, so no TTFT), or there was none",
     ),
     _count("turns_good", "turns within every per-turn SLO"),
+    _count("turns_requires_action", "ended turns that stopped at least once for client tools"),
+    _count("tool_results_posted", "POST tool-results the users sent (one per action_required)"),
     _count("retry_recovered", "turns that retried and still ended in waiting"),
     _count("retry_exhausted", "turns that retried and ended in error"),
     _count("frames", contract=True),

@@ -304,6 +304,8 @@ class Recorder:
         bucket = self.bucket(end)
         if turn.checked:
             counts["turns_checked"] += 1
+        if turn.action_required_at is not None:
+            counts["turns_requires_action"] += 1
         self.dist["retries_per_turn"].record(turn.retries)
         if turn.retries:
             counts["turns_retried"] += 1
@@ -332,6 +334,7 @@ class Recorder:
             ("time_to_first_output", turn.first_output_at),
             ("time_to_first_kept_output", turn.first_kept_output_at),
             ("time_to_terminal_status", turn.terminal_at if turn.terminal_live else None),
+            ("time_to_action_required", turn.action_required_at),
         ):
             if at is None:
                 continue

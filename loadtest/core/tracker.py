@@ -58,6 +58,9 @@ class TurnRecorder(Protocol):
     def message_update(self) -> None: ...
 
 
+#: Statuses that end a turn: ``requires_action`` only pauses it until the client answers.
+ENDS_A_TURN: Final = TERMINAL_STATUSES - {"requires_action"}
+
 #: Coder sends a snapshot in chunks of at most this many events (``chatStreamBatchSize``).
 SNAPSHOT_CHUNK: Final = 256
 
@@ -231,6 +234,8 @@ class TurnTracker:
                 self._queue_update(event, t)
             elif kind == "preview_reset":
                 self._preview_reset(turn)
+            elif kind == "action_required":
+                self._action_required(event, turn, t, live=True)
             turn = self._active
         if parts:
             self._check_parts(events[start:], turn, t)
@@ -300,6 +305,8 @@ class TurnTracker:
                 self._message(event, t, ended, live=False)
             elif kind == "queue_update":
                 self._queue_update(event, t)
+            elif kind == "action_required":
+                self._action_required(event, self._active, t, live=False)
             elif kind == "error" and event.get(STREAM_ERROR_KEY):
                 # Era A: the server refused the stream with an error envelope for a first
                 # frame (then closes). It is no snapshot: keep it, with its message.
@@ -605,7 +612,7 @@ class TurnTracker:
             if turn.running_at is None:
                 turn.running_at = t
             return
-        if status not in TERMINAL_STATUSES or not (turn.user_seen or turn.running_at):
+        if status not in ENDS_A_TURN or not (turn.user_seen or turn.running_at):
             return
         turn.status = status
         outcome: Outcome
@@ -617,6 +624,27 @@ class TurnTracker:
             outcome = "interrupted" if turn.interrupted else "completed"
         self._end(turn, t, outcome, ended, live=live)
         self._advance_queue()
+
+    def _action_required(
+        self, event: dict[str, Any], turn: Turn | None, t: int, live: bool
+    ) -> None:
+        """Era D: the turn waits for tools only the client runs; their ids are kept for the
+        driver to answer (a snapshot's too: a late stream must still answer)."""
+        body = event.get("action_required")
+        calls = body.get("tool_calls") if type(body) is dict else None
+        if type(calls) is not list:
+            self._malformed("action_required.tool_calls", "an array", calls, t)
+            return
+        ids = [c.get("tool_call_id") for c in calls if type(c) is dict]
+        named = [i for i in ids if type(i) is str]
+        if not named or len(named) != len(calls):
+            self._malformed("action_required.tool_calls[].tool_call_id", "strings", ids, t)
+            return
+        if turn is None:
+            return
+        if live and turn.action_required_at is None:
+            turn.action_required_at = t
+        turn.tool_calls = named
 
     def _retry(self, event: dict[str, Any], turn: Turn | None, t: int) -> None:
         retry = event.get("retry")

@@ -27,6 +27,7 @@ Stage = Literal[
     "decode",
     "timeout",
     "integrity",
+    "tool_results",
 ]
 STAGES: Final[tuple[str, ...]] = Stage.__args__  # type: ignore[attr-defined]
 
@@ -92,6 +93,10 @@ class Turn:
     parts_discarded: int = 0
     output_tokens: int = 0
     retries: int = 0
+    #: Era D: when the turn first stopped for a tool only the client can run, and the call
+    #: ids it waits on (the driver answers them and empties the list).
+    action_required_at: int | None = None
+    tool_calls: list[str] = field(default_factory=list)
     #: Stream integrity (docs/metrics.md): errors found in this turn's output, and
     #: whether any of it could be checked at all.
     integrity_errors: dict[str, int] = field(default_factory=dict)

@@ -261,6 +261,9 @@ class Conversation:
         while tracker.busy:
             stream.changed.clear()
             active = tracker.active
+            if active is not None and active.tool_calls:
+                self._run_tools(active)
+                continue
             waiting = interrupt or queue_next is not None
             if waiting and active is not None and active.first_output_at:
                 if interrupt:
@@ -300,6 +303,21 @@ class Conversation:
             self._client.archive(chat_id)
         except ApiError as exc:
             rt.recorder.error(http_error("archive", exc), time.perf_counter_ns())
+
+    def _run_tools(self, turn: Turn) -> None:
+        """Era D ``requires_action``: run the client's tools (``tool_time``), then post
+        their results; a refused post fails the turn at stage ``tool_results``."""
+        assert self.chat_id is not None
+        calls, turn.tool_calls = turn.tool_calls, []
+        rt = self._rt
+        gevent.sleep(rt.settings.scenario.chat.tool_time.sample(rt.rng))
+        try:
+            latency = self._client.submit_tool_results(self.chat_id, calls, {"ok": True})
+        except ApiError as exc:
+            self._fail_turn(turn, http_error("tool_results", exc))
+            return
+        rt.recorder.counts["tool_results_posted"] += 1
+        rt.recorder.request("tool_results_latency", latency)
 
     def _saw_status(self, status: str, t: int) -> None:
         if self.chat_id is not None and self._on_status is not None:

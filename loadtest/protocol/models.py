@@ -213,23 +213,6 @@ class Chat(Model):
         return ChatError(message=self.last_error, kind=ErrorKind.GENERIC)
 
 
-class ChatToolCall(Model):
-    """A tool call the agent waits on (``action_required``): ``args`` is a JSON string."""
-
-    tool_call_id: str
-    tool_name: str
-    args: str = ""
-
-
-class ChatWatchEvent(Model):
-    """One ``/chats/watch`` event (section 3.8): era A wraps it in ``{"type":"data"}``; B+
-    sends it bare, one per frame."""
-
-    kind: str
-    chat: Chat
-    tool_calls: list[ChatToolCall] | None = None
-
-
 #: Watch event kinds (sections 3.8 and 8.5); a client counts unknown ones too.
 WATCH_KINDS: Final = (
     "status_change",
@@ -416,6 +399,22 @@ class ChatStreamActionRequired(Model):
     tool_calls: list[ChatActionRequiredToolCall] = Field(default_factory=list)
 
 
+class ToolResult(Model):
+    """One answer to an ``action_required`` tool call. Field names are a guess from
+    codersdk's Go names (``ToolCallID``, ``Output``; coderd's chats tests call
+    ``SubmitToolResults`` with them): the JSON tags were not seen."""
+
+    tool_call_id: str
+    output: Any = None
+
+
+class SubmitToolResultsRequest(Model):
+    """``POST /chats/{chat}/tool-results`` (era D; 204, or 409 when the chat is not in
+    ``requires_action``)."""
+
+    results: list[ToolResult] = Field(default_factory=list)
+
+
 class ChatStreamEvent(Model):
     """One event of a stream frame. ``type`` is a plain string: unknown types are kept."""
 
@@ -429,6 +428,15 @@ class ChatStreamEvent(Model):
     retry: ChatStreamRetry | None = None
     queued_messages: list[ChatQueuedMessage] | None = None
     action_required: ChatStreamActionRequired | None = None
+
+
+class ChatWatchEvent(Model):
+    """One ``/chats/watch`` event (section 3.8): era A wraps it in ``{"type":"data"}``; B+
+    sends it bare, one per frame."""
+
+    kind: str
+    chat: Chat
+    tool_calls: list[ChatActionRequiredToolCall] | None = None
 
 
 class ServerSentEvent(Model):

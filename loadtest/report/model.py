@@ -154,6 +154,8 @@ class Counts(Strict):
     message_updates: int = 0
     watch_events: int = 0
     watch_sockets_opened: int = 0
+    turns_requires_action: int = 0
+    tool_results_posted: int = 0
     queue_full: int = 0
     rate_limited: int = 0
     http_requests: int = 0

@@ -14,6 +14,7 @@ from loadtest.protocol.models import (
     CreateChatMessageRequest,
     CreateChatRequest,
     EditChatMessageRequest,
+    SubmitToolResultsRequest,
     UpdateChatRequest,
 )
 from loadtest.sim.accounts import ORGANIZATION_ID, User
@@ -157,6 +158,15 @@ def routes(sim: Sim) -> list[BaseRoute]:
             await interrupt_run(found)
         return JSON(chat_wire(era, found))
 
+    async def tool_results(request: Request) -> Response:
+        """Era D: the client's answers to an ``action_required``."""
+        _, found = chat_of(request)
+        submitted = await read_request(request, SubmitToolResultsRequest)
+        hub.publish(found.id, store.tool_results(found, submitted.results))
+        sim.counters.of(found.id).tool_results += 1
+        player.answer(found.id)
+        return Response(status_code=204)
+
     async def queued(request: Request) -> Response:
         _, found = chat_of(request)
         entry = store.queued(found, request.path_params["queued"])
@@ -188,6 +198,7 @@ def routes(sim: Sim) -> list[BaseRoute]:
         Route(f"{one}/messages", messages, methods=["POST"] if era is Era.A else ["GET", "POST"]),
         Route(f"{one}/messages/{{message}}", edit, methods=["PATCH"]),
         Route(f"{one}/interrupt", interrupt, methods=["POST"]),
+        *([Route(f"{one}/tool-results", tool_results, methods=["POST"])] if era is Era.D else []),
         Route(f"{one}/queue/{{queued}}", queued, methods=["DELETE"]),
         Route(f"{one}/queue/{{queued}}/promote", promote, methods=["POST"]),
         WebSocketRoute(f"{one}/stream", StreamEndpoint(sim)),

@@ -17,14 +17,18 @@ import orjson
 
 from loadtest.protocol.eras import PATHS, Era
 from loadtest.protocol.models import (
+    ChatActionRequiredToolCall,
     ChatInputPart,
     ChatMessage,
     ChatMessagePart,
     ChatMessageUsage,
     ChatQueuedMessage,
+    ChatStreamActionRequired,
+    ChatStreamEvent,
     CreateChatMessageResponse,
     EditChatMessageResponse,
     ErrorKind,
+    ToolResult,
 )
 from loadtest.sim.accounts import User
 from loadtest.sim.chaterror import failure
@@ -45,7 +49,7 @@ from loadtest.sim.events import Episode, Event, Events, Failure, mark
 MAX_QUEUE: Final = 20
 #: How long a finished run's last deltas stay in the snapshot (wall time, not scaled).
 BUFFER_GRACE: Final = timedelta(seconds=5)
-ACTIVE: Final = frozenset({"pending", "running", "interrupting"})
+ACTIVE: Final = frozenset({"pending", "running", "interrupting", "requires_action"})
 
 
 def input_parts(content: list[ChatInputPart] | None) -> list[ChatMessagePart]:
@@ -84,6 +88,7 @@ class Chat:
         "last_error",
         "messages",
         "model_config_id",
+        "needs",
         "owner_id",
         "parts",
         "queue",
@@ -129,6 +134,8 @@ class Chat:
         #: A part held back by a ``reorder`` fault, sent after the next one.
         self.held: tuple[Event, str] | None = None
         self.tool_calls: list[ChatMessagePart] = []
+        #: The tool calls a ``requires_action`` chat waits on the client for.
+        self.needs: list[ChatActionRequiredToolCall] = []
 
     @property
     def active(self) -> bool:
@@ -145,11 +152,15 @@ class ChatStore:
         self._message_id = 0
         self._queued_id = 0
         #: Told of each change a chat list shows (a ``/chats/watch`` kind): the watch hub.
-        self.on_change: Callable[[Chat, str], object] | None = None
+        self.on_change: (
+            Callable[[Chat, str, list[ChatActionRequiredToolCall] | None], object] | None
+        ) = None
 
-    def _changed(self, chat: Chat, kind: str) -> None:
+    def _changed(
+        self, chat: Chat, kind: str, tool_calls: list[ChatActionRequiredToolCall] | None = None
+    ) -> None:
         if self.on_change is not None and chat.id in self.chats:
-            self.on_change(chat, kind)
+            self.on_change(chat, kind, tool_calls)
 
     # ------------------------------------------------------------ reading
 
@@ -501,6 +512,59 @@ class ChatStore:
         chat.buffer_done = True
         return self._committed(chat, [*broken, self.events.message(chat.id, message)])
 
+    def requires_action(
+        self, chat: Chat, call_id: str, name: str, args: dict[str, Any], output_tokens: int | None
+    ) -> list[Event]:
+        """Era D: the step ends in a dynamic tool call only the client can run. Its commit,
+        then ``requires_action`` and the ``action_required`` event naming the calls (that
+        order is a guess; the snapshot's is section 8.5's)."""
+        chat.tool_calls.append(
+            ChatMessagePart(type="tool-call", tool_call_id=call_id, tool_name=name, args=args)
+        )
+        committed = self.finish_step(chat, output_tokens)
+        chat.needs = [
+            ChatActionRequiredToolCall(
+                tool_call_id=call_id, tool_name=name, args=orjson.dumps(args).decode()
+            )
+        ]
+        status = self._set_status(chat, "requires_action")
+        self._changed(chat, "action_required", chat.needs)
+        return [*committed[:-1], status, committed[-1], self._action_required(chat)]
+
+    def _action_required(self, chat: Chat) -> Event:
+        return ChatStreamEvent(
+            type="action_required",
+            chat_id=chat.id,
+            action_required=ChatStreamActionRequired(tool_calls=list(chat.needs)),
+        ).wire()
+
+    def tool_results(self, chat: Chat, results: list[ToolResult]) -> list[Event]:
+        """``POST /tool-results``: the client's answers become a tool message and the chat
+        runs on (409 when it waits for none; 400 for a call it did not ask for)."""
+        if chat.status != "requires_action":
+            raise ApiError(409, "Chat is not waiting for tool results.")
+        asked = {call.tool_call_id: call for call in chat.needs}
+        parts = []
+        for result in results:
+            call = asked.get(result.tool_call_id)
+            if call is None:
+                raise ApiError(400, "Unknown tool call ID.", result.tool_call_id)
+            parts.append(
+                ChatMessagePart(
+                    type="tool-result",
+                    tool_call_id=call.tool_call_id,
+                    tool_name=call.tool_name,
+                    result=result.output,
+                )
+            )
+        if not parts:
+            raise ApiError(400, "At least one tool result is required.")
+        chat.needs = []
+        message = self._message(chat, "tool", parts)
+        return self._committed(
+            chat, [self.events.message(chat.id, message), self._set_status(chat, "running")]
+        )
+
     def tool_result(
         self, chat: Chat, call_id: str, name: str, result: dict[str, Any]
     ) -> list[Event]:
@@ -535,6 +599,7 @@ class ChatStore:
     def finish_turn(self, chat: Chat, promote: bool = True) -> tuple[list[Event], bool]:
         """End of a run: promote the queue head (no ``waiting`` between) or wait."""
         chat.retry_event = None
+        chat.needs = []
         chat.episode.seq = 0
         if promote and chat.queue:
             head = chat.queue[0]
@@ -571,7 +636,8 @@ class ChatStore:
         if chat.status == "error":
             # With no error recorded, chatd falls back to a generic one.
             error = [events.error(chat.id, chat.last_error or failure(ErrorKind.GENERIC, ""))]
+        action = [self._action_required(chat)] if chat.status == "requires_action" else []
         retry = [chat.retry_event] if chat.retry_event is not None else []
         # Section 8.5's order; preview_reset always, then the current episode's parts.
         reset = [events.preview_reset(chat.id)]
-        return messages + queue + status + error + retry + reset + parts
+        return messages + queue + status + error + action + retry + reset + parts

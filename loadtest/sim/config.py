@@ -114,6 +114,10 @@ class SimConfig(BaseModel):
         "stays Coder's",
     )
     error_rate: float = _probability("probability a turn hits provider errors")
+    requires_action_ratio: float = _probability(
+        "era d: share of turns whose first step ends in a dynamic tool call the client must "
+        "answer (requires_action, then POST /tool-results)"
+    )
     partial_output_ratio: float = _probability(
         "share of failed attempts that stream some output before failing (era D then throws "
         "it away with preview_reset)"

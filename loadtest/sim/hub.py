@@ -35,6 +35,7 @@ class Counts:
     rest count deliveries (each subscriber's copy)."""
 
     __slots__ = (
+        "actions_required",
         "by_type",
         "bytes",
         "content_mismatches",
@@ -49,6 +50,7 @@ class Counts:
         "seq_gaps",
         "seq_out_of_order",
         "streams_opened",
+        "tool_results",
         "turns_completed",
         "turns_failed",
         "turns_interrupted",
@@ -66,6 +68,9 @@ class Counts:
         self.turns_interrupted = 0
         self.streams_opened = 0
         self.llm_retries = 0
+        #: Turns that stopped in requires_action, and the tool results posted to answer.
+        self.actions_required = 0
+        self.tool_results = 0
         #: Live parts each stream received of episodes a live preview_reset then threw away.
         self.parts_discarded = 0
         #: Live preview_reset events written (not the one in each connect snapshot).
@@ -107,6 +112,8 @@ class Counts:
             "queue_updates": by_type.get("queue_update", 0),
             "streams_opened": self.streams_opened,
             "llm_retries": self.llm_retries,
+            "actions_required": self.actions_required,
+            "tool_results": self.tool_results,
             "parts_discarded": self.parts_discarded,
             "preview_resets": self.preview_resets,
             "integrity": {name: getattr(self, name) for name in INTEGRITY},

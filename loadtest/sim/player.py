@@ -18,6 +18,7 @@ from typing import Any, Final, Protocol
 import httpx
 import orjson
 
+from loadtest.protocol.eras import Era
 from loadtest.sim import plan as plans
 from loadtest.sim.catalog import Catalog
 from loadtest.sim.chats import Chat, ChatStore
@@ -57,6 +58,14 @@ class Player:
         self._client: httpx.AsyncClient | None = None
         #: When each chat's current turn was accepted, until its first output.
         self._accepted: dict[str, int] = {}
+        #: Chats in ``requires_action``: set when the client posts its tool results.
+        self._answered: dict[str, asyncio.Event] = {}
+
+    def answer(self, chat_id: str) -> None:
+        """The client posted the tool results its chat was waiting for."""
+        answered = self._answered.pop(chat_id, None)
+        if answered is not None:
+            answered.set()
 
     def _first_output(self, chat_id: str) -> None:
         accepted = self._accepted.pop(chat_id, None)
@@ -82,6 +91,7 @@ class Player:
     async def stop(self, chat_id: str) -> bool:
         """Cancel the chat's run and wait until it has stopped; whether one was running."""
         self._accepted.pop(chat_id, None)
+        self._answered.pop(chat_id, None)
         task = self.tasks.pop(chat_id, None)
         if task is None or task.done():
             return False
@@ -148,7 +158,10 @@ class Player:
         await _sleep(plan.ttft)
         self._first_output(chat.id)
         fault = plan.fault
-        for index, step in enumerate(plan.steps):
+        steps = list(plan.steps)
+        if store.era is Era.D and sim.rng.random() < config.requires_action_ratio:
+            steps.insert(1, steps[0])  # the answer after the client's tool result
+        for index, step in enumerate(steps):
             if step.tool:
                 await self._tool_round_trip(chat, plan.output_tokens)
             deltas = [("reasoning", t) for t in step.reasoning] + [("text", t) for t in step.text]
@@ -159,8 +172,23 @@ class Player:
                 hub.inject(chat.id, fault)
                 fault = None
             await self._deltas(chat, deltas[cut:], step.gaps[cut:], broken and broken[cut:])
+            if index == 0 and len(steps) > len(plan.steps):
+                await self._requires_action(chat, plan.output_tokens)
+                continue
             hub.publish(chat.id, store.finish_step(chat, plan.output_tokens))
         return True
+
+    async def _requires_action(self, chat: Chat, output_tokens: int | None) -> None:
+        """End the step in a dynamic tool call and wait, as chatd does, for the client's
+        ``POST /tool-results`` (whose handler commits the result and wakes this run)."""
+        answered = self._answered[chat.id] = asyncio.Event()
+        call_id = f"call_{uuid.uuid4().hex[:24]}"
+        events = self.sim.store.requires_action(
+            chat, call_id, "chatload_client_tool", {"input": "chatload"}, output_tokens
+        )
+        self.sim.hub.publish(chat.id, events)
+        self.sim.counters.of(chat.id).actions_required += 1
+        await answered.wait()
 
     async def _partial_output(self, chat: Chat, ttft: float, config: SimConfig) -> None:
         """An attempt that streams some text, then fails: its parts are thrown away."""

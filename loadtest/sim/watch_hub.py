@@ -12,7 +12,7 @@ import orjson
 
 from loadtest.protocol.eras import Era
 from loadtest.protocol.models import Chat as ChatModel
-from loadtest.protocol.models import ChatToolCall, ChatWatchEvent
+from loadtest.protocol.models import ChatActionRequiredToolCall, ChatWatchEvent
 from loadtest.sim.chat_wire import chat_wire
 from loadtest.sim.chats import Chat
 
@@ -52,7 +52,9 @@ class WatchHub:
             if not mine:
                 del self.sockets[socket.owner_id]
 
-    def publish(self, chat: Chat, kind: str, tool_calls: list[ChatToolCall] | None = None) -> None:
+    def publish(
+        self, chat: Chat, kind: str, tool_calls: list[ChatActionRequiredToolCall] | None = None
+    ) -> None:
         """The store's change hook: tell every tab of the chat's owner."""
         sockets = self.sockets.get(chat.owner_id)
         if not sockets:

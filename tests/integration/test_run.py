@@ -640,3 +640,32 @@ def test_watch_sockets_count_every_event_by_kind_and_pair_status_changes(
     # Every turn ends with a status change both sockets of its user see.
     assert lag["count"] >= 2 * rep["counts"]["turns_completed"] > 0
     assert lag["min"] <= lag["p50"] <= lag["max"]
+
+
+@pytest.mark.parametrize("sim", [("d", {"requires_action_ratio": 0.5})], indirect=True)
+def test_requires_action_turns_are_answered_counted_and_timed(sim: Sim, tmp_path: Path) -> None:
+    """Era D: half the turns stop for a tool only the client runs; each user answers with
+    POST /tool-results after its tool time, every turn completes, and the report counts the
+    turns, the posts and the watch's action_required events as the simulator saw them."""
+    out = tmp_path / "report"
+    path = scenario(tmp_path, run_time="3s")
+    path.write_text(
+        path.read_text().replace(
+            "[chat]", '[chat]\nwatch_sockets_per_user = 1\ntool_time = "50ms"'
+        )
+    )
+    result = run_against(sim, path, out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rep, sent = report(out), sim.counts()
+    counts = rep["counts"]
+    assert counts["turns_failed"] == 0 and counts["turns_unfinished"] == 0
+    assert counts["turns_requires_action"] == sent["actions_required"] > 0
+    assert counts["tool_results_posted"] == sent["tool_results"] == sent["actions_required"]
+    assert rep["latency_ms"]["time_to_action_required"]["count"] == sent["actions_required"]
+    assert rep["latency_ms"]["tool_results_latency"]["count"] == sent["tool_results"]
+    # All users share the test's one account: each tab sees every chat's event.
+    watched = rep["watch"]["events_by_kind"]["action_required"]
+    assert watched == sent["watch_events"]["action_required"] == 4 * sent["actions_required"]
+    ttar = rep["latency_ms"]["time_to_action_required"]
+    e2e = rep["latency_ms"]["time_to_terminal_status"]
+    assert ttar["max"] < e2e["max"]  # the turn went on after its tool results

@@ -168,3 +168,34 @@ def test_a_malformed_seq_is_a_decode_error_not_an_exception() -> None:
     bad["message_part"]["seq"] = "one"
     t.feed([bad, {"type": "message_part", "chat_id": "c", "message_part": None}], 100 * MS)
     assert recorder.counts["decode_errors"] == 2
+
+
+def action_required(*call_ids: str) -> dict[str, object]:
+    calls = [{"tool_call_id": c, "tool_name": "t", "args": "{}"} for c in call_ids]
+    return {"type": "action_required", "chat_id": "c", "action_required": {"tool_calls": calls}}
+
+
+def test_requires_action_pauses_the_turn_and_times_the_action() -> None:
+    recorder, t, turn = started()
+    t.feed([message(2, "assistant", text=""), status("requires_action")], 50 * MS)
+    t.feed([preview_reset(), action_required("call_1")], 60 * MS)
+    assert turn.outcome is None and turn.tool_calls == ["call_1"]
+    turn.tool_calls = []  # the driver answered
+    t.feed([message(3, "tool"), status("running"), preview_reset()], 300 * MS)
+    t.feed([episode_part("ok", 5, 1, 1)], 350 * MS)
+    t.feed([message(4, "assistant", text="ok"), preview_reset()], 360 * MS)
+    (ended,) = t.feed([status("waiting")], 400 * MS)
+    assert ended is turn and turn.outcome == "completed"
+    assert recorder.latency["time_to_action_required"].max == 60_000  # µs
+    assert recorder.counts["turns_requires_action"] == 1
+
+
+def test_a_late_streams_snapshot_still_asks_for_the_tools_but_times_nothing() -> None:
+    recorder = Recorder()
+    t = TurnTracker(recorder)
+    turn = t.start(0)
+    t.connected()
+    t.feed([message(1), status("requires_action"), action_required("a", "b"), preview_reset()], 5)
+    assert turn.tool_calls == ["a", "b"] and turn.action_required_at is None
+    t.feed([action_required()], 6)  # no calls: malformed, kept as a decode error
+    assert recorder.counts["decode_errors"] == 1

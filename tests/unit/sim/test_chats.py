@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from loadtest.protocol.eras import PATHS, Era
-from loadtest.protocol.models import ChatMessagePart
+from loadtest.protocol.models import ChatMessagePart, ToolResult
 from loadtest.sim.accounts import User
 from loadtest.sim.chaterror import failure
 from loadtest.sim.chats import BUFFER_GRACE, MAX_QUEUE, ChatStore
@@ -222,3 +222,25 @@ def test_part_faults_spare_the_last_delta_and_the_one_a_reorder_moves() -> None:
     assert Faults().part_faults(random.Random(1), 5) is None
     dropping = Faults(part_drop_rate=1.0).part_faults(random.Random(1), 3)
     assert dropping == ["drop", "drop", None]
+
+
+def test_requires_action_waits_for_the_clients_tool_results() -> None:
+    chats, _ = store(Era.D)
+    chat, _ = chats.create(USER, text("q"), "m")
+    with pytest.raises(ApiError) as refused:
+        chats.tool_results(chat, [ToolResult(tool_call_id="x")])
+    assert refused.value.status == 409  # running: nothing to answer
+    events = chats.requires_action(chat, "call_1", "tool", {"a": 1}, 3)
+    assert kinds(events) == ["message", "status:requires_action", "preview_reset", "action_required"]
+    assert events[-1]["action_required"]["tool_calls"] == [
+        {"tool_call_id": "call_1", "tool_name": "tool", "args": '{"a":1}'}
+    ]
+    # A stream that opens now is asked too (section 8.5's snapshot order).
+    snapshot = kinds(chats.snapshot(chat, after_id=None))
+    assert snapshot[-3:] == ["status:requires_action", "action_required", "preview_reset"]
+    with pytest.raises(ApiError) as unknown:
+        chats.tool_results(chat, [ToolResult(tool_call_id="call_2")])
+    assert unknown.value.status == 400
+    answered = chats.tool_results(chat, [ToolResult(tool_call_id="call_1", output={"ok": 1})])
+    assert kinds(answered) == ["message", "status:running", "preview_reset"]
+    assert answered[0]["message"]["content"][0]["type"] == "tool-result"
