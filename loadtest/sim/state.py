@@ -12,12 +12,13 @@ from datetime import UTC, datetime
 from starlette.requests import Request
 
 from loadtest.protocol.eras import PATHS, Era
+from loadtest.protocol.models import ErrorKind
 from loadtest.sim.accounts import Accounts, User
 from loadtest.sim.auth import Auth, RateLimiter
 from loadtest.sim.catalog import Catalog
 from loadtest.sim.chats import ChatStore
 from loadtest.sim.config import SimConfig
-from loadtest.sim.errors import ApiError
+from loadtest.sim.errors import VALIDATION_FAILED, ApiError
 from loadtest.sim.hub import Counters, Hub
 from loadtest.sim.player import Player
 from loadtest.sim.watch_hub import WatchHub
@@ -35,7 +36,7 @@ class Sim:
     ) -> None:
         self.era = era
         self.paths = PATHS[era]
-        self.config = config
+        self.config = self._checked(config)
         self.clock = _now
         self.external_url = ""
         self.accounts = Accounts(_now, token)
@@ -52,10 +53,18 @@ class Sim:
 
     def reconfigure(self, config: SimConfig) -> None:
         """Adopt a new config; a new seed restarts the random source, limits start afresh."""
+        self._checked(config)
         if config.seed is not None and config.seed != self.config.seed:
             self.rng.seed(config.seed)
         self.config = config
         self.limiter.reset()
+
+    def _checked(self, config: SimConfig) -> SimConfig:
+        """What this era cannot do: era D has no ``startup_timeout`` (section 8.6)."""
+        if self.era is Era.D and config.error_kind == ErrorKind.STARTUP_TIMEOUT:
+            problem = ("error_kind", "startup_timeout no longer exists in era d (section 8.6)")
+            raise ApiError(400, VALIDATION_FAILED, validations=[problem])
+        return config
 
     # ------------------------------------------------------------ helpers for handlers
 
