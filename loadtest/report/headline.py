@@ -55,4 +55,8 @@ def headline(report: Report) -> list[tuple[str, Rows]]:
         for name in LATENCIES
         for p in PERCENTILES
     ]
-    return [("Turns", turns), ("Rates", rates), ("Latency", latency)]
+    integrity = [
+        (name.replace("_", " "), fmt.number(value))
+        for name, value in report.integrity.model_dump().items()
+    ]
+    return [("Turns", turns), ("Rates", rates), ("Latency", latency), ("Integrity", integrity)]

@@ -104,6 +104,28 @@ def print_summary(report: Report, files: list[Path]) -> None:
         "without an answer)",
         file=out,
     )
+    i = report.integrity
+    broken = (
+        f"{i.seq_gaps} seq gaps, {i.seq_duplicates} duplicates, {i.seq_out_of_order} out of "
+        f"order, {i.content_mismatches} text mismatches"
+        if i.errors
+        else "nothing lost, repeated or reordered"
+    )
+    print(f"  integrity: {i.turns_checked} turns checked; {broken}", file=out)
+    if c.preview_resets or c.turns_requires_action:
+        print(
+            f"  era D: {c.preview_resets} preview resets threw away {c.parts_discarded} parts; "
+            f"{c.turns_requires_action} turns waited for client tools "
+            f"({c.tool_results_posted} tool results posted)",
+            file=out,
+        )
+    if report.watch.sockets_opened:
+        kinds = ", ".join(f"{kind} {n}" for kind, n in report.watch.events_by_kind.items())
+        print(
+            f"  watch: {report.watch.sockets_opened} sockets, {c.watch_events} events"
+            + (f" ({kinds})" if kinds else ""),
+            file=out,
+        )
     by_stage = Counter[str]()
     for row in report.errors:
         by_stage[row.stage] += row.count
@@ -117,9 +139,14 @@ def print_summary(report: Report, files: list[Path]) -> None:
         ("stream_connect_latency", "stream connect"),
         ("time_to_running", "time to running"),
         ("time_to_first_output", "time to first output"),
+        ("time_to_first_kept_output", "time to first kept output"),
+        ("time_to_action_required", "time to action required"),
         ("time_to_terminal_status", "time to terminal status"),
         ("time_per_output_token", "time per output token"),
+        ("watch_lag", "watch lag (watch - stream)"),
     ):
+        if name in ("time_to_action_required", "watch_lag") and name not in lat:
+            continue  # only when the run had them
         print(latency_row(name, label), file=out)
     for check in report.slo.checks:
         mark = "PASS" if check.passed else "FAIL"
