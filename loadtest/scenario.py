@@ -168,7 +168,7 @@ class Sim(Section):
     """The embedded simulator's settings when no host is given (see ``chatload sim --help``)."""
 
     #: Era D is what Coder v2.38+ speaks today (protocol section 8): the default.
-    era: Literal["a", "b", "d"] = "d"
+    era: Literal["a", "b", "c", "d"] = "d"
     #: Merged into the simulator's configuration (same keys as its config file).
     config: dict[str, Any] = Field(default_factory=dict)
 

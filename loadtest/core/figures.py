@@ -97,9 +97,7 @@ FIGURES: Final[tuple[Figure, ...]] = (
         "the client can run)",
         lower_is_better=True,
     ),
-    _latency(
-        "tool_results_latency", "POST tool-results written -> response headers (204)"
-    ),
+    _latency("tool_results_latency", "POST tool-results written -> response headers (204)"),
     _latency("time_to_running_uncorrected", "time_to_running from the actual start t0 (open loop)"),
     _latency(
         "time_to_first_output_uncorrected",

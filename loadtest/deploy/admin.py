@@ -1,9 +1,12 @@
-"""The admin calls ``setup`` and ``teardown`` make, per era.
+"""The admin calls ``setup`` and ``teardown`` make, per era (protocol section 8.2).
 
-Eras A-C configure the LLM with ``/chats/providers`` and ``/chats/model-configs`` (one
-provider row per type); era D with AI providers (``/api/v2/ai/providers``, by name) and
-organization chat models. Creating what already exists (409) reuses it, as Coder's own
-scaletest does, and remembers what it changed so teardown can put it back.
+Eras A/B configure the LLM with ``/chats/providers`` and ``/chats/model-configs`` (one
+provider row per type). Era C (v2.37) reserves those under ``/api/v2/chats`` (404): its
+providers are the experimental mount's ``/api/experimental/chats/providers`` (same body)
+and its models the organization's chat models. Era D uses AI providers
+(``/api/v2/ai/providers``, by name) and organization chat models. ``ChatPaths`` knows where
+each lives. Creating what already exists (409) reuses it, as Coder's own scaletest does,
+and remembers what it changed so teardown can put it back.
 """
 
 from __future__ import annotations
@@ -32,7 +35,6 @@ PROVIDER_TYPE = "openai-compat"
 PROVIDER_NAME = "chatload-mock-llm"
 PROVIDER_DISPLAY = "chatload mock LLM"
 CONTEXT_LIMIT = 4096
-AI_PROVIDERS = "/api/v2/ai/providers"
 
 
 @dataclass(slots=True)
@@ -43,12 +45,9 @@ class ProviderResult:
     previous_base_url: str | None = None
 
 
-def _org_models(organization: str) -> str:
-    return f"/api/v2/organizations/{organization}/chats/models"
-
-
 def ensure_provider(client: ChatClient, llm_url: str, api_key: str) -> ProviderResult:
     """An openai-compat provider pointing at ``llm_url``: created, or reused on 409."""
+    paths = client.paths
     if client.era is Era.D:
         body: dict[str, Any] = {
             "type": PROVIDER_TYPE,
@@ -59,20 +58,20 @@ def ensure_provider(client: ChatClient, llm_url: str, api_key: str) -> ProviderR
             "enabled": True,
         }
         try:
-            made = client.call("create_ai_provider", "POST", AI_PROVIDERS, body, expect=(201,))
+            made = client.call("create_ai_provider", "POST", paths.providers(), body, expect=(201,))
             return ProviderResult(str(made.body["id"]), created=True)
         except ApiError as exc:
             if exc.status != 409:
                 raise
-        found = client.call("get_ai_provider", "GET", f"{AI_PROVIDERS}/{PROVIDER_NAME}").body
+        found = client.call("get_ai_provider", "GET", paths.provider(PROVIDER_NAME)).body
         client.call(
             "update_ai_provider",
             "PATCH",
-            f"{AI_PROVIDERS}/{found['id']}",
+            paths.provider(str(found["id"])),
             {"base_url": llm_url, "enabled": True},
         )
         return ProviderResult(str(found["id"]), False, str(found.get("base_url") or ""))
-    paths = client.paths
+    # Eras A-C: one provider row per type (C's at /api/experimental/chats/providers).
     body = CreateChatProviderConfigRequest(
         provider=PROVIDER_TYPE,
         display_name=PROVIDER_DISPLAY,
@@ -104,7 +103,8 @@ def ensure_provider(client: ChatClient, llm_url: str, api_key: str) -> ProviderR
 def ensure_model(
     client: ChatClient, provider_id: str, model: str, organization: str | None
 ) -> tuple[str, bool]:
-    """The model config (era D: organization chat model) chats will use, and if we made it."""
+    """The model config (eras C/D: organization chat model) chats will use, and if we made
+    it."""
     request = CreateChatModelConfigRequest(
         provider=PROVIDER_TYPE,
         model=model,
@@ -114,13 +114,14 @@ def ensure_model(
         enabled=True,
     )
     body = request.wire()
-    if client.era is Era.D:
-        # An organization chat model names its AI provider instead of a provider type.
-        path = _org_models(organization or "default")
+    path = client.paths.model_configs(organization or "default")
+    if client.paths.org_scoped_models:
+        # An organization chat model names its AI provider instead of a provider type (D:
+        # codersdk at 004053e8). GUESS for C: the spec does not say whether v2.37's org
+        # models take ``ai_provider_id`` or ``provider``; we send the id, which names the
+        # row ensure_provider made, and the simulator accepts either.
         body.pop("provider")
         body["ai_provider_id"] = provider_id
-    else:
-        path = client.paths.model_configs()
     try:
         made = client.call("create_model_config", "POST", path, body, expect=(201,))
         return str(made.body["id"]), True
@@ -177,7 +178,20 @@ def probe_chat(
     finally:
         # An active chat refuses (era D); teardown archives what remains.
         with contextlib.suppress(ApiError):
-            client.archive(chat.id)
+            archive_chat(client, chat.id)
+
+
+def archive_chat(client: ChatClient, chat_id: str) -> None:
+    """Archive a chat. Before v2.37 only a stream's first frame tells A (``POST /archive``)
+    from B (``PATCH``), so the preflight's first guess (A) may pick the wrong verb: a
+    404/405 then tries the other era's once, and the client keeps the one that worked."""
+    try:
+        client.archive(chat_id)
+    except ApiError as exc:
+        if exc.status not in (404, 405) or client.era not in (Era.A, Era.B):
+            raise
+        client.era = Era.B if client.era is Era.A else Era.A
+        client.archive(chat_id)
 
 
 def create_user(
@@ -231,28 +245,16 @@ def delete_quietly(client: ChatClient, name: str, path: str) -> bool:
 
 
 def delete_provider(client: ChatClient, provider_id: str) -> bool:
-    path = (
-        f"{AI_PROVIDERS}/{provider_id}"
-        if client.era is Era.D
-        else client.paths.provider(provider_id)
-    )
-    return delete_quietly(client, "delete_provider", path)
+    return delete_quietly(client, "delete_provider", client.paths.provider(provider_id))
 
 
 def delete_model(client: ChatClient, model_id: str, organization: str | None) -> bool:
-    if client.era is Era.D:
-        path = f"{_org_models(organization or 'default')}/{model_id}"
-    else:
-        path = client.paths.model_config(model_id)
+    path = client.paths.model_config(model_id, organization or "default")
     return delete_quietly(client, "delete_model_config", path)
 
 
 def restore_provider(client: ChatClient, provider_id: str, base_url: str) -> None:
-    path = (
-        f"{AI_PROVIDERS}/{provider_id}"
-        if client.era is Era.D
-        else client.paths.provider(provider_id)
-    )
+    path = client.paths.provider(provider_id)
     try:
         client.call("restore_provider", "PATCH", path, {"base_url": base_url})
     except ApiError as exc:

@@ -30,17 +30,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _archive(client: ChatClient, chat_id: str) -> None:
-    """Archive; an era A/B guess that picked the wrong verb is corrected once."""
-    try:
-        client.archive(chat_id)
-    except ApiError as exc:
-        if exc.status not in (404, 405) or client.era not in (Era.A, Era.B):
-            raise
-        client.era = Era.B if client.era is Era.A else Era.A
-        client.archive(chat_id)
-
-
 def archive_run_chats(setup: SetupFile) -> int:
     archived = 0
     for token in dict.fromkeys(setup.tokens):
@@ -55,7 +44,7 @@ def archive_run_chats(setup: SetupFile) -> int:
             for chat in chats:
                 if chat.archived or (setup.owner_only and chat.created_at < setup.created_at):
                     continue
-                _archive(client, chat.id)
+                admin.archive_chat(client, chat.id)
                 archived += 1
         finally:
             client.close()

@@ -20,6 +20,13 @@ class Era(StrEnum):
 
 EXPERIMENTAL_BASE = "/api/experimental/chats"
 V2_BASE = "/api/v2/chats"
+#: Era D's named AI providers (codersdk at 004053e8); C has them too (section 8.2).
+AI_PROVIDERS = "/api/v2/ai/providers"
+
+
+def org_models(organization: str = "default") -> str:
+    """An organization's chat models (eras C and D); ``default`` names the default one."""
+    return f"/api/v2/organizations/{organization}/chats/models"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,21 +76,39 @@ class ChatPaths:
         return f"{self.base}/{chat_id}/queue/{queued_id}/promote"
 
     def models(self, organization: str = "default") -> str:
-        if self.era is Era.D:
-            return f"/api/v2/organizations/{organization}/chats/models"
+        """The model catalog: ``/chats/models`` (A/B); from C on the organization's chat
+        models (PR #28632 removed ``/chats/models``; section 8.2)."""
+        if self.org_scoped_models:
+            return org_models(organization)
         return f"{self.base}/models"
 
     def providers(self) -> str:
+        """Where LLM providers are configured (section 8.2): ``/chats/providers`` in A/B; in
+        C the experimental mount's (its ``/api/v2/chats/providers`` is reserved, 404); in D
+        the AI providers, whose body differs (``CreateAIProviderRequest``, by name)."""
+        if self.era is Era.D:
+            return AI_PROVIDERS
+        if self.era is Era.C:
+            return f"{EXPERIMENTAL_BASE}/providers"
         return f"{self.base}/providers"
 
     def provider(self, provider_id: str) -> str:
-        return f"{self.base}/providers/{provider_id}"
+        return f"{self.providers()}/{provider_id}"
 
-    def model_configs(self) -> str:
+    def model_configs(self, organization: str = "default") -> str:
+        """Where model configs are created: ``/chats/model-configs`` in A/B; from C on the
+        organization's chat models (``/api/v2/chats/model-configs`` is reserved, 404)."""
+        if self.org_scoped_models:
+            return org_models(organization)
         return f"{self.base}/model-configs"
 
-    def model_config(self, config_id: str) -> str:
-        return f"{self.base}/model-configs/{config_id}"
+    def model_config(self, config_id: str, organization: str = "default") -> str:
+        return f"{self.model_configs(organization)}/{config_id}"
+
+    @property
+    def org_scoped_models(self) -> bool:
+        """C and D keep chat models per organization (section 8.2)."""
+        return self.era in (Era.C, Era.D)
 
 
 PATHS: dict[Era, ChatPaths] = {

@@ -160,7 +160,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     sim: dict[str, Any] = {}
     if args.era:
         target["era"] = args.era
-        if args.era in ("a", "b", "d"):
+        if args.era != "auto":
             sim["era"] = args.era
     return {"load": load, "chat": chat, "target": target, "sim": sim}
 

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
-from loadtest.protocol.eras import Era
+from loadtest.protocol.eras import EXPERIMENTAL_BASE, Era
 from loadtest.protocol.models import (
     CreateChatMessageRequest,
     CreateChatRequest,
@@ -190,23 +190,32 @@ def routes(sim: Sim) -> list[BaseRoute]:
             return JSON({"message": "Queued message promotion accepted."}, status_code=202)
         return JSON(message.wire())
 
-    base = paths.base
-    one = f"{base}/{{chat}}"
-    table: list[BaseRoute] = [
-        Route(base, chats, methods=["GET", "POST"]),
-        Route(one, chat, methods=["GET"] if paths.archive_by_post else ["GET", "PATCH"]),
-        Route(f"{one}/messages", messages, methods=["POST"] if era is Era.A else ["GET", "POST"]),
-        Route(f"{one}/messages/{{message}}", edit, methods=["PATCH"]),
-        Route(f"{one}/interrupt", interrupt, methods=["POST"]),
-        *([Route(f"{one}/tool-results", tool_results, methods=["POST"])] if era is Era.D else []),
-        Route(f"{one}/queue/{{queued}}", queued, methods=["DELETE"]),
-        Route(f"{one}/queue/{{queued}}/promote", promote, methods=["POST"]),
-        WebSocketRoute(f"{one}/stream", StreamEndpoint(sim)),
-        WebSocketRoute(f"{base}/watch", WatchEndpoint(sim)),
-    ]
-    if paths.archive_by_post:
-        table += [
-            Route(f"{one}/archive", archiver(True), methods=["POST"]),
-            Route(f"{one}/unarchive", archiver(False), methods=["POST"]),
+    def mounted(base: str) -> list[BaseRoute]:
+        one = f"{base}/{{chat}}"
+        table: list[BaseRoute] = [
+            Route(base, chats, methods=["GET", "POST"]),
+            Route(one, chat, methods=["GET"] if paths.archive_by_post else ["GET", "PATCH"]),
+            Route(
+                f"{one}/messages", messages, methods=["POST"] if era is Era.A else ["GET", "POST"]
+            ),
+            Route(f"{one}/messages/{{message}}", edit, methods=["PATCH"]),
+            Route(f"{one}/interrupt", interrupt, methods=["POST"]),
+            Route(f"{one}/queue/{{queued}}", queued, methods=["DELETE"]),
+            Route(f"{one}/queue/{{queued}}/promote", promote, methods=["POST"]),
+            WebSocketRoute(f"{one}/stream", StreamEndpoint(sim)),
+            WebSocketRoute(f"{base}/watch", WatchEndpoint(sim)),
         ]
-    return table
+        if era is Era.D:
+            table.append(Route(f"{one}/tool-results", tool_results, methods=["POST"]))
+        if paths.archive_by_post:
+            table += [
+                Route(f"{one}/archive", archiver(True), methods=["POST"]),
+                Route(f"{one}/unarchive", archiver(False), methods=["POST"]),
+            ]
+        return table
+
+    # Era C (v2.37) serves the chats API under both /api/v2 and /api/experimental (section
+    # 1.4's dual mount); every other era under its one base.
+    if era is Era.C:
+        return mounted(paths.base) + mounted(EXPERIMENTAL_BASE)
+    return mounted(paths.base)

@@ -1,9 +1,11 @@
-"""Provider and model-config routes ``chatload setup`` drives, per era.
+"""Provider and model-config routes ``chatload setup`` drives, per era (section 8.2).
 
-Eras a/b: ``{base}/providers``, ``{base}/model-configs``, ``{base}/models``. Era d:
-``/api/v2/ai/providers`` and ``/api/v2/organizations/{org}/chats/models`` (codersdk at
-004053e8); it also keeps ``/api/v2/chats/providers`` and ``/model-configs`` mounted (era C's
-dual mount), which is where ``ChatPaths.providers()`` points for era d.
+Eras a/b: ``{base}/providers``, ``{base}/model-configs``, ``{base}/models``. Era c (v2.37):
+providers at ``/api/experimental/chats/providers`` (the a/b body) or as AI providers, models
+at ``/api/v2/organizations/{org}/chats/models``; it reserves ``/api/v2/chats/providers``,
+``/model-configs`` and ``/user-provider-configs`` (404). Era d: ``/api/v2/ai/providers`` and
+the organization's models (codersdk at 004053e8); no ``/chats/providers`` at all, and only
+``/api/v2/chats/model-configs`` reserved. ``ChatPaths`` points at the same places.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from loadtest.protocol.eras import Era
+from loadtest.protocol.eras import AI_PROVIDERS, V2_BASE, Era, org_models
 from loadtest.protocol.models import (
     CreateChatModelConfigRequest,
     CreateChatProviderConfigRequest,
@@ -31,6 +33,15 @@ if TYPE_CHECKING:
 def _admin(user: User) -> None:
     if not user.owner:
         raise forbidden()
+
+
+#: Paths under ``/api/v2/chats`` an era reserves: they answer 404 (section 8.2) instead of
+#: falling through to ``/chats/{chat}`` (a 400 for a bad UUID).
+RESERVED: dict[Era, tuple[str, ...]] = {
+    Era.C: ("providers", "model-configs", "user-provider-configs"),
+    Era.D: ("model-configs",),
+}
+_ANY = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
 
 def routes(sim: Sim) -> list[BaseRoute]:
@@ -104,13 +115,16 @@ def routes(sim: Sim) -> list[BaseRoute]:
         if request.path_params["org"] not in ("default", ORGANIZATION_ID):
             raise not_found()
 
-    async def org_models(request: Request) -> Response:
+    async def organization_models(request: Request) -> Response:
         user = sim.request_user(request)
         _org(request)
         if request.method == "GET":
             return JSON(catalog.org_models_wire())
         _admin(user)
-        model = catalog.create_model(await read_body(request), org_scoped=True)
+        # GUESS (spec silent): whether v2.37's org models name their provider by
+        # ``ai_provider_id`` or by ``provider`` type; era c accepts both.
+        by_type = sim.era is Era.C
+        model = catalog.create_model(await read_body(request), org_scoped=True, by_type=by_type)
         return JSON(catalog.chat_model_wire(model), status_code=201)
 
     async def org_model(request: Request) -> Response:
@@ -125,19 +139,37 @@ def routes(sim: Sim) -> list[BaseRoute]:
             return Response(status_code=204)
         return JSON(catalog.chat_model_wire(catalog.update_model(found, await read_body(request))))
 
-    table: list[BaseRoute] = [
-        Route(f"{base}/providers", providers, methods=["GET", "POST"]),
-        Route(f"{base}/providers/{{provider}}", provider, methods=["PATCH", "DELETE"]),
-        Route(f"{base}/model-configs", model_configs, methods=["GET", "POST"]),
-        Route(f"{base}/model-configs/{{model}}", model_config, methods=["PATCH", "DELETE"]),
-    ]
+    async def reserved(request: Request) -> Response:
+        """A reserved path: signed-in callers get Coder's JSON 404."""
+        sim.request_user(request)
+        raise not_found()
+
+    table: list[BaseRoute] = []
     if sim.era is not Era.D:
-        return [*table, Route(f"{base}/models", models)]
-    org = "/api/v2/organizations/{org}/chats/models"
+        # Type-keyed ChatProviderConfig rows: {base}/providers in a/b, the experimental
+        # mount's in c (``ChatPaths.providers``).
+        chat_providers = sim.paths.providers()
+        table += [
+            Route(chat_providers, providers, methods=["GET", "POST"]),
+            Route(f"{chat_providers}/{{provider}}", provider, methods=["PATCH", "DELETE"]),
+        ]
+    if sim.era in (Era.A, Era.B):
+        return [
+            *table,
+            Route(f"{base}/model-configs", model_configs, methods=["GET", "POST"]),
+            Route(f"{base}/model-configs/{{model}}", model_config, methods=["PATCH", "DELETE"]),
+            Route(f"{base}/models", models),
+        ]
+    for name in RESERVED[sim.era]:
+        table += [
+            Route(f"{V2_BASE}/{name}", reserved, methods=_ANY),
+            Route(f"{V2_BASE}/{name}/{{rest:path}}", reserved, methods=_ANY),
+        ]
+    org = org_models("{org}")
     return [
         *table,
-        Route("/api/v2/ai/providers", ai_providers, methods=["GET", "POST"]),
-        Route("/api/v2/ai/providers/{provider}", ai_provider, methods=["GET", "PATCH", "DELETE"]),
-        Route(org, org_models, methods=["GET", "POST"]),
+        Route(AI_PROVIDERS, ai_providers, methods=["GET", "POST"]),
+        Route(f"{AI_PROVIDERS}/{{provider}}", ai_provider, methods=["GET", "PATCH", "DELETE"]),
+        Route(org, organization_models, methods=["GET", "POST"]),
         Route(f"{org}/{{model}}", org_model, methods=["GET", "PATCH", "DELETE"]),
     ]

@@ -1,10 +1,11 @@
 """LLM providers and model configs, in both of Coder's shapes.
 
-Eras a-c configure ``/chats/providers`` (one row per provider type) and
+Eras a/b configure ``/chats/providers`` (one row per provider type) and
 ``/chats/model-configs``; era d replaced them with named AI providers
 (``/api/v2/ai/providers``) and organization-scoped chat models
-(``/api/v2/organizations/{org}/chats/models``). One store backs both, so a provider made
-through either API is the one a chat's turn calls.
+(``/api/v2/organizations/{org}/chats/models``). Era c sits between: type-keyed providers
+(under ``/api/experimental``) or AI providers, and organization chat models. One store backs
+all, so a provider made through any API is the one a chat's turn calls.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ class Catalog:
         return provider
 
     def provider(self, ref: str) -> Provider:
-        """A provider by id or (era d) name; 404 otherwise."""
+        """A provider by id or (eras c/d: AI providers) name; 404 otherwise."""
         for provider in self.providers.values():
             if ref in (provider.id, provider.name):
                 return provider
@@ -135,7 +136,7 @@ class Catalog:
         )
 
     def create_ai_provider(self, body: dict[str, Any]) -> Provider:
-        """``POST /api/v2/ai/providers`` (era d), with codersdk's field validation."""
+        """``POST /api/v2/ai/providers`` (eras c/d), with codersdk's field validation."""
         kind = body.get("type") or ""
         name = body.get("name") or ""
         base_url = body.get("base_url") or ""
@@ -192,7 +193,7 @@ class Catalog:
             del self.models[model.id]
 
     def provider_config_wire(self, provider: Provider) -> dict[str, Any]:
-        """``ChatProviderConfig`` (eras a-c)."""
+        """``ChatProviderConfig`` (eras a-c; c's under ``/api/experimental``)."""
         config = ChatProviderConfig(
             id=provider.id,
             provider=provider.type,
@@ -208,7 +209,7 @@ class Catalog:
         return config.wire()
 
     def ai_provider_wire(self, provider: Provider) -> dict[str, Any]:
-        """``codersdk.AIProvider`` (era d): keys only masked, settings null."""
+        """``codersdk.AIProvider`` (eras c/d): keys only masked, settings null."""
         keys = []
         if provider.api_key:
             keys.append(
@@ -274,10 +275,12 @@ class Catalog:
             raise not_found()
         return model
 
-    def create_model(self, body: dict[str, Any], *, org_scoped: bool) -> ModelConfig:
-        """``POST /chats/model-configs`` (by provider type) or, era d, an org chat model
-        (by ``ai_provider_id``)."""
-        if org_scoped:
+    def create_model(
+        self, body: dict[str, Any], *, org_scoped: bool, by_type: bool = False
+    ) -> ModelConfig:
+        """``POST /chats/model-configs`` (by provider type) or, eras c/d, an org chat model
+        (by ``ai_provider_id``; with ``by_type``, era c's, a ``provider`` type will do too)."""
+        if org_scoped and (body.get("ai_provider_id") or not by_type):
             ref = body.get("ai_provider_id") or ""
             if not ref:
                 raise ApiError(400, "AI provider ID is required.")
@@ -344,7 +347,7 @@ class Catalog:
         return next((m for m in enabled if m.is_default), enabled[0] if enabled else None)
 
     def model_config_wire(self, model: ModelConfig) -> dict[str, Any]:
-        """``ChatModelConfig`` (eras a-c)."""
+        """``ChatModelConfig`` (eras a/b)."""
         config = ChatModelConfig(
             id=model.id,
             provider=model.provider,
@@ -363,7 +366,7 @@ class Catalog:
         return wire
 
     def chat_model_wire(self, model: ModelConfig) -> dict[str, Any]:
-        """Era d's organization-scoped ``ChatModel``."""
+        """Eras c/d's organization-scoped ``ChatModel``."""
         wire = {
             "id": model.id,
             "organization_id": ORGANIZATION_ID,
@@ -382,7 +385,7 @@ class Catalog:
         return wire
 
     def models_wire(self) -> dict[str, Any]:
-        """``GET /chats/models`` (eras a-c): enabled models grouped by provider type."""
+        """``GET /chats/models`` (eras a/b): enabled models grouped by provider type."""
         response = ChatModelsResponse()
         for provider in self.providers.values():
             models = [
@@ -398,7 +401,7 @@ class Catalog:
         return response.model_dump(mode="json", exclude_none=True)
 
     def org_models_wire(self) -> dict[str, Any]:
-        """``OrganizationChatModelsResponse`` (era d)."""
+        """``OrganizationChatModelsResponse`` (eras c/d)."""
         descriptors = [
             {
                 "id": p.id,

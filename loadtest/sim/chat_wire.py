@@ -30,6 +30,8 @@ def chat_wire(era: Era, chat: Chat) -> dict[str, Any]:
         fields.update(
             last_turn_summary=None, summary=None, shared=False, client_type="api", children=[]
         )
+    if era in (Era.C, Era.D):
+        # A ChatError object since May 2026 (#24919), omitted when there is none.
         if chat.last_error is not None:
             fields["last_error"] = chat.last_error.chat_error()
     else:

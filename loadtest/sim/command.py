@@ -41,10 +41,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     server.add_argument("--port", type=int, default=3000, help="port to bind; 0 picks a free one")
     server.add_argument(
         "--era",
-        choices=[Era.A.value, Era.B.value, Era.D.value],
+        choices=[era.value for era in Era],
         default=Era.D.value,
         help="protocol era: d (/api/v2, ChatError, episodes: Coder v2.38+, the default), "
-        "a (/api/experimental, envelopes: the seed's) or b (bare arrays)",
+        "c (Coder v2.37 dual mount: chats under /api/v2, providers under /api/experimental, "
+        "org models), a (/api/experimental, envelopes: the seed's) or b (bare arrays)",
     )
     server.add_argument(
         "--token", help=f"session token of the pre-made owner (default ${TOKEN_ENV})"
@@ -58,7 +59,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     server.add_argument(
         "--no-agents-experiment",
         action="store_true",
-        help="eras a/b: leave the 'agents' experiment off (chats routes answer 403)",
+        help="eras a-c: leave the 'agents' experiment off (chats routes answer 403)",
     )
     server.add_argument(
         "--ws-ping-interval",

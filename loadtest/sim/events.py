@@ -193,7 +193,7 @@ class Events:
     def error_payload(self, failure: Failure) -> ChatError:
         if self.envelope:
             return ChatError(message=failure.message)
-        return failure.chat_error(detail=self.newest)
+        return failure.chat_error(detail=self.era in (Era.C, Era.D))
 
     def preview_reset(self, chat_id: str) -> Event:
         """Era D: drop the parts streamed so far in this episode; they will not be committed."""

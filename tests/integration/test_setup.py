@@ -105,7 +105,7 @@ def scenario(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("tiers", ["a", "d"], indirect=True)
+@pytest.mark.parametrize("tiers", ["a", "b", "c", "d"], indirect=True)
 def test_setup_run_teardown_through_the_mock_llm(
     tiers: tuple[SimProcess, MockLLM, str], tmp_path: Path
 ) -> None:
@@ -187,6 +187,37 @@ def test_setup_run_teardown_through_the_mock_llm(
         outputs += path.read_text(errors="replace")
     for secret in secrets_seen:
         assert secret not in outputs
+
+
+@pytest.mark.parametrize("tiers", ["d"], indirect=True)
+def test_setup_tells_a_devel_era_d_build_by_its_routes(
+    tiers: tuple[SimProcess, MockLLM, str], tmp_path: Path
+) -> None:
+    """A ``-devel`` version says nothing of the era (section 8.2): setup probes
+    ``/api/experimental/chats`` (404 in D) and configures D's AI providers."""
+    sim, mock, token = tiers
+    version = "v2.38.0-devel+abc"
+    httpx.patch(f"{sim.url}/__sim/config", json={"build_version": version})
+    setup_file = tmp_path / "setup.json"
+    setup = chatload(
+        "setup",
+        "--host",
+        sim.url,
+        "--llm-url",
+        mock.url,
+        "--out",
+        str(setup_file),
+        env={"CODER_SESSION_TOKEN": token},
+    )
+    assert setup.returncode == 0, setup.stderr
+    saved = json.loads(setup_file.read_text())
+    assert (saved["era"], saved["server_version"]) == ("d", version)
+    owner = {"Coder-Session-Token": token}
+    made = httpx.get(f"{sim.url}/api/v2/ai/providers/chatload-mock-llm", headers=owner).json()
+    assert made["id"] == saved["created"]["provider_id"]
+    torn = chatload("teardown", "--setup", str(setup_file))
+    assert torn.returncode == 0, torn.stderr
+    assert made["id"] not in httpx.get(f"{sim.url}/__sim/state").json()["providers"]
 
 
 def test_setup_file_readable_by_others_is_refused(tmp_path: Path) -> None:

@@ -6,7 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from loadtest.sim.errors import NOT_FOUND
 from tests.integration.conftest import EraSim, create_body
+
+#: Coder's JSON 404 for a reserved path (section 8.2).
+RESERVED_404 = (404, {"message": NOT_FOUND})
 
 
 @pytest.fixture(scope="module")
@@ -135,8 +139,6 @@ def test_era_d_ai_providers_and_organization_models(era_d: EraSim) -> None:
         reply = api.post(era_d.base, json={**create_body("d"), "model_config_id": chat_model["id"]})
         assert reply.json()["last_model_config_id"] == chat_model["id"]
         era_d.wait_idle(reply.json()["id"])
-        compat = api.get("/api/v2/chats/providers").json()
-        assert provider["id"] in [p["id"] for p in compat]
         assert api.delete(f"{models}/{chat_model['id']}").status_code == 204
     finally:
         assert api.delete(f"/api/v2/ai/providers/{provider['id']}").status_code == 204
@@ -151,3 +153,84 @@ def test_members_cannot_manage_providers(bare_a: EraSim) -> None:
     key = api.post(f"/api/v2/users/{member['id']}/keys").json()["key"]
     reply = bare_a.client(key).post(f"{base}/providers", json={"provider": "openai"})
     assert (reply.status_code, reply.json()) == (403, {"message": "Forbidden."})
+
+
+@pytest.fixture(scope="module")
+def bare_c() -> Iterator[EraSim]:
+    """Era c (v2.37) with no provider or model yet."""
+    sim = EraSim("c", ["--no-default-model", "--rate-limit", "-1", "--ttft", "0"])
+    yield sim
+    sim.stop()
+
+
+@pytest.mark.parametrize("name", ["providers", "model-configs", "user-provider-configs"])
+@pytest.mark.parametrize("method", ["GET", "POST", "PATCH", "DELETE"])
+def test_era_c_reserves_the_v2_config_routes(bare_c: EraSim, name: str, method: str) -> None:
+    """Section 8.2: 404 with Coder's body, for the collection and anything under it, rather
+    than the ``/chats/{chat}`` route's 400 for a bad UUID."""
+    for path in (f"/api/v2/chats/{name}", f"/api/v2/chats/{name}/anything"):
+        reply = bare_c.api.request(method, path, json={"provider": "openai"})
+        assert (reply.status_code, reply.json()) == RESERVED_404, path
+    assert bare_c.http.get(f"/api/v2/chats/{name}").status_code == 401  # signed in first
+
+
+def test_era_c_providers_are_experimental_and_models_organizational(bare_c: EraSim) -> None:
+    api = bare_c.api
+    providers = "/api/experimental/chats/providers"
+    models = "/api/v2/organizations/default/chats/models"
+    assert api.get(providers).json() == []
+    body = {
+        "provider": "openai-compat",
+        "display_name": "Scaletest LLM Mock",
+        "api_key": "k",
+        "base_url": "http://127.0.0.1:9/v1",
+        "enabled": True,
+    }
+    created = api.post(providers, json=body)
+    assert created.status_code == 201
+    provider = created.json()
+    try:
+        assert provider["provider"] == "openai-compat" and provider["source"] == "database"
+        assert api.post(providers, json=body).status_code == 409
+        assert api.get("/api/v2/chats/model-configs").status_code == 404
+        reply = api.post(models, json={"model": "m", "context_limit": 4096})
+        assert (reply.status_code, reply.json()["message"]) == (
+            400,
+            "Chat provider is not configured.",
+        )
+        # GUESS in the simulator: v2.37's org models may name the provider either way.
+        by_id = api.post(
+            models,
+            json={"ai_provider_id": provider["id"], "model": "by-id", "context_limit": 4096},
+        )
+        by_type = api.post(
+            models,
+            json={"provider": "openai-compat", "model": "by-type", "context_limit": 4096},
+        )
+        assert (by_id.status_code, by_type.status_code) == (201, 201)
+        assert by_id.json()["ai_provider_id"] == by_type.json()["ai_provider_id"] == provider["id"]
+        listed = api.get(models).json()
+        assert {m["model"] for m in listed["models"]} == {"by-id", "by-type"}
+        # A provider with a base URL puts an LLM behind the chat; this one has none listening.
+        api.patch(f"{providers}/{provider['id']}", json={"base_url": ""})
+        chat = bare_c.create_chat()
+        assert chat["last_model_config_id"] == by_id.json()["id"], "the first is the default"
+        assert bare_c.wait_idle(chat["id"])["status"] == "waiting"
+        for model in listed["models"]:
+            assert api.delete(f"{models}/{model['id']}").status_code == 204
+    finally:
+        assert api.delete(f"{providers}/{provider['id']}").status_code == 204
+    assert api.get(providers).json() == []
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "PATCH", "DELETE"])
+def test_era_d_reserves_model_configs_and_has_no_chat_providers(era_d: EraSim, method: str) -> None:
+    """Section 8.2: only ``/model-configs`` is reserved (404); ``/chats/providers`` is no
+    route at all, so a GET meets ``/chats/{chat}`` and nothing answers as a provider list."""
+    for path in ("/api/v2/chats/model-configs", "/api/v2/chats/model-configs/x"):
+        reply = era_d.api.request(method, path, json={})
+        assert (reply.status_code, reply.json()) == RESERVED_404, path
+    for path in ("/api/v2/chats/providers", "/api/v2/chats/user-provider-configs"):
+        reply = era_d.api.request(method, path, json={"provider": "openai"})
+        assert reply.status_code in (400, 404, 405), (path, reply.status_code)
+        assert era_d.api.request(method, f"{path}/x", json={}).status_code in (404, 405)

@@ -60,6 +60,9 @@ def mock_clients(
         ("v2.38.1+abc", {"/api/v2/chats": []}, Era.D, False),
         ("v2.37.0+abc", {"/api/v2/chats": [], "/api/experimental/chats": []}, Era.C, False),
         ("v0.0.0-devel+abc", {"/api/v2/chats": [CHAT]}, Era.D, False),
+        # A -devel build of D: its version would say D, but -devel versions are not trusted.
+        ("v2.38.0-devel+abc", {"/api/v2/chats": []}, Era.D, False),
+        ("v2.38.0-devel+abc", {"/api/v2/chats": [], "/api/experimental/chats": []}, Era.C, False),
         ("v0.0.0-devel+abc", {"/api/v2/chats": [], "/api/experimental/chats": []}, Era.C, False),
         # Before era A: an unrelated API at /api/v2/chats; the stream must tell A from B.
         (

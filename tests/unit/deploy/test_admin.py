@@ -1,15 +1,27 @@
-"""Setup's probe chat: it waits for ``waiting`` every 0.5 s for at most 15 s, and names what
-went wrong otherwise; the probe is archived either way."""
+"""Setup's admin calls: where each era configures its provider and model (section 8.2), and
+the probe chat, which waits for ``waiting`` every 0.5 s for at most 15 s, names what went
+wrong otherwise, and is archived either way."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 import httpx
 import pytest
 
 from loadtest.client.rest import ChatClient
-from loadtest.deploy.admin import ProbeError, probe_chat
+from loadtest.deploy.admin import (
+    ProbeError,
+    ProviderResult,
+    delete_model,
+    delete_provider,
+    ensure_model,
+    ensure_provider,
+    probe_chat,
+    restore_provider,
+)
 from loadtest.protocol.eras import PATHS, Era
 
 CHAT = {
@@ -69,3 +81,126 @@ def test_the_probe_gives_up_after_15_s_and_names_an_error() -> None:
     )
     with pytest.raises(ProbeError, match="OpenAI is rate limiting requests"):
         probe_chat(deployment(failed, []), "o", clock=Clock(), sleep=Clock().sleep)
+
+
+def recording(
+    era: Era, answers: Mapping[tuple[str, str], httpx.Response], seen: list[tuple[str, str, Any]]
+) -> ChatClient:
+    """A client whose deployment answers ``answers`` by (method, path), else 204."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content) if request.content else None
+        seen.append((request.method, request.url.path, body))
+        return answers.get((request.method, request.url.path), httpx.Response(204))
+
+    return ChatClient("http://coder.test", "t", era, transport=httpx.MockTransport(answer))
+
+
+EXPERIMENTAL_PROVIDERS = "/api/experimental/chats/providers"
+ORG_MODELS = "/api/v2/organizations/o/chats/models"
+
+
+def test_era_c_setup_uses_experimental_providers_and_organization_models() -> None:
+    """Section 8.2: C reserves /api/v2/chats/providers and /model-configs (404)."""
+    seen: list[tuple[str, str, Any]] = []
+    client = recording(
+        Era.C,
+        {
+            ("POST", EXPERIMENTAL_PROVIDERS): httpx.Response(201, json={"id": "p1"}),
+            ("POST", ORG_MODELS): httpx.Response(201, json={"id": "m1"}),
+            ("PATCH", f"{EXPERIMENTAL_PROVIDERS}/p1"): httpx.Response(200, json={"id": "p1"}),
+        },
+        seen,
+    )
+    assert ensure_provider(client, "http://llm.test/v1", "k") == ProviderResult("p1", True)
+    assert ensure_model(client, "p1", "scaletest-model", "o") == ("m1", True)
+    (_, _, provider), (_, _, model) = seen
+    assert provider["provider"] == "openai-compat" and provider["base_url"] == "http://llm.test/v1"
+    # The spec does not say whether C's org models take the id or the type: we send the id.
+    assert model["ai_provider_id"] == "p1" and "provider" not in model
+    assert delete_model(client, "m1", "o") and delete_provider(client, "p1")
+    restore_provider(client, "p1", "http://old.test/v1")
+    assert [(method, path) for method, path, _ in seen[2:]] == [
+        ("DELETE", f"{ORG_MODELS}/m1"),
+        ("DELETE", f"{EXPERIMENTAL_PROVIDERS}/p1"),
+        ("PATCH", f"{EXPERIMENTAL_PROVIDERS}/p1"),
+    ]
+    assert not any(path.startswith("/api/v2/chats/") for _, path, _ in seen)
+
+
+def test_era_c_reuses_an_existing_provider_on_409() -> None:
+    seen: list[tuple[str, str, Any]] = []
+    rows = [
+        {
+            "id": "00000000-0000-0000-0000-000000000000",
+            "provider": "openai-compat",
+            "source": "supported",
+        },
+        {
+            "id": "p9",
+            "provider": "openai-compat",
+            "source": "database",
+            "base_url": "http://old/v1",
+        },
+    ]
+    client = recording(
+        Era.C,
+        {
+            ("POST", EXPERIMENTAL_PROVIDERS): httpx.Response(409, json={"message": "exists"}),
+            ("GET", EXPERIMENTAL_PROVIDERS): httpx.Response(200, json=rows),
+            ("PATCH", f"{EXPERIMENTAL_PROVIDERS}/p9"): httpx.Response(200, json=rows[1]),
+        },
+        seen,
+    )
+    found = ensure_provider(client, "http://llm.test/v1", "k")
+    assert found == ProviderResult("p9", False, "http://old/v1")
+    assert seen[-1][:2] == ("PATCH", f"{EXPERIMENTAL_PROVIDERS}/p9")
+
+
+@pytest.mark.parametrize(
+    ("era", "providers", "models"),
+    [
+        (Era.A, EXPERIMENTAL_PROVIDERS, "/api/experimental/chats/model-configs"),
+        (Era.B, EXPERIMENTAL_PROVIDERS, "/api/experimental/chats/model-configs"),
+        (Era.D, "/api/v2/ai/providers", ORG_MODELS),
+    ],
+)
+def test_other_eras_keep_their_routes(era: Era, providers: str, models: str) -> None:
+    seen: list[tuple[str, str, Any]] = []
+    client = recording(
+        era,
+        {
+            ("POST", providers): httpx.Response(201, json={"id": "p1"}),
+            ("POST", models): httpx.Response(201, json={"id": "m1"}),
+        },
+        seen,
+    )
+    ensure_provider(client, "http://llm.test/v1", "k")
+    ensure_model(client, "p1", "scaletest-model", "o")
+    assert [(method, path) for method, path, _ in seen] == [("POST", providers), ("POST", models)]
+    model = seen[1][2]
+    if era is Era.D:
+        assert model["ai_provider_id"] == "p1" and "provider" not in model
+    else:
+        assert model["provider"] == "openai-compat" and "ai_provider_id" not in model
+
+
+def test_a_wrong_a_b_guess_still_archives_the_probe_chat() -> None:
+    """Before v2.37 only the first frame tells A from B; the preflight guesses A, so the
+    probe's archive falls back to B's PATCH (else the probe chat would stay unarchived)."""
+    seen: list[tuple[str, str, Any]] = []
+    chat_path = PATHS[Era.B].chat(str(CHAT["id"]))
+    client = recording(
+        Era.A,
+        {
+            ("POST", PATHS[Era.A].chats()): httpx.Response(201, json=CHAT),
+            ("GET", chat_path): httpx.Response(200, json={**CHAT, "status": "waiting"}),
+            ("POST", PATHS[Era.A].archive(str(CHAT["id"]))): httpx.Response(
+                404, json={"message": "Route not found."}
+            ),
+        },
+        seen,
+    )
+    probe_chat(client, "o", clock=Clock(), sleep=Clock().sleep)
+    assert seen[-1][:2] == ("PATCH", chat_path) and seen[-1][2] == {"archived": True}
+    assert client.era is Era.B

@@ -176,3 +176,18 @@ def test_path_table_per_era() -> None:
     assert d.chats() == "/api/v2/chats" and d.promote_accepted and not d.has_pending
     assert d.models("default") == "/api/v2/organizations/default/chats/models"
     assert a.models() == "/api/experimental/chats/models"
+
+
+def test_where_each_era_configures_providers_and_models() -> None:
+    """Section 8.2: C's providers are the experimental mount's (its /api/v2 ones are
+    reserved) and its models the organization's; D's providers are AI providers."""
+    a, b, c, d = (PATHS[era] for era in Era)
+    for early in (a, b):
+        assert early.providers() == "/api/experimental/chats/providers"
+        assert early.model_config("m") == "/api/experimental/chats/model-configs/m"
+    assert c.chats() == "/api/v2/chats" and not c.has_pending and not c.envelope_frames
+    assert c.provider("p") == "/api/experimental/chats/providers/p"
+    assert c.models("o") == c.model_configs("o") == "/api/v2/organizations/o/chats/models"
+    assert c.model_config("m") == "/api/v2/organizations/default/chats/models/m"
+    assert d.provider("p") == "/api/v2/ai/providers/p"
+    assert d.model_config("m", "o") == "/api/v2/organizations/o/chats/models/m"

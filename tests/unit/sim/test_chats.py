@@ -231,7 +231,12 @@ def test_requires_action_waits_for_the_clients_tool_results() -> None:
         chats.tool_results(chat, [ToolResult(tool_call_id="x")])
     assert refused.value.status == 409  # running: nothing to answer
     events = chats.requires_action(chat, "call_1", "tool", {"a": 1}, 3)
-    assert kinds(events) == ["message", "status:requires_action", "preview_reset", "action_required"]
+    assert kinds(events) == [
+        "message",
+        "status:requires_action",
+        "preview_reset",
+        "action_required",
+    ]
     assert events[-1]["action_required"]["tool_calls"] == [
         {"tool_call_id": "call_1", "tool_name": "tool", "args": '{"a":1}'}
     ]
