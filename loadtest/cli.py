@@ -17,6 +17,10 @@ from loadtest import __version__
 #: name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("loadtest.runner.command", "run a load test (against the simulator without --host)"),
+    "capacity": (
+        "loadtest.runner.capacity",
+        "find the most load a deployment takes while every SLO holds",
+    ),
     "sim": ("loadtest.sim.command", "serve a simulated Coder chat server"),
     "mock-llm": ("loadtest.mockllm.command", "serve a mock OpenAI/Anthropic-compatible LLM"),
     "setup": ("loadtest.deploy.setup_command", "prepare a real Coder deployment for a load test"),

@@ -98,6 +98,13 @@ FIGURES: Final[tuple[Figure, ...]] = (
         lower_is_better=True,
     ),
     _latency("tool_results_latency", "POST tool-results written -> response headers (204)"),
+    _latency(
+        "capacity_wait",
+        "t0 (or intended start) -> the watch socket's capacity_change admitting the turn's "
+        "chat (only turns the deployment's concurrent-agent gate queued, and only with "
+        "watch_sockets_per_user)",
+        lower_is_better=True,
+    ),
     _latency("time_to_running_uncorrected", "time_to_running from the actual start t0 (open loop)"),
     _latency(
         "time_to_first_output_uncorrected",

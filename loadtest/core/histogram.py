@@ -99,6 +99,23 @@ class Histogram:
         self.count += other.count
         self.total += other.total
 
+    def minus(self, earlier: Histogram) -> Histogram:
+        """What was recorded after ``earlier`` (a copy of this histogram taken before).
+        Exact per bucket; min and max come from the buckets left, within their precision."""
+        left = Histogram()
+        for index, n in self.counts.items():
+            rest = n - earlier.counts.get(index, 0)
+            if rest > 0:
+                left.counts[index] = rest
+        if not left.counts:
+            return left
+        left.count = sum(left.counts.values())
+        left.total = max(0, self.total - earlier.total)
+        low, high = min(left.counts), max(left.counts)
+        left.min = max(self.min, lowest_equivalent(low))
+        left.max = min(self.max, highest_equivalent(high))
+        return left
+
     def value_at_percentile(self, percentile: float) -> int:
         """HDR's answer: the highest value equivalent to the bucket holding that rank.
 

@@ -71,6 +71,43 @@ class Snapshot:
     def count(self, name: str) -> int:
         return int(self.counts.get(name, 0))
 
+    def since(self, baseline: Snapshot) -> Snapshot:
+        """What happened after ``baseline`` (an earlier snapshot of the same recorders): a
+        step's figures without its warm-up. Counts, buckets, errors and series seconds
+        subtract; maxima and levels are this snapshot's (a peak is not undone)."""
+
+        def minus(now: Mapping[str, list[int]], then: Mapping[str, list[int]]) -> dict[str, Any]:
+            left = {
+                name: Histogram.from_wire(wire).minus(Histogram.from_wire(then.get(name) or []))
+                for name, wire in now.items()
+            }
+            return {name: hist.to_wire() for name, hist in left.items() if hist.count}
+
+        before = {tuple(row[:-1]): row[-1] for row in baseline.errors}
+        errors = [
+            [*row[:-1], row[-1] - before.get(tuple(row[:-1]), 0)]
+            for row in self.errors
+            if row[-1] > before.get(tuple(row[:-1]), 0)
+        ]
+        series = {}
+        for second, (columns, hists) in self.series.items():
+            old = baseline.series.get(second)
+            if old is None:
+                series[second] = [columns, hists]
+                continue
+            left = [now - then for now, then in zip(columns, old[0], strict=True)]
+            if any(left):
+                series[second] = [left, minus(hists, old[1])]
+        return Snapshot(
+            latency=minus(self.latency, baseline.latency),
+            dist=minus(self.dist, baseline.dist),
+            counts={k: n - baseline.counts.get(k, 0) for k, n in self.counts.items()},
+            maxima=dict(self.maxima),
+            errors=errors,
+            series=series,
+            levels=dict(self.levels),
+        )
+
     def level(self, name: str) -> int:
         return int(self.levels.get(name, 0))
 

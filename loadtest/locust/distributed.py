@@ -30,6 +30,10 @@ def install(
 
     def stopping(**_: Any) -> None:
         rt.stopping = True
+        # The generator's health is judged while it makes load: tearing users down (sockets
+        # closed, chats archived) stalls the loop in ways no load would, and is not sampled.
+        for sampler in started:
+            sampler.kill(block=False)
 
     environment.events.test_stopping.add_listener(stopping)
     if isinstance(runner, WorkerRunner):

@@ -319,6 +319,12 @@ class Conversation:
         rt.recorder.counts["tool_results_posted"] += 1
         rt.recorder.request("tool_results_latency", latency)
 
+    def admitted(self, t: int) -> None:
+        """The deployment's concurrent-agent gate let the active turn generate at ``t``."""
+        turn = self._tracker.active if self._tracker is not None else None
+        if turn is not None:
+            self._rt.recorder.request("capacity_wait", t - turn.origin)
+
     def _saw_status(self, status: str, t: int) -> None:
         if self.chat_id is not None and self._on_status is not None:
             self._on_status(self.chat_id, status, t)

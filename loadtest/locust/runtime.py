@@ -152,10 +152,17 @@ def of(environment: Any) -> Runtime:
     return runtime
 
 
+#: Pretend each load process's CPU reads this percent (tests of generator-bound handling).
+FAKE_CPU_ENV = "CHATLOAD_FAKE_CPU_PERCENT"
+
+
 def start_health_sampler(runtime: Runtime) -> gevent.Greenlet:
     """Every 0.1 s how late the sampler woke (loop lag) and the open streams; every second
     this process's CPU share."""
     recorder = runtime.recorder
+    # A fake reading, to see what a run or a capacity search does with a generator-bound
+    # process without starving one (chatload's own tests; never set it for a real run).
+    fake_cpu = os.environ.get(FAKE_CPU_ENV)
 
     def sample() -> None:
         cpu_wall, cpu = time.perf_counter(), time.process_time()
@@ -168,7 +175,8 @@ def start_health_sampler(runtime: Runtime) -> gevent.Greenlet:
             woke = now
             if now - cpu_wall >= CPU_SAMPLE_S:
                 now_cpu = time.process_time()
-                recorder.cpu_sample(100.0 * (now_cpu - cpu) / (now - cpu_wall))
+                share = 100.0 * (now_cpu - cpu) / (now - cpu_wall)
+                recorder.cpu_sample(float(fake_cpu) if fake_cpu else share)
                 cpu_wall, cpu = now, now_cpu
 
     return gevent.spawn(sample)

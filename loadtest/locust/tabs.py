@@ -9,6 +9,7 @@ stage ``stream_open`` (a tab without its list).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import gevent
@@ -29,9 +30,18 @@ CLOSE_TIMEOUT_S = 1.0
 class Tabs:
     """``count`` watch sockets of one user, and the pairing of their status changes."""
 
-    def __init__(self, rt: Runtime, client: ChatClient, count: int) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        client: ChatClient,
+        count: int,
+        on_admitted: Callable[[str, int], object] | None = None,
+    ) -> None:
+        """``on_admitted`` hears of each chat the concurrent-agent gate admitted from its
+        queue (a ``capacity_change`` to ``queued_for_capacity: false``), with its arrival."""
         self._rt = rt
         self._client = client
+        self._on_admitted = on_admitted
         self._lag = WatchLag()
         self._sockets: list[WebSocketStream | None] = [None] * count
         self._greenlets = [gevent.spawn(self._hold, index) for index in range(count)]
@@ -97,7 +107,13 @@ class Tabs:
             return
         recorder.watch_event(kind if kind in WATCH_KINDS else "unknown")
         chat = data.get("chat")
-        if kind != "status_change" or not isinstance(chat, dict):
+        if not isinstance(chat, dict):
+            return
+        if kind == "capacity_change" and chat.get("queued_for_capacity") is False:
+            if self._on_admitted is not None and isinstance(chat.get("id"), str):
+                self._on_admitted(chat["id"], t)
+            return
+        if kind != "status_change":
             return
         chat_id, status = chat.get("id"), chat.get("status")
         if isinstance(chat_id, str) and isinstance(status, str):

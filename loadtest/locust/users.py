@@ -122,7 +122,7 @@ class ChatUser(_ChatloadUser):
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
         tabs = self._rt.settings.scenario.chat.watch_sockets_per_user
-        self._tabs = Tabs(self._rt, self._client, tabs) if tabs else None
+        self._tabs = Tabs(self._rt, self._client, tabs, self._admitted) if tabs else None
         self._conversation = self._new_conversation()
 
     def _new_conversation(self) -> Conversation:
@@ -134,6 +134,10 @@ class ChatUser(_ChatloadUser):
             self._reporter.turn,
             tabs.stream_saw if tabs is not None else None,
         )
+
+    def _admitted(self, chat_id: str, t: int) -> None:
+        if self._conversation.chat_id == chat_id:
+            self._conversation.admitted(t)
 
     @task
     def turn(self) -> None:

@@ -12,8 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import orjson
+
 from loadtest.core.figures import ALIASES, COMPARED
 from loadtest.report import fmt
+from loadtest.report.capacity import load_capacity, verdict_line
 from loadtest.report.load import ReportFileError, read_report
 from loadtest.report.model import Report
 
@@ -79,8 +82,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "Figures: TTFT, E2E, time_to_running, TPOT, chat create/message and stream connect "
         "latencies at p50/p95/p99 and error_rate, retry_rate (lower is better); events_per_s, "
         "turns_per_s, goodput_per_s (higher is better). A figure missing or measured by no "
-        "turn in either report is n/a and never a regression. Exit 0: no regression; "
-        "1: a figure regressed; 2: a file could not be read."
+        "turn in either report is n/a and never a regression. Two capacity.json files (from "
+        "'chatload capacity') compare feasible_max: a regression when it fell by more than "
+        "PCT %%. Exit 0: no regression; 1: a figure regressed; 2: a file could not be read."
     )
     parser.add_argument("base", metavar="BASE_JSON", type=Path, help="the baseline report.json")
     parser.add_argument("new", metavar="NEW_JSON", type=Path, help="the report.json to judge")
@@ -123,7 +127,55 @@ def _describe(report: Report, path: Path, role: str) -> list[str]:
     return lines
 
 
+def _is_capacity(path: Path) -> bool:
+    """A capacity.json (by its name, or its keys) rather than a run's report.json."""
+    if path.name == "capacity.json":
+        return True
+    try:
+        head = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return False
+    return isinstance(head, dict) and "feasible_max" in head
+
+
+def compare_capacity(args: argparse.Namespace) -> int:
+    """Two capacity searches: a regression when ``feasible_max`` fell by more than
+    ``--max-regression`` percent (or to nothing)."""
+    try:
+        base, new = load_capacity(args.base), load_capacity(args.new)
+    except (OSError, ValueError) as exc:
+        print(f"chatload compare: {exc}", file=sys.stderr)
+        return 2
+    unit = "users" if base.dimension == "users" else "turns/s"
+    print(f"base: {args.base}: {verdict_line(base)}")
+    print(f"new:  {args.new}: {verdict_line(new)}")
+    if base.dimension != new.dimension:
+        print("chatload compare: one search is over users, the other over arrival rate")
+        return 2
+    if base.slos != new.slos:
+        print("  note: the searches held different SLOs")
+    a, b = base.feasible_max, new.feasible_max
+    if a is None:
+        print()
+        print("The base found no capacity: nothing to regress from.")
+        return 0
+    if b is None:
+        print()
+        print(f"REGRESSION: feasible_max fell from {a:g} {unit} to none")
+        return 1
+    change = (b - a) / a * 100
+    print()
+    print(f"feasible_max {a:g} -> {b:g} {unit} ({change:+.1f} %)")
+    if change < -args.max_regression:
+        print(f"REGRESSION: more than {args.max_regression:g} % below the base")
+        return 1
+    print(f"No regression past {args.max_regression:g} %.")
+    return 0
+
+
 def main(args: argparse.Namespace) -> int:
+    if _is_capacity(args.base) or _is_capacity(args.new):
+        return compare_capacity(args)
     try:
         base, new = read_report(args.base), read_report(args.new)
     except ReportFileError as exc:

@@ -132,8 +132,16 @@ def _segments(points: Sequence[Point]) -> list[list[tuple[float, float]]]:
     return [run for run in runs if run]
 
 
-def line_chart(name: str, title: str, series: Sequence[Series], x_label: str, y_label: str) -> str:
-    """Lines over a shared x axis; each series is one ``<path>`` with a vertex per point."""
+def line_chart(
+    name: str,
+    title: str,
+    series: Sequence[Series],
+    x_label: str,
+    y_label: str,
+    marks: Sequence[tuple[float, str]] = (),
+) -> str:
+    """Lines over a shared x axis; each series is one ``<path>`` with a vertex per point.
+    ``marks``: labelled vertical lines at those x (a boundary, a limit)."""
     measured = [y for s in series for _, y in s.points if y is not None]
     if not measured:
         return _empty(name, title, "nothing measured")
@@ -173,6 +181,13 @@ def line_chart(name: str, title: str, series: Sequence[Series], x_label: str, y_
             for run in xy
             if len(run) == 1
         )
+    for x_mark, text in marks:
+        if lo <= x_mark <= hi:
+            x = LEFT + (x_mark - lo) * x_scale
+            out.append(
+                f'<line class="marker" x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{bottom}"/>'
+                f'<text class="marker" x="{x + 4:.1f}" y="{TOP + 12}">{escape(text)}</text>'
+            )
     out.append(_legend((s.name, c, s.dashed) for s, c in zip(series, colors, strict=True)))
     out.append("</svg>")
     return "".join(out)

@@ -29,7 +29,7 @@ from loadtest.report.files import write_report_files
 from loadtest.report.locust_files import write_locust_csvs, write_locust_html
 from loadtest.report.model import Load, Report, RunInfo, Target, build_report
 from loadtest.runner import processes
-from loadtest.runner.locust_run import LocustRun
+from loadtest.runner.locust_run import LocustRun, RunResult
 from loadtest.runner.progress import Progress, print_summary
 from loadtest.config import parse_duration
 from loadtest.scenario import Scenario, ScenarioError, load_scenario
@@ -169,7 +169,7 @@ class UsageError(Exception):
     """Bad flags or configuration: exit 2."""
 
 
-def _plan(args: argparse.Namespace) -> tuple[Scenario, list[Slo], str | None, list[str]]:
+def plan(args: argparse.Namespace) -> tuple[Scenario, list[Slo], str | None, list[str]]:
     """Everything checked before a request is sent: a mistake here exits 2, never 3."""
     path = args.scenario or (DEFAULT_SCENARIO if DEFAULT_SCENARIO.exists() else None)
     try:
@@ -214,7 +214,7 @@ def _check_host(host: str) -> None:
 
 def main(args: argparse.Namespace) -> int:
     try:
-        scenario, slos, host, tokens = _plan(args)
+        scenario, slos, host, tokens = plan(args)
     except UsageError as exc:
         print(f"chatload run: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -275,10 +275,26 @@ def _execute(
         locust_csv=report_dir / "locust",
         progress=Progress(enabled=not args.quiet),
     ).run()
-    run = RunInfo(
+    report = build_report(
+        result.snapshot,
+        run_info(scenario, target, result, result.duration_s),
+        origin_epoch_s=result.started_at.timestamp(),
+    )
+    report.slo = evaluate(report.figure, slos)
+    files = _write(report, report_dir, scenario, result.environment)
+    print_summary(report, files)
+    return exit_code(report, slos)
+
+
+def run_info(
+    scenario: Scenario, target: TargetInfo, result: RunResult, duration_s: float
+) -> RunInfo:
+    """What a report says of its run; ``duration_s`` is the time its figures cover."""
+    load = scenario.load
+    return RunInfo(
         started_at=result.started_at,
         ended_at=result.ended_at,
-        duration_s=result.duration_s,
+        duration_s=duration_s,
         complete=not result.incomplete_reasons,
         incomplete_reasons=result.incomplete_reasons,
         scenario=scenario.name,
@@ -290,11 +306,6 @@ def _execute(
             server_version=target.server_version,
         ),
     )
-    report = build_report(result.snapshot, run, origin_epoch_s=result.started_at.timestamp())
-    report.slo = evaluate(report.figure, slos)
-    files = _write(report, report_dir, scenario, result.environment)
-    print_summary(report, files)
-    return exit_code(report, slos)
 
 
 def _era(target: TargetInfo, snapshot: Snapshot) -> str:

@@ -42,6 +42,8 @@ FINALS_TIMEOUT_S = 30.0
 
 #: Called about every 0.25 s with the seconds since the start and a way to take a snapshot.
 Tick = Callable[[float, Callable[[], Snapshot]], None]
+#: As a tick, and may end the run early by answering why (the capacity search's steps).
+Monitor = Callable[[float, Callable[[], Snapshot]], str | None]
 
 
 @dataclass
@@ -53,6 +55,8 @@ class RunResult:
     ended_at: datetime
     duration_s: float
     environment: Environment
+    #: Why a monitor ended the run before its run time, if it did.
+    stopped_early: str | None = None
 
 
 class LocustRun:
@@ -65,11 +69,13 @@ class LocustRun:
         *,
         locust_csv: Path | None = None,
         progress: Progress | None = None,
+        monitor: Monitor | None = None,
     ) -> None:
         self.settings = settings
         self.tokens = tokens
         self.locust_csv = locust_csv
         self.progress = progress
+        self.monitor = monitor
         self.runtime = runtime.install(settings, tokens)
 
     def _user_classes(self) -> tuple[list[type[locust.User]], int]:
@@ -156,6 +162,7 @@ class LocustRun:
             def live() -> Snapshot:
                 return collector.merged() if workers else self.runtime.recorder.snapshot()
 
+            stopped_early: str | None = None
             while time.monotonic() - start < load.run_time and not interrupted:
                 gevent.sleep(0.25)
                 if shape is not None and runner.state == "stopped":
@@ -165,6 +172,10 @@ class LocustRun:
                     break
                 if self.progress is not None:
                     self.progress.maybe_print(time.monotonic() - start, live)
+                if self.monitor is not None:
+                    stopped_early = self.monitor(time.monotonic() - start, live)
+                    if stopped_early is not None:
+                        break
 
             runner.stop()
             if isinstance(runner, MasterRunner):
@@ -193,6 +204,7 @@ class LocustRun:
             ended_at=ended_at,
             duration_s=round(duration, 3),
             environment=env,
+            stopped_early=stopped_early,
         )
 
 

@@ -28,7 +28,12 @@ def chat_wire(era: Era, chat: Chat) -> dict[str, Any]:
         )
     if era is Era.D:
         fields.update(
-            last_turn_summary=None, summary=None, shared=False, client_type="api", children=[]
+            last_turn_summary=None,
+            summary=None,
+            shared=False,
+            client_type="api",
+            children=[],
+            queued_for_capacity=chat.queued_for_capacity,
         )
     if era in (Era.C, Era.D):
         # A ChatError object since May 2026 (#24919), omitted when there is none.

@@ -93,6 +93,7 @@ class Chat:
         "parts",
         "queue",
         "queue_changed",
+        "queued_for_capacity",
         "reasoning",
         "retry_event",
         "status",
@@ -134,6 +135,8 @@ class Chat:
         #: A part held back by a ``reorder`` fault, sent after the next one.
         self.held: tuple[Event, str] | None = None
         self.tool_calls: list[ChatMessagePart] = []
+        #: Section 8.7: running, but waiting for the concurrent-agent gate (no output).
+        self.queued_for_capacity = False
         #: The tool calls a ``requires_action`` chat waits on the client for.
         self.needs: list[ChatActionRequiredToolCall] = []
 
@@ -274,6 +277,13 @@ class ChatStore:
         self.chats[chat.id] = chat
         self._changed(chat, "created")
         return chat, events
+
+    def capacity(self, chat: Chat, queued: bool) -> None:
+        """The concurrent-agent gate queued the chat, or admitted it (``capacity_change`` on
+        the watch; the stream shows nothing: the chat stays ``running``)."""
+        chat.queued_for_capacity = queued
+        self._now(chat)
+        self._changed(chat, "capacity_change")
 
     def retitle(self, chat: Chat) -> None:
         """The background title chatd asks the LLM for after the first turn (``title_change``

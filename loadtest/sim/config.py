@@ -141,6 +141,21 @@ class SimConfig(BaseModel):
         "httprate), 429 beyond; -1 disables",
         json_schema_extra={"flag": "--rate-limit"},
     )
+    agent_limit: int | None = Field(
+        None,
+        ge=1,
+        description="Coder's concurrent-agent gate (section 8.7): at most N turns generate at "
+        "once, deployment-wide; the rest wait queued_for_capacity, with no output",
+        json_schema_extra={"metavar": "N"},
+    )
+    llm_tokens_per_s: float | None = Field(
+        None,
+        gt=0,
+        description="an LLM throughput shared by the turns generating at once: each delta (and "
+        "a 50-token prefill before the first) waits its share, so latency degrades smoothly "
+        "with concurrency",
+        json_schema_extra={"metavar": "TPS"},
+    )
     faults: Faults = Field(default_factory=Faults)
     seed: int | None = Field(None, description="seed of the generator's random choices")
     llm_url: str | None = Field(

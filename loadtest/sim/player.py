@@ -11,6 +11,7 @@ import asyncio
 import random
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol
@@ -42,6 +43,8 @@ class Deployment(Protocol):
 
 #: Tool round trips an LLM may ask for in one turn before the simulator stops it.
 MAX_LLM_STEPS: Final = 8
+#: Tokens of shared LLM throughput a turn spends before its first output (its prompt).
+PREFILL_TOKENS: Final = 50
 
 
 async def _sleep(seconds: float) -> None:
@@ -60,6 +63,11 @@ class Player:
         self._accepted: dict[str, int] = {}
         #: Chats in ``requires_action``: set when the client posts its tool results.
         self._answered: dict[str, asyncio.Event] = {}
+        #: The concurrent-agent gate: turns admitted now, and those waiting, in order.
+        self._admitted = 0
+        self._waiting: deque[asyncio.Future[None]] = deque()
+        #: Turns generating now: they share ``llm_tokens_per_s``.
+        self._generating = 0
 
     def answer(self, chat_id: str) -> None:
         """The client posted the tool results its chat was waiting for."""
@@ -120,10 +128,15 @@ class Player:
                 sim.hub.publish(chat.id, sim.store.running(chat))
             # A provider configured with a base URL (``chatload setup``), or --llm-url, puts
             # a real LLM tier behind the chat; otherwise turns are generated here.
-            if sim.catalog.llm_base_url(chat.model_config_id, config.llm_url) is not None:
-                ok = await self._llm_turn(chat, config)
-            else:
-                ok = await self._planned_turn(chat, config)
+            admitted = await self._admit(chat)
+            try:
+                if sim.catalog.llm_base_url(chat.model_config_id, config.llm_url) is not None:
+                    ok = await self._llm_turn(chat, config)
+                else:
+                    ok = await self._planned_turn(chat, config)
+            finally:
+                if admitted:
+                    self._release()
             counts = sim.counters.of(chat.id)
             if not ok:
                 self._accepted.pop(chat.id, None)
@@ -138,6 +151,41 @@ class Player:
             self._accepted[chat.id] = time.perf_counter_ns()
             sim.counters.of(chat.id).turns_started += 1
             await asyncio.sleep(0)
+
+    async def _admit(self, chat: Chat) -> bool:
+        """Pass the concurrent-agent gate (section 8.7), waiting queued_for_capacity when it
+        is full; whether a slot was taken (none without ``agent_limit``)."""
+        limit = self.sim.config.agent_limit
+        if limit is None:
+            return False
+        if self._admitted < limit and not self._waiting:
+            self._admitted += 1
+            return True
+        self.sim.store.capacity(chat, queued=True)
+        slot: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(slot)
+        try:
+            await slot  # a finishing turn hands its slot over (``_release``)
+        except asyncio.CancelledError:
+            if slot.done() and not slot.cancelled():
+                self._release()  # handed over as this turn was cancelled: pass it on
+            raise
+        self.sim.store.capacity(chat, queued=False)
+        return True
+
+    def _release(self) -> None:
+        while self._waiting:
+            slot = self._waiting.popleft()
+            if not slot.done():
+                slot.set_result(None)
+                return
+        self._admitted -= 1
+
+    async def _share(self, tokens: float) -> None:
+        """Wait for ``tokens`` of the shared LLM throughput, split across generating turns."""
+        rate = self.sim.config.llm_tokens_per_s
+        if rate:
+            await asyncio.sleep(tokens * max(1, self._generating) / rate)
 
     def _provider(self, chat: Chat) -> str:
         model = self.sim.catalog.models.get(chat.model_config_id)
@@ -155,7 +203,17 @@ class Player:
                 hub.publish(chat.id, store.fail(chat, failure))
                 return False
             await self._retry(chat, attempt, failure, config.time_scale)
+        self._generating += 1
+        try:
+            return await self._generate(chat, config, plan)
+        finally:
+            self._generating -= 1
+
+    async def _generate(self, chat: Chat, config: SimConfig, plan: plans.TurnPlan) -> bool:
+        """A planned turn's successful attempt: its steps, in time."""
+        sim, store, hub = self.sim, self.sim.store, self.sim.hub
         await _sleep(plan.ttft)
+        await self._share(PREFILL_TOKENS)
         self._first_output(chat.id)
         fault = plan.fault
         steps = list(plan.steps)
@@ -220,6 +278,7 @@ class Player:
             return
         for index, ((kind, text), gap) in enumerate(zip(deltas, gaps, strict=True)):
             await asyncio.sleep(gap)
+            await self._share(len(text) / 4)
             if faults is None and chat.held is None:
                 hub.publish_one(chat.id, store.text_part(chat, kind, text))
             else:

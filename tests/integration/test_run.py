@@ -667,3 +667,23 @@ def test_requires_action_turns_are_answered_counted_and_timed(sim: Sim, tmp_path
     ttar = rep["latency_ms"]["time_to_action_required"]
     e2e = rep["latency_ms"]["time_to_terminal_status"]
     assert ttar["max"] < e2e["max"]  # the turn went on after its tool results
+
+
+@pytest.mark.parametrize("sim", [("d", {"agent_limit": 1})], indirect=True)
+def test_the_concurrent_agent_gate_queues_turns_and_users_time_their_wait(
+    sim: Sim, tmp_path: Path
+) -> None:
+    """Section 8.7: with one slot, three users' turns wait queued_for_capacity; their tabs
+    see capacity_change (queued, then admitted) and the report times the wait."""
+    out = tmp_path / "report"
+    path = scenario(tmp_path, users=3, spawn_rate=3, run_time="3s")
+    path.write_text(path.read_text().replace("[chat]", "[chat]\nwatch_sockets_per_user = 1"))
+    result = run_against(sim, path, out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rep, sent = report(out), sim.counts()
+    changes = rep["watch"]["events_by_kind"].get("capacity_change", 0)
+    assert changes == sent["watch_events"]["capacity_change"] > 0
+    wait = rep["latency_ms"]["capacity_wait"]
+    # Each tab sees every admission of the shared account's chats; a user times its own.
+    assert 0 < wait["count"] <= changes
+    assert wait["min"] > 0

@@ -10,6 +10,7 @@ from loadtest.core.meter import StreamMeter
 from loadtest.core.recorder import Recorder
 from loadtest.core.snapshot import Snapshot, merge
 from loadtest.core.tracker import TurnTracker
+from loadtest.core.turn import ErrorInfo
 from tests.unit.events import array_frame, message, part, status
 from tests.unit.samples import feed_some
 
@@ -54,3 +55,23 @@ def test_snapshot_size_does_not_grow_with_traffic() -> None:
     size = len(orjson.dumps(recorder.snapshot().to_dict()))
     assert recorder.snapshot().count("events") == 200_002
     assert size < 4_000
+
+
+def test_since_a_baseline_leaves_exactly_what_came_after() -> None:
+    recorder = Recorder()
+    for value in (1_000, 2_000, 3_000):
+        recorder.latency["time_to_first_output"].record(value)
+    recorder.counts["frames"] += 5
+    recorder.error(ErrorInfo("decode", "bad"), 0)
+    baseline = recorder.snapshot()
+    for value in (40_000, 50_000):
+        recorder.latency["time_to_first_output"].record(value)
+    recorder.counts["frames"] += 2
+    recorder.error(ErrorInfo("decode", "bad"), 0)
+    recorder.error(ErrorInfo("timeout", "slow"), 0)
+    after = recorder.snapshot().since(baseline)
+    ttft = after.histogram("time_to_first_output")
+    assert ttft.count == 2 and ttft.total == 90_000
+    assert 39_900 <= ttft.min <= 40_000 and ttft.max == 50_000  # bucket precision at the low end
+    assert after.count("frames") == 2
+    assert sorted((row[0], row[-1]) for row in after.errors) == [("decode", 1), ("timeout", 1)]
