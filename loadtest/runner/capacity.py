@@ -14,7 +14,6 @@ target unreachable.
 import locust  # noqa: F401, I001
 
 import argparse
-import secrets
 import sys
 import time
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from loadtest.client.preflight import TargetError, TargetInfo, inspect_target
+from loadtest.client.preflight import TargetInfo
 from loadtest.core.histogram import Histogram
 from loadtest.core.saturation import Saturation
 from loadtest.core.search import CapacitySearch, Step
@@ -37,15 +36,14 @@ from loadtest.report.capacity import (
 )
 from loadtest.report.files import write_report_files
 from loadtest.report.model import Report, build_report
-from loadtest.runner import processes
 from loadtest.runner.command import (
     EXIT_FAILED,
     EXIT_INCOMPLETE,
     EXIT_PASSED,
-    EXIT_UNREACHABLE,
     EXIT_USAGE,
     UsageError,
     _at_least,
+    against_target,
     _duration,
     _positive,
     plan,
@@ -150,24 +148,13 @@ def main(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    sim: processes.SimProcess | None = None
-    try:
-        if not host:
-            token = secrets.token_urlsafe(24)
-            sim = processes.SimProcess.start(scenario.sim.era, token, scenario.sim.config)
-            host, tokens = sim.url, [token]
-        try:
-            target = inspect_target(host, tokens, scenario.target.era)
-        except TargetError as exc:
-            print(f"chatload capacity: {exc}", file=sys.stderr)
-            return EXIT_UNREACHABLE
-        return Capacity(args, scenario, slos, target, tokens, search).run()
-    except processes.ProcessError as exc:
-        print(f"chatload capacity: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    finally:
-        if sim is not None:
-            sim.stop()
+    return against_target(
+        "capacity",
+        scenario,
+        host,
+        tokens,
+        lambda target, tokens: Capacity(args, scenario, slos, target, tokens, search).run(),
+    )
 
 
 def _search(args: argparse.Namespace) -> CapacitySearch:

@@ -218,6 +218,24 @@ def main(args: argparse.Namespace) -> int:
     except UsageError as exc:
         print(f"chatload run: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    return against_target(
+        "run",
+        scenario,
+        host,
+        tokens,
+        lambda target, tokens: _execute(scenario, slos, target, tokens, args),
+    )
+
+
+def against_target(
+    command: str,
+    scenario: Scenario,
+    host: str | None,
+    tokens: list[str],
+    body: Callable[[TargetInfo, list[str]], int],
+) -> int:
+    """``body`` against ``host``, or against the embedded simulator (started for it and
+    stopped after) when there is none, once the preflight has found the target usable."""
     sim: processes.SimProcess | None = None
     try:
         if not host:
@@ -227,15 +245,17 @@ def main(args: argparse.Namespace) -> int:
         try:
             target = inspect_target(host, tokens, scenario.target.era)
         except TargetError as exc:
-            print(f"chatload run: {exc}", file=sys.stderr)
+            print(f"chatload {command}: {exc}", file=sys.stderr)
             return EXIT_UNREACHABLE
-        return _execute(scenario, slos, target, tokens, args)
+        return body(target, tokens)
     except processes.ProcessError as exc:
-        print(f"chatload run: {exc}", file=sys.stderr)
+        print(f"chatload {command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         # Before the load started (while the simulator or the preflight ran): nothing to report.
-        print("chatload run: interrupted before the load started; no report", file=sys.stderr)
+        print(
+            f"chatload {command}: interrupted before the load started; no report", file=sys.stderr
+        )
         return EXIT_INCOMPLETE
     finally:
         if sim is not None:
