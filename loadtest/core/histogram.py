@@ -116,6 +116,11 @@ class Histogram:
         left.max = min(self.max, highest_equivalent(high))
         return left
 
+    def count_above(self, value: int) -> int:
+        """Values recorded that are surely above ``value``: those in buckets wholly above it
+        (a bucket that holds ``value`` itself is not counted, so this never overcounts)."""
+        return sum(n for index, n in self.counts.items() if lowest_equivalent(index) > value)
+
     def value_at_percentile(self, percentile: float) -> int:
         """HDR's answer: the highest value equivalent to the bucket holding that rank.
 

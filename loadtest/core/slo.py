@@ -93,6 +93,27 @@ class Slo:
         head = self.figure.partition(".")[0]
         return head if head in LATENCIES else None
 
+    @property
+    def breach_share(self) -> float | None:
+        """The share of samples that may exceed an upper bound before the figure does: 0.05
+        for a p95, 0 for a max, the bound itself for ``error_rate``; None where the figure is
+        no share of samples (a mean, a rate, a lower bound)."""
+        if self.op not in ("<", "<="):
+            return None
+        if self.figure == "error_rate":
+            return self.bound
+        if self.latency is None:
+            return None
+        stat = self.figure.partition(".")[2] or "p50"
+        if stat == "max":
+            return 0.0
+        if not stat.startswith("p"):
+            return None
+        digits = stat[1:]
+        # p50 -> 50, p95 -> 95, p999 -> 99.9: HdrHistogram's naming of the percentiles.
+        percentile = float(digits) if len(digits) <= 2 else float(f"{digits[:2]}.{digits[2:]}")
+        return 1.0 - percentile / 100.0
+
 
 def parse_slo(expr: str) -> Slo:
     match = _EXPR.match(expr)

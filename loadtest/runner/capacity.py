@@ -23,7 +23,7 @@ from typing import Any
 
 from loadtest.client.preflight import TargetInfo
 from loadtest.core.histogram import Histogram
-from loadtest.core.saturation import Saturation
+from loadtest.core.saturation import Saturation, beyond_recovery
 from loadtest.core.search import CapacitySearch, Step
 from loadtest.core.slo import Slo, evaluate, per_turn_bounds
 from loadtest.core.snapshot import Snapshot
@@ -176,10 +176,13 @@ def _search(args: argparse.Namespace) -> CapacitySearch:
 
 
 class StepMonitor:
-    """A step's warm-up baseline, and whether it should stop early (``LocustRun``'s monitor)."""
+    """A step's warm-up baseline, and whether it should stop early (``LocustRun``'s monitor):
+    most turns failing, an SLO broken beyond recovery, or the target over-saturated."""
 
-    def __init__(self, warmup_s: float) -> None:
+    def __init__(self, warmup_s: float, step_s: float, slos: list[Slo]) -> None:
         self.warmup_s = warmup_s
+        self.step_s = step_s
+        self.slos = slos
         self.baseline: Snapshot | None = None
         self.baseline_at = 0.0
         self._saturation = Saturation()
@@ -198,21 +201,42 @@ class StepMonitor:
             return None
         self._next_sample = elapsed + 1.0
         snap = live()
-        ended = sum(snap.count(n) for n in ("turns_completed", "turns_failed", "turns_unfinished"))
+        ended = _ended(snap) - _ended(self.baseline)
         failed = snap.count("turns_failed") - self.baseline.count("turns_failed")
-        done = ended - sum(
-            self.baseline.count(n) for n in ("turns_completed", "turns_failed", "turns_unfinished")
-        )
-        if done >= FAILING_MIN_TURNS and failed * 2 > done:
-            return f"failing: {failed} of {done} turns failed"
+        if ended >= FAILING_MIN_TURNS and failed * 2 > ended:
+            return f"failing: {failed} of {ended} turns failed"
+        lost = self._lost_slo(snap, (elapsed - self.baseline_at) / self.step_s)
+        if lost is not None:
+            return lost
         ttft = snap.histogram("time_to_first_output")
         second = ttft.minus(self._last_ttft)
         self._last_ttft = ttft
         p50 = second.value_at_percentile(50) / 1000 if second.count else None
-        in_flight = snap.count("turns_started") - ended
+        in_flight = snap.count("turns_started") - _ended(snap)
         if self._saturation.sample(in_flight, p50):
             return "over-saturated: turns in flight and TTFT both rising"
         return None
+
+    def _lost_slo(self, snap: Snapshot, done: float) -> str | None:
+        """The first SLO this step can no longer meet, as the reason to stop."""
+        assert self.baseline is not None
+        for slo in self.slos:
+            allowed = slo.breach_share
+            if allowed is None:
+                continue
+            if slo.latency is not None:
+                since = snap.histogram(slo.latency).minus(self.baseline.histogram(slo.latency))
+                breaches, seen = since.count_above(int(slo.bound * 1000)), since.count
+            else:  # error_rate: failed turns of those started
+                breaches = snap.count("turns_failed") - self.baseline.count("turns_failed")
+                seen = snap.count("turns_started") - self.baseline.count("turns_started")
+            if beyond_recovery(breaches, seen, allowed, done):
+                return f"SLO beyond recovery: {slo.expr} ({breaches} of {seen} samples break it)"
+        return None
+
+
+def _ended(snap: Snapshot) -> int:
+    return sum(snap.count(n) for n in ("turns_completed", "turns_failed", "turns_unfinished"))
 
 
 class Capacity:
@@ -285,7 +309,7 @@ class Capacity:
             turn_slos=per_turn_bounds(self.slos),
             process_arrival_rate=load / max(1, scenario.load.workers) if self.open_loop else None,
         )
-        monitor = StepMonitor(self.args.warmup)
+        monitor = StepMonitor(self.args.warmup, self.args.step_time, self.slos)
         result = LocustRun(settings, self.tokens, monitor=monitor).run()
         if result.incomplete_reasons and any(
             r.startswith("interrupted") for r in result.incomplete_reasons

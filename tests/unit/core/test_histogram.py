@@ -52,3 +52,14 @@ def test_histogram_wire_round_trip_and_merge() -> None:
     a.merge(b)
     assert a == both
     assert Histogram().value_at_percentile(99) == 0
+
+
+def test_count_above_counts_only_buckets_wholly_above_the_value() -> None:
+    histogram = Histogram()
+    for value in (100, 399_000, 400_000, 401_000, 900_000, 900_000):
+        histogram.record(value)
+    # 401 ms and up are surely above 400 ms; 400 ms's own bucket is not counted.
+    assert histogram.count_above(400_000) == 3
+    assert histogram.count_above(0) == 6
+    assert histogram.count_above(1_000_000) == 0
+    assert Histogram().count_above(5) == 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from loadtest.core.saturation import WINDOW, Saturation, rising
+from loadtest.core.saturation import WINDOW, Saturation, beyond_recovery, rising
 
 
 def test_a_steady_noisy_series_is_not_rising_and_a_climbing_one_is() -> None:
@@ -23,3 +23,16 @@ def test_saturation_needs_both_series_rising_over_a_full_window() -> None:
     )
     quiet = Saturation()
     assert not any(quiet.sample(5, None) for _ in range(2 * WINDOW))
+
+
+def test_a_share_bound_is_lost_once_even_perfect_samples_to_come_cannot_save_it() -> None:
+    # A p95 (5 % may break it) halfway through, 200 samples so far: ~400 in all.
+    assert beyond_recovery(breaches=30, seen=200, allowed=0.05, done=0.5)
+    assert not beyond_recovery(breaches=24, seen=200, allowed=0.05, done=0.5)  # within margin
+    # Too early to project from, or too few breaches to call.
+    assert not beyond_recovery(breaches=100, seen=200, allowed=0.05, done=0.1)
+    assert not beyond_recovery(breaches=9, seen=20, allowed=0.0, done=0.9)
+    # A max (nothing may break it) is lost at the tenth breach.
+    assert beyond_recovery(breaches=10, seen=1000, allowed=0.0, done=0.3)
+    # Past the step's end the projection is what was seen.
+    assert beyond_recovery(breaches=13, seen=200, allowed=0.05, done=1.4)

@@ -69,3 +69,21 @@ def test_slo_evaluation_against_a_report() -> None:
     assert result.checks[0].observed == pytest.approx(300, rel=1e-3)
     assert result.checks[3].observed is None  # nothing measured: an SLO cannot pass on no data
     assert not result.passed
+
+
+@pytest.mark.parametrize(
+    ("expr", "share"),
+    [
+        ("time_to_first_output.p95 < 2s", 0.05),
+        ("time_to_first_output.p999 <= 2s", 0.001),
+        ("time_to_first_output < 2s", 0.5),  # no statistic: p50
+        ("time_to_first_output.max < 2s", 0.0),
+        ("error_rate < 1%", 0.01),
+        ("time_to_first_output.mean < 2s", None),
+        ("time_to_first_output.p95 > 2s", None),  # a lower bound
+        ("turns_per_s > 3", None),
+    ],
+)
+def test_the_share_of_samples_a_bound_lets_break_it(expr: str, share: float | None) -> None:
+    got = parse_slo(expr).breach_share
+    assert got == pytest.approx(share) if share is not None else got is None
