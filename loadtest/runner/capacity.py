@@ -3,7 +3,8 @@
 Each step of the search (``core.search``) is a whole run through ``LocustRun``, in this
 process, against one target (the embedded simulator, started once, or ``--host``): a warm-up
 whose figures are dropped (``Snapshot.since``), then the step time, ended early when the
-target is clearly over-saturated (``core.saturation``) or failing most turns. Each step
+target is clearly over-saturated, an SLO is broken beyond recovery (``core.saturation``) or
+most turns fail. Each step
 writes its own report; the search writes ``capacity.json``, ``capacity.html`` and
 ``summary.md``. Exit 0 when a capacity was found (or every SLO held up to the maximum), 1
 when none was (nothing feasible, or the generator was the bottleneck), 2 bad usage, 3 the
@@ -65,8 +66,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--users-from until an SLO breaks (or --users-max), then bisect to --precision; the\n"
         "two loads at the boundary run --repeats times, and the verdict is a monotone fit over\n"
         "every step, not one lucky run. A step stops early when the target is clearly\n"
-        "over-saturated (turns in flight and TTFT both rising with confidence) or failing\n"
-        "most turns. A step where chatload itself was the bottleneck (CPU over 90 % or loop\n"
+        "over-saturated (turns in flight and TTFT both rising with confidence), an SLO is\n"
+        "broken beyond recovery (more samples past a p95/p99/max/error-rate bound than its\n"
+        "share of the step's projected total, however the rest goes) or most turns fail. A step where chatload itself was the bottleneck (CPU over 90 % or loop\n"
         "lag p99 over 10 ms) is no verdict: the search says so instead of a capacity.\n\n"
         "examples:\n"
         "  chatload capacity --slo 'time_to_first_output.p95 < 2s' --users-max 200\n"
