@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-all lint bench clean
+.PHONY: install servers run test test-all lint bench clean
 
 install: $(STAMP)
 
@@ -20,6 +20,22 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+## The real servers the replica tests and the pubsub bench start (Debian's packages; the
+## tests run them in private directories on 127.0.0.1). apt-get needs root.
+servers:
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null \
+		|| missing="$$missing postgresql"; \
+	command -v nats-server >/dev/null || test -x /usr/sbin/nats-server || missing="$$missing nats-server"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null; \
+		else \
+			echo "not installed:$$missing (as root: apt-get install$$missing); their tests skip" >&2; \
+		fi; \
+	fi
+
 ## The main job: a load test against the embedded simulated Coder server.
 run: install
 	$(BIN)/chatload run
@@ -29,14 +45,14 @@ lint: install
 	$(BIN)/ruff format --check loadtest tests
 	$(BIN)/mypy
 
-test: install lint
+test: install servers lint
 	$(BIN)/python -m pytest -q
 
 ## Everything, the slow tests (browser, soak) included.
-test-all: install lint
+test-all: install servers lint
 	$(BIN)/python -m pytest -q -m ''
 
-bench: install
+bench: install servers
 	$(BIN)/chatload bench
 
 clean:

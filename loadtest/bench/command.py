@@ -10,7 +10,7 @@ import os
 
 from loadtest.bench.core import Row, run_core_bench
 
-SECTIONS = ("core", "sim", "client")
+SECTIONS = ("core", "sim", "client", "pubsub")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -19,7 +19,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         choices=SECTIONS,
         action="append",
         help="run only this section (repeatable): core = decode+record cost; sim = the "
-        "simulator's delivery capacity; client = a full chatload worker against the sim",
+        "simulator's delivery capacity; client = a full chatload worker against the sim; "
+        "pubsub = the replicas' ChatStreamNotifyMessage over PostgreSQL NOTIFY and NATS "
+        "(publish -> receive latency and messages/s with 1, 10 and 100 replicas listening; "
+        "starts private servers, needs the postgresql and nats-server packages)",
     )
     parser.add_argument(
         "--seconds", type=float, default=1.0, help="time budget per measurement (default 1)"
@@ -49,7 +52,8 @@ def _print(title: str, rows: list[Row]) -> None:
 def main(args: argparse.Namespace) -> int:
     sections = args.only or list(SECTIONS)
     cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    print("chatload bench: every figure is for one CPU core")
+    if set(sections) - {"pubsub"}:
+        print("chatload bench: every figure is for one CPU core, unless its title says not")
     if "core" in sections:
         print(f"(core section {_pin_one_core()})")
         _print("Pure core: decode + record, per event", run_core_bench(args.seconds))
@@ -64,4 +68,11 @@ def main(args: argparse.Namespace) -> int:
         from loadtest.bench.client import run_client_bench
 
         _print("Generator: one chatload worker process", run_client_bench(args.seconds))
+    if "pubsub" in sections:
+        from loadtest.bench.pubsub import run_pubsub_bench
+
+        _print(
+            "Pubsub between replicas: PostgreSQL NOTIFY and NATS (whole machine, not one core)",
+            run_pubsub_bench(args.seconds),
+        )
     return 0
