@@ -126,6 +126,10 @@ class Chat(Section):
     queue_ratio: float = Field(0.0, ge=0, le=1)
     #: Extra read-only streams held on each driven chat (browser tabs watching it).
     watchers_per_chat: int = Field(0, ge=0)
+    #: With several replicas (``--host`` more than once), where watchers and watch sockets
+    #: connect: ``other`` than the replica of their chat's driver (what crosses replicas:
+    #: Coder's pubsub and relay), the ``same`` one, or ``any`` (round-robin).
+    watcher_placement: Literal["other", "same", "any"] = "other"
     #: ``/chats/watch`` sockets each user holds for the whole run: the chat list of an open
     #: Coder tab, one per tab (status, title and action-required changes of their chats).
     watch_sockets_per_user: int = Field(0, ge=0, le=16)

@@ -6,7 +6,7 @@ with it. Tokens never appear in these messages.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from pydantic import ValidationError
 
@@ -30,6 +30,8 @@ class TargetInfo:
     owners: list[bool]
     #: True when only a stream's first frame can tell A (envelopes) from B (bare arrays).
     era_from_stream: bool = False
+    #: Every replica of the deployment (``url`` first) when the run targets several.
+    replicas: list[str] = field(default_factory=list)
 
 
 def _probe(client: ChatClient, name: str, path: str) -> object:
@@ -64,6 +66,33 @@ def _era_from_routes(client: ChatClient) -> Era | None:
         return None
     experimental = _probe(client, "probe_experimental_chats", PATHS[Era.A].chats())
     return Era.D if experimental is None else Era.C
+
+
+def split_hosts(hosts: str) -> list[str]:
+    """``--host`` values: one URL, or the replicas of one deployment, comma-separated."""
+    return [h.strip() for h in hosts.split(",") if h.strip()]
+
+
+def inspect_replicas(
+    hosts: list[str], tokens: list[str], era: str = "auto", timeout: float = 10.0
+) -> TargetInfo:
+    """``inspect_target`` on every replica: each must answer, and in the same era (one set of
+    routes serves the whole run). The first one's answer stands for the deployment."""
+    first = inspect_target(hosts[0], tokens, era, timeout)
+    if len(hosts) == 1:
+        return first
+    for host in hosts[1:]:
+        try:
+            other = inspect_target(host, tokens, era, timeout)
+        except TargetError as exc:
+            raise TargetError(f"replica {host}: {exc}") from None
+        if other.era is not first.era:
+            raise TargetError(
+                f"replica {host} speaks era {other.era.value} but {hosts[0]} era "
+                f"{first.era.value}: one run takes replicas that serve the same routes (name only "
+                "the replicas of one version)"
+            )
+    return replace(first, replicas=list(hosts))
 
 
 def inspect_target(

@@ -262,17 +262,19 @@ class ChatClient:
     # ------------------------------------------------------------ the stream
 
     def stream_target(
-        self, chat_id: str, after_id: int | None = None
+        self, chat_id: str, after_id: int | None = None, base_url: str | None = None
     ) -> tuple[str, dict[str, str]]:
-        """The websocket URL and headers for a chat's stream (auth as a header, as the SDK)."""
+        """The websocket URL and headers for a chat's stream (auth as a header, as the SDK),
+        on this client's deployment URL or another replica's ``base_url``."""
         path = self.paths.stream(chat_id)
-        return self._websocket(f"{path}?after_id={after_id}" if after_id else path)
+        return self._websocket(f"{path}?after_id={after_id}" if after_id else path, base_url)
 
-    def watch_target(self) -> tuple[str, dict[str, str]]:
+    def watch_target(self, base_url: str | None = None) -> tuple[str, dict[str, str]]:
         """The websocket URL and headers of the user's ``/chats/watch`` (a browser tab's)."""
-        return self._websocket(f"{self.paths.base}/watch")
+        return self._websocket(f"{self.paths.base}/watch", base_url)
 
-    def _websocket(self, path: str) -> tuple[str, dict[str, str]]:
-        url = self.base_url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+    def _websocket(self, path: str, base_url: str | None) -> tuple[str, dict[str, str]]:
+        base = (base_url or self.base_url).rstrip("/")
+        url = base.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
         headers = {k: v for k, v in self._headers.items() if k != "Accept"}
         return url + path, headers

@@ -151,6 +151,21 @@ FIGURES: Final[tuple[Figure, ...]] = (
         "(negative when the watch came first; watch_lead holds those, as magnitudes)",
     ),
     _latency("watch_lead", "chat-stream arrival - watch-socket arrival, when the watch was first"),
+    _latency(
+        "cross_replica_lag",
+        "for a status change seen by a chat's driver stream and by a watcher on another "
+        "replica: the watcher's arrival - the driver's (negative when the watcher was first; "
+        "cross_replica_lead holds those, as magnitudes)",
+    ),
+    _latency(
+        "cross_replica_lead",
+        "the driver's arrival - the watcher's, when the watcher on another replica was first",
+    ),
+    _latency(
+        "reconnect_time",
+        "a dropped stream -> the first frame on its new socket (the next replica's, when the "
+        "run targets several)",
+    ),
     # ---------------------------------------------------------------- distributions
     Figure("events_per_frame", "distributions", "events in each data frame", contract=True),
     Figure("frame_bytes", "distributions", "bytes of each data frame", contract=True),
@@ -219,6 +234,11 @@ FIGURES: Final[tuple[Figure, ...]] = (
     ),
     _count("streams_opened"),
     _count("stream_reconnects"),
+    _count(
+        "reconnects",
+        "dropped streams that came back on a new socket (by cause: report.json's "
+        "reconnects_by_cause)",
+    ),
     _count("streams_closed_abnormally", "streams that ended with a close code but 1000/1001"),
     _count("streams_era_a", "streams whose first frame was an era-A envelope"),
     _count("streams_era_b", "streams whose first frame was a bare array"),

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Final
 
 from loadtest.core.decode import PING, decode_frame
-from loadtest.core.recorder import Recorder
+from loadtest.core.recorder import Recorder, ReplicaTally
 from loadtest.core.tracker import TurnTracker
 from loadtest.core.turn import Turn
 
@@ -33,7 +33,7 @@ class StreamMeter:
     recorded: ``decode_time``, the generator's own cost. The meter reads no other clock.
     """
 
-    __slots__ = ("_clock", "_recorder", "_tracker")
+    __slots__ = ("_clock", "_recorder", "_tracker", "replica")
 
     def __init__(
         self,
@@ -44,6 +44,8 @@ class StreamMeter:
         self._recorder = recorder
         self._tracker = tracker
         self._clock = clock
+        #: The tally of the replica this connection reads from, when the run has several.
+        self.replica: ReplicaTally | None = None
 
     def feed(self, data: bytes | str, t: int) -> list[Turn]:
         """One text frame read at ``t``; returns the turns it ended."""
@@ -60,6 +62,7 @@ class StreamMeter:
         each frame's ended turns as they end."""
         recorder = self._recorder
         record_frame = recorder.frame
+        replica = self.replica
         track = self._tracker.feed if self._tracker is not None else None
         clock = self._clock
         # Counts down to the next timed frame; below zero (no clock) it never gets there.
@@ -72,6 +75,9 @@ class StreamMeter:
             decoded = decode_frame(data)
             if type(decoded) is list:
                 record_frame(t, len(data), len(decoded))
+                if replica is not None:
+                    replica.frames += 1
+                    replica.events += len(decoded)
                 if track is not None:
                     try:
                         ended = track(decoded, t)
@@ -84,6 +90,8 @@ class StreamMeter:
                 recorder.ping()
             else:
                 recorder.decode_error(decoded.reason, t)  # type: ignore[union-attr]
+                if replica is not None:
+                    replica.errors += 1
             if not until_sample and clock is not None:
                 recorder.decode_time(clock() - start)
                 until_sample = DECODE_TIME_SAMPLE

@@ -45,6 +45,26 @@ class SecondBucket:
     latencies: dict[str, Histogram] = field(default_factory=dict)
 
 
+class ReplicaTally:
+    """One target replica's share of the streams (``docs/metrics.md``, "Replicas")."""
+
+    __slots__ = ("errors", "events", "frames", "streams", "ttft")
+
+    def __init__(self) -> None:
+        self.streams = 0
+        self.frames = 0
+        self.events = 0
+        self.errors = 0
+        self.ttft = Histogram()
+
+
+#: Per-replica figures travel in a snapshot's counts and latencies under this prefix:
+#: ``replica.<index>.<figure>``.
+REPLICA_PREFIX = "replica."
+#: Reconnects by cause travel in counts under this prefix.
+RECONNECTS_PREFIX = "reconnects:"
+
+
 class Recorder:
     """Collects one process's measurements. Pure: no clock, no I/O."""
 
@@ -68,6 +88,7 @@ class Recorder:
         "maxima",
         "origin_epoch_s",
         "origin_ns",
+        "replicas",
         "series",
         "turn_slos",
     )
@@ -104,6 +125,8 @@ class Recorder:
         #: a gap of zero, counted rather than recorded one by one.
         self._same_read_gaps = 0
         self._decode_time = self.dist["decode_time_ns"]
+        #: Per target replica, when the run has several (index into the run's replicas).
+        self.replicas: dict[int, ReplicaTally] = {}
 
     # ------------------------------------------------------------ time series
 
@@ -268,6 +291,29 @@ class Recorder:
             self.counts["stream_reconnects"] += 1
         self.latency["stream_connect_latency"].record(ns // NS_PER_US)
 
+    def replica(self, index: int) -> ReplicaTally:
+        """Replica ``index``'s tally (made on first use)."""
+        tally = self.replicas.get(index)
+        if tally is None:
+            tally = self.replicas[index] = ReplicaTally()
+        return tally
+
+    def reconnected(self, cause: str, ns: int) -> None:
+        """A dropped stream is back: ``cause`` (a close code, or ``error``) and the time from
+        the drop to the first frame on the new socket."""
+        counts = self.counts
+        counts["reconnects"] += 1
+        key = RECONNECTS_PREFIX + cause
+        counts[key] = counts.get(key, 0) + 1
+        self.latency["reconnect_time"].record(ns // NS_PER_US)
+
+    def cross_replica_lag(self, ns: int) -> None:
+        """A watcher's arrival on another replica - the driver's: lag, or lead if negative."""
+        if ns >= 0:
+            self.latency["cross_replica_lag"].record(ns // NS_PER_US)
+        else:
+            self.latency["cross_replica_lead"].record(-ns // NS_PER_US)
+
     def error(self, info: ErrorInfo, t: int) -> None:
         """One failure, by stage and structure. Rows are capped; the rest fold into one."""
         if info.stage == "stream_closed":
@@ -309,8 +355,11 @@ class Recorder:
         self.dist["retries_per_turn"].record(turn.retries)
         if turn.retries:
             counts["turns_retried"] += 1
+        replica = self.replica(turn.replica) if turn.replica is not None else None
         if outcome == "failed":
             counts["turns_failed"] += 1
+            if replica is not None:
+                replica.errors += 1
             if turn.retries:
                 counts["retry_exhausted"] += 1
             if turn.error is not None:
@@ -324,6 +373,8 @@ class Recorder:
             counts["turns_promoted"] += 1
         if turn.retries:
             counts["retry_recovered"] += 1
+        if replica is not None and turn.first_output_at is not None:
+            replica.ttft.record((turn.first_output_at - turn.origin) // NS_PER_US)
         self._turn_latencies(turn, bucket)
 
     def _turn_latencies(self, turn: Turn, bucket: SecondBucket) -> None:
@@ -409,8 +460,15 @@ class Recorder:
         counts = dict(self.counts)
         counts["parts"] = sum(n * k for n, k in self._parts_per_frame.items())
         self.latency["inter_part_gap"] = self._inter_part_gap(counts["parts"])
+        latency = {k: h.to_wire() for k, h in self.latency.items() if h.count}
+        for index, tally in self.replicas.items():
+            prefix = f"{REPLICA_PREFIX}{index}."
+            for name in ("streams", "frames", "events", "errors"):
+                counts[prefix + name] = getattr(tally, name)
+            if tally.ttft.count:
+                latency[prefix + "time_to_first_output"] = tally.ttft.to_wire()
         raw = Snapshot(
-            latency={k: h.to_wire() for k, h in self.latency.items() if h.count},
+            latency=latency,
             dist={k: h.to_wire() for k, h in self.dist.items() if h.count},
             counts={k: v for k, v in counts.items() if v},
             maxima={k: v for k, v in self.maxima.items() if v},

@@ -72,6 +72,8 @@ class Turn:
     t0: int
     #: Open loop: when the schedule wanted the turn sent (coordinated omission).
     intended: int | None = None
+    #: The target replica its driver talks to, when the run has several (an index).
+    replica: int | None = None
     queued: bool = False
     interrupted: bool = False
     #: True once the user message was seen, live or in a snapshot.

@@ -9,6 +9,7 @@ they are handed is a ``Runtime`` (settings, recorder, random source) and their R
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterator, Sequence
 
@@ -45,13 +46,23 @@ class ReconnectingStream:
     """
 
     def __init__(
-        self, rt: Runtime, client: ChatClient, chat_id: str, tracker: TurnTracker | None
+        self,
+        rt: Runtime,
+        client: ChatClient,
+        chat_id: str,
+        tracker: TurnTracker | None,
+        replica: int | None = None,
     ) -> None:
         self._runtime = rt
         self._client = client
         self._chat_id = chat_id
         self._tracker = tracker
         self._meter = StreamMeter(rt.recorder, tracker, time.perf_counter_ns)
+        #: The replica this stream connects to (several replicas only); a reconnect moves
+        #: it to the next, as a load balancer would.
+        self.replica = replica
+        #: (cause, drop time) of the drop a reconnect is answering, until its first frame.
+        self._dropped: tuple[str, int] | None = None
         self._ws: WebSocketStream | None = None
         self._greenlet: gevent.Greenlet | None = None
         self._closing = False
@@ -65,10 +76,14 @@ class ReconnectingStream:
 
     def open(self, reconnect: bool = False) -> bool:
         """Dial the stream; False (with the failure recorded) when it cannot be opened."""
-        tracker = self._tracker
+        tracker, rt = self._tracker, self._runtime
         url, headers = self._client.stream_target(
-            self._chat_id, tracker.after_id if tracker else None
+            self._chat_id,
+            tracker.after_id if tracker else None,
+            rt.replica_url(self.replica) if self.replica is not None else None,
         )
+        replica = rt.recorder.replica(self.replica) if self.replica is not None else None
+        self._meter.replica = replica
         ws = WebSocketStream(url, headers)
         start = time.perf_counter_ns()
         try:
@@ -80,7 +95,9 @@ class ReconnectingStream:
         except OSError as exc:
             self._open_failed(ErrorInfo("stream_open", f"{type(exc).__name__}: {exc}"))
             return False
-        self._runtime.recorder.stream_opened(time.perf_counter_ns() - start, reconnect=reconnect)
+        rt.recorder.stream_opened(time.perf_counter_ns() - start, reconnect=reconnect)
+        if replica is not None:
+            replica.streams += 1
         if tracker is not None:
             tracker.connected()
         self._ws = ws
@@ -105,6 +122,8 @@ class ReconnectingStream:
 
     def _open_failed(self, info: ErrorInfo) -> None:
         t = time.perf_counter_ns()
+        if self._meter.replica is not None:
+            self._meter.replica.errors += 1
         if self._tracker is not None and self._tracker.busy:
             self._tracker.fail(info, t)
         else:
@@ -116,6 +135,8 @@ class ReconnectingStream:
         while self._ws is not None:
             ws = self._ws
             frames = ws.frames()
+            if self._dropped is not None:
+                frames = self._first_after_drop(frames)
             if rt.settings.era_from_stream and rt.stream_era is None:
                 frames = self._learn_era(frames)
             self._meter.read(frames, self._turns_ended)
@@ -127,6 +148,17 @@ class ReconnectingStream:
 
     def _turns_ended(self, _: Sequence[Turn]) -> None:
         self.changed.set()
+
+    def _first_after_drop(self, frames: Iterator[tuple[bytes, int]]) -> Iterator[tuple[bytes, int]]:
+        """The reconnected socket's first frame ends ``reconnect_time``."""
+        first = next(frames, None)
+        if first is None:
+            return frames
+        if self._dropped is not None:
+            cause, dropped_at = self._dropped
+            self._dropped = None
+            self._runtime.recorder.reconnected(cause, first[1] - dropped_at)
+        return itertools.chain((first,), frames)
 
     def _learn_era(self, frames: Iterator[tuple[bytes, int]]) -> Iterator[tuple[bytes, int]]:
         """Envelope or bare array: the first frame settles era A or B for this process."""
@@ -147,16 +179,23 @@ class ReconnectingStream:
         if closed is not None and not closed.normal:
             info = ErrorInfo("stream_closed", f"closed {closed.code}: {closed.reason}".strip(": "))
             rt.recorder.error(info, t)
+            if self._meter.replica is not None:
+                self._meter.replica.errors += 1
         if tracker is None or not tracker.busy:
             self.changed.set()
             return
+        # No close frame at all (a reset, a dead replica) is an "error"; else its code.
+        self._dropped = ("error" if closed is None or closed.code == 1006 else str(closed.code), t)
         allowed = rt.settings.scenario.chat.max_reconnects
         while self.reconnects_left > 0 and not self._closing:
             attempt = allowed - self.reconnects_left
             self.reconnects_left -= 1
+            if self.replica is not None:
+                self.replica = (self.replica + 1) % rt.replica_count
             gevent.sleep(RECONNECT_BACKOFF_S[min(attempt, len(RECONNECT_BACKOFF_S) - 1)])
             if self.open(reconnect=True):
                 return
+        self._dropped = None
         if tracker.busy:
             reason = f"stream closed {closed.code if closed else 1006} mid-turn; reconnects spent"
             tracker.fail(ErrorInfo("stream_closed", reason), t)
@@ -177,12 +216,15 @@ class Conversation:
         organization: str | None,
         on_turn_ended: TurnHook | None = None,
         on_status: StatusHook | None = None,
+        replica: int | None = None,
     ) -> None:
         self._rt = rt
         self._client = client
         self._organization = organization
         self._on_turn_ended = on_turn_ended
         self._on_status = on_status
+        #: The replica this chat's driver talks to (several replicas only).
+        self._replica = replica
         self.chat_id: str | None = None
         self._tracker: TurnTracker | None = None
         self._stream: ReconnectingStream | None = None
@@ -197,10 +239,11 @@ class Conversation:
     def begin(self, prompt: str, intended: int | None = None) -> bool:
         """The first turn: create the chat with ``prompt`` and open its stream."""
         rt = self._rt
+        watched = self._on_status is not None or self._replica is not None
         tracker = self._tracker = TurnTracker(
-            rt.recorder, self._on_turn_ended, self._saw_status if self._on_status else None
+            rt.recorder, self._on_turn_ended, self._saw_status if watched else None
         )
-        tracker.start(time.perf_counter_ns(), intended=intended)
+        tracker.start(time.perf_counter_ns(), intended=intended).replica = self._replica
         self.turns = 1
         try:
             chat, latency = self._client.create_chat(prompt, self._organization)
@@ -212,7 +255,9 @@ class Conversation:
         rt.recorder.request("chat_create_latency", latency)
         self.chat_id = chat.id
         rt.live_chats[chat.id] = 0
-        self._stream = ReconnectingStream(rt, self._client, chat.id, self._tracker)
+        if self._replica is not None:
+            rt.chat_replicas[chat.id] = self._replica
+        self._stream = ReconnectingStream(rt, self._client, chat.id, self._tracker, self._replica)
         return self._stream.open()
 
     def post(self, prompt: str) -> bool:
@@ -225,6 +270,7 @@ class Conversation:
             if not stream.open(reconnect=True):
                 return False
         turn = self._tracker.start(time.perf_counter_ns())
+        turn.replica = self._replica
         try:
             response, latency = self._client.post_message(self.chat_id, prompt)
         except ApiError as exc:
@@ -243,6 +289,7 @@ class Conversation:
         assert message_id is not None, "edit needs a message of ours"
         self.turns += 1
         turn = self._tracker.start(time.perf_counter_ns())
+        turn.replica = self._replica
         try:
             latency = self._client.edit_message(self.chat_id, message_id, prompt)
         except ApiError as exc:
@@ -290,6 +337,7 @@ class Conversation:
         chat_id = self.chat_id
         if chat_id is not None:
             self._rt.live_chats.pop(chat_id, None)
+            self._rt.chat_replicas.pop(chat_id, None)
             if self._rt.settings.scenario.chat.archive:
                 self._archive(chat_id)
         self.chat_id, self._tracker, self._stream = None, None, None
@@ -326,8 +374,15 @@ class Conversation:
             self._rt.recorder.request("capacity_wait", t - turn.origin)
 
     def _saw_status(self, status: str, t: int) -> None:
-        if self.chat_id is not None and self._on_status is not None:
-            self._on_status(self.chat_id, status, t)
+        chat_id = self.chat_id
+        if chat_id is None:
+            return
+        if self._on_status is not None:
+            self._on_status(chat_id, status, t)
+        if self._replica is not None:
+            recorder = self._rt.recorder
+            for lag in self._rt.cross_replica.stream_saw(chat_id, status, t):
+                recorder.cross_replica_lag(lag)
 
     def _interrupt(self) -> None:
         assert self.chat_id is not None and self._tracker is not None

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from loadtest.client.preflight import TargetInfo
 from loadtest.client.rest import ChatClient, RequestHook
 from loadtest.core.recorder import Recorder
+from loadtest.core.watch import WatchLag
 from loadtest.protocol.eras import Era
 from loadtest.scenario import Scenario
 
@@ -52,6 +53,8 @@ class RunSettings(BaseModel):
     #: Open loop: this process's share of the arrival rate (turns per second).
     process_arrival_rate: float | None = None
     seed: int | None = None
+    #: Every replica of the target (``host`` first) when the run has several; else empty.
+    replicas: list[str] = []
 
     @classmethod
     def for_target(cls, scenario: Scenario, target: TargetInfo, **extra: Any) -> RunSettings:
@@ -64,6 +67,7 @@ class RunSettings(BaseModel):
             era_from_stream=target.era_from_stream,
             organizations=target.organizations,
             owners=target.owners,
+            replicas=target.replicas,
             **extra,
         )
 
@@ -76,6 +80,8 @@ class Identity:
     token: str
     organization: str | None
     owner: bool
+    #: The replica this user talks to (an index into ``RunSettings.replicas``), if several.
+    replica: int | None = None
 
 
 @dataclass
@@ -94,13 +100,44 @@ class Runtime:
     stream_era: Era | None = None
     #: Chats this process drives now, for StreamWatchers to attach to.
     live_chats: dict[str, int] = field(default_factory=dict)
+    #: The replica each live chat's driver talks to (several replicas only).
+    chat_replicas: dict[str, int] = field(default_factory=dict)
+    #: Pairs a status seen by a chat's driver with the same seen by a watcher on another
+    #: replica (``cross_replica_lag``), as ``WatchLag`` pairs a stream with a watch socket.
+    cross_replica: WatchLag = field(default_factory=WatchLag)
     _next_user: int = 0
+    _next_watcher: int = 0
+
+    @property
+    def replica_count(self) -> int:
+        return len(self.settings.replicas)
+
+    def replica_url(self, index: int | None) -> str:
+        """The URL of replica ``index`` (wrapping), or the host when there is one."""
+        replicas = self.settings.replicas
+        if index is None or not replicas:
+            return self.settings.host
+        return replicas[index % len(replicas)]
+
+    def placed(self, driver: int | None) -> int | None:
+        """The replica a watcher (or watch socket) of a chat driven on ``driver`` goes to,
+        by ``[chat] watcher_placement``."""
+        n = self.replica_count
+        if driver is None or n < 2:
+            return driver
+        placement = self.settings.scenario.chat.watcher_placement
+        self._next_watcher += 1
+        if placement == "same":
+            return driver
+        if placement == "any":
+            return self._next_watcher % n
+        return (driver + 1 + self._next_watcher % (n - 1)) % n
 
     def client(self, identity: Identity, on_request: RequestHook | None = None) -> ChatClient:
         """A user's REST client: its own token and connection, this process's TLS context."""
         settings = self.settings
         return ChatClient(
-            settings.host,
+            self.replica_url(identity.replica),
             identity.token,
             settings.era,
             bypass_ratelimit=identity.owner and settings.scenario.target.bypass_ratelimit,
@@ -112,10 +149,13 @@ class Runtime:
         index = self._next_user % max(1, len(self.tokens))
         self._next_user += 1
         orgs, owners = self.settings.organizations, self.settings.owners
+        n = self.replica_count
         return Identity(
             token=self.tokens[index] if self.tokens else "",
             organization=orgs[index] if index < len(orgs) else None,
             owner=owners[index] if index < len(owners) else False,
+            # Users spread over the replicas in turn, whatever their tokens.
+            replica=(self._next_user - 1) % n if n > 1 else None,
         )
 
 

@@ -36,11 +36,14 @@ class Tabs:
         client: ChatClient,
         count: int,
         on_admitted: Callable[[str, int], object] | None = None,
+        replica: int | None = None,
     ) -> None:
         """``on_admitted`` hears of each chat the concurrent-agent gate admitted from its
-        queue (a ``capacity_change`` to ``queued_for_capacity: false``), with its arrival."""
+        queue (a ``capacity_change`` to ``queued_for_capacity: false``), with its arrival.
+        ``replica``: where the sockets connect, when the run has several replicas."""
         self._rt = rt
         self._client = client
+        self._base_url = rt.replica_url(replica) if replica is not None else None
         self._on_admitted = on_admitted
         self._lag = WatchLag()
         self._sockets: list[WebSocketStream | None] = [None] * count
@@ -65,7 +68,7 @@ class Tabs:
 
     def _hold(self, index: int) -> None:
         while not self._closing:
-            url, headers = self._client.watch_target()
+            url, headers = self._client.watch_target(self._base_url)
             ws = WebSocketStream(url, headers)
             try:
                 ws.connect()

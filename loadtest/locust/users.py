@@ -101,6 +101,8 @@ class _ChatloadUser(User):
         self._reporter = reporter(environment, self._rt)
         identity = self._rt.identity()
         self._organization = identity.organization
+        #: The replica this user's REST calls and driver streams go to (several only).
+        self._replica = identity.replica
         self._client: ChatClient = self._rt.client(identity, self._reporter.request)
 
     def _prompt(self) -> str:
@@ -122,7 +124,11 @@ class ChatUser(_ChatloadUser):
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
         tabs = self._rt.settings.scenario.chat.watch_sockets_per_user
-        self._tabs = Tabs(self._rt, self._client, tabs, self._admitted) if tabs else None
+        self._tabs = (
+            Tabs(self._rt, self._client, tabs, self._admitted, self._rt.placed(self._replica))
+            if tabs
+            else None
+        )
         self._conversation = self._new_conversation()
 
     def _new_conversation(self) -> Conversation:
@@ -133,6 +139,7 @@ class ChatUser(_ChatloadUser):
             self._organization,
             self._reporter.turn,
             tabs.stream_saw if tabs is not None else None,
+            self._replica,
         )
 
     def _admitted(self, chat_id: str, t: int) -> None:
@@ -190,9 +197,18 @@ class StreamWatcher(_ChatloadUser):
             return
         chat_id = min(chats, key=lambda c: chats[c])
         chats[chat_id] += 1
+        rt = self._rt
+        driver = rt.chat_replicas.get(chat_id)
+        replica = rt.placed(driver)
+        across = replica is not None and replica != driver
+
+        def saw(status: str, t: int) -> None:
+            for lag in rt.cross_replica.watch_saw(chat_id, status, t, id(self)):
+                rt.recorder.cross_replica_lag(lag)
+
         # A tracker of no turns: it still counts what a tab sees (era D's thrown-away output).
-        watching = TurnTracker(self._rt.recorder)
-        stream = self._stream = ReconnectingStream(self._rt, self._client, chat_id, watching)
+        watching = TurnTracker(rt.recorder, on_status=saw if across else None)
+        stream = self._stream = ReconnectingStream(rt, self._client, chat_id, watching, replica)
         if stream.open():
             while stream.is_open and chat_id in chats:
                 stream.changed.wait(timeout=0.5)
@@ -239,7 +255,13 @@ class OpenLoopUser(_ChatloadUser):
         self._pool.spawn(self._one_turn, self._next_at)
 
     def _one_turn(self, intended: int) -> None:
-        conversation = Conversation(self._rt, self._client, self._organization, self._reporter.turn)
+        conversation = Conversation(
+            self._rt,
+            self._client,
+            self._organization,
+            self._reporter.turn,
+            replica=self._replica,
+        )
         try:
             if conversation.begin(self._prompt(), intended=intended):
                 conversation.follow()

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from loadtest import __version__
 from loadtest.core.figures import DISTRIBUTIONS, FIGURES, FORMULAS, LATENCIES, SERIES_LATENCIES
 from loadtest.core.histogram import Histogram, lowest_equivalent
-from loadtest.core.recorder import WATCH_EVENTS_PREFIX
+from loadtest.core.recorder import RECONNECTS_PREFIX, REPLICA_PREFIX, WATCH_EVENTS_PREFIX
 from loadtest.core.slo import SloResult
 from loadtest.core.snapshot import SERIES_COLUMNS, Snapshot
 
@@ -108,6 +108,9 @@ class Target(Strict):
     url: str
     era: Literal["a", "b", "c", "d"]
     server_version: str | None = None
+    #: Every replica of the deployment the run targeted (``--host`` given more than once);
+    #: empty for one.
+    replicas: list[str] = Field(default_factory=list)
 
 
 class RunInfo(Strict):
@@ -163,6 +166,8 @@ class Counts(Strict):
     http_connection_errors: int = 0
     streams_opened: int = 0
     stream_reconnects: int = 0
+    #: Dropped streams back on a new socket (by cause: ``Report.reconnects_by_cause``).
+    reconnects: int = 0
     streams_closed_abnormally: int = 0
     streams_era_a: int = 0
     streams_era_b: int = 0
@@ -262,6 +267,17 @@ def buckets(hist: Histogram, divisor: float, bins: int = PLOT_BINS) -> list[list
     return [[(low + width * (i + 1)) / divisor, n] for i, n in enumerate(counts)]
 
 
+class Replica(Strict):
+    """One target replica's share of the streams (docs/metrics.md, "Replicas")."""
+
+    url: str
+    streams: int = 0
+    frames: int = 0
+    events: int = 0
+    errors: int = 0
+    time_to_first_output: Summary
+
+
 class Report(Strict):
     schema_version: int = SCHEMA_VERSION
     tool: Tool = Field(default_factory=Tool)
@@ -280,6 +296,10 @@ class Report(Strict):
     formulas: dict[str, str] = Field(default_factory=dict)
     #: Bucketed distributions for plots: name -> [[upper bound (ms or count), count], ...].
     histograms: dict[str, list[list[float]]] = Field(default_factory=dict)
+    #: Per target replica, when the run had several.
+    replicas: list[Replica] = Field(default_factory=list)
+    #: ``counts.reconnects`` by cause: a close code, or ``error`` (no close frame came).
+    reconnects_by_cause: dict[str, int] = Field(default_factory=dict)
 
     def figure(self, path: str) -> float | None:
         """A figure by its SLO path: ``time_to_first_output.p95``, ``error_rate``, ..."""
@@ -315,10 +335,11 @@ def build_report(
         for name in LATENCIES
         if name in CONTRACT_LATENCIES or snapshot.latency.get(name)
     }
-    if "watch_lag" in latency or "watch_lead" in latency:
-        latency["watch_lag"] = Summary.signed(
-            snapshot.histogram("watch_lead"), snapshot.histogram("watch_lag"), 1000.0
-        )
+    for behind, ahead in (("watch_lag", "watch_lead"), ("cross_replica_lag", "cross_replica_lead")):
+        if behind in latency or ahead in latency:
+            latency[behind] = Summary.signed(
+                snapshot.histogram(ahead), snapshot.histogram(behind), 1000.0
+            )
     dists = {
         name: Summary.of(snapshot.histogram(name), float(scale))
         for name, scale in DISTRIBUTIONS.items()
@@ -398,7 +419,33 @@ def build_report(
             for name, divisor in PLOTTED.items()
             if snapshot.histogram(name).count
         },
+        replicas=_replicas(snapshot, run.target.replicas),
+        reconnects_by_cause={
+            name.removeprefix(RECONNECTS_PREFIX): n
+            for name, n in sorted(snapshot.counts.items())
+            if name.startswith(RECONNECTS_PREFIX)
+        },
     )
+
+
+def _replicas(snapshot: Snapshot, urls: list[str]) -> list[Replica]:
+    """Each replica's figures, from the snapshot's ``replica.<index>.<figure>`` entries."""
+    out = []
+    for index, url in enumerate(urls):
+        prefix = f"{REPLICA_PREFIX}{index}."
+        out.append(
+            Replica(
+                url=url,
+                **{
+                    name: snapshot.count(prefix + name)
+                    for name in ("streams", "frames", "events", "errors")
+                },
+                time_to_first_output=Summary.of(
+                    snapshot.histogram(prefix + "time_to_first_output"), 1000.0
+                ),
+            )
+        )
+    return out
 
 
 def _point(second: int, value: list[object], origin: float) -> SeriesPoint:

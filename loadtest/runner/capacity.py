@@ -42,6 +42,7 @@ from loadtest.runner.command import (
     EXIT_INCOMPLETE,
     EXIT_PASSED,
     EXIT_USAGE,
+    HOST_HELP,
     UsageError,
     _at_least,
     against_target,
@@ -84,7 +85,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     add = parser.add_argument
     add("--scenario", type=Path, help="scenario file (TOML): the chats each user runs")
-    add("--host", help="deployment URL (or CODER_URL); absent: the embedded simulator")
+    add("--host", action="append", help=HOST_HELP)
     add("--token", help="session token (CODER_SESSION_TOKEN is better), never logged")
     add("--setup", type=Path, help="a file written by 'chatload setup' (tokens, target)")
     add(

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from locust.env import Environment
 
-from loadtest.client.preflight import TargetError, TargetInfo, inspect_target
+from loadtest.client.preflight import TargetError, TargetInfo, inspect_replicas, split_hosts
 from loadtest.core.slo import Slo, SloError, evaluate, parse_slo, per_turn_bounds
 from loadtest.core.snapshot import Snapshot
 from loadtest.locust import runtime
@@ -62,7 +62,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     add = parser.add_argument
     add("--scenario", type=Path, help=f"scenario file (TOML); default {DEFAULT_SCENARIO.name}")
-    add("--host", help="deployment URL (or CODER_URL); absent: the embedded simulator")
+    add("--host", action="append", help=HOST_HELP)
     add(
         "--token",
         help="session token, never logged; CODER_SESSION_TOKEN is better (no other user of the "
@@ -169,6 +169,14 @@ class UsageError(Exception):
     """Bad flags or configuration: exit 2."""
 
 
+HOST_HELP = (
+    "deployment URL (or CODER_URL); absent: the embedded simulator. Repeat it (or separate "
+    "URLs with commas) to name the replicas of one deployment: drivers are spread over them, "
+    "watchers and watch sockets go to another replica than their chat's driver, and a "
+    "dropped stream reconnects to the next replica"
+)
+
+
 def plan(args: argparse.Namespace) -> tuple[Scenario, list[Slo], str | None, list[str]]:
     """Everything checked before a request is sent: a mistake here exits 2, never 3."""
     path = args.scenario or (DEFAULT_SCENARIO if DEFAULT_SCENARIO.exists() else None)
@@ -182,7 +190,8 @@ def plan(args: argparse.Namespace) -> tuple[Scenario, list[Slo], str | None, lis
         slos = [parse_slo(expr) for expr in exprs]
     except SloError as exc:
         raise UsageError(f"{source}: {exc}") from None
-    host = args.host or os.environ.get("CODER_URL") or scenario.target.host
+    flag_host = ",".join(args.host) if args.host else None
+    host = flag_host or os.environ.get("CODER_URL") or scenario.target.host
     tokens = [args.token or os.environ.get("CODER_SESSION_TOKEN") or ""]
     if args.setup is not None:
         from loadtest.deploy.setup_file import read_setup_file
@@ -191,10 +200,11 @@ def plan(args: argparse.Namespace) -> tuple[Scenario, list[Slo], str | None, lis
             setup = read_setup_file(args.setup)
         except (OSError, ValueError) as exc:
             raise UsageError(f"{args.setup}: {exc}") from None
-        host = args.host or setup.url
+        host = flag_host or setup.url
         tokens = setup.tokens
     if host:
-        _check_host(host)
+        for replica in split_hosts(host):
+            _check_host(replica)
         if not all(tokens):
             raise UsageError(
                 "no session token for " + host + ": pass --token or set CODER_SESSION_TOKEN "
@@ -243,7 +253,7 @@ def against_target(
             sim = processes.SimProcess.start(scenario.sim.era, token, scenario.sim.config)
             host, tokens = sim.url, [token]
         try:
-            target = inspect_target(host, tokens, scenario.target.era)
+            target = inspect_replicas(split_hosts(host), tokens, scenario.target.era)
         except TargetError as exc:
             print(f"chatload {command}: {exc}", file=sys.stderr)
             return EXIT_UNREACHABLE
@@ -324,6 +334,7 @@ def run_info(
             url=target.url,
             era=_era(target, result.snapshot),
             server_version=target.server_version,
+            replicas=target.replicas,
         ),
     )
 

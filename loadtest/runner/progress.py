@@ -72,9 +72,11 @@ def print_summary(report: Report, files: list[Path]) -> None:
         if report.run.complete
         else "INCOMPLETE: " + "; ".join(report.run.incomplete_reasons)
     )
+    target = report.run.target
+    where = f"{len(target.replicas)} replicas" if target.replicas else target.url
     print(
-        f"\nchatload: {report.run.scenario} against {report.run.target.url} "
-        f"(era {report.run.target.era}), {report.run.duration_s:.1f} s, {status}",
+        f"\nchatload: {report.run.scenario} against {where} "
+        f"(era {target.era}), {report.run.duration_s:.1f} s, {status}",
         file=out,
     )
     if report.generator.bottleneck:
@@ -104,6 +106,17 @@ def print_summary(report: Report, files: list[Path]) -> None:
         "without an answer)",
         file=out,
     )
+    if report.reconnects_by_cause:
+        causes = ", ".join(f"{cause} {n}" for cause, n in report.reconnects_by_cause.items())
+        print(f"  reconnected after a drop: {c.reconnects} ({causes})", file=out)
+    for replica in report.replicas:
+        ttft = replica.time_to_first_output
+        print(
+            f"  replica {replica.url}: {replica.streams} streams, {replica.frames} frames, "
+            f"{replica.events} events, {replica.errors} errors; TTFT p50 "
+            + (f"{ttft.p50:.1f} ms" if ttft.count else "n/a"),
+            file=out,
+        )
     i = report.integrity
     broken = (
         f"{i.seq_gaps} seq gaps, {i.seq_duplicates} duplicates, {i.seq_out_of_order} out of "
@@ -144,8 +157,11 @@ def print_summary(report: Report, files: list[Path]) -> None:
         ("time_to_terminal_status", "time to terminal status"),
         ("time_per_output_token", "time per output token"),
         ("watch_lag", "watch lag (watch - stream)"),
+        ("cross_replica_lag", "cross-replica lag"),
+        ("reconnect_time", "reconnect time"),
     ):
-        if name in ("time_to_action_required", "watch_lag") and name not in lat:
+        optional = ("time_to_action_required", "watch_lag", "cross_replica_lag", "reconnect_time")
+        if name in optional and name not in lat:
             continue  # only when the run had them
         print(latency_row(name, label), file=out)
     for check in report.slo.checks:

@@ -46,3 +46,25 @@ def test_two_thousand_users_make_one_tls_context(contexts_made: list[ssl.SSLCont
     assert {c._headers["Coder-Session-Token"] for c in clients} == {f"token-{i}" for i in range(10)}
     for client in clients:
         client.close()
+
+
+def replicas_runtime(placement: str) -> runtime.Runtime:
+    scenario = Scenario.model_validate({"chat": {"watcher_placement": placement}})
+    hosts = [f"http://replica-{i}:3000" for i in range(3)]
+    settings = runtime.RunSettings(scenario=scenario, host=hosts[0], era=Era.D, replicas=hosts)
+    return runtime.install(settings, ["token-a", "token-b"])
+
+
+def test_users_spread_over_replicas_and_watchers_go_to_another() -> None:
+    rt = replicas_runtime("other")
+    identities = [rt.identity() for _ in range(6)]
+    assert [i.replica for i in identities] == [0, 1, 2, 0, 1, 2]
+    assert [i.token for i in identities] == ["token-a", "token-b"] * 3
+    assert rt.client(identities[1]).base_url == "http://replica-1:3000"
+    placed = [rt.placed(1) for _ in range(4)]
+    assert set(placed) == {0, 2}  # never the driver's own, and both others in turn
+    same, anywhere = replicas_runtime("same"), replicas_runtime("any")
+    assert {same.placed(2) for _ in range(3)} == {2}
+    assert {anywhere.placed(2) for _ in range(3)} == {0, 1, 2}
+    one = https_runtime()
+    assert one.identity().replica is None and one.placed(None) is None

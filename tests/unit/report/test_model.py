@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import orjson
+import pytest
 
 from loadtest.core.histogram import Histogram
 from loadtest.core.recorder import Recorder
@@ -134,3 +135,45 @@ def test_a_lost_workers_in_flight_turns_are_counted_as_lost() -> None:
     recorder.counts.update(turns_started=61, turns_completed=59)
     report = build_report(recorder.snapshot(), run_info())
     assert report.counts.turns_lost == 2
+
+
+def test_replicas_reconnects_and_cross_replica_lag_reach_the_report() -> None:
+    """Two processes' replica figures merge per replica; the report names each replica."""
+    from loadtest.core.snapshot import merge
+    from loadtest.core.turn import Turn
+
+    recorders = [Recorder(), Recorder()]
+    for recorder, streams in zip(recorders, (2, 3), strict=True):
+        for index in (0, 1):
+            tally = recorder.replica(index)
+            tally.streams += streams
+            tally.frames += 10 * (index + 1)
+            tally.events += 20 * (index + 1)
+        turn = Turn(t0=0, replica=1, first_output_at=40 * MS, terminal_at=90 * MS)
+        turn.outcome = "completed"
+        recorder.turn_ended(turn)
+    recorders[0].reconnected("error", 150 * MS)
+    recorders[1].reconnected("1001", 250 * MS)
+    recorders[0].cross_replica_lag(3 * MS)
+    recorders[1].cross_replica_lag(-1 * MS)
+    info = run_info()
+    info.target.replicas = ["http://replica-a:3000", "http://replica-b:3000"]
+    report = build_report(merge(r.snapshot() for r in recorders), info)
+    first, second = report.replicas
+    assert (first.url, first.streams, first.frames, first.events) == (
+        "http://replica-a:3000",
+        5,
+        20,
+        40,
+    )
+    assert (second.streams, second.frames, second.events) == (5, 40, 80)
+    assert first.time_to_first_output.count == 0 and second.time_to_first_output.count == 2
+    assert second.time_to_first_output.p50 == pytest.approx(40, rel=0.01)
+    assert report.counts.reconnects == 2
+    assert report.reconnects_by_cause == {"1001": 1, "error": 1}
+    assert report.latency_ms["reconnect_time"].max == pytest.approx(250, rel=0.01)
+    lag = report.latency_ms["cross_replica_lag"]
+    assert lag.count == 2 and lag.min == pytest.approx(-1, rel=0.01)
+    assert lag.max == pytest.approx(3, rel=0.01)
+    # One target: no replicas section.
+    assert build_report(Recorder().snapshot(), run_info()).replicas == []
