@@ -112,7 +112,10 @@ class ChatClient:
         timeout: float = 30.0,
         on_request: RequestHook | None = None,
         transport: httpx.BaseTransport | None = None,
+        replicas: list[str] | None = None,
     ) -> None:
+        """``replicas``: every replica of the deployment (``base_url`` among them); a call
+        that cannot connect moves to the next, as a load balancer would."""
         headers = {"Accept": "application/json", "User-Agent": "chatload"}
         if token:
             headers[TOKEN_HEADER] = token
@@ -129,6 +132,7 @@ class ChatClient:
         )
         self.paths: ChatPaths = PATHS[era]
         self.on_request = on_request
+        self._replicas = [r.rstrip("/") for r in replicas or ()]
 
     @property
     def era(self) -> Era:
@@ -159,8 +163,9 @@ class ChatClient:
             method, self.base_url + path, content=content, headers=headers, params=params
         )
         # A request whose connection failed before any answer is sent once more when that
-        # cannot do harm: it never reached the server (connect failed) or it is idempotent.
-        retries_left = 1
+        # cannot do harm: it never reached the server (connect failed) or it is idempotent;
+        # one that could not connect to its replica tries each other replica once.
+        retries_left = 1 + max(0, len(self._replicas) - 1)
         while True:
             start = time.perf_counter_ns()
             try:
@@ -168,9 +173,15 @@ class ChatClient:
                 break
             except httpx.TransportError as exc:
                 latency = time.perf_counter_ns() - start
-                safe = isinstance(exc, httpx.ConnectError) or method in IDEMPOTENT
-                if retries_left and safe:
+                refused = isinstance(exc, httpx.ConnectError)
+                if retries_left and (refused or method in IDEMPOTENT):
                     retries_left -= 1
+                    if refused and len(self._replicas) > 1:
+                        self._next_replica()
+                        request = self._http.build_request(
+                            method, self.base_url + path, content=content, headers=headers,
+                            params=params,
+                        )  # fmt: skip
                     continue
                 error = ApiError(name, None, f"{type(exc).__name__}: {exc}")
                 self._report(name, method, latency, 0, error)
@@ -187,6 +198,11 @@ class ChatClient:
         self._report(name, method, latency, len(response.content), None)
         decoded = orjson.loads(response.content) if response.content.strip() else None
         return Timed(decoded, latency)
+
+    def _next_replica(self) -> None:
+        replicas = self._replicas
+        index = replicas.index(self.base_url) if self.base_url in replicas else -1
+        self.base_url = replicas[(index + 1) % len(replicas)]
 
     def _report(self, name: str, method: str, ns: int, size: int, error: ApiError | None) -> None:
         if self.on_request is not None:

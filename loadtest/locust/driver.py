@@ -63,6 +63,8 @@ class ReconnectingStream:
         self.replica = replica
         #: (cause, drop time) of the drop a reconnect is answering, until its first frame.
         self._dropped: tuple[str, int] | None = None
+        #: True from a drop until the reconnect succeeded or gave up.
+        self.reconnecting = False
         self._ws: WebSocketStream | None = None
         self._greenlet: gevent.Greenlet | None = None
         self._closing = False
@@ -181,11 +183,16 @@ class ReconnectingStream:
             rt.recorder.error(info, t)
             if self._meter.replica is not None:
                 self._meter.replica.errors += 1
-        if tracker is None or not tracker.busy:
+        dropped = closed is None or not closed.normal
+        if tracker is None or not (tracker.busy or dropped):
             self.changed.set()
             return
-        # No close frame at all (a reset, a dead replica) is an "error"; else its code.
+        # A socket the server or the network dropped comes back at once, busy or not, as a
+        # browser tab's would (on the next replica when there are several); a normal close
+        # only while a turn is in flight. No close frame at all (a reset, a dead replica)
+        # is cause "error"; else its close code.
         self._dropped = ("error" if closed is None or closed.code == 1006 else str(closed.code), t)
+        self.reconnecting = True
         allowed = rt.settings.scenario.chat.max_reconnects
         while self.reconnects_left > 0 and not self._closing:
             attempt = allowed - self.reconnects_left
@@ -194,8 +201,10 @@ class ReconnectingStream:
                 self.replica = (self.replica + 1) % rt.replica_count
             gevent.sleep(RECONNECT_BACKOFF_S[min(attempt, len(RECONNECT_BACKOFF_S) - 1)])
             if self.open(reconnect=True):
+                self.reconnecting = False
                 return
         self._dropped = None
+        self.reconnecting = False
         if tracker.busy:
             reason = f"stream closed {closed.code if closed else 1006} mid-turn; reconnects spent"
             tracker.fail(ErrorInfo("stream_closed", reason), t)

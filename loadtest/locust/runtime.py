@@ -142,6 +142,7 @@ class Runtime:
             settings.era,
             bypass_ratelimit=identity.owner and settings.scenario.target.bypass_ratelimit,
             on_request=on_request,
+            replicas=settings.replicas,
         )
 
     def identity(self) -> Identity:

@@ -210,7 +210,7 @@ class StreamWatcher(_ChatloadUser):
         watching = TurnTracker(rt.recorder, on_status=saw if across else None)
         stream = self._stream = ReconnectingStream(rt, self._client, chat_id, watching, replica)
         if stream.open():
-            while stream.is_open and chat_id in chats:
+            while (stream.is_open or stream.reconnecting) and chat_id in chats:
                 stream.changed.wait(timeout=0.5)
                 stream.changed.clear()
         stream.close()

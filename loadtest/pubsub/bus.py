@@ -58,8 +58,20 @@ class Pubsub(ABC):
         if first:
             await self._listen(channel)
 
+    async def unsubscribe(self, channel: str, listener: Listener) -> None:
+        listeners = self._listeners.get(channel)
+        if listeners is None or listener not in listeners:
+            return
+        listeners.remove(listener)
+        if not listeners:
+            del self._listeners[channel]
+            await self._unlisten(channel)
+
     @abstractmethod
     async def _listen(self, channel: str) -> None: ...
+
+    @abstractmethod
+    async def _unlisten(self, channel: str) -> None: ...
 
     @abstractmethod
     async def close(self) -> None: ...
@@ -87,7 +99,8 @@ class PostgresPubsub(Pubsub):
         super().__init__()
         self._publisher = publisher
         self._listener = listener
-        self._pending: asyncio.Queue[tuple[str, asyncio.Future[None]]] = asyncio.Queue()
+        #: (LISTEN or UNLISTEN, channel, done) for the reader to run between its waits.
+        self._pending: asyncio.Queue[tuple[str, str, asyncio.Future[None]]] = asyncio.Queue()
         self._reader = asyncio.create_task(self._read())
 
     @classmethod
@@ -113,8 +126,14 @@ class PostgresPubsub(Pubsub):
         self.published += 1
 
     async def _listen(self, channel: str) -> None:
+        await self._command("LISTEN", channel)
+
+    async def _unlisten(self, channel: str) -> None:
+        await self._command("UNLISTEN", channel)
+
+    async def _command(self, verb: str, channel: str) -> None:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        await self._pending.put((channel, done))
+        await self._pending.put((verb, channel, done))
         await done
 
     async def _read(self) -> None:
@@ -122,13 +141,12 @@ class PostgresPubsub(Pubsub):
 
         while True:
             while not self._pending.empty():
-                channel, done = self._pending.get_nowait()
+                verb, channel, done = self._pending.get_nowait()
                 try:
-                    await self._listener.execute(
-                        sql.SQL("LISTEN {}").format(sql.Identifier(channel))
-                    )
+                    command = sql.SQL(verb + " {}").format(sql.Identifier(channel))
+                    await self._listener.execute(command)
                 except Exception as exc:  # handed to the subscriber, who raises it
-                    done.set_exception(PubsubError(f"LISTEN {channel}: {_first_line(exc)}"))
+                    done.set_exception(PubsubError(f"{verb} {channel}: {_first_line(exc)}"))
                 else:
                     done.set_result(None)
             async for note in self._listener.notifies(timeout=LISTEN_TURN_S):
@@ -149,6 +167,7 @@ class NatsPubsub(Pubsub):
     def __init__(self, client: Any) -> None:
         super().__init__()
         self._client = client
+        self._subscriptions: dict[str, Any] = {}
 
     @classmethod
     async def connect(cls, url: str) -> NatsPubsub:
@@ -187,8 +206,13 @@ class NatsPubsub(Pubsub):
         async def handler(message: Any) -> None:
             self._deliver(message.subject, message.data)
 
-        await self._client.subscribe(channel, cb=handler)
+        self._subscriptions[channel] = await self._client.subscribe(channel, cb=handler)
         await self._client.flush()  # the server has the subscription when this returns
+
+    async def _unlisten(self, channel: str) -> None:
+        subscription = self._subscriptions.pop(channel, None)
+        if subscription is not None:
+            await subscription.unsubscribe()
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):

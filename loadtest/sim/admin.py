@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import pydantic
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from loadtest.config import patched
 from loadtest.sim.errors import VALIDATION_FAILED, ApiError
 from loadtest.sim.firehose import FirehoseEndpoint, TurnhoseEndpoint
+from loadtest.sim.replica import serve_relay
 from loadtest.sim.web import JSON, read_body
 
 if TYPE_CHECKING:
@@ -22,6 +25,8 @@ def admin_routes(sim: Sim) -> list[BaseRoute]:
     async def counts(request: Request) -> Response:
         counts = sim.counters.wire()
         counts["totals"]["watch_events"] = sim.watch.wire()
+        if sim.replica is not None:
+            counts["replica"] = sim.replica.counts()
         return JSON(counts)
 
     async def state(request: Request) -> Response:
@@ -53,6 +58,19 @@ def admin_routes(sim: Sim) -> list[BaseRoute]:
                 raise ApiError(400, VALIDATION_FAILED, validations=problems) from None
         return JSON(sim.config.model_dump(mode="json"))
 
+    async def relay(websocket: WebSocket) -> None:
+        """Another replica's streams of a chat this replica runs (``chatload sim --replicas``)."""
+        if sim.replica is None:
+            await websocket.close(4404, "not a replica")
+            return
+        await serve_relay(sim.replica, websocket.path_params["chat"], websocket)
+
+    async def crash(request: Request) -> Response:
+        """A replica dies at once, as a killed process: no close frames, no goodbyes."""
+        if sim.replica is None:
+            raise ApiError(404, "Not a replica: start the simulator with --replicas.")
+        os._exit(137)
+
     return [
         Route("/__sim/counts", counts),
         Route("/__sim/state", state),
@@ -60,4 +78,6 @@ def admin_routes(sim: Sim) -> list[BaseRoute]:
         Route("/__sim/config", config, methods=["GET", "PATCH"]),
         WebSocketRoute("/__sim/firehose", FirehoseEndpoint(sim)),
         WebSocketRoute("/__sim/turnhose", TurnhoseEndpoint(sim)),
+        WebSocketRoute("/__sim/relay/{chat}", relay),
+        Route("/__sim/crash", crash, methods=["POST"]),
     ]

@@ -30,6 +30,7 @@ from loadtest.sim.errors import (
     TITLE_EMPTY,
     TITLE_TOO_LONG,
     ApiError,
+    not_found,
 )
 from loadtest.sim.stream import StreamEndpoint
 from loadtest.sim.watch import WatchEndpoint
@@ -190,27 +191,59 @@ def routes(sim: Sim) -> list[BaseRoute]:
             return JSON({"message": "Queued message promotion accepted."}, status_code=202)
         return JSON(message.wire())
 
+    def forwarding(
+        handler: Callable[[Request], Awaitable[Response]],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """A replica answers for a chat another replica runs by handing the call to it."""
+        replica = sim.replica
+        if replica is None:
+            return handler
+
+        async def forwarded(request: Request) -> Response:
+            raw = request.path_params["chat"]
+            if raw in store.chats:
+                return await handler(request)
+            found = await replica.remote_chat(parse_uuid(raw))
+            if found is None:
+                return await handler(request)  # not found, as usual
+            user = sim.request_user(request, chats=True)
+            if found[0] != user.id:
+                raise not_found()
+            path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            status, body, media = await replica.forward(
+                found[1], request.method, path, dict(request.headers), await request.body()
+            )
+            return Response(body, status_code=status, media_type=media)
+
+        return forwarded
+
     def mounted(base: str) -> list[BaseRoute]:
         one = f"{base}/{{chat}}"
         table: list[BaseRoute] = [
             Route(base, chats, methods=["GET", "POST"]),
-            Route(one, chat, methods=["GET"] if paths.archive_by_post else ["GET", "PATCH"]),
             Route(
-                f"{one}/messages", messages, methods=["POST"] if era is Era.A else ["GET", "POST"]
+                one,
+                forwarding(chat),
+                methods=["GET"] if paths.archive_by_post else ["GET", "PATCH"],
             ),
-            Route(f"{one}/messages/{{message}}", edit, methods=["PATCH"]),
-            Route(f"{one}/interrupt", interrupt, methods=["POST"]),
-            Route(f"{one}/queue/{{queued}}", queued, methods=["DELETE"]),
-            Route(f"{one}/queue/{{queued}}/promote", promote, methods=["POST"]),
+            Route(
+                f"{one}/messages",
+                forwarding(messages),
+                methods=["POST"] if era is Era.A else ["GET", "POST"],
+            ),
+            Route(f"{one}/messages/{{message}}", forwarding(edit), methods=["PATCH"]),
+            Route(f"{one}/interrupt", forwarding(interrupt), methods=["POST"]),
+            Route(f"{one}/queue/{{queued}}", forwarding(queued), methods=["DELETE"]),
+            Route(f"{one}/queue/{{queued}}/promote", forwarding(promote), methods=["POST"]),
             WebSocketRoute(f"{one}/stream", StreamEndpoint(sim)),
             WebSocketRoute(f"{base}/watch", WatchEndpoint(sim)),
         ]
         if era is Era.D:
-            table.append(Route(f"{one}/tool-results", tool_results, methods=["POST"]))
+            table.append(Route(f"{one}/tool-results", forwarding(tool_results), methods=["POST"]))
         if paths.archive_by_post:
             table += [
-                Route(f"{one}/archive", archiver(True), methods=["POST"]),
-                Route(f"{one}/unarchive", archiver(False), methods=["POST"]),
+                Route(f"{one}/archive", forwarding(archiver(True)), methods=["POST"]),
+                Route(f"{one}/unarchive", forwarding(archiver(False)), methods=["POST"]),
             ]
         return table
 

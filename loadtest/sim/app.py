@@ -40,8 +40,12 @@ def build_app(sim: Sim) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if sim.replica is not None:
+            await sim.replica.start(sim.external_url)
         yield
         await sim.player.close()
+        if sim.replica is not None:
+            await sim.replica.close()
 
     return Starlette(
         routes=routes,

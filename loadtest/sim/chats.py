@@ -627,6 +627,20 @@ class ChatStore:
 
     # ------------------------------------------------------------ the stream's snapshot
 
+    # ------------------------------------------------------------ replicas
+
+    def bump_message_id(self, at_least: int) -> None:
+        """Message ids continue above ``at_least`` (a chat taken over from another replica)."""
+        self._message_id = max(self._message_id, at_least)
+
+    def taken_over(self, chat: Chat) -> list[Event]:
+        """A chat recovered from a dead replica runs its turn again here: a new generation
+        attempt (era D: ``preview_reset``) and ``running`` again."""
+        self._clear_step(chat)
+        chat.status = ""
+        reset = [self.events.preview_reset(chat.id)] if self.era is Era.D else []
+        return [*reset, self._set_status(chat, self._run_status())]
+
     def snapshot(self, chat: Chat, after_id: int | None) -> list[Event]:
         """What a new stream gets first (spec section 3.5, per era)."""
         events = self.events

@@ -74,6 +74,55 @@ def configure(parser: argparse.ArgumentParser) -> None:
         choices=["critical", "error", "warning", "info", "debug"],
         help="stderr log level (warning)",
     )
+    cluster = parser.add_argument_group(
+        "replicas: a simulated Coder cluster (Debian's postgresql, and nats-server for nats)"
+    )
+    cluster.add_argument(
+        "--replicas",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run N replica processes on --port, --port+1, ... sharing chats and messages in "
+        "PostgreSQL and notifying each other over --pubsub, as Coder's replicas do (0: one "
+        "plain simulator)",
+    )
+    cluster.add_argument(
+        "--pubsub",
+        choices=["nats", "postgres"],
+        default="nats",
+        help="nats (Coder's default since September 2026) or postgres (LISTEN/NOTIFY, the "
+        "fallback) (nats)",
+    )
+    cluster.add_argument(
+        "--database-url", help="use this PostgreSQL instead of starting a private one"
+    )
+    cluster.add_argument("--pubsub-url", help="use this NATS (or PostgreSQL) for the pubsub")
+    cluster.add_argument(
+        "--lease",
+        type=float,
+        default=3.0,
+        metavar="S",
+        help="seconds without a heartbeat after which a replica's running chats are taken "
+        "over by another (Coder: 5 minutes) (3)",
+    )
+    cluster.add_argument(
+        "--legacy-replicas",
+        type=int,
+        default=0,
+        metavar="K",
+        help="the last K replicas are of the previous version: they publish and read only "
+        "the legacy error string (a rolling deploy in progress) (0)",
+    )
+    for flag, text in (
+        ("--notify-drop-rate", "fault: drop a pubsub notify"),
+        ("--notify-delay-ms", "fault: delay every pubsub notify by this many ms"),
+        (
+            "--relay-drop-rate",
+            "fault: a replica drops a relayed text part (never an episode's last)",
+        ),
+        ("--relay-duplicate-rate", "fault: a replica sends a relayed text part twice"),
+    ):
+        cluster.add_argument(flag, type=float, default=0.0, metavar="P", help=text + " (0)")
     add_flags(parser.add_argument_group("generation and faults (see --config)"), SimConfig)
 
 
@@ -93,6 +142,18 @@ def main(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"chatload sim: invalid configuration: {exc}", file=sys.stderr)
         return 2
+    if args.replicas:
+        problem = _cluster_problem(args)
+        if problem:
+            print(f"chatload sim: {problem}", file=sys.stderr)
+            return 2
+        from loadtest.sim.cluster import run_cluster
+
+        return run_cluster(args, sys.argv[2:])
+    from loadtest.sim.replica import REPLICA_ENV, ReplicaSettings
+
+    raw = os.environ.get(REPLICA_ENV)
+    replica = ReplicaSettings.model_validate_json(raw) if raw else None
     return run(
         Era(args.era),
         config,
@@ -102,4 +163,17 @@ def main(args: argparse.Namespace) -> int:
         default_model=not args.no_default_model,
         ws_ping_interval=args.ws_ping_interval,
         log_level=args.log_level,
+        replica=replica,
     )
+
+
+def _cluster_problem(args: argparse.Namespace) -> str | None:
+    if args.replicas < 1:
+        return f"--replicas {args.replicas}: give at least 1"
+    if args.era != Era.D.value:
+        return "--replicas simulates today's Coder: era d only"
+    if not 0 <= args.legacy_replicas < args.replicas:
+        return f"--legacy-replicas {args.legacy_replicas}: from 0 to {args.replicas - 1}"
+    if args.lease <= 0:
+        return "--lease must be above 0 seconds"
+    return None

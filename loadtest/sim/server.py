@@ -16,6 +16,7 @@ from loadtest.protocol.eras import Era
 from loadtest.serve import bind, serve, url_of
 from loadtest.sim.app import build_app
 from loadtest.sim.config import SimConfig
+from loadtest.sim.replica import ReplicaSettings
 from loadtest.sim.state import Sim
 
 log = logging.getLogger("chatload.sim")
@@ -54,9 +55,13 @@ def run(
     default_model: bool = True,
     ws_ping_interval: float = 15.0,
     log_level: str = "warning",
+    replica: ReplicaSettings | None = None,
 ) -> int:
-    """Serve until SIGINT/SIGTERM (exit 0); one ``listening`` line to stdout once ready."""
+    """Serve until SIGINT/SIGTERM (exit 0); one ``listening`` line to stdout once ready.
+    With ``replica``, as one replica of a cluster (``chatload sim --replicas``)."""
     sim = Sim(era, config, token, default_model=default_model)
+    if replica is not None:
+        sim.join_cluster(replica)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", log.name):
         logging.getLogger(name).addFilter(RedactTokens())
     try:
@@ -81,7 +86,10 @@ def run(
         host=host,
         port=port,
         sock=sock,
-        banner=lambda url: f"chatload sim listening on {url} (era {era.value})",
+        banner=lambda url: (
+            f"chatload sim listening on {url} (era {era.value})"
+            + (f" as replica {replica.index} of {replica.count}" if replica is not None else "")
+        ),
         on_shutdown=close_streams,
         ws=_ws_implementation(),
         ws_per_message_deflate=False,

@@ -12,15 +12,16 @@ from datetime import UTC, datetime
 from starlette.requests import Request
 
 from loadtest.protocol.eras import PATHS, Era
-from loadtest.protocol.models import ErrorKind
+from loadtest.protocol.models import ChatActionRequiredToolCall, ErrorKind
 from loadtest.sim.accounts import Accounts, User
 from loadtest.sim.auth import Auth, RateLimiter
 from loadtest.sim.catalog import Catalog
-from loadtest.sim.chats import ChatStore
+from loadtest.sim.chats import Chat, ChatStore
 from loadtest.sim.config import SimConfig
 from loadtest.sim.errors import VALIDATION_FAILED, ApiError
 from loadtest.sim.hub import Counters, Hub
 from loadtest.sim.player import Player
+from loadtest.sim.replica import Replica, ReplicaSettings, TappedHub
 from loadtest.sim.watch_hub import WatchHub
 
 
@@ -50,6 +51,23 @@ class Sim:
         self.limiter = RateLimiter(lambda: self.config.rate_limit_per_minute)
         self.auth = Auth(self.accounts, self.limiter)
         self.player = Player(self)
+        #: This process as one replica of a cluster (``chatload sim --replicas``), if so.
+        self.replica: Replica | None = None
+
+    def join_cluster(self, settings: ReplicaSettings) -> Replica:
+        """Become one replica: what this hub publishes for our chats also goes to the
+        cluster; the replica starts (database, pubsub) once the server serves."""
+        hub = TappedHub(self.store.chats)
+        self.hub = hub
+        replica = self.replica = hub.replica = Replica(self, settings)
+        watch = self.watch.publish
+
+        def changed(chat: Chat, kind: str, calls: list[ChatActionRequiredToolCall] | None) -> None:
+            watch(chat, kind, calls)
+            replica.changed(chat, kind)
+
+        self.store.on_change = changed
+        return replica
 
     def reconfigure(self, config: SimConfig) -> None:
         """Adopt a new config; a new seed restarts the random source, limits start afresh."""

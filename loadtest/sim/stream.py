@@ -17,7 +17,7 @@ from starlette.websockets import WebSocket
 from uvicorn.protocols.utils import ClientDisconnected
 
 from loadtest.protocol.eras import Era
-from loadtest.sim.errors import BAD_AFTER_ID, ApiError
+from loadtest.sim.errors import BAD_AFTER_ID, ApiError, not_found
 from loadtest.sim.events import BATCH_SIZE, MARK
 from loadtest.sim.hub import LOW_WATER, Counts, Subscriber
 from loadtest.sim.web import error_response, parse_uuid
@@ -172,7 +172,15 @@ class StreamEndpoint:
             user = sim.chat_user(
                 websocket.headers, websocket.cookies, websocket.query_params, websocket.url.path
             )
-            chat = sim.store.get(user, parse_uuid(websocket.path_params["chat"]))
+            chat_id = parse_uuid(websocket.path_params["chat"])
+            remote = sim.replica is not None and chat_id not in sim.store.chats
+            if remote:
+                assert sim.replica is not None
+                found = await sim.replica.remote_chat(chat_id)
+                if found is None or found[0] != user.id:
+                    raise not_found()
+            else:
+                chat_id = sim.store.get(user, chat_id).id
             raw_after = websocket.query_params.get("after_id")
             try:
                 after_id = int(raw_after) if raw_after is not None else None
@@ -199,13 +207,19 @@ class StreamEndpoint:
                 await send({"type": "websocket.send", "text": frame.decode()})
                 await send({"type": "websocket.close", "code": 1011, "reason": ""})
             return
-        subscriber = sim.hub.subscribe(
-            chat.id, sim.store.snapshot(chat, after_id), whole=sim.era is Era.D
-        )
+        if remote:
+            # Another replica runs the chat: the database, pubsub and its relay (replica.py).
+            assert sim.replica is not None
+            subscriber = await sim.replica.stream(chat_id, after_id)
+        else:
+            chat = sim.store.chats[chat_id]
+            subscriber = sim.hub.subscribe(
+                chat_id, sim.store.snapshot(chat, after_id), whole=sim.era is Era.D
+            )
         try:
             await websocket.accept()
         except BaseException:
             sim.hub.unsubscribe(subscriber)
             raise
-        sim.counters.of(chat.id).streams_opened += 1
+        sim.counters.of(chat_id).streams_opened += 1
         await serve(sim, subscriber, receive, send)

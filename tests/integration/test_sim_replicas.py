@@ -1,0 +1,158 @@
+"""A simulated Coder cluster (``chatload sim --replicas``) on real PostgreSQL and NATS, and
+``chatload run`` across its replicas: what crosses replicas arrives whole, and is counted."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from loadtest.protocol.notify import NOTIFY_PAYLOAD_LIMIT
+from tests.integration.pubsub_servers import nats_url, postgres_url  # noqa: F401
+from tests.integration.test_run import report, run
+
+TURNS = ("--ttft", "20", "--part-gap", "5", "--parts-per-turn", "8", "--rate-limit", "-1")
+
+
+class Cluster:
+    """A running ``chatload sim --replicas N`` and the URL of each replica."""
+
+    def __init__(self, replicas: int, *args: str) -> None:
+        self.token = secrets.token_urlsafe(18)
+        command = [sys.executable, "-m", "loadtest.cli", "sim", "--replicas", str(replicas)]
+        command += ["--port", "0", "--token", self.token, *TURNS, *args]
+        # Its log goes to a file: a pipe nobody reads could fill and stall the cluster.
+        self.log = tempfile.NamedTemporaryFile(prefix="chatload-cluster-", suffix=".log")
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.log, text=True)
+        assert self.process.stdout is not None
+        self.urls: list[str] = []
+        deadline = time.monotonic() + 90
+        while len(self.urls) < replicas and time.monotonic() < deadline:
+            ready, _, _ = select.select([self.process.stdout], [], [], 5)
+            if not ready:
+                continue
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            assert "listening on" in line, line
+            self.urls.append(line.split()[4])
+        if len(self.urls) < replicas:
+            self.stop()
+            raise RuntimeError(f"cluster did not start: {self.urls} {self.stderr()[-3000:]}")
+
+    def counts(self, index: int) -> dict[str, Any]:
+        data: dict[str, Any] = httpx.get(f"{self.urls[index]}/__sim/counts", timeout=10).json()
+        return data
+
+    def stderr(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")
+
+    def stop(self) -> str:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+        err = self.stderr()
+        self.log.close()
+        return err
+
+
+def scenario(tmp_path: Path, users: int = 6, run_time: str = "5s", **chat: Any) -> Path:
+    lines = [
+        'name = "replicas"',
+        "[load]",
+        f"users = {users}",
+        f"spawn_rate = {users * 2}",
+        f'run_time = "{run_time}"',
+        "stop_timeout = 20",
+        "[chat]",
+        "turns = 100",
+        'think_time = "0.1s"',
+        "turn_timeout = 30",
+        *(f"{key} = {json.dumps(value)}" for key, value in chat.items()),
+    ]
+    path = tmp_path / "replicas.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run_on(cluster: Cluster, path: Path, out: Path) -> dict[str, Any]:
+    done = run(
+        f"--host={','.join(cluster.urls)}",
+        f"--token={cluster.token}",
+        "--scenario",
+        str(path),
+        "--report-dir",
+        str(out),
+    )
+    assert done.returncode in (0, 1), done.stdout[-3000:] + done.stderr[-3000:]
+    return report(out)
+
+
+@pytest.fixture(params=["postgres", "nats"])
+def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    server = Cluster(3, "--pubsub", request.param)
+    yield server
+    server.stop()
+
+
+def test_a_run_across_three_replicas_adds_up_and_arrives_whole(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    rep = run_on(cluster, scenario(tmp_path, watchers_per_chat=1), tmp_path / "out")
+    sent = [cluster.counts(i) for i in range(3)]
+    counts = rep["counts"]
+    for name, theirs in (
+        ("frames", "frames"),
+        ("events", "events"),
+        ("streams_opened", "streams_opened"),
+    ):
+        assert counts[name] == sum(s["totals"][theirs] for s in sent), name
+    for replica, mine in zip(rep["replicas"], sent, strict=True):
+        assert replica["frames"] == mine["totals"]["frames"] > 0
+        assert replica["events"] == mine["totals"]["events"]
+    assert counts["turns_completed"] == sum(s["totals"]["turns_completed"] for s in sent) > 0
+    assert counts["turns_failed"] == 0
+    integrity = rep["integrity"]
+    assert integrity["turns_checked"] > 0
+    assert integrity["seq_gaps"] == integrity["seq_duplicates"] == 0
+    assert integrity["seq_out_of_order"] == integrity["content_mismatches"] == 0
+    lag = rep["latency_ms"]["cross_replica_lag"]
+    assert lag["count"] > 0 and lag["p50"] > 0, lag
+    for mine in sent:
+        assert mine["replica"]["notifies_published"] > 0
+        assert 0 < mine["replica"]["notify_bytes_max"] < NOTIFY_PAYLOAD_LIMIT
+
+
+def test_relay_faults_are_counted_as_the_replicas_broke_them(tmp_path: Path) -> None:
+    cluster = Cluster(
+        2, "--pubsub", "postgres", "--relay-drop-rate", "0.05", "--relay-duplicate-rate", "0.05"
+    )
+    try:
+        path = scenario(tmp_path, users=4, watchers_per_chat=1, watcher_placement="other")
+        rep = run_on(cluster, path, tmp_path / "out")
+        sent = [cluster.counts(i) for i in range(2)]
+    finally:
+        cluster.stop()
+    integrity = rep["integrity"]
+    for name in ("seq_gaps", "seq_duplicates", "content_mismatches"):
+        broke = sum(s["totals"]["integrity"][name] for s in sent)
+        assert integrity[name] == broke, (name, integrity, [s["totals"]["integrity"] for s in sent])
+    dropped = sum(s["replica"]["relay_parts_dropped"] for s in sent)
+    duplicated = sum(s["replica"]["relay_parts_duplicated"] for s in sent)
+    assert dropped > 0 and duplicated > 0
+    assert integrity["seq_gaps"] == dropped and integrity["seq_duplicates"] == duplicated
