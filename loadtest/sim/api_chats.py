@@ -210,9 +210,12 @@ def routes(sim: Sim) -> list[BaseRoute]:
             if found[0] != user.id:
                 raise not_found()
             path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            status, body, media = await replica.forward(
-                found[1], request.method, path, dict(request.headers), await request.body()
+            answer = await replica.forward(
+                raw, request.method, path, dict(request.headers), await request.body()
             )
+            if answer is None:  # this replica took the chat over meanwhile
+                return await handler(request)
+            status, body, media = answer
             return Response(body, status_code=status, media_type=media)
 
         return forwarded

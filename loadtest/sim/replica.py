@@ -58,6 +58,9 @@ REPLICA_ENV: Final = "CHATLOAD_SIM_REPLICA"
 #: How long a stream on another replica waits for a message's relayed commit mark before it
 #: emits the message anyway (the relay may be gone with its replica).
 COMMIT_WAIT_S: Final = 1.0
+#: How long a first stream waits for the relay's hello, and for the database to hold what
+#: the hello says was committed.
+HELLO_WAIT_S: Final = 2.0
 
 SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS sim_replicas (
@@ -306,16 +309,16 @@ class Replica:
                 log.exception("replica %d: heartbeat failed", self.settings.index)
 
     async def _takeovers(self) -> None:
-        """Claim active chats whose worker's heartbeat is older than the lease."""
+        """Claim the chats of a worker whose heartbeat is older than the lease: a running
+        one runs its turn again here, an idle one waits here for its next message."""
         while True:
             await asyncio.sleep(self.settings.lease_s / 4)
             try:
                 stale = await self.query(
                     "SELECT c.id::text, c.worker_id FROM sim_chats c "
                     "JOIN sim_replicas r ON r.worker_id = c.worker_id "
-                    "WHERE c.status = ANY(%s) AND c.worker_id <> %s "
-                    "AND r.heartbeat < now() - make_interval(secs => %s)",
-                    (sorted(ACTIVE), self.worker_id, self.settings.lease_s),
+                    "WHERE c.worker_id <> %s AND r.heartbeat < now() - make_interval(secs => %s)",
+                    (self.worker_id, self.settings.lease_s),
                 )
                 for chat_id, old in stale:
                     await self._take_over(chat_id, old)
@@ -325,13 +328,13 @@ class Replica:
     async def _take_over(self, chat_id: str, old_worker: str) -> None:
         cursor = await self._db.execute(
             "UPDATE sim_chats SET worker_id = %s WHERE id = %s AND worker_id = %s "
-            "RETURNING owner_id, chat",
+            "RETURNING owner_id, chat, status",
             (self.worker_id, chat_id, old_worker),
         )
         row = await cursor.fetchone()
         if row is None:
             return  # another replica was first
-        owner_id, info = row
+        owner_id, info, status = row
         rows = await self.query(
             "SELECT event FROM sim_messages WHERE chat_id = %s ORDER BY id", (chat_id,)
         )
@@ -350,9 +353,17 @@ class Replica:
             await mirror.close(keep_streams=True)
         store.chats[chat_id] = chat
         self.faults.chats_taken_over += 1
-        log.warning("replica %d took over chat %s", self.settings.index, chat_id)
-        sim.hub.publish(chat_id, store.taken_over(chat))
-        sim.player.start(chat)
+        log.info("replica %d took over chat %s (%s)", self.settings.index, chat_id, status)
+        # What the history says, not the status (its write may have died with the worker):
+        # a user message with no answer after it is a turn to run again.
+        unanswered = bool(chat.messages) and chat.messages[-1].role == "user"
+        if unanswered:
+            sim.hub.publish(chat_id, store.taken_over(chat))
+            sim.player.start(chat)
+        elif status in ACTIVE:
+            sim.hub.publish(chat_id, store.finish_turn(chat, promote=False)[0])
+        else:
+            chat.status = status
 
     # ------------------------------------------------------------ another replica's chats
 
@@ -376,27 +387,36 @@ class Replica:
         return await mirror.subscribe(after_id)
 
     async def forward(
-        self, worker_id: str, method: str, path: str, headers: dict[str, str], body: bytes
-    ) -> tuple[int, bytes, str]:
-        """A REST call about a chat another replica runs, handed to that replica."""
-        url = await self.worker_url(worker_id)
-        if url is None:
-            return 503, b'{"message":"The chat\'s replica is unknown."}', "application/json"
+        self, chat_id: str, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, bytes, str] | None:
+        """A REST call about a chat another replica runs, handed to that replica. While
+        that replica is unreachable the call waits (up to twice the lease) for a survivor
+        to take the chat over, as a message to Coder waits for a worker; None when this
+        replica took it: the caller answers itself."""
         import httpx
 
         keep = {k: v for k, v in headers.items() if k.lower() not in ("host", "content-length")}
-        try:
-            reply = await self._http.request(method, url + path, headers=keep, content=body)
-        except httpx.TransportError:
-            return 503, b'{"message":"The chat\'s replica is unavailable."}', "application/json"
-        return (
-            reply.status_code,
-            reply.content,
-            reply.headers.get("content-type", "application/json"),
-        )
+        deadline = time.monotonic() + 2 * self.settings.lease_s + 1
+        while True:
+            if chat_id in self.sim.store.chats:
+                return None
+            found = await self.remote_chat(chat_id)
+            url = await self.worker_url(found[1]) if found is not None else None
+            if url is not None:
+                try:
+                    reply = await self._http.request(method, url + path, headers=keep, content=body)
+                except httpx.TransportError:
+                    pass
+                else:
+                    media = reply.headers.get("content-type", "application/json")
+                    return reply.status_code, reply.content, media
+            if time.monotonic() > deadline:
+                return 503, b'{"message":"The chat\'s replica is unavailable."}', "application/json"
+            await asyncio.sleep(self.settings.lease_s / 4)
 
     def counts(self) -> dict[str, Any]:
         return {
+            "streams_open": sum(len(subs) for subs in self.sim.hub.subscribers.values()),
             "index": self.settings.index,
             "worker_id": self.worker_id,
             "legacy": self.settings.legacy,
@@ -432,8 +452,10 @@ class Mirror:
         #: "connecting", "up", or "down" (its worker gone: messages go without commit marks).
         self.relay_state = "down"
         self.waiting_since: float | None = None
-        #: Text the relay faults took out of the current episode: its commit mismatches.
-        self.dropped_text = False
+        #: The step under way as this mirror's streams were sent it: its text deltas and
+        #: their seqs (its commit is compared with them, as a client does).
+        self.text: list[str] = []
+        self.seqs: set[int] = set()
         self._listening = False
         self._wake = asyncio.Event()
         self._pump_task: asyncio.Task[None] | None = None
@@ -441,6 +463,8 @@ class Mirror:
         self._ready = False
         #: Set once the first stream has its snapshot: from then on the mirror emits.
         self._live = False
+        #: The first stream's snapshot waits for the relay's hello (newest id, parts).
+        self._hello: asyncio.Future[tuple[int, list[Event]]] | None = None
         #: Streams reading their snapshot now: the mirror stays for them.
         self._attaching = 0
         #: The last status sent to this mirror's streams.
@@ -480,15 +504,42 @@ class Mirror:
             (chat_id,),
         )
         status, worker, queue_changed, queue, last_error = rows[0]
+        buffered: list[Event] = []
+        relayed_from: int | None = None
+        if not self._live:
+            # The first stream's history ends where the relay starts: what the worker
+            # committed before then is history (its parts were never relayed), what it
+            # streams after is live. So the relay's hello comes before the history is read.
+            hello = self._hello = asyncio.get_running_loop().create_future()
+            self._relay_to(worker)
+            try:
+                relayed_from, buffered = await asyncio.wait_for(hello, timeout=HELLO_WAIT_S)
+                await self._history_reaches(relayed_from)
+            except TimeoutError:
+                pass  # its worker is gone: the next one's hello goes to the relayed items
+            finally:
+                self._hello = None
         messages = await replica.query(
             "SELECT id, event FROM sim_messages WHERE chat_id = %s ORDER BY id", (chat_id,)
         )
         # No await from here on: the snapshot and the subscription are one step.
-        first = not self._live
-        if first:
+        local = replica.sim.store.chats.get(chat_id)
+        if local is not None:  # taken over by this replica meanwhile: an ordinary stream
+            history = replica.sim.store.snapshot(local, after_id)
+            return self.hub.subscribe(chat_id, history, whole=True)
+        if not self._live:
             newest = max((row[0] for row in messages), default=0)
-            self.last_id = self.committed = self.emitted = newest
+            if relayed_from is not None:
+                # What came after the hello is live (its parts follow in the relay).
+                newest = min(newest, relayed_from)
+                self.committed = relayed_from
+            else:
+                self.committed = newest
+            self.last_id = self.emitted = newest
             self.status = status
+            self._new_step()
+            for part in buffered:
+                self._send_to_nobody(part)
         else:
             status = self.status
         snapshot: list[Event] = [
@@ -503,15 +554,32 @@ class Mirror:
             snapshot.append(update)
         snapshot.append(events.status(chat_id, status))
         if status == "error" and last_error:
+            if self.replica.settings.legacy:  # the old version reads only the text
+                last_error = {"message": last_error.get("message", ""), "kind": "generic"}
             snapshot.append({"type": "error", "chat_id": chat_id, "error": last_error})
         snapshot.append(events.preview_reset(chat_id))
         snapshot.extend(self.episode)
         subscriber = self.hub.subscribe(chat_id, snapshot, whole=True)
         self._live = True
         self._wake.set()
-        if first:
-            self._relay_to(worker)  # idle or not: the next turn's parts must not race it
         return subscriber
+
+    async def _history_reaches(self, message_id: int) -> None:
+        """Wait (bounded) until the worker's writes reach ``message_id`` in the database."""
+        deadline = time.monotonic() + HELLO_WAIT_S
+        while time.monotonic() < deadline:
+            rows = await self.replica.query(
+                "SELECT coalesce(max(id), 0) FROM sim_messages WHERE chat_id = %s",
+                (self.chat_id,),
+            )
+            if rows[0][0] >= message_id:
+                return
+            await asyncio.sleep(0.01)
+
+    def _send_to_nobody(self, part: Event) -> None:
+        """A part of the episode under way, kept for the snapshot of the streams to come."""
+        self.episode.append(part)
+        self._add_text(part["message_part"])
 
     def _relay_to(self, worker: str) -> None:
         if self.worker == worker and self.relay_task is not None and not self.relay_task.done():
@@ -535,9 +603,17 @@ class Mirror:
                 self.relay_state = "up"
                 async for frame in ws:
                     for item in orjson.loads(frame):
-                        if item["type"] == HELLO:
-                            # Messages up to the worker's newest precede its buffered parts.
+                        if item["type"] == HELLO and self._hello is not None:
+                            # The first stream's snapshot is waiting for this.
+                            hello, self._hello = self._hello, None
+                            if not hello.done():
+                                hello.set_result((item["last_message_id"], item["parts"]))
+                        elif item["type"] == HELLO:
+                            # A relay to a new worker (a takeover): messages up to its newest,
+                            # then, as in a snapshot, preview_reset and the episode it is on.
                             self.relayed.append({"type": COMMIT, "id": item["last_message_id"]})
+                            self.relayed.append(self.events.preview_reset(self.chat_id))
+                            self.relayed.extend(item["parts"])
                         else:
                             self.relayed.append(item)
                     self._wake.set()
@@ -647,7 +723,6 @@ class Mirror:
         if item["type"] == "message_part" and _is_text(item) and self._more_of_episode(item):
             if settings.relay_drop_rate and rng.random() < settings.relay_drop_rate:
                 faults.relay_parts_dropped += 1
-                self.dropped_text = True
                 out = [mark("seq_gaps")]
             elif settings.relay_duplicate_rate and rng.random() < settings.relay_duplicate_rate:
                 faults.relay_parts_duplicated += 1
@@ -655,16 +730,48 @@ class Mirror:
         self._send(out)
 
     def _send(self, out: list[Event]) -> None:
-        """To this mirror's streams, remembering the episode under way for late ones."""
+        """To this mirror's streams, remembering the episode under way for late ones, and
+        what its text added up to: a step committed with other text gets a mark."""
+        sent: list[Event] = []
         for event in out:
             kind = event["type"]
-            if kind == "message" or kind == "preview_reset":
-                self.episode = []
-            elif kind == "message_part" or kind.startswith(MARK):
+            if kind == "message":
+                if event["message"].get("role") == "assistant" and self._text_differs(event):
+                    sent.append(mark("content_mismatches"))
+                self._new_step()
+            elif kind == "preview_reset":
+                self._new_step()
+            elif kind == "message_part":
+                self.episode.append(event)
+                self._add_text(event["message_part"])
+            elif kind.startswith(MARK):
                 self.episode.append(event)
             elif kind == "status":
                 self.status = event["status"]["status"]
-        self.hub.publish(self.chat_id, out)
+            sent.append(event)
+        self.hub.publish(self.chat_id, sent)
+
+    def _new_step(self) -> None:
+        self.episode, self.text, self.seqs = [], [], set()
+
+    def _add_text(self, part: Event) -> None:
+        """A delta as a client adds it up: era D drops a seq it already has."""
+        seq = part.get("seq")
+        if seq is not None:
+            if seq in self.seqs:
+                return
+            self.seqs.add(seq)
+        text = (part.get("part") or {}).get("text")
+        if isinstance(text, str):
+            self.text.append(text)
+
+    def _text_differs(self, message: Event) -> bool:
+        committed = "".join(
+            p["text"]
+            for p in message["message"].get("content") or ()
+            if isinstance(p.get("text"), str)
+        )
+        return "".join(self.text) != committed
 
     def _emit_durable(self, force: bool) -> bool:
         """The head of the durable queue, if it may go now; whether one went."""
@@ -679,13 +786,9 @@ class Mirror:
                 return False
         self.waiting_since = None
         self.durable.popleft()
-        out = [event]
         if kind == "message":
             self.emitted = max(self.emitted, message_id)
-            if self.dropped_text and event["message"].get("role") == "assistant":
-                out = [mark("content_mismatches"), event]
-            self.dropped_text = False
-        self._send(out)
+        self._send([event])
         return True
 
     def _more_of_episode(self, part: Event) -> bool:
@@ -767,9 +870,8 @@ async def serve_relay(replica: Replica, chat_id: str, websocket: Any) -> None:
     buffered = list(chat.parts) if chat.active and not chat.buffer_done else []
     gone = asyncio.create_task(websocket.receive())
     try:
-        await websocket.send_text(
-            orjson.dumps([{"type": HELLO, "last_message_id": newest}, *buffered]).decode()
-        )
+        hello = {"type": HELLO, "last_message_id": newest, "parts": buffered}
+        await websocket.send_text(orjson.dumps([hello]).decode())
         while True:
             getting = asyncio.create_task(queue.get())
             done, _ = await asyncio.wait({getting, gone}, return_when=asyncio.FIRST_COMPLETED)

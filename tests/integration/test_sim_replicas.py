@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import select
@@ -18,6 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
+from loadtest.client.preflight import inspect_target
+from loadtest.client.rest import ChatClient
 from loadtest.protocol.notify import NOTIFY_PAYLOAD_LIMIT
 from tests.integration.pubsub_servers import nats_url, postgres_url  # noqa: F401
 from tests.integration.test_run import report, run
@@ -33,7 +36,7 @@ class Cluster:
         command = [sys.executable, "-m", "loadtest.cli", "sim", "--replicas", str(replicas)]
         command += ["--port", "0", "--token", self.token, *TURNS, *args]
         # Its log goes to a file: a pipe nobody reads could fill and stall the cluster.
-        self.log = tempfile.NamedTemporaryFile(prefix="chatload-cluster-", suffix=".log")
+        self.log = tempfile.NamedTemporaryFile(prefix="chatload-cluster-", suffix=".log")  # noqa: SIM115 (closed by stop)
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.log, text=True)
         assert self.process.stdout is not None
         self.urls: list[str] = []
@@ -48,8 +51,8 @@ class Cluster:
             assert "listening on" in line, line
             self.urls.append(line.split()[4])
         if len(self.urls) < replicas:
-            self.stop()
-            raise RuntimeError(f"cluster did not start: {self.urls} {self.stderr()[-3000:]}")
+            log = self.stop()
+            raise RuntimeError(f"cluster did not start: {self.urls} {log[-3000:]}")
 
     def counts(self, index: int) -> dict[str, Any]:
         data: dict[str, Any] = httpx.get(f"{self.urls[index]}/__sim/counts", timeout=10).json()
@@ -130,7 +133,9 @@ def test_a_run_across_three_replicas_adds_up_and_arrives_whole(
     integrity = rep["integrity"]
     assert integrity["turns_checked"] > 0
     assert integrity["seq_gaps"] == integrity["seq_duplicates"] == 0
-    assert integrity["seq_out_of_order"] == integrity["content_mismatches"] == 0
+    assert integrity["seq_out_of_order"] == integrity["content_mismatches"] == 0, [
+        (s["totals"]["integrity"], s["replica"]) for s in sent
+    ]
     lag = rep["latency_ms"]["cross_replica_lag"]
     assert lag["count"] > 0 and lag["p50"] > 0, lag
     for mine in sent:
@@ -156,3 +161,112 @@ def test_relay_faults_are_counted_as_the_replicas_broke_them(tmp_path: Path) -> 
     duplicated = sum(s["replica"]["relay_parts_duplicated"] for s in sent)
     assert dropped > 0 and duplicated > 0
     assert integrity["seq_gaps"] == dropped and integrity["seq_duplicates"] == duplicated
+    # A copy is dropped by its seq; only a lost delta changes a step's text.
+    assert 0 < integrity["content_mismatches"] <= dropped
+
+
+def test_a_killed_replicas_sockets_reconnect_and_its_chats_finish_elsewhere(
+    tmp_path: Path,
+) -> None:
+    cluster = Cluster(3, "--pubsub", "postgres", "--lease", "1")
+    try:
+        path = scenario(tmp_path, users=6, run_time="9s", watchers_per_chat=1, max_reconnects=6)
+        out = tmp_path / "out"
+        load = subprocess.Popen(
+            [
+                sys.executable, "-m", "loadtest.cli", "run", "--quiet",
+                f"--host={','.join(cluster.urls)}", f"--token={cluster.token}",
+                "--scenario", str(path), "--report-dir", str(out),
+            ],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # until the load is under way
+            time.sleep(0.5)
+            if cluster.counts(1)["totals"]["turns_completed"] >= 10:
+                break
+        held = cluster.counts(1)["replica"]["streams_open"]
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.post(f"{cluster.urls[1]}/__sim/crash", timeout=5)
+        stdout, stderr = load.communicate(timeout=120)
+        assert load.returncode in (0, 1), stdout[-3000:] + stderr[-3000:]
+        survivors = [cluster.counts(i) for i in (0, 2)]
+    finally:
+        log = cluster.stop()
+    rep = report(out)
+    counts = rep["counts"]
+    # Every socket the dead replica held came back elsewhere, without a close frame.
+    assert held > 0 and counts["reconnects"] == held, (held, counts, rep["reconnects_by_cause"])
+    assert rep["reconnects_by_cause"] == {"error": held}
+    assert rep["latency_ms"]["reconnect_time"]["count"] == held
+    assert sum(s["replica"]["chats_taken_over"] for s in survivors) > 0, log[-2000:]
+    # Its chats were taken over and every turn ended: the ones in flight ran again on a
+    # survivor, messages posted meanwhile waited for one.
+    # (A REST call in flight to the replica as it died has no answer: its turn fails.)
+    cut = sum(
+        row["count"]
+        for row in rep["errors"]
+        if row["stage"] in ("create_chat", "create_message") and row["status_code"] is None
+    )
+    assert counts["turns_failed"] == cut and counts["turns_unfinished"] == 0, [
+        (row["stage"], row["message"]) for row in rep["errors"]
+    ]
+    assert counts["turns_completed"] > 0
+
+
+def test_a_legacy_replica_sees_the_error_text_only(tmp_path: Path) -> None:
+    """A rolling deploy: replica 2 is of the previous version. The same failed turn reaches
+    a stream on replica 1 as Coder's structured ChatError, and on replica 2 as the legacy
+    string, which a client reads as a generic error."""
+    cluster = Cluster(
+        3, "--pubsub", "nats", "--legacy-replicas", "1", "--error-rate", "1",
+        "--error-kind", "auth", "--acquire", "400",
+    )  # fmt: skip
+    try:
+        target = inspect_target(cluster.urls[0], [cluster.token])
+        client = ChatClient(cluster.urls[0], cluster.token, target.era)
+        chat, _ = client.create_chat("hello", target.organizations[0])
+        client.close()
+        errors = _stream_errors(cluster.urls, chat.id, cluster.token)
+        out = tmp_path / "out"
+        path = scenario(tmp_path, users=6, run_time="4s", watchers_per_chat=2)
+        rep = run_on(cluster, path, out)
+    finally:
+        cluster.stop()
+    worker, new, legacy = errors
+    assert worker == new and new["kind"] == "auth" and new["message"]
+    assert legacy == {"message": new["message"], "kind": "generic"}
+    kinds = {row["kind"] for row in rep["errors"] if row["stage"] == "status_error"}
+    assert {"auth", "generic"} <= kinds, rep["errors"]
+
+
+def _stream_errors(urls: list[str], chat_id: str, token: str) -> list[dict[str, Any]]:
+    """The first ``error`` event each replica's stream of the chat gets (all open before
+    the turn fails: the simulator waits 400 ms before it calls the LLM)."""
+    from websockets.sync.client import connect
+
+    headers = {"Coder-Session-Token": token}
+    sockets = [
+        connect(
+            url.replace("http://", "ws://") + f"/api/v2/chats/{chat_id}/stream",
+            additional_headers=headers,
+            open_timeout=10,
+            legacy=True,
+        )
+        for url in urls
+    ]
+    found: list[dict[str, Any]] = []
+    try:
+        for url, ws in zip(urls, sockets, strict=True):
+            deadline = time.monotonic() + 20
+            error: dict[str, Any] | None = None
+            while error is None and time.monotonic() < deadline:
+                for event in json.loads(ws.recv(timeout=20)):
+                    if event["type"] == "error" and error is None:
+                        error = event["error"]
+            assert error is not None, f"no error event on {url}"
+            found.append(error)
+    finally:
+        for ws in sockets:
+            ws.close()
+    return found
