@@ -27,6 +27,7 @@ from loadtest.protocol.models import (
     BuildInfoResponse,
     Chat,
     ChatInputPart,
+    ChatMessagesResponse,
     CreateChatMessageRequest,
     CreateChatMessageResponse,
     CreateChatRequest,
@@ -258,6 +259,21 @@ class ChatClient:
         ).wire()
         path = f"{self.paths.chat(chat_id)}/tool-results"
         return self.call("submit_tool_results", "POST", path, body, expect=(204,)).latency_ns
+
+    def message_ids(self, chat_id: str) -> list[int]:
+        """Every committed message id of a chat, oldest first (``GET /messages``, paged)."""
+        ids: list[int] = []
+        after = 0
+        while True:
+            params = {"after_id": str(after), "limit": "200"}
+            body = self.call(
+                "list_messages", "GET", self.paths.messages(chat_id), params=params
+            ).body
+            page = ChatMessagesResponse.model_validate(body)
+            ids += [m.id for m in page.messages]
+            if not page.has_more or not page.messages:
+                return ids
+            after = page.messages[-1].id
 
     def list_chats(self) -> list[Chat]:
         body = self.call("list_chats", "GET", self.paths.chats()).body

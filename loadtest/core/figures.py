@@ -235,6 +235,11 @@ FIGURES: Final[tuple[Figure, ...]] = (
     _count("streams_opened"),
     _count("stream_reconnects"),
     _count(
+        "failover_loss",
+        "committed messages of a chat whose stream dropped that its driver's sockets never "
+        "received (the history, read once the chat ends, against what came)",
+    ),
+    _count(
         "reconnects",
         "dropped streams that came back on a new socket (by cause: report.json's "
         "reconnects_by_cause)",

@@ -98,6 +98,7 @@ class TurnTracker:
         "conversation_end",
         "conversation_start",
         "max_message_id",
+        "message_ids",
     )
 
     def __init__(
@@ -132,6 +133,8 @@ class TurnTracker:
         #: Era D: the revision of each message seen, so a re-sent one is an update.
         self._revisions: dict[int, int] = {}
         self.max_message_id = 0
+        #: Every committed message id this chat's stream received, live or in a snapshot.
+        self.message_ids: set[int] = set()
         self.conversation_start: int | None = None
         self.conversation_end: int | None = None
 
@@ -552,6 +555,7 @@ class TurnTracker:
             self._malformed("message.message.usage", "an object", usage, t)
             return
         if message_id is not None:
+            self.message_ids.add(message_id)
             revision = message.get("revision")
             if type(revision) is int:
                 seen = self._revisions.get(message_id)

@@ -28,6 +28,7 @@ Stage = Literal[
     "timeout",
     "integrity",
     "tool_results",
+    "history",
 ]
 STAGES: Final[tuple[str, ...]] = Stage.__args__  # type: ignore[attr-defined]
 

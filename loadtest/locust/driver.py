@@ -34,6 +34,11 @@ TurnHook = Callable[[Turn], object]
 StatusHook = Callable[[str, str, int], object]
 
 
+def failover_loss(committed: list[int], received: set[int]) -> int:
+    """Committed messages no socket of the chat received (docs/metrics.md, "Replicas")."""
+    return sum(1 for message_id in committed if message_id not in received)
+
+
 def http_error(stage: Stage, error: ApiError) -> ErrorInfo:
     return ErrorInfo(stage, error.message or str(error), kind=error.kind, status_code=error.status)
 
@@ -65,6 +70,8 @@ class ReconnectingStream:
         self._dropped: tuple[str, int] | None = None
         #: True from a drop until the reconnect succeeded or gave up.
         self.reconnecting = False
+        #: Drops this stream came back from (or tried to).
+        self.drops = 0
         self._ws: WebSocketStream | None = None
         self._greenlet: gevent.Greenlet | None = None
         self._closing = False
@@ -193,6 +200,7 @@ class ReconnectingStream:
         # is cause "error"; else its close code.
         self._dropped = ("error" if closed is None or closed.code == 1006 else str(closed.code), t)
         self.reconnecting = True
+        self.drops += 1
         allowed = rt.settings.scenario.chat.max_reconnects
         while self.reconnects_left > 0 and not self._closing:
             attempt = allowed - self.reconnects_left
@@ -338,18 +346,32 @@ class Conversation:
             self._tracker.abandon(time.perf_counter_ns())
 
     def finish(self) -> None:
-        """Close the stream, record the conversation's duration, archive the chat."""
+        """Close the stream, record the conversation's duration, count what a dropped stream
+        lost for good (``failover_loss``), archive the chat."""
         if self._stream is not None:
             self._stream.close()
         if self._tracker is not None:
             self._tracker.finish_conversation()
         chat_id = self.chat_id
+        if chat_id is not None and self._stream is not None and self._stream.drops:
+            self._count_loss(chat_id)
         if chat_id is not None:
             self._rt.live_chats.pop(chat_id, None)
             self._rt.chat_replicas.pop(chat_id, None)
             if self._rt.settings.scenario.chat.archive:
                 self._archive(chat_id)
         self.chat_id, self._tracker, self._stream = None, None, None
+
+    def _count_loss(self, chat_id: str) -> None:
+        """The committed history against the messages the chat's stream received."""
+        assert self._tracker is not None
+        rt = self._rt
+        try:
+            committed = self._client.message_ids(chat_id)
+        except ApiError as exc:
+            rt.recorder.error(http_error("history", exc), time.perf_counter_ns())
+            return
+        rt.recorder.counts["failover_loss"] += failover_loss(committed, self._tracker.message_ids)
 
     def _archive(self, chat_id: str) -> None:
         """Archive with the verb of the era the stream showed (A and B differ)."""

@@ -20,6 +20,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from loadtest.child import spawn
+
 #: How long a server may take to accept connections before it counts as failed.
 START_TIMEOUT_S = 60.0
 INSTALL_HINT = "make test installs it (apt-get install {package})"
@@ -183,9 +185,9 @@ class PostgresServer(_Server):
             "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
         ]  # fmt: skip
         with log.open("ab") as out:
-            self.process = subprocess.Popen(
+            self.process = spawn(
                 server, stdout=out, stderr=subprocess.STDOUT, cwd=self.root, env=env,
-                start_new_session=True, user=uid, group=gid, extra_groups=groups,
+                 user=uid, group=gid, extra_groups=groups,
             )  # fmt: skip
         _wait_for_port(self.port, self.process, log, "PostgreSQL")
         self._wait_ready(log)
@@ -224,9 +226,9 @@ class NatsServer(_Server):
     def start(self) -> str:
         log = self.root / "nats.log"
         command = [str(_nats_bin()), "-a", "127.0.0.1", "-p", str(self.port), "-l", str(log)]
-        self.process = subprocess.Popen(
+        self.process = spawn(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.root,
-            start_new_session=True,
+
         )  # fmt: skip
         _wait_for_port(self.port, self.process, log, "nats-server")
         return self.url

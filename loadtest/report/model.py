@@ -168,6 +168,8 @@ class Counts(Strict):
     stream_reconnects: int = 0
     #: Dropped streams back on a new socket (by cause: ``Report.reconnects_by_cause``).
     reconnects: int = 0
+    #: Committed messages of chats whose stream dropped that no socket of theirs received.
+    failover_loss: int = 0
     streams_closed_abnormally: int = 0
     streams_era_a: int = 0
     streams_era_b: int = 0

@@ -9,11 +9,9 @@ when chatload dies, so a killed chatload leaves nothing running.
 
 from __future__ import annotations
 
-import ctypes
 import math
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +21,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import httpx
+
+from loadtest.child import spawn
 
 LISTENING = re.compile(r"listening on (http://\S+)")
 START_TIMEOUT_S = 30.0
@@ -56,22 +56,6 @@ def _read_url(proc: subprocess.Popen[str], what: str) -> str:
             return match.group(1)
     proc.kill()
     raise ProcessError(f"{what} did not start listening within {START_TIMEOUT_S:.0f} s")
-
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _own_session() -> None:
-    """In the child before exec: its own session, and SIGTERM when its parent dies."""
-    os.setsid()
-    if sys.platform == "linux":
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def spawn(command: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
-    """A child process of a run: own process group, gone when chatload is gone."""
-    return subprocess.Popen(command, preexec_fn=_own_session, **kwargs)
 
 
 def _terminate(proc: subprocess.Popen[Any], grace: float = 5.0) -> None:

@@ -18,6 +18,7 @@ import sys
 import time
 from types import FrameType
 
+from loadtest.child import spawn
 from loadtest.pubsub.bus import redacted
 from loadtest.pubsub.servers import NatsServer, PostgresServer, ServerError
 from loadtest.sim.replica import REPLICA_ENV, SCHEMA, ReplicaSettings
@@ -137,7 +138,7 @@ def run_cluster(args: argparse.Namespace, argv: list[str]) -> int:
 
 def _start_replica(settings: ReplicaSettings, argv: list[str], port: int) -> subprocess.Popen[str]:
     command = [sys.executable, "-m", "loadtest.cli", "sim", *argv, "--port", str(port)]
-    process = subprocess.Popen(
+    process = spawn(
         command,
         stdout=subprocess.PIPE,
         text=True,

@@ -199,6 +199,8 @@ def test_a_killed_replicas_sockets_reconnect_and_its_chats_finish_elsewhere(
     assert held > 0 and counts["reconnects"] == held, (held, counts, rep["reconnects_by_cause"])
     assert rep["reconnects_by_cause"] == {"error": held}
     assert rep["latency_ms"]["reconnect_time"]["count"] == held
+    # Each reconnected stream's snapshot (after_id) held what the dead replica had committed.
+    assert counts["failover_loss"] == 0
     assert sum(s["replica"]["chats_taken_over"] for s in survivors) > 0, log[-2000:]
     # Its chats were taken over and every turn ended: the ones in flight ran again on a
     # survivor, messages posted meanwhile waited for one.
