@@ -42,6 +42,7 @@ from loadtest.sim.chats import ACTIVE, Chat
 from loadtest.sim.events import MARK, Event, mark
 from loadtest.sim.hub import Hub, Subscriber
 from loadtest.sim.player import Deployment, Player
+from loadtest.sim.watch_hub import WatchHub
 
 
 class Cluster(Deployment, Protocol):
@@ -49,6 +50,7 @@ class Cluster(Deployment, Protocol):
     seam that keeps the state, which owns its replica, from being imported here."""
 
     player: Player
+    watch: WatchHub
 
 
 log = logging.getLogger("chatload.sim")
@@ -262,6 +264,13 @@ class Replica:
             await self.publish(
                 chat_id, ChatStreamNotifyMessage.model_validate({"retry": item[2]["retry"]})
             )
+        elif kind == "watch":
+            owner_id, payload = item[1], item[2]
+            # Issue #26368 was a watch payload over NOTIFY's limit: never ours.
+            assert len(payload) < NOTIFY_PAYLOAD_LIMIT, f"watch payload of {len(payload)} bytes"
+            assert self.pubsub is not None
+            await self.pubsub.publish(owner_channel(owner_id), payload)
+            self.faults.notifies_published += 1
         elif kind == "queue":
             queue = item[2].get("queued_messages") or []
             await db.execute(
@@ -290,6 +299,28 @@ class Replica:
             await asyncio.sleep(settings.notify_delay_ms / 1000)
         await self.pubsub.publish(stream_channel(chat_id), payload)
         faults.notifies_published += 1
+
+    # ------------------------------------------------------------ the chat list
+
+    def watch_event(self, owner_id: str, payload: bytes) -> None:
+        """A chat-list change of ours: to every replica's watch sockets of its owner,
+        through ``chat:owner:<owner_id>`` (Coder's channel)."""
+        self._outbox.put_nowait(("watch", owner_id, payload))
+
+    def watching(self, owner_id: str, wanted: bool) -> None:
+        """This replica's first watch socket of an owner opened, or its last closed."""
+        assert self.pubsub is not None
+        pubsub, channel = self.pubsub, owner_channel(owner_id)
+        job = pubsub.subscribe if wanted else pubsub.unsubscribe
+        self._tasks.append(asyncio.create_task(job(channel, self._watched)))
+
+    def _watched(self, channel: str, payload: bytes) -> None:
+        try:
+            event = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            log.warning("bad watch payload on %s", channel)
+            return
+        self.sim.watch.deliver(channel.removeprefix(OWNER_PREFIX), event.get("kind", ""), payload)
 
     # ------------------------------------------------------------ leases
 
@@ -423,6 +454,14 @@ class Replica:
             "pid": os.getpid(),
             **self.faults.wire(),
         }
+
+
+#: Coder's channel of a user's chat-list changes (``/chats/watch``).
+OWNER_PREFIX: Final = "chat:owner:"
+
+
+def owner_channel(owner_id: str) -> str:
+    return OWNER_PREFIX + owner_id
 
 
 #: A relay item: "message <id> is committed here" (never sent to a client).

@@ -67,6 +67,8 @@ class Sim:
             replica.changed(chat, kind)
 
         self.store.on_change = changed
+        self.watch.relay = replica.watch_event
+        self.watch.on_owner = replica.watching
         return replica
 
     def reconfigure(self, config: SimConfig) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 
 import orjson
 
@@ -37,10 +38,17 @@ class WatchHub:
         self.sockets: dict[str, list[WatchSocket]] = {}
         #: Events delivered, by kind (each socket's copy counts).
         self.sent: dict[str, int] = {}
+        #: A replica of a cluster sends every event through the pubsub instead (owner, the
+        #: event's JSON), and learns whose events its sockets want (owner, wanted or not).
+        self.relay: Callable[[str, bytes], object] | None = None
+        self.on_owner: Callable[[str, bool], object] | None = None
 
     def subscribe(self, owner_id: str) -> WatchSocket:
         socket = WatchSocket(owner_id)
+        first = owner_id not in self.sockets
         self.sockets.setdefault(owner_id, []).append(socket)
+        if first and self.on_owner is not None:
+            self.on_owner(owner_id, True)
         return socket
 
     def unsubscribe(self, socket: WatchSocket) -> None:
@@ -51,20 +59,28 @@ class WatchHub:
             mine.remove(socket)
             if not mine:
                 del self.sockets[socket.owner_id]
+                if self.on_owner is not None:
+                    self.on_owner(socket.owner_id, False)
 
     def publish(
         self, chat: Chat, kind: str, tool_calls: list[ChatActionRequiredToolCall] | None = None
     ) -> None:
-        """The store's change hook: tell every tab of the chat's owner."""
-        sockets = self.sockets.get(chat.owner_id)
-        if not sockets:
+        """The store's change hook: tell every tab of the chat's owner (in a cluster, every
+        tab on every replica, through the pubsub)."""
+        if self.relay is None and chat.owner_id not in self.sockets:
             return
         event = ChatWatchEvent(kind=kind, chat=ChatModel.model_validate(chat_wire(self.era, chat)))
         if tool_calls is not None:
             event.tool_calls = tool_calls
         wire = event.wire()
+        if self.relay is not None:
+            self.relay(chat.owner_id, orjson.dumps(wire))
+            return
         frame = orjson.dumps({"type": "data", "data": wire} if self.era is Era.A else wire)
-        for socket in sockets:
+        self.deliver(chat.owner_id, kind, frame)
+
+    def deliver(self, owner_id: str, kind: str, frame: bytes) -> None:
+        for socket in self.sockets.get(owner_id, ()):
             socket.queue.append((kind, frame))
             socket.wake.set()
 

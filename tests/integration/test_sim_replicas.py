@@ -116,8 +116,14 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
 def test_a_run_across_three_replicas_adds_up_and_arrives_whole(
     cluster: Cluster, tmp_path: Path
 ) -> None:
-    rep = run_on(cluster, scenario(tmp_path, watchers_per_chat=1), tmp_path / "out")
+    path = scenario(tmp_path, watchers_per_chat=1, watch_sockets_per_user=1)
+    rep = run_on(cluster, path, tmp_path / "out")
     sent = [cluster.counts(i) for i in range(3)]
+    # Watch sockets sit on another replica than their user's chats: what they got crossed
+    # the pubsub on chat:owner:<id>.
+    watched = sum(sum(s["totals"]["watch_events"].values()) for s in sent)
+    assert rep["counts"]["watch_events"] == watched > 0
+    assert rep["latency_ms"]["watch_lag"]["count"] > 0
     counts = rep["counts"]
     for name, theirs in (
         ("frames", "frames"),
