@@ -22,7 +22,7 @@ from loadtest.core.meter import StreamMeter
 from loadtest.core.tracker import TurnTracker
 from loadtest.core.turn import ErrorInfo, Stage, Turn
 from loadtest.locust.runtime import Runtime
-from loadtest.protocol.eras import era_from_frame
+from loadtest.protocol.eras import Era, era_from_frame
 
 #: Pause before each reconnect attempt after a dropped stream (then the last, repeated).
 RECONNECT_BACKOFF_S = (0.1, 0.5, 1.0, 2.0)
@@ -353,7 +353,9 @@ class Conversation:
         if self._tracker is not None:
             self._tracker.finish_conversation()
         chat_id = self.chat_id
-        if chat_id is not None and self._stream is not None and self._stream.drops:
+        # Era A lists messages only inside the chat: its history is not read again.
+        dropped = self._stream is not None and self._stream.drops
+        if chat_id is not None and dropped and self._client.era is not Era.A:
             self._count_loss(chat_id)
         if chat_id is not None:
             self._rt.live_chats.pop(chat_id, None)

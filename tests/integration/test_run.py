@@ -661,9 +661,11 @@ def test_requires_action_turns_are_answered_counted_and_timed(sim: Sim, tmp_path
     assert counts["tool_results_posted"] == sent["tool_results"] == sent["actions_required"]
     assert rep["latency_ms"]["time_to_action_required"]["count"] == sent["actions_required"]
     assert rep["latency_ms"]["tool_results_latency"]["count"] == sent["tool_results"]
-    # All users share the test's one account: each tab sees every chat's event.
+    # All users share the test's one account: each tab sees every chat's event once it is
+    # open (on a busy machine a tab may open after a first turn's), and counts what was sent.
     watched = rep["watch"]["events_by_kind"]["action_required"]
-    assert watched == sent["watch_events"]["action_required"] == 4 * sent["actions_required"]
+    assert watched == sent["watch_events"]["action_required"]
+    assert 0 < watched <= 4 * sent["actions_required"]
     ttar = rep["latency_ms"]["time_to_action_required"]
     e2e = rep["latency_ms"]["time_to_terminal_status"]
     assert ttar["max"] < e2e["max"]  # the turn went on after its tool results
