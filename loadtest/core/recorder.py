@@ -48,7 +48,7 @@ class SecondBucket:
 class ReplicaTally:
     """One target replica's share of the streams (``docs/metrics.md``, "Replicas")."""
 
-    __slots__ = ("errors", "events", "frames", "streams", "ttft")
+    __slots__ = ("errors", "events", "frames", "integrity", "streams", "ttft")
 
     def __init__(self) -> None:
         self.streams = 0
@@ -56,6 +56,8 @@ class ReplicaTally:
         self.events = 0
         self.errors = 0
         self.ttft = Histogram()
+        #: Integrity breaks its streams showed, by name (``seq_gaps``, ...).
+        self.integrity: dict[str, int] = {}
 
 
 #: Per-replica figures travel in a snapshot's counts and latencies under this prefix:
@@ -465,6 +467,8 @@ class Recorder:
             prefix = f"{REPLICA_PREFIX}{index}."
             for name in ("streams", "frames", "events", "errors"):
                 counts[prefix + name] = getattr(tally, name)
+            for name, n in tally.integrity.items():
+                counts[prefix + name] = n
             if tally.ttft.count:
                 latency[prefix + "time_to_first_output"] = tally.ttft.to_wire()
         raw = Snapshot(

@@ -99,6 +99,7 @@ class TurnTracker:
         "conversation_start",
         "max_message_id",
         "message_ids",
+        "replica_integrity",
     )
 
     def __init__(
@@ -135,6 +136,8 @@ class TurnTracker:
         self.max_message_id = 0
         #: Every committed message id this chat's stream received, live or in a snapshot.
         self.message_ids: set[int] = set()
+        #: The integrity tally of the replica its stream reads now (several replicas only).
+        self.replica_integrity: dict[str, int] | None = None
         self.conversation_start: int | None = None
         self.conversation_end: int | None = None
 
@@ -521,6 +524,8 @@ class TurnTracker:
 
     def _integrity(self, name: str, n: int, turn: Turn | None) -> None:
         self._recorder.integrity(name, n)
+        if self.replica_integrity is not None:
+            self.replica_integrity[name] = self.replica_integrity.get(name, 0) + n
         if turn is not None:
             turn.integrity_errors[name] = turn.integrity_errors.get(name, 0) + n
 

@@ -93,6 +93,8 @@ class ReconnectingStream:
         )
         replica = rt.recorder.replica(self.replica) if self.replica is not None else None
         self._meter.replica = replica
+        if tracker is not None:
+            tracker.replica_integrity = replica.integrity if replica is not None else None
         ws = WebSocketStream(url, headers)
         start = time.perf_counter_ns()
         try:

@@ -278,6 +278,9 @@ class Replica(Strict):
     events: int = 0
     errors: int = 0
     time_to_first_output: Summary
+    #: Integrity breaks seen on its streams (seq_gaps, seq_duplicates, seq_out_of_order,
+    #: content_mismatches): a relay's losses show on the replica that relayed.
+    integrity: dict[str, int] = Field(default_factory=dict)
 
 
 class Report(Strict):
@@ -430,6 +433,10 @@ def build_report(
     )
 
 
+#: The integrity figures that count breaks (``turns_checked`` counts turns).
+INTEGRITY_BREAKS = ("seq_gaps", "seq_duplicates", "seq_out_of_order", "content_mismatches")
+
+
 def _replicas(snapshot: Snapshot, urls: list[str]) -> list[Replica]:
     """Each replica's figures, from the snapshot's ``replica.<index>.<figure>`` entries."""
     out = []
@@ -445,6 +452,7 @@ def _replicas(snapshot: Snapshot, urls: list[str]) -> list[Replica]:
                 time_to_first_output=Summary.of(
                     snapshot.histogram(prefix + "time_to_first_output"), 1000.0
                 ),
+                integrity={name: snapshot.count(prefix + name) for name in INTEGRITY_BREAKS},
             )
         )
     return out

@@ -151,8 +151,9 @@ def test_a_run_across_three_replicas_adds_up_and_arrives_whole(
 
 def test_relay_faults_are_counted_as_the_replicas_broke_them(tmp_path: Path) -> None:
     cluster = Cluster(
-        2, "--pubsub", "postgres", "--relay-drop-rate", "0.05", "--relay-duplicate-rate", "0.05"
-    )
+        2, "--pubsub", "postgres", "--relay-drop-rate", "0.05", "--relay-duplicate-rate", "0.05",
+        "--notify-delay-ms", "5",
+    )  # fmt: skip
     try:
         path = scenario(tmp_path, users=4, watchers_per_chat=1, watcher_placement="other")
         rep = run_on(cluster, path, tmp_path / "out")
@@ -163,9 +164,14 @@ def test_relay_faults_are_counted_as_the_replicas_broke_them(tmp_path: Path) -> 
     for name in ("seq_gaps", "seq_duplicates", "content_mismatches"):
         broke = sum(s["totals"]["integrity"][name] for s in sent)
         assert integrity[name] == broke, (name, integrity, [s["totals"]["integrity"] for s in sent])
+        # ... and each replica's streams showed what that replica broke.
+        for replica, mine in zip(rep["replicas"], sent, strict=True):
+            assert replica["integrity"][name] == mine["totals"]["integrity"][name], name
     dropped = sum(s["replica"]["relay_parts_dropped"] for s in sent)
     duplicated = sum(s["replica"]["relay_parts_duplicated"] for s in sent)
     assert dropped > 0 and duplicated > 0
+    # Late notifies (5 ms each) lose nothing: the relay's commit marks keep the order.
+    assert all(s["replica"]["notifies_delayed"] > 0 for s in sent)
     assert integrity["seq_gaps"] == dropped and integrity["seq_duplicates"] == duplicated
     # A copy is dropped by its seq; only a lost delta changes a step's text.
     assert 0 < integrity["content_mismatches"] <= dropped
