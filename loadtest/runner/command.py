@@ -27,6 +27,8 @@ from loadtest.core.snapshot import Snapshot
 from loadtest.locust import runtime
 from loadtest.report.files import write_report_files
 from loadtest.report.locust_files import write_locust_csvs, write_locust_html
+from loadtest.report.atomic import write_atomic
+from loadtest.report.junit import render_junit
 from loadtest.report.model import Load, Report, RunInfo, Target, build_report
 from loadtest.runner import processes
 from loadtest.runner.locust_run import LocustRun, RunResult
@@ -93,6 +95,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     add("--workers", type=_at_least(0), help="Locust worker processes (0: one local process)")
     add("--report-dir", type=Path, help="where to write reports (default reports/<time>-<name>)")
+    add(
+        "--junit",
+        type=Path,
+        metavar="FILE",
+        help="also write the SLO checks as JUnit XML for CI: one test case per SLO, a failed "
+        "check carrying its observed value (an incomplete run adds a failed case)",
+    )
     add(
         "--era",
         choices=["auto", "a", "b", "c", "d"],
@@ -312,6 +321,9 @@ def _execute(
     )
     report.slo = evaluate(report.figure, slos)
     files = _write(report, report_dir, scenario, result.environment)
+    if args.junit is not None:
+        write_atomic(args.junit, render_junit(report).encode())
+        files.append(args.junit)
     print_summary(report, files)
     return exit_code(report, slos)
 

@@ -70,6 +70,7 @@ def knee(out: Path, first: str, limit: int, think_s: float) -> float:
     return limit * (turn_s + think_s) / turn_s
 
 
+@pytest.mark.slow  # 30 s; the issue's own proof (a gate of 8) is slow too
 def test_the_search_finds_the_gates_knee(tmp_path: Path) -> None:
     """A gate of 4, users in step (a constant think time) generating about half the time:
     the knee is near 8 users, and the gate is a cliff. On a machine too busy to drive even

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import httpx
 import pytest
@@ -330,13 +331,30 @@ def test_slo_pass_and_fail_set_the_exit_code(sim: Sim, tmp_path: Path) -> None:
         str(tmp_path / "pass"),
     )
     assert passed.returncode == 0, passed.stderr
+    junit = tmp_path / "slo.xml"
     failed = run(
-        *common, "--slo", "time_to_first_output.p50 < 1ms", "--report-dir", str(tmp_path / "fail")
+        *common,
+        "--slo",
+        "time_to_first_output.p50 < 1ms",
+        "--slo",
+        "error_rate < 50%",
+        "--report-dir",
+        str(tmp_path / "fail"),
+        "--junit",
+        str(junit),
     )
     assert failed.returncode == 1
     checks = report(tmp_path / "fail")["slo"]["checks"]
     assert checks[0]["passed"] is False and checks[0]["observed"] > 1
     assert "SLO FAIL" in failed.stdout
+    # The same verdict for CI, one JUnit case per SLO (the file parses as XML).
+    suite = ElementTree.parse(junit).getroot().find("testsuite")
+    assert suite is not None and suite.get("tests") == "2" and suite.get("failures") == "1"
+    first, second = suite.findall("testcase")
+    assert first.get("name") == "time_to_first_output.p50 < 1ms"
+    failure = first.find("failure")
+    assert failure is not None and failure.get("message") == f"observed {checks[0]['observed']:g}"
+    assert second.get("name") == "error_rate < 50%" and second.find("failure") is None
 
 
 def test_bad_scenario_exits_2_naming_the_key(tmp_path: Path) -> None:
