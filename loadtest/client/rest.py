@@ -243,11 +243,15 @@ class ChatClient:
         timed = self.call("create_message", "POST", self.paths.messages(chat_id), request.wire())
         return CreateChatMessageResponse.model_validate(timed.body), timed.latency_ns
 
-    def edit_message(self, chat_id: str, message_id: int, text: str) -> int:
+    def edit_message(self, chat_id: str, message_id: int, text: str) -> tuple[int | None, int]:
+        """(the id the edited message has now, latency): Coder inserts an edited message
+        anew, with a new id (era C/D answer ``{message, ...}``, A/B the bare message)."""
         body = EditChatMessageRequest(content=_text(text)).wire()
-        return self.call(
-            "edit_message", "PATCH", self.paths.message(chat_id, message_id), body
-        ).latency_ns
+        timed = self.call("edit_message", "PATCH", self.paths.message(chat_id, message_id), body)
+        answer = timed.body if isinstance(timed.body, dict) else {}
+        message = answer.get("message", answer)
+        new_id = message.get("id") if isinstance(message, dict) else None
+        return (new_id if isinstance(new_id, int) else None), timed.latency_ns
 
     def interrupt(self, chat_id: str) -> int:
         return self.call("interrupt_chat", "POST", self.paths.interrupt(chat_id)).latency_ns

@@ -310,11 +310,13 @@ class Conversation:
         turn = self._tracker.start(time.perf_counter_ns())
         turn.replica = self._replica
         try:
-            latency = self._client.edit_message(self.chat_id, message_id, prompt)
+            new_id, latency = self._client.edit_message(self.chat_id, message_id, prompt)
         except ApiError as exc:
             self._fail_turn(turn, http_error("create_message", exc))
             return False
         self._rt.recorder.request("chat_message_latency", latency)
+        if new_id is not None:
+            self._last_user_message = new_id  # the next edit names the message as it is now
         return True
 
     def follow(self, interrupt: bool = False, queue_next: str | None = None) -> None:

@@ -13,7 +13,7 @@ replica once its lease expires, and its turn runs again there.
 Simplifications (ours, not Coder's): a chat runs on the replica that created it; REST calls
 about a chat on another replica are forwarded to its worker (Coder writes the database and
 lets the worker's subscription notice); message ids count per replica, and a replica that
-takes a chat over continues above its last one.
+takes a chat over continues above its last one; ``action_required`` does not cross.
 """
 
 from __future__ import annotations
@@ -114,6 +114,8 @@ class Faults:
         self.relay_parts_dropped = 0
         self.relay_parts_duplicated = 0
         self.chats_taken_over = 0
+        #: Edits of another replica's chat that this replica's streams were refreshed for.
+        self.refreshes_mirrored = 0
 
     def wire(self) -> dict[str, int]:
         return dict(vars(self))
@@ -192,15 +194,29 @@ class Replica:
         the relays of other replicas."""
         relays = self.relays.get(chat_id)
         relayed: list[Event] = []
+        # An edit re-sends the history after a history_reset: one full_refresh notify after
+        # the rewritten history, instead of one per message (chatd's edit).
+        refresh: list[Event] | None = (
+            [] if events and events[0]["type"] == "history_reset" else None
+        )
         for event in events:
             kind = event["type"]
             if kind == "message_part" or kind == "preview_reset" or kind.startswith(MARK):
                 relayed.append(event)
                 continue
-            if kind == "message":
+            if kind == "message" and refresh is not None:
+                refresh.append(event)
+                relayed.append({"type": COMMIT, "id": event["message"]["id"]})
+            elif kind == "message":
                 message_id = event["message"]["id"]
                 self._outbox.put_nowait(("message", chat_id, message_id, event))
                 relayed.append({"type": COMMIT, "id": message_id})
+            elif kind == "history_reset":
+                continue
+            elif kind == "status" and refresh is not None:
+                self._outbox.put_nowait(("refresh", chat_id, refresh))
+                refresh = None
+                self._outbox.put_nowait(("status", chat_id, event["status"]["status"]))
             elif kind == "status":
                 self._outbox.put_nowait(("status", chat_id, event["status"]["status"]))
             elif kind in ("error", "retry"):
@@ -239,6 +255,20 @@ class Replica:
                 (chat_id, message_id, orjson.dumps(event).decode()),
             )
             await self.publish(chat_id, ChatStreamNotifyMessage(after_message_id=message_id - 1))
+        elif kind == "refresh":  # an edit: the history is what these messages say
+            history: list[Event] = item[2]
+            keep = [event["message"]["id"] for event in history]
+            await db.execute(
+                "DELETE FROM sim_messages WHERE chat_id = %s AND NOT id = ANY(%s)",
+                (chat_id, keep),
+            )
+            for event in history:
+                await db.execute(
+                    "INSERT INTO sim_messages (chat_id, id, event) VALUES (%s, %s, %s) "
+                    "ON CONFLICT DO NOTHING",
+                    (chat_id, event["message"]["id"], orjson.dumps(event).decode()),
+                )
+            await self.publish(chat_id, ChatStreamNotifyMessage(full_refresh=True))
         elif kind == "status":
             await db.execute(
                 "UPDATE sim_chats SET status = %s, worker_id = %s WHERE id = %s",
@@ -479,8 +509,9 @@ class Mirror:
         self.events = replica.sim.store.events
         self.last_id = 0
         self.worker: str | None = None
-        #: Durable events in notify order: ("message", id, event) or ("event", None, event).
-        self.durable: deque[tuple[str, int, Event]] = deque()
+        #: Durable events in notify order: ("message", id, [event]), ("event", 0, [event]) or
+        #: ("refresh", newest id, [history_reset, *history]).
+        self.durable: deque[tuple[str, int, list[Event]]] = deque()
         #: Relay items in the worker's order: events, and (COMMIT, id).
         self.relayed: deque[Event] = deque()
         #: The highest message id whose commit mark the relay passed (or that preceded it).
@@ -688,37 +719,43 @@ class Mirror:
             except ValueError as exc:
                 log.warning("chat %s: bad notify: %s", chat_id, exc)
                 continue
-            if notify.after_message_id or notify.full_refresh:
+            if notify.full_refresh:
+                # An edit: the whole history again, after a history_reset (§8.5).
+                rows = await replica.query(
+                    "SELECT id, event FROM sim_messages WHERE chat_id = %s ORDER BY id",
+                    (chat_id,),
+                )
+                newest = max((row[0] for row in rows), default=0)
+                reset = {"type": "history_reset", "chat_id": chat_id}
+                replica.faults.refreshes_mirrored += 1
+                self.durable.append(("refresh", newest, [reset, *(row[1] for row in rows)]))
+                self.last_id = max(self.last_id, newest)
+            elif notify.after_message_id:
                 rows = await replica.query(
                     "SELECT id, event FROM sim_messages WHERE chat_id = %s AND id > %s ORDER BY id",
                     (chat_id, self.last_id),
                 )
                 for message_id, event in rows:
-                    self.durable.append(("message", message_id, event))
+                    self.durable.append(("message", message_id, [event]))
                     self.last_id = message_id
             if notify.status:
-                self.durable.append(("event", 0, events.status(chat_id, notify.status)))
+                self.durable.append(("event", 0, [events.status(chat_id, notify.status)]))
                 if notify.status in ACTIVE and notify.worker_id:
                     self._relay_to(notify.worker_id)
             if notify.retry is not None:
-                self.durable.append(
-                    (
-                        "event",
-                        0,
-                        {"type": "retry", "chat_id": chat_id, "retry": notify.retry.wire()},
-                    )
-                )
+                retry = {"type": "retry", "chat_id": chat_id, "retry": notify.retry.wire()}
+                self.durable.append(("event", 0, [retry]))
             if notify.error_payload is not None and not legacy:
                 error = notify.error_payload.wire()
                 self.durable.append(
-                    ("event", 0, {"type": "error", "chat_id": chat_id, "error": error})
+                    ("event", 0, [{"type": "error", "chat_id": chat_id, "error": error}])
                 )
             elif notify.error:
                 # A legacy replica's notify, or a legacy replica reading one: only the text,
                 # which a client sees as a generic error (the seed's form, kind added).
                 error = {"message": notify.error, "kind": "generic"}
                 self.durable.append(
-                    ("event", 0, {"type": "error", "chat_id": chat_id, "error": error})
+                    ("event", 0, [{"type": "error", "chat_id": chat_id, "error": error}])
                 )
             if notify.queue_update:
                 rows = await replica.query("SELECT queue FROM sim_chats WHERE id = %s", (chat_id,))
@@ -726,7 +763,7 @@ class Mirror:
                 update: Event = {"type": "queue_update", "chat_id": chat_id}
                 if queue:
                     update["queued_messages"] = queue
-                self.durable.append(("event", 0, update))
+                self.durable.append(("event", 0, [update]))
 
     def _emit(self) -> None:
         """Relayed parts as they come; a message once the relay passed its commit mark (or
@@ -778,7 +815,7 @@ class Mirror:
                 if event["message"].get("role") == "assistant" and self._text_differs(event):
                     sent.append(mark("content_mismatches"))
                 self._new_step()
-            elif kind == "preview_reset":
+            elif kind == "preview_reset" or kind == "history_reset":
                 self._new_step()
             elif kind == "message_part":
                 self.episode.append(event)
@@ -816,7 +853,7 @@ class Mirror:
         """The head of the durable queue, if it may go now; whether one went."""
         if not self.durable:
             return False
-        kind, message_id, event = self.durable[0]
+        kind, message_id, events = self.durable[0]
         if kind == "message" and message_id > self.committed and not force:
             now = time.monotonic()
             if self.waiting_since is None:
@@ -825,9 +862,9 @@ class Mirror:
                 return False
         self.waiting_since = None
         self.durable.popleft()
-        if kind == "message":
+        if kind in ("message", "refresh"):
             self.emitted = max(self.emitted, message_id)
-        self._send([event])
+        self._send(events)
         return True
 
     def _more_of_episode(self, part: Event) -> bool:

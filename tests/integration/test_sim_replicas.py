@@ -284,3 +284,25 @@ def _stream_errors(urls: list[str], chat_id: str, token: str) -> list[dict[str, 
         for ws in sockets:
             ws.close()
     return found
+
+
+def test_an_edit_refreshes_streams_on_every_replica(tmp_path: Path) -> None:
+    """chatd's edit: the worker truncates the history and publishes full_refresh; a stream
+    on another replica gets history_reset and the whole history again, and stays whole."""
+    cluster = Cluster(2, "--pubsub", "postgres")
+    try:
+        path = scenario(tmp_path, users=4, watchers_per_chat=1, edit_ratio=0.4)
+        rep = run_on(cluster, path, tmp_path / "out")
+        sent = [cluster.counts(i) for i in range(2)]
+    finally:
+        cluster.stop()
+    mirrored = [s["replica"]["refreshes_mirrored"] for s in sent]
+    resets = [s["totals"]["events_by_type"].get("history_reset", 0) for s in sent]
+    assert all(n > 0 for n in mirrored) and all(n > 0 for n in resets), (mirrored, resets)
+    counts, integrity = rep["counts"], rep["integrity"]
+    assert counts["events"] == sum(s["totals"]["events"] for s in sent)
+    assert counts["turns_failed"] == 0, [
+        (r["stage"], r["message"], r["count"]) for r in rep["errors"]
+    ]
+    assert integrity["seq_gaps"] == integrity["seq_duplicates"] == 0
+    assert integrity["seq_out_of_order"] == integrity["content_mismatches"] == 0
