@@ -9,12 +9,10 @@ import pydantic
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
-from starlette.websockets import WebSocket
 
 from loadtest.config import patched
 from loadtest.sim.errors import VALIDATION_FAILED, ApiError
 from loadtest.sim.firehose import FirehoseEndpoint, TurnhoseEndpoint
-from loadtest.sim.replica import serve_relay
 from loadtest.sim.web import JSON, read_body
 
 if TYPE_CHECKING:
@@ -58,13 +56,6 @@ def admin_routes(sim: Sim) -> list[BaseRoute]:
                 raise ApiError(400, VALIDATION_FAILED, validations=problems) from None
         return JSON(sim.config.model_dump(mode="json"))
 
-    async def relay(websocket: WebSocket) -> None:
-        """Another replica's streams of a chat this replica runs (``chatload sim --replicas``)."""
-        if sim.replica is None:
-            await websocket.close(4404, "not a replica")
-            return
-        await serve_relay(sim.replica, websocket.path_params["chat"], websocket)
-
     async def crash(request: Request) -> Response:
         """A replica dies at once, as a killed process: no close frames, no goodbyes."""
         if sim.replica is None:
@@ -78,6 +69,5 @@ def admin_routes(sim: Sim) -> list[BaseRoute]:
         Route("/__sim/config", config, methods=["GET", "PATCH"]),
         WebSocketRoute("/__sim/firehose", FirehoseEndpoint(sim)),
         WebSocketRoute("/__sim/turnhose", TurnhoseEndpoint(sim)),
-        WebSocketRoute("/__sim/relay/{chat}", relay),
         Route("/__sim/crash", crash, methods=["POST"]),
     ]

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from loadtest.protocol.eras import EXPERIMENTAL_BASE, Era
 from loadtest.protocol.models import (
@@ -32,9 +33,17 @@ from loadtest.sim.errors import (
     ApiError,
     not_found,
 )
+from loadtest.sim.replica import serve_relay
 from loadtest.sim.stream import StreamEndpoint
 from loadtest.sim.watch import WatchEndpoint
-from loadtest.sim.web import JSON, parse_request, parse_uuid, read_body, read_request
+from loadtest.sim.web import (
+    JSON,
+    error_response,
+    parse_request,
+    parse_uuid,
+    read_body,
+    read_request,
+)
 
 if TYPE_CHECKING:
     from loadtest.sim.state import Sim
@@ -220,6 +229,24 @@ def routes(sim: Sim) -> list[BaseRoute]:
 
         return forwarded
 
+    async def relay(websocket: WebSocket) -> None:
+        """Coder's replica-to-replica relay of a chat's parts (``chatload sim --replicas``):
+        the chat's owner's credentials, forwarded by the replica asking."""
+        replica = sim.replica
+        chat_id = websocket.path_params["chat"]
+        try:
+            user = sim.chat_user(
+                websocket.headers, websocket.cookies, websocket.query_params, websocket.url.path
+            )
+            chat = store.get(user, parse_uuid(chat_id))
+        except ApiError as error:
+            await websocket.send_denial_response(error_response(error))
+            return
+        if replica is None:
+            await websocket.send_denial_response(error_response(not_found()))
+            return
+        await serve_relay(replica, chat.id, websocket)
+
     def mounted(base: str) -> list[BaseRoute]:
         one = f"{base}/{{chat}}"
         table: list[BaseRoute] = [
@@ -239,6 +266,7 @@ def routes(sim: Sim) -> list[BaseRoute]:
             Route(f"{one}/queue/{{queued}}", forwarding(queued), methods=["DELETE"]),
             Route(f"{one}/queue/{{queued}}/promote", forwarding(promote), methods=["POST"]),
             WebSocketRoute(f"{one}/stream", StreamEndpoint(sim)),
+            WebSocketRoute(f"{one}/stream/parts", relay),
             WebSocketRoute(f"{base}/watch", WatchEndpoint(sim)),
         ]
         if era is Era.D:

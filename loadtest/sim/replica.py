@@ -30,6 +30,7 @@ from typing import Any, Final, Protocol
 import orjson
 from pydantic import BaseModel
 
+from loadtest.protocol.eras import ChatPaths
 from loadtest.protocol.models import ChatMessage
 from loadtest.protocol.notify import (
     COLOSSAL_BYTES,
@@ -51,6 +52,7 @@ class Cluster(Deployment, Protocol):
 
     player: Player
     watch: WatchHub
+    paths: ChatPaths
 
 
 log = logging.getLogger("chatload.sim")
@@ -439,11 +441,14 @@ class Replica:
         )
         return (rows[0][0], rows[0][1], rows[0][2]) if rows else None
 
-    async def stream(self, chat_id: str, after_id: int | None) -> Subscriber:
-        """A stream here of a chat another replica runs."""
+    async def stream(
+        self, chat_id: str, after_id: int | None, credentials: dict[str, str]
+    ) -> Subscriber:
+        """A stream here of a chat another replica runs; ``credentials`` (the stream's own
+        auth headers) go with the relay, as Coder's relay forwards them."""
         mirror = self.mirrors.get(chat_id)
         if mirror is None:
-            mirror = self.mirrors[chat_id] = Mirror(self, chat_id)
+            mirror = self.mirrors[chat_id] = Mirror(self, chat_id, credentials)
             await mirror.start()
         return await mirror.subscribe(after_id)
 
@@ -502,9 +507,10 @@ class Mirror:
     """A chat another replica runs, as streams on this replica see it: durable events from
     the database and pubsub, parts from the relay, merged in the worker's order."""
 
-    def __init__(self, replica: Replica, chat_id: str) -> None:
+    def __init__(self, replica: Replica, chat_id: str, credentials: dict[str, str]) -> None:
         self.replica = replica
         self.chat_id = chat_id
+        self.credentials = credentials
         self.hub: Hub = replica.sim.hub
         self.events = replica.sim.store.events
         self.last_id = 0
@@ -667,9 +673,17 @@ class Mirror:
         url = await self.replica.worker_url(worker)
         if url is None:
             return
-        target = url.replace("http://", "ws://", 1) + f"/__sim/relay/{self.chat_id}"
+        path = self.replica.sim.paths.stream(self.chat_id) + "/parts"
+        target = url.replace("http://", "ws://", 1) + path
+        headers = {**self.credentials, RELAY_SOURCE_HEADER: self.replica.worker_id}
         try:
-            async with ws_connect(target, open_timeout=5, compression=None, max_size=None) as ws:
+            async with ws_connect(
+                target,
+                additional_headers=headers,
+                open_timeout=5,
+                compression=None,
+                max_size=None,
+            ) as ws:
                 self.relay_state = "up"
                 async for frame in ws:
                     for item in orjson.loads(frame):
@@ -897,6 +911,10 @@ class Mirror:
 
 #: The relay's first item: the worker's newest message id, before its buffered parts.
 HELLO: Final = "relay:hello"
+#: What a relay request says of itself (Coder's header, protocol §5.1).
+RELAY_SOURCE_HEADER: Final = "X-Coder-Relay-Source-Replica"
+#: The stream's auth headers a relay forwards (Coder forwards these three).
+CREDENTIAL_HEADERS: Final = ("coder-session-token", "authorization", "cookie")
 
 
 def _is_text(event: Event) -> bool:
@@ -930,9 +948,10 @@ class TappedHub(Hub):
 
 
 async def serve_relay(replica: Replica, chat_id: str, websocket: Any) -> None:
-    """``/__sim/relay/{chat}``: a chat we run, as another replica's streams need it: our
-    newest message id, the parts buffered for the episode under way, then every part, mark
-    and commit in our order (Coder's ``/stream/parts``, simplified)."""
+    """``/chats/{chat}/stream/parts``: a chat we run, as another replica's streams need it.
+    First a control message: the episode under way (``history_version``,
+    ``generation_attempt``, as Coder's relay control message), our newest message id and
+    the parts buffered for the episode; then every part, mark and commit mark in our order."""
     from starlette.websockets import WebSocketDisconnect
 
     chat = replica.sim.store.chats.get(chat_id)
@@ -946,7 +965,13 @@ async def serve_relay(replica: Replica, chat_id: str, websocket: Any) -> None:
     buffered = list(chat.parts) if chat.active and not chat.buffer_done else []
     gone = asyncio.create_task(websocket.receive())
     try:
-        hello = {"type": HELLO, "last_message_id": newest, "parts": buffered}
+        hello = {
+            "type": HELLO,
+            "history_version": chat.episode.history,
+            "generation_attempt": chat.episode.attempt,
+            "last_message_id": newest,
+            "parts": buffered,
+        }
         await websocket.send_text(orjson.dumps([hello]).decode())
         while True:
             getting = asyncio.create_task(queue.get())

@@ -20,6 +20,7 @@ from loadtest.protocol.eras import Era
 from loadtest.sim.errors import BAD_AFTER_ID, ApiError, not_found
 from loadtest.sim.events import BATCH_SIZE, MARK
 from loadtest.sim.hub import LOW_WATER, Counts, Subscriber
+from loadtest.sim.replica import CREDENTIAL_HEADERS
 from loadtest.sim.web import error_response, parse_uuid
 
 if TYPE_CHECKING:
@@ -210,7 +211,12 @@ class StreamEndpoint:
         if remote:
             # Another replica runs the chat: the database, pubsub and its relay (replica.py).
             assert sim.replica is not None
-            subscriber = await sim.replica.stream(chat_id, after_id)
+            credentials = {
+                name: value
+                for name in CREDENTIAL_HEADERS
+                if (value := websocket.headers.get(name)) is not None
+            }
+            subscriber = await sim.replica.stream(chat_id, after_id, credentials)
         else:
             chat = sim.store.chats[chat_id]
             subscriber = sim.hub.subscribe(
