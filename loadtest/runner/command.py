@@ -28,6 +28,7 @@ from loadtest.locust import runtime
 from loadtest.report.files import write_report_files
 from loadtest.report.locust_files import write_locust_csvs, write_locust_html
 from loadtest.report.atomic import write_atomic
+from loadtest.runner.prometheus import MetricsServer
 from loadtest.report.junit import render_junit
 from loadtest.report.model import Load, Report, RunInfo, Target, build_report
 from loadtest.runner import processes
@@ -95,6 +96,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     add("--workers", type=_at_least(0), help="Locust worker processes (0: one local process)")
     add("--report-dir", type=Path, help="where to write reports (default reports/<time>-<name>)")
+    add(
+        "--prometheus",
+        metavar="ADDR",
+        help="serve live figures on http://ADDR/metrics while the run lasts (e.g. "
+        "0.0.0.0:21112, Coder's scaletest default), under Coder's scaletest metric names "
+        "(coderd_scaletest_chat_*) and chatload_* for the rest",
+    )
     add(
         "--junit",
         type=Path,
@@ -211,6 +219,16 @@ def plan(args: argparse.Namespace) -> tuple[Scenario, list[Slo], str | None, lis
             raise UsageError(f"{args.setup}: {exc}") from None
         host = flag_host or setup.url
         tokens = setup.tokens
+    prometheus = getattr(args, "prometheus", None)
+    if prometheus:
+        try:
+            MetricsServer(prometheus).check()
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        except OSError as exc:
+            raise UsageError(
+                f"--prometheus {prometheus}: cannot listen there: {exc.strerror}"
+            ) from None
     if host:
         for replica in split_hosts(host):
             _check_host(replica)
@@ -313,6 +331,7 @@ def _execute(
         tokens,
         locust_csv=report_dir / "locust",
         progress=Progress(enabled=not args.quiet),
+        metrics=MetricsServer(args.prometheus) if args.prometheus else None,
     ).run()
     report = build_report(
         result.snapshot,

@@ -35,6 +35,7 @@ from loadtest.locust.shape import ScenarioShape
 from loadtest.locust.users import ChatUser, OpenLoopUser, StreamWatcher
 from loadtest.runner import processes
 from loadtest.runner.progress import Progress
+from loadtest.runner.prometheus import MetricsServer
 
 WORKER_CONNECT_TIMEOUT_S = 60.0
 #: Beyond the stop timeout, how long the master waits for workers' final snapshots.
@@ -70,12 +71,15 @@ class LocustRun:
         locust_csv: Path | None = None,
         progress: Progress | None = None,
         monitor: Monitor | None = None,
+        metrics: MetricsServer | None = None,
     ) -> None:
         self.settings = settings
         self.tokens = tokens
         self.locust_csv = locust_csv
         self.progress = progress
         self.monitor = monitor
+        #: ``--prometheus``: live figures on /metrics while the run lasts.
+        self.metrics = metrics
         self.runtime = runtime.install(settings, tokens)
 
     def _user_classes(self) -> tuple[list[type[locust.User]], int]:
@@ -162,6 +166,9 @@ class LocustRun:
             def live() -> Snapshot:
                 return collector.merged() if workers else self.runtime.recorder.snapshot()
 
+            if self.metrics is not None:
+                self.metrics.start(live)
+
             stopped_early: str | None = None
             while time.monotonic() - start < load.run_time and not interrupted:
                 gevent.sleep(0.25)
@@ -189,6 +196,8 @@ class LocustRun:
             ended_at = datetime.now(UTC)
             duration = time.monotonic() - start
         finally:
+            if self.metrics is not None:
+                self.metrics.stop()
             for handler in handlers:
                 handler.cancel()
             gevent.killall(helpers)
