@@ -34,7 +34,7 @@ class Cluster:
     def __init__(self, replicas: int, *args: str) -> None:
         self.token = secrets.token_urlsafe(18)
         command = [sys.executable, "-m", "loadtest.cli", "sim", "--replicas", str(replicas)]
-        command += ["--port", "0", "--token", self.token, *TURNS, *args]
+        command += ["--port", "0", f"--token={self.token}", *TURNS, *args]
         # Its log goes to a file: a pipe nobody reads could fill and stall the cluster.
         self.log = tempfile.NamedTemporaryFile(prefix="chatload-cluster-", suffix=".log")  # noqa: SIM115 (closed by stop)
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.log, text=True)
