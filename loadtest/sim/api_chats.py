@@ -33,7 +33,7 @@ from loadtest.sim.errors import (
     ApiError,
     not_found,
 )
-from loadtest.sim.replica import serve_relay
+from loadtest.sim.relay import serve_relay
 from loadtest.sim.stream import StreamEndpoint
 from loadtest.sim.watch import WatchEndpoint
 from loadtest.sim.web import (
@@ -245,7 +245,7 @@ def routes(sim: Sim) -> list[BaseRoute]:
         if replica is None:
             await websocket.send_denial_response(error_response(not_found()))
             return
-        await serve_relay(replica, chat.id, websocket)
+        await serve_relay(store.chats.get(chat.id), replica.relays, chat.id, websocket)
 
     def mounted(base: str) -> list[BaseRoute]:
         one = f"{base}/{{chat}}"

@@ -150,7 +150,7 @@ def main(args: argparse.Namespace) -> int:
         from loadtest.sim.cluster import run_cluster
 
         return run_cluster(args, sys.argv[2:])
-    from loadtest.sim.replica import REPLICA_ENV, ReplicaSettings
+    from loadtest.sim.cluster_config import REPLICA_ENV, ReplicaSettings
 
     raw = os.environ.get(REPLICA_ENV)
     replica = ReplicaSettings.model_validate_json(raw) if raw else None

@@ -17,11 +17,12 @@ from loadtest.sim.accounts import Accounts, User
 from loadtest.sim.auth import Auth, RateLimiter
 from loadtest.sim.catalog import Catalog
 from loadtest.sim.chats import Chat, ChatStore
+from loadtest.sim.cluster_config import ReplicaSettings
 from loadtest.sim.config import SimConfig
 from loadtest.sim.errors import VALIDATION_FAILED, ApiError
 from loadtest.sim.hub import Counters, Hub
 from loadtest.sim.player import Player
-from loadtest.sim.replica import Replica, ReplicaSettings, TappedHub
+from loadtest.sim.replica import Replica, TappedHub
 from loadtest.sim.watch_hub import WatchHub
 
 

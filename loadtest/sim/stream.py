@@ -20,7 +20,7 @@ from loadtest.protocol.eras import Era
 from loadtest.sim.errors import BAD_AFTER_ID, ApiError, not_found
 from loadtest.sim.events import BATCH_SIZE, MARK
 from loadtest.sim.hub import LOW_WATER, Counts, Subscriber
-from loadtest.sim.replica import CREDENTIAL_HEADERS
+from loadtest.sim.relay import CREDENTIAL_HEADERS
 from loadtest.sim.web import error_response, parse_uuid
 
 if TYPE_CHECKING:

@@ -1,0 +1,80 @@
+"""What a replica of a simulated Coder cluster is told, shares and counts: settings, schema, faults."""
+
+from __future__ import annotations
+
+from typing import Final, Protocol
+
+from pydantic import BaseModel
+
+from loadtest.protocol.eras import ChatPaths
+from loadtest.sim.player import Deployment, Player
+from loadtest.sim.watch_hub import WatchHub
+
+
+class Cluster(Deployment, Protocol):
+    """What a replica needs of the simulated deployment it is part of (``state.Sim``): the
+    seam that keeps the state, which owns its replica, from being imported here."""
+
+    player: Player
+    watch: WatchHub
+    paths: ChatPaths
+
+
+#: The replica's settings travel to its process in this environment variable (JSON).
+REPLICA_ENV: Final = "CHATLOAD_SIM_REPLICA"
+
+SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS sim_replicas (
+    worker_id text PRIMARY KEY, url text NOT NULL, heartbeat timestamptz NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sim_chats (
+    id uuid PRIMARY KEY, owner_id text NOT NULL, worker_id text NOT NULL, status text NOT NULL,
+    chat jsonb NOT NULL, queue_changed boolean NOT NULL DEFAULT false,
+    queue jsonb NOT NULL DEFAULT '[]', last_error jsonb
+);
+CREATE TABLE IF NOT EXISTS sim_messages (
+    chat_id uuid NOT NULL, id bigint NOT NULL, event jsonb NOT NULL, PRIMARY KEY (chat_id, id)
+);
+"""
+
+
+class ReplicaSettings(BaseModel):
+    """What one replica process is told by ``chatload sim --replicas``."""
+
+    index: int
+    count: int
+    database_url: str
+    pubsub_url: str
+    lease_s: float = 3.0
+    #: A replica of the previous version: publishes and reads only the legacy ``error``.
+    legacy: bool = False
+    #: Faults on this replica's pubsub and relay (probabilities; a delay in ms).
+    notify_drop_rate: float = 0.0
+    notify_delay_ms: float = 0.0
+    relay_drop_rate: float = 0.0
+    relay_duplicate_rate: float = 0.0
+    seed: int | None = None
+
+    @property
+    def worker_id(self) -> str:
+        # A fixed id per index: a restarted replica is the same worker.
+        return f"00000000-0000-4000-8000-{self.index:012d}"
+
+
+class Faults:
+    """What this replica broke on purpose, and its pubsub traffic (``/__sim/counts``)."""
+
+    def __init__(self) -> None:
+        self.notifies_published = 0
+        self.notifies_dropped = 0
+        self.notifies_delayed = 0
+        self.notifies_colossal = 0
+        self.notify_bytes_max = 0
+        self.relay_parts_dropped = 0
+        self.relay_parts_duplicated = 0
+        self.chats_taken_over = 0
+        #: Edits of another replica's chat that this replica's streams were refreshed for.
+        self.refreshes_mirrored = 0
+
+    def wire(self) -> dict[str, int]:
+        return dict(vars(self))
