@@ -19,7 +19,7 @@ import orjson
 from loadtest.bench.core import Row
 from loadtest.core.histogram import Histogram
 from loadtest.protocol.notify import ChatStreamNotifyMessage, stream_channel
-from loadtest.pubsub.bus import NatsPubsub, Pubsub, connect
+from loadtest.pubsub.bus import Pubsub, connect
 from loadtest.pubsub.servers import NatsServer, PostgresServer
 
 REPLICAS = (1, 10, 100)
@@ -64,8 +64,7 @@ async def _publish(
         await publisher.publish(channel, payload)
         if not pace_s and n % 256 == 0:
             await asyncio.sleep(0)  # let listeners run as a real replica's loop would
-    if isinstance(publisher, NatsPubsub):
-        await publisher.flush()
+    await publisher.flush()
     return len(ids)
 
 

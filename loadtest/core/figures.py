@@ -337,6 +337,8 @@ RECORDED_COUNTS: Final = tuple(
     name for name in names("counts") if name not in ("turns_lost", "max_queue_length")
 ) + names("integrity")
 INTEGRITY: Final = names("integrity")
+#: The integrity figures that count breaks (``turns_checked`` counts turns).
+INTEGRITY_BREAKS: Final = tuple(name for name in INTEGRITY if name != "turns_checked")
 COUNTS: Final = names("counts")
 RATES: Final = names("rates")
 #: Gauges that merge by maximum.

@@ -165,10 +165,10 @@ class ReconnectingStream:
         first = next(frames, None)
         if first is None:
             return frames
-        if self._dropped is not None:
-            cause, dropped_at = self._dropped
-            self._dropped = None
-            self._runtime.recorder.reconnected(cause, first[1] - dropped_at)
+        assert self._dropped is not None
+        cause, dropped_at = self._dropped
+        self._dropped = None
+        self._runtime.recorder.reconnected(cause, first[1] - dropped_at)
         return itertools.chain((first,), frames)
 
     def _learn_era(self, frames: Iterator[tuple[bytes, int]]) -> Iterator[tuple[bytes, int]]:
@@ -262,7 +262,7 @@ class Conversation:
         tracker = self._tracker = TurnTracker(
             rt.recorder, self._on_turn_ended, self._saw_status if watched else None
         )
-        tracker.start(time.perf_counter_ns(), intended=intended).replica = self._replica
+        self._start_turn(intended)
         self.turns = 1
         try:
             chat, latency = self._client.create_chat(prompt, self._organization)
@@ -288,8 +288,7 @@ class Conversation:
             stream.reconnects_left = self._rt.settings.scenario.chat.max_reconnects
             if not stream.open(reconnect=True):
                 return False
-        turn = self._tracker.start(time.perf_counter_ns())
-        turn.replica = self._replica
+        turn = self._start_turn()
         try:
             response, latency = self._client.post_message(self.chat_id, prompt)
         except ApiError as exc:
@@ -307,8 +306,7 @@ class Conversation:
         message_id = self._last_user_message
         assert message_id is not None, "edit needs a message of ours"
         self.turns += 1
-        turn = self._tracker.start(time.perf_counter_ns())
-        turn.replica = self._replica
+        turn = self._start_turn()
         try:
             new_id, latency = self._client.edit_message(self.chat_id, message_id, prompt)
         except ApiError as exc:
@@ -318,6 +316,13 @@ class Conversation:
         if new_id is not None:
             self._last_user_message = new_id  # the next edit names the message as it is now
         return True
+
+    def _start_turn(self, intended: int | None = None) -> Turn:
+        """The tracker's next turn, marked with the replica its driver talks to."""
+        assert self._tracker is not None
+        turn = self._tracker.start(time.perf_counter_ns(), intended=intended)
+        turn.replica = self._replica
+        return turn
 
     def follow(self, interrupt: bool = False, queue_next: str | None = None) -> None:
         """Wait until no turn of the chat is in flight (each within the turn timeout). Once

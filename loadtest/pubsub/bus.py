@@ -46,11 +46,12 @@ class Pubsub(ABC):
 
     def __init__(self) -> None:
         self._listeners: dict[str, list[Listener]] = {}
-        self.published = 0
-        self.received = 0
 
     @abstractmethod
     async def publish(self, channel: str, payload: bytes) -> None: ...
+
+    async def flush(self) -> None:  # noqa: B027 (a no-op where nothing is buffered)
+        """Wait until what was published has left (NATS buffers; pg_notify does not)."""
 
     async def subscribe(self, channel: str, listener: Listener) -> None:
         first = channel not in self._listeners
@@ -77,7 +78,6 @@ class Pubsub(ABC):
     async def close(self) -> None: ...
 
     def _deliver(self, channel: str, payload: bytes) -> None:
-        self.received += 1
         for listener in self._listeners.get(channel, ()):
             listener(channel, payload)
 
@@ -123,7 +123,6 @@ class PostgresPubsub(Pubsub):
                 f"{NOTIFY_PAYLOAD_LIMIT}"
             )
         await self._publisher.execute("SELECT pg_notify(%s, %s)", (channel, payload.decode()))
-        self.published += 1
 
     async def _listen(self, channel: str) -> None:
         await self._command("LISTEN", channel)
@@ -197,7 +196,6 @@ class NatsPubsub(Pubsub):
 
     async def publish(self, channel: str, payload: bytes) -> None:
         await self._client.publish(channel, payload)
-        self.published += 1
 
     async def flush(self) -> None:
         await self._client.flush()

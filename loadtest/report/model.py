@@ -12,7 +12,14 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from loadtest import __version__
-from loadtest.core.figures import DISTRIBUTIONS, FIGURES, FORMULAS, LATENCIES, SERIES_LATENCIES
+from loadtest.core.figures import (
+    DISTRIBUTIONS,
+    FIGURES,
+    FORMULAS,
+    INTEGRITY_BREAKS,
+    LATENCIES,
+    SERIES_LATENCIES,
+)
 from loadtest.core.histogram import Histogram, lowest_equivalent
 from loadtest.core.recorder import RECONNECTS_PREFIX, REPLICA_PREFIX, WATCH_EVENTS_PREFIX
 from loadtest.core.slo import SloResult
@@ -431,10 +438,6 @@ def build_report(
             if name.startswith(RECONNECTS_PREFIX)
         },
     )
-
-
-#: The integrity figures that count breaks (``turns_checked`` counts turns).
-INTEGRITY_BREAKS = ("seq_gaps", "seq_duplicates", "seq_out_of_order", "content_mismatches")
 
 
 def _replicas(snapshot: Snapshot, urls: list[str]) -> list[Replica]:

@@ -21,6 +21,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from loadtest.core.figures import INTEGRITY_BREAKS
 from loadtest.core.histogram import Histogram, highest_equivalent
 from loadtest.core.recorder import RECONNECTS_PREFIX
 from loadtest.core.snapshot import Snapshot
@@ -37,24 +38,23 @@ LATENCIES = (
     ("time_to_first_output", "time_to_first_output_seconds"),
     ("time_to_terminal_status", "time_to_terminal_status_seconds"),
 )
-#: chatload's counters with no scaletest name: (count, metric, help).
+#: chatload's counters with no scaletest name: (count, metric without ``_total``, help).
 COUNTERS = (
-    ("turns_started", "chatload_turns_started_total", "Turns started (user messages sent)"),
-    ("frames", "chatload_frames_total", "Stream data frames read"),
-    ("events", "chatload_events_total", "Stream events read"),
+    ("turns_started", "chatload_turns_started", "Turns started (user messages sent)"),
+    ("frames", "chatload_frames", "Stream data frames read"),
+    ("events", "chatload_events", "Stream events read"),
     (
         "decode_errors",
-        "chatload_decode_errors_total",
+        "chatload_decode_errors",
         "Frames or fields not of the protocol's shape",
     ),
-    ("stream_reconnects", "chatload_stream_reconnects_total", "Streams dialled again"),
+    ("stream_reconnects", "chatload_stream_reconnects", "Streams dialled again"),
     (
         "failover_loss",
-        "chatload_failover_loss_total",
+        "chatload_failover_loss",
         "Committed messages a dropped stream never received",
     ),
 )
-INTEGRITY = ("seq_gaps", "seq_duplicates", "seq_out_of_order", "content_mismatches")
 
 
 def _buckets(hist: Histogram) -> tuple[list[tuple[str, float]], float]:
@@ -117,13 +117,11 @@ class LiveFigures(Collector):
             value=float(snap.level("open_streams")),
         )
         for count, name, text in COUNTERS:
-            yield CounterMetricFamily(
-                name.removesuffix("_total"), text, value=float(snap.count(count))
-            )
+            yield CounterMetricFamily(name, text, value=float(snap.count(count)))
         integrity = CounterMetricFamily(
             "chatload_integrity", "Stream integrity breaks, by kind", labels=["kind"]
         )
-        for kind in INTEGRITY:
+        for kind in INTEGRITY_BREAKS:
             integrity.add_metric([kind], float(snap.count(kind)))
         yield integrity
         reconnects = CounterMetricFamily(

@@ -245,7 +245,7 @@ def routes(sim: Sim) -> list[BaseRoute]:
         if replica is None:
             await websocket.send_denial_response(error_response(not_found()))
             return
-        await serve_relay(store.chats.get(chat.id), replica.relays, chat.id, websocket)
+        await serve_relay(chat, replica.relays, websocket)
 
     def mounted(base: str) -> list[BaseRoute]:
         one = f"{base}/{{chat}}"

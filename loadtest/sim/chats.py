@@ -629,9 +629,25 @@ class ChatStore:
 
     # ------------------------------------------------------------ replicas
 
-    def bump_message_id(self, at_least: int) -> None:
-        """Message ids continue above ``at_least`` (a chat taken over from another replica)."""
-        self._message_id = max(self._message_id, at_least)
+    def restore(
+        self,
+        chat_id: str,
+        owner_id: str,
+        title: str,
+        model_config_id: str,
+        messages: list[ChatMessage],
+    ) -> Chat:
+        """A chat taken over from a dead replica, rebuilt from its committed history: ids
+        continue above its last message, era D's next commit has the next history_version
+        and the next generation is a new attempt."""
+        chat = Chat(owner_id, title, model_config_id, self._clock())
+        chat.id = chat_id
+        chat.messages = messages
+        self._message_id = max([self._message_id, *(m.id for m in messages)])
+        chat.episode.history = 1 + len(messages)
+        chat.episode.attempt += 1
+        self.chats[chat_id] = chat
+        return chat
 
     def taken_over(self, chat: Chat) -> list[Event]:
         """A chat recovered from a dead replica runs its turn again here: a new generation

@@ -1,4 +1,4 @@
-"""What a replica of a simulated Coder cluster is told, shares and counts: settings, schema, faults."""
+"""What a replica of a simulated Coder cluster is told, shares and counts: settings, schema, counts."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ class ReplicaSettings(BaseModel):
     lease_s: float = 3.0
     #: A replica of the previous version: publishes and reads only the legacy ``error``.
     legacy: bool = False
-    #: Faults on this replica's pubsub and relay (probabilities; a delay in ms).
+    #: ReplicaCounts on this replica's pubsub and relay (probabilities; a delay in ms).
     notify_drop_rate: float = 0.0
     notify_delay_ms: float = 0.0
     relay_drop_rate: float = 0.0
@@ -61,8 +61,8 @@ class ReplicaSettings(BaseModel):
         return f"00000000-0000-4000-8000-{self.index:012d}"
 
 
-class Faults:
-    """What this replica broke on purpose, and its pubsub traffic (``/__sim/counts``)."""
+class ReplicaCounts:
+    """What one replica published, broke on purpose and took over (``/__sim/counts``)."""
 
     def __init__(self) -> None:
         self.notifies_published = 0

@@ -15,7 +15,7 @@ import orjson
 from loadtest.protocol.notify import ChatStreamNotifyMessage, stream_channel
 from loadtest.pubsub.bus import Pubsub
 from loadtest.sim.chats import ACTIVE
-from loadtest.sim.cluster_config import Cluster, Faults, ReplicaSettings
+from loadtest.sim.cluster_config import Cluster, ReplicaCounts, ReplicaSettings
 from loadtest.sim.events import MARK, Event, mark
 from loadtest.sim.hub import Hub, Subscriber
 from loadtest.sim.relay import COMMIT, HELLO, RELAY_SOURCE_HEADER
@@ -34,7 +34,7 @@ class Host(Protocol):
     """What a mirror needs of its replica (``replica.Replica``)."""
 
     settings: ReplicaSettings
-    faults: Faults
+    tally: ReplicaCounts
     rng: random.Random
     pubsub: Pubsub | None
     sim: Cluster
@@ -44,6 +44,8 @@ class Host(Protocol):
     async def query(self, sql: str, params: tuple[Any, ...] = ...) -> list[tuple[Any, ...]]: ...
 
     async def worker_url(self, worker_id: str) -> str | None: ...
+
+    async def history(self, chat_id: str, after_id: int = ...) -> list[tuple[int, Event]]: ...
 
 
 class Mirror:
@@ -138,9 +140,7 @@ class Mirror:
                 pass  # its worker is gone: the next one's hello goes to the relayed items
             finally:
                 self._hello = None
-        messages = await replica.query(
-            "SELECT id, event FROM sim_messages WHERE chat_id = %s ORDER BY id", (chat_id,)
-        )
+        messages = await replica.history(chat_id)
         # No await from here on: the snapshot and the subscription are one step.
         local = replica.sim.store.chats.get(chat_id)
         if local is not None:  # taken over by this replica meanwhile: an ordinary stream
@@ -167,15 +167,11 @@ class Mirror:
             if row[0] <= self.emitted and (after_id is None or row[0] > after_id)
         ]
         if queue_changed:
-            update: Event = {"type": "queue_update", "chat_id": chat_id}
-            if queue:
-                update["queued_messages"] = queue
-            snapshot.append(update)
+            snapshot.append(self._queue_update(queue))
         snapshot.append(events.status(chat_id, status))
         if status == "error" and last_error:
-            if self.replica.settings.legacy:  # the old version reads only the text
-                last_error = {"message": last_error.get("message", ""), "kind": "generic"}
-            snapshot.append({"type": "error", "chat_id": chat_id, "error": last_error})
+            text = last_error.get("message", "")
+            snapshot.append(self._error(None if self.replica.settings.legacy else last_error, text))
         snapshot.append(events.preview_reset(chat_id))
         snapshot.extend(self.episode)
         subscriber = self.hub.subscribe(chat_id, snapshot, whole=True)
@@ -278,21 +274,14 @@ class Mirror:
                 continue
             if notify.full_refresh:
                 # An edit: the whole history again, after a history_reset (§8.5).
-                rows = await replica.query(
-                    "SELECT id, event FROM sim_messages WHERE chat_id = %s ORDER BY id",
-                    (chat_id,),
-                )
+                rows = await replica.history(chat_id)
                 newest = max((row[0] for row in rows), default=0)
-                reset = {"type": "history_reset", "chat_id": chat_id}
-                replica.faults.refreshes_mirrored += 1
+                reset = events.history_reset(chat_id)
+                replica.tally.refreshes_mirrored += 1
                 self.durable.append(("refresh", newest, [reset, *(row[1] for row in rows)]))
                 self.last_id = max(self.last_id, newest)
             elif notify.after_message_id:
-                rows = await replica.query(
-                    "SELECT id, event FROM sim_messages WHERE chat_id = %s AND id > %s ORDER BY id",
-                    (chat_id, self.last_id),
-                )
-                for message_id, event in rows:
+                for message_id, event in await replica.history(chat_id, self.last_id):
                     self.durable.append(("message", message_id, [event]))
                     self.last_id = message_id
             if notify.status:
@@ -302,25 +291,31 @@ class Mirror:
             if notify.retry is not None:
                 retry = {"type": "retry", "chat_id": chat_id, "retry": notify.retry.wire()}
                 self.durable.append(("event", 0, [retry]))
-            if notify.error_payload is not None and not legacy:
-                error = notify.error_payload.wire()
-                self.durable.append(
-                    ("event", 0, [{"type": "error", "chat_id": chat_id, "error": error}])
+            structured = notify.error_payload if not legacy else None
+            if structured is not None or notify.error:
+                # A legacy replica reads only the text, and a legacy replica's notify has
+                # only the text.
+                error = self._error(
+                    structured.wire() if structured is not None else None, notify.error
                 )
-            elif notify.error:
-                # A legacy replica's notify, or a legacy replica reading one: only the text,
-                # which a client sees as a generic error (the seed's form, kind added).
-                error = {"message": notify.error, "kind": "generic"}
-                self.durable.append(
-                    ("event", 0, [{"type": "error", "chat_id": chat_id, "error": error}])
-                )
+                self.durable.append(("event", 0, [error]))
             if notify.queue_update:
-                rows = await replica.query("SELECT queue FROM sim_chats WHERE id = %s", (chat_id,))
-                queue = rows[0][0] if rows else []
-                update: Event = {"type": "queue_update", "chat_id": chat_id}
-                if queue:
-                    update["queued_messages"] = queue
-                self.durable.append(("event", 0, [update]))
+                found = await replica.query("SELECT queue FROM sim_chats WHERE id = %s", (chat_id,))
+                queue = found[0][0] if found else []
+                self.durable.append(("event", 0, [self._queue_update(queue)]))
+
+    def _error(self, structured: dict[str, Any] | None, text: str) -> Event:
+        """An ``error`` event: the structured ChatError, or only the legacy text, which a
+        client sees as a generic error (the seed's form, kind added)."""
+        error = structured if structured is not None else {"message": text, "kind": "generic"}
+        return {"type": "error", "chat_id": self.chat_id, "error": error}
+
+    def _queue_update(self, queue: list[Any]) -> Event:
+        """The whole queue as read back (an empty one omits the key, as Go's omitempty)."""
+        event: Event = {"type": "queue_update", "chat_id": self.chat_id}
+        if queue:
+            event["queued_messages"] = queue
+        return event
 
     def _emit(self) -> None:
         """Relayed parts as they come; a message once the relay passed its commit mark (or
@@ -351,14 +346,14 @@ class Mirror:
     def _emit_relayed(self, item: Event) -> None:
         """A part (or integrity mark, or preview_reset) from the worker, with the relay
         faults this replica plays on text parts that are not their episode's last."""
-        settings, faults, rng = self.replica.settings, self.replica.faults, self.replica.rng
+        settings, tally, rng = self.replica.settings, self.replica.tally, self.replica.rng
         out = [item]
         if item["type"] == "message_part" and _is_text(item) and self._more_of_episode(item):
             if settings.relay_drop_rate and rng.random() < settings.relay_drop_rate:
-                faults.relay_parts_dropped += 1
+                tally.relay_parts_dropped += 1
                 out = [mark("seq_gaps")]
             elif settings.relay_duplicate_rate and rng.random() < settings.relay_duplicate_rate:
-                faults.relay_parts_duplicated += 1
+                tally.relay_parts_duplicated += 1
                 out = [item, item, mark("seq_duplicates")]  # the client drops the copy
         self._send(out)
 
@@ -438,7 +433,8 @@ class Mirror:
             and a.get("generation_attempt") == b.get("generation_attempt")
         )
 
-    async def close(self, keep_streams: bool = False) -> None:
+    async def close(self) -> None:
+        """Stop following the chat; its streams stay subscribed to this replica's hub."""
         replica = self.replica
         if replica.mirrors.get(self.chat_id) is self:
             del replica.mirrors[self.chat_id]

@@ -21,10 +21,7 @@ CREDENTIAL_HEADERS: Final = ("coder-session-token", "authorization", "cookie")
 
 
 async def serve_relay(
-    chat: Chat | None,
-    relays: dict[str, list[asyncio.Queue[list[Event]]]],
-    chat_id: str,
-    websocket: Any,
+    chat: Chat, relays: dict[str, list[asyncio.Queue[list[Event]]]], websocket: Any
 ) -> None:
     """``/chats/{chat}/stream/parts``: a chat we run, as another replica's streams need it.
     First a control message: the episode under way (``history_version``,
@@ -32,10 +29,8 @@ async def serve_relay(
     the parts buffered for the episode; then every part, mark and commit mark in our order."""
     from starlette.websockets import WebSocketDisconnect
 
+    chat_id = chat.id
     await websocket.accept()
-    if chat is None:
-        await websocket.close(4404, "not running here")
-        return
     queue: asyncio.Queue[list[Event]] = asyncio.Queue()
     relays.setdefault(chat_id, []).append(queue)
     newest = chat.messages[-1].id if chat.messages else 0

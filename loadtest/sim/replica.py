@@ -37,7 +37,7 @@ from loadtest.protocol.notify import (
 )
 from loadtest.pubsub.bus import Pubsub, connect
 from loadtest.sim.chats import ACTIVE, Chat
-from loadtest.sim.cluster_config import Cluster, Faults, ReplicaSettings
+from loadtest.sim.cluster_config import Cluster, ReplicaCounts, ReplicaSettings
 from loadtest.sim.events import MARK, Event
 from loadtest.sim.hub import Hub, Subscriber
 from loadtest.sim.mirror import Mirror
@@ -53,7 +53,7 @@ class Replica:
         self.sim = sim
         self.settings = settings
         self.worker_id = settings.worker_id
-        self.faults = Faults()
+        self.tally = ReplicaCounts()
         self.rng = random.Random(settings.seed)
         self.url = ""
         self._db: Any = None
@@ -138,11 +138,10 @@ class Replica:
                 relayed.append({"type": COMMIT, "id": message_id})
             elif kind == "history_reset":
                 continue
-            elif kind == "status" and refresh is not None:
-                self._outbox.put_nowait(("refresh", chat_id, refresh))
-                refresh = None
-                self._outbox.put_nowait(("status", chat_id, event["status"]["status"]))
             elif kind == "status":
+                if refresh is not None:  # the edit's history is complete
+                    self._outbox.put_nowait(("refresh", chat_id, refresh))
+                    refresh = None
                 self._outbox.put_nowait(("status", chat_id, event["status"]["status"]))
             elif kind in ("error", "retry"):
                 self._outbox.put_nowait((kind, chat_id, event))
@@ -174,11 +173,7 @@ class Replica:
             return
         if kind == "message":
             message_id, event = item[2], item[3]
-            await db.execute(
-                "INSERT INTO sim_messages (chat_id, id, event) VALUES (%s, %s, %s) "
-                "ON CONFLICT DO NOTHING",
-                (chat_id, message_id, orjson.dumps(event).decode()),
-            )
+            await self._insert_message(chat_id, event)
             await self.publish(chat_id, ChatStreamNotifyMessage(after_message_id=message_id - 1))
         elif kind == "refresh":  # an edit: the history is what these messages say
             history: list[Event] = item[2]
@@ -188,11 +183,7 @@ class Replica:
                 (chat_id, keep),
             )
             for event in history:
-                await db.execute(
-                    "INSERT INTO sim_messages (chat_id, id, event) VALUES (%s, %s, %s) "
-                    "ON CONFLICT DO NOTHING",
-                    (chat_id, event["message"]["id"], orjson.dumps(event).decode()),
-                )
+                await self._insert_message(chat_id, event)
             await self.publish(chat_id, ChatStreamNotifyMessage(full_refresh=True))
         elif kind == "status":
             await db.execute(
@@ -225,7 +216,7 @@ class Replica:
             assert len(payload) < NOTIFY_PAYLOAD_LIMIT, f"watch payload of {len(payload)} bytes"
             assert self.pubsub is not None
             await self.pubsub.publish(owner_channel(owner_id), payload)
-            self.faults.notifies_published += 1
+            self.tally.notifies_published += 1
         elif kind == "queue":
             queue = item[2].get("queued_messages") or []
             await db.execute(
@@ -234,6 +225,22 @@ class Replica:
             )
             await self.publish(chat_id, ChatStreamNotifyMessage(queue_update=True))
 
+    async def _insert_message(self, chat_id: str, event: Event) -> None:
+        """A committed message, as the ``message`` event its streams get."""
+        await self._db.execute(
+            "INSERT INTO sim_messages (chat_id, id, event) VALUES (%s, %s, %s) "
+            "ON CONFLICT DO NOTHING",
+            (chat_id, event["message"]["id"], orjson.dumps(event).decode()),
+        )
+
+    async def history(self, chat_id: str, after_id: int = 0) -> list[tuple[int, Event]]:
+        """A chat's committed messages after ``after_id`` as (id, ``message`` event), in order."""
+        rows = await self.query(
+            "SELECT id, event FROM sim_messages WHERE chat_id = %s AND id > %s ORDER BY id",
+            (chat_id, after_id),
+        )
+        return [(row[0], row[1]) for row in rows]
+
     async def publish(self, chat_id: str, notify: ChatStreamNotifyMessage) -> None:
         """One notify, with this replica's pubsub faults; never over PostgreSQL's limit."""
         assert self.pubsub is not None
@@ -241,19 +248,19 @@ class Replica:
         size = len(payload)
         # Every payload fits NOTIFY (issue #26368 was one that did not): a bug of ours if not.
         assert size < NOTIFY_PAYLOAD_LIMIT, f"notify of {size} bytes"
-        faults = self.faults
-        faults.notify_bytes_max = max(faults.notify_bytes_max, size)
+        tally = self.tally
+        tally.notify_bytes_max = max(tally.notify_bytes_max, size)
         if size >= COLOSSAL_BYTES:
-            faults.notifies_colossal += 1
+            tally.notifies_colossal += 1
         settings = self.settings
         if settings.notify_drop_rate and self.rng.random() < settings.notify_drop_rate:
-            faults.notifies_dropped += 1
+            tally.notifies_dropped += 1
             return
         if settings.notify_delay_ms:
-            faults.notifies_delayed += 1
+            tally.notifies_delayed += 1
             await asyncio.sleep(settings.notify_delay_ms / 1000)
         await self.pubsub.publish(stream_channel(chat_id), payload)
-        faults.notifies_published += 1
+        tally.notifies_published += 1
 
     # ------------------------------------------------------------ the chat list
 
@@ -321,24 +328,16 @@ class Replica:
         if row is None:
             return  # another replica was first
         owner_id, info, status = row
-        rows = await self.query(
-            "SELECT event FROM sim_messages WHERE chat_id = %s ORDER BY id", (chat_id,)
-        )
-        sim = self.sim
-        store = sim.store
-        chat = Chat(owner_id, info["title"], info["model_config_id"], store._now())
-        chat.id = chat_id
-        chat.messages = [ChatMessage.model_validate(r[0]["message"]) for r in rows]
-        last = max((m.id for m in chat.messages), default=0)
-        store.bump_message_id(last)
-        # Era D: the next commit's history_version, and a new generation attempt.
-        chat.episode.history = 1 + len(chat.messages)
-        chat.episode.attempt += 1
+        messages = [
+            ChatMessage.model_validate(event["message"]) for _, event in await self.history(chat_id)
+        ]
         mirror = self.mirrors.pop(chat_id, None)
         if mirror is not None:
-            await mirror.close(keep_streams=True)
-        store.chats[chat_id] = chat
-        self.faults.chats_taken_over += 1
+            await mirror.close()  # its streams stay: this replica's own events reach them
+        sim = self.sim
+        store = sim.store
+        chat = store.restore(chat_id, owner_id, info["title"], info["model_config_id"], messages)
+        self.tally.chats_taken_over += 1
         log.info("replica %d took over chat %s (%s)", self.settings.index, chat_id, status)
         # What the history says, not the status (its write may have died with the worker):
         # a user message with no answer after it is a turn to run again.
@@ -357,12 +356,12 @@ class Replica:
         rows = await self.query("SELECT url FROM sim_replicas WHERE worker_id = %s", (worker_id,))
         return rows[0][0] if rows else None
 
-    async def remote_chat(self, chat_id: str) -> tuple[str, str, str] | None:
-        """(owner, worker id, status) of a chat another replica runs; None if none."""
+    async def remote_chat(self, chat_id: str) -> tuple[str, str] | None:
+        """(owner, worker id) of a chat another replica runs; None if none."""
         rows = await self.query(
-            "SELECT owner_id, worker_id, status FROM sim_chats WHERE id = %s", (chat_id,)
+            "SELECT owner_id, worker_id FROM sim_chats WHERE id = %s", (chat_id,)
         )
-        return (rows[0][0], rows[0][1], rows[0][2]) if rows else None
+        return (rows[0][0], rows[0][1]) if rows else None
 
     async def stream(
         self, chat_id: str, after_id: int | None, credentials: dict[str, str]
@@ -410,7 +409,7 @@ class Replica:
             "worker_id": self.worker_id,
             "legacy": self.settings.legacy,
             "pid": os.getpid(),
-            **self.faults.wire(),
+            **self.tally.wire(),
         }
 
 

@@ -68,7 +68,7 @@ class Sim:
             replica.changed(chat, kind)
 
         self.store.on_change = changed
-        self.watch.relay = replica.watch_event
+        self.watch.broadcast = replica.watch_event
         self.watch.on_owner = replica.watching
         return replica
 

@@ -40,7 +40,7 @@ class WatchHub:
         self.sent: dict[str, int] = {}
         #: A replica of a cluster sends every event through the pubsub instead (owner, the
         #: event's JSON), and learns whose events its sockets want (owner, wanted or not).
-        self.relay: Callable[[str, bytes], object] | None = None
+        self.broadcast: Callable[[str, bytes], object] | None = None
         self.on_owner: Callable[[str, bool], object] | None = None
 
     def subscribe(self, owner_id: str) -> WatchSocket:
@@ -67,14 +67,14 @@ class WatchHub:
     ) -> None:
         """The store's change hook: tell every tab of the chat's owner (in a cluster, every
         tab on every replica, through the pubsub)."""
-        if self.relay is None and chat.owner_id not in self.sockets:
+        if self.broadcast is None and chat.owner_id not in self.sockets:
             return
         event = ChatWatchEvent(kind=kind, chat=ChatModel.model_validate(chat_wire(self.era, chat)))
         if tool_calls is not None:
             event.tool_calls = tool_calls
         wire = event.wire()
-        if self.relay is not None:
-            self.relay(chat.owner_id, orjson.dumps(wire))
+        if self.broadcast is not None:
+            self.broadcast(chat.owner_id, orjson.dumps(wire))
             return
         frame = orjson.dumps({"type": "data", "data": wire} if self.era is Era.A else wire)
         self.deliver(chat.owner_id, kind, frame)
