@@ -1,8 +1,10 @@
-"""The locustfile: ``chatload run`` uses it, and so can ``locust -f loadtest/locustfile.py``.
+"""The locustfile, for plain ``locust -f loadtest/locustfile.py``: chatload's users in Locust's
+own command line (``chatload run`` and ``chatload worker`` build their Locust environments
+themselves).
 
-Run through ``chatload run``, the settings come from the environment it sets. Run by hand,
 ``--host`` names the deployment, ``CODER_SESSION_TOKEN`` the token, and
-``--chatload-scenario`` a scenario file; the era is detected from the deployment.
+``--chatload-scenario`` a scenario file; the era is detected from the deployment. Only the
+closed-loop ``ChatUser`` is offered: Locust spawns every class it finds by weight.
 """
 
 from __future__ import annotations
@@ -18,14 +20,6 @@ from loadtest.locust import distributed, runtime
 from loadtest.locust.collector import Collector
 from loadtest.locust.users import ChatUser  # noqa: F401  (discovered by Locust)
 
-# Locust discovers every User class named here, and spawns by weight those without a fixed
-# count: so name only the classes this run uses (plain 'locust -f': ChatUser alone).
-_run = runtime.from_env()
-if _run is not None and _run.settings.scenario.load.mode == "open":
-    from loadtest.locust.users import OpenLoopUser  # noqa: F401
-elif _run is not None and _run.settings.scenario.chat.watchers_per_chat:
-    from loadtest.locust.users import StreamWatcher  # noqa: F401
-
 # One log line per request would cost more than the request's measurement.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
@@ -39,8 +33,8 @@ def _options(parser: Any, **_: Any) -> None:
 
 @events.init.add_listener
 def _init(environment: Any, **_: Any) -> None:
-    """A worker of 'chatload run', or plain 'locust -f': hand the users their runtime."""
-    rt = _run if _run is not None else runtime.install(*_standalone_settings(environment))
+    """Hand the users their runtime."""
+    rt = runtime.install(*_standalone_settings(environment))
     runtime.attach(environment, rt)
     distributed.install(environment, rt, Collector())
 

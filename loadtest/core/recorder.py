@@ -65,6 +65,9 @@ class ReplicaTally:
 REPLICA_PREFIX = "replica."
 #: Reconnects by cause travel in counts under this prefix.
 RECONNECTS_PREFIX = "reconnects:"
+#: ``retry`` events by the classified error's kind (``overloaded``, ``rate_limit``, ...; era D
+#: and late C send it, protocol §8.6); ``unknown`` where the event has none.
+RETRIES_PREFIX = "retries:"
 
 
 class Recorder:
@@ -217,8 +220,11 @@ class Recorder:
             else:
                 self._inter_frame_gap.record((t - last) // NS_PER_US)
 
-    def retry_event(self, delay_ms: int | None, t: int) -> None:
-        self.counts["retry_events"] += 1
+    def retry_event(self, delay_ms: int | None, kind: str | None, t: int) -> None:
+        counts = self.counts
+        counts["retry_events"] += 1
+        key = RETRIES_PREFIX + (kind or "unknown")
+        counts[key] = counts.get(key, 0) + 1
         if delay_ms is not None:
             self.latency["retry_delay"].record(delay_ms * 1000)
         self.bucket(t).columns[_RETRIES] += 1

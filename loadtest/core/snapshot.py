@@ -71,6 +71,15 @@ class Snapshot:
     def count(self, name: str) -> int:
         return int(self.counts.get(name, 0))
 
+    def counts_under(self, prefix: str) -> dict[str, int]:
+        """The counts named ``prefix + label``, by label, sorted (counts broken down by a
+        label: reconnects by cause, retries by kind, watch events by kind)."""
+        return {
+            name.removeprefix(prefix): int(n)
+            for name, n in sorted(self.counts.items())
+            if name.startswith(prefix)
+        }
+
     def since(self, baseline: Snapshot) -> Snapshot:
         """What happened after ``baseline`` (an earlier snapshot of the same recorders): a
         step's figures without its warm-up. Counts, buckets, errors and series seconds

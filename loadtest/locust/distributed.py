@@ -6,17 +6,22 @@
 - On ``test_stop`` (after its users stopped) each worker pushes a *final* snapshot with a
   custom message. The master waits for a final from every worker it ran, or for that worker
   to be lost: a handshake, not a fixed sleep. A lost worker makes the run incomplete.
+- Before all that a worker joins the master's run (``join.py``): it says hello, and is given
+  the run's settings and tokens, or refused.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+import gevent
 from gevent import Greenlet
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from loadtest.locust import runtime
+from loadtest.locust import join, runtime
 from loadtest.locust.collector import FINAL_MESSAGE, REPORT_KEY, Collector, pack
 
 
@@ -51,3 +56,82 @@ def install(
         environment.events.worker_report.add_listener(collector.on_worker_report)
         runner.register_message(FINAL_MESSAGE, collector.on_final)
     return started
+
+
+def offer_run(
+    runner: MasterRunner,
+    rt: runtime.Runtime,
+    roster: join.Roster,
+    version: str,
+    on_refused: Callable[[str], object],
+) -> None:
+    """Master: answer each worker's hello with this run (settings and tokens), or refuse
+    it (another chatload version, or the roster closed: the run started);
+    ``on_refused`` hears why, naming the worker."""
+    settings_json = rt.settings.model_dump_json()
+
+    def hello(msg: Any, **_: Any) -> None:
+        greeting = join.WorkerHello.from_message(msg.data)
+        roster.hello(msg.node_id, greeting)
+        reason = join.refusal(version, greeting)
+        if reason is None and roster.closed:
+            reason = "the run has already started; a worker joins before it starts"
+        if reason is None:
+            runner.send_message(
+                join.RUN_MESSAGE, join.run_message(version, settings_json, rt.tokens), msg.node_id
+            )
+            return
+        roster.refuse(msg.node_id, reason)
+        runner.send_message(join.REFUSED_MESSAGE, {"reason": reason}, msg.node_id)
+        on_refused(f"refused {greeting.describe()}: {reason}")
+
+    def joined(msg: Any, **_: Any) -> None:
+        roster.join(msg.node_id)
+
+    runner.register_message(join.HELLO_MESSAGE, hello)
+    runner.register_message(join.JOINED_MESSAGE, joined)
+
+
+@dataclass
+class Joining:
+    """A worker's side of joining: the run it was given, or why it was refused."""
+
+    runtime: runtime.Runtime | None = None
+    refused: str | None = None
+
+
+def join_master(environment: Environment, runner: WorkerRunner, hello: join.WorkerHello) -> Joining:
+    """Worker: say hello to the master and, once given the run, become its worker (runtime,
+    stop timeout, snapshots to the master). Refused, the runner quits; it quits too once the
+    run stopped and its final snapshot is sent: a worker serves one run. (Locust's workers
+    would wait for another, but the master has let go of them by then: its quit message
+    reaches none.)"""
+    joining = Joining()
+
+    def refuse(reason: str) -> None:
+        joining.refused = reason
+        # Not from inside the runner's own message greenlet, which quit() kills.
+        gevent.spawn(runner.quit)
+
+    def run(msg: Any, **_: Any) -> None:
+        if msg.data.get("version") != hello.version:
+            refuse(
+                f"the master runs chatload {msg.data.get('version')}, this worker {hello.version}"
+            )
+            return
+        settings = runtime.RunSettings.model_validate_json(msg.data["settings"])
+        rt = runtime.install(settings, [str(token) for token in msg.data["tokens"]])
+        runtime.attach(environment, rt)
+        environment.stop_timeout = settings.scenario.load.stop_timeout
+        install(environment, rt)  # its test_stop listener sends the final snapshot: first
+        environment.events.test_stop.add_listener(lambda **_: gevent.spawn(runner.quit))
+        joining.runtime = rt
+        runner.send_message(join.JOINED_MESSAGE, {})
+
+    def refused(msg: Any, **_: Any) -> None:
+        refuse(str(msg.data.get("reason", "no reason given")))
+
+    runner.register_message(join.RUN_MESSAGE, run)
+    runner.register_message(join.REFUSED_MESSAGE, refused)
+    runner.send_message(join.HELLO_MESSAGE, hello.to_message())
+    return joining

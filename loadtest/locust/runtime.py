@@ -1,13 +1,11 @@
 """What every load process (local, master or worker) shares: settings, recorder, health.
 
-Settings travel to worker processes in the environment: ``CHATLOAD_RUN`` (JSON, no secrets)
-and ``CHATLOAD_TOKENS`` (a JSON list of session tokens, kept apart so that settings can be
-logged and tokens never are).
+Settings reach worker processes from the master when they join (``join.py``); the session
+tokens travel beside them, never inside, so that settings can be logged and tokens never are.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import time
@@ -24,8 +22,6 @@ from loadtest.core.watch import WatchLag
 from loadtest.protocol.eras import Era
 from loadtest.scenario import Scenario
 
-RUN_ENV = "CHATLOAD_RUN"
-TOKENS_ENV = "CHATLOAD_TOKENS"
 #: The sampler wakes this often: its lateness is the loop lag, and p99 of one-second samples
 #: was a handful of values, so one hiccup made it.
 LAG_SAMPLE_S = 0.1
@@ -34,7 +30,7 @@ CPU_SAMPLE_S = 1.0
 
 
 class RunSettings(BaseModel):
-    """A run as every load process needs it. Tokens are not here (see ``TOKENS_ENV``)."""
+    """A run as every load process needs it. Tokens are not here (see the module's note)."""
 
     scenario: Scenario
     host: str
@@ -70,9 +66,6 @@ class RunSettings(BaseModel):
             replicas=target.replicas,
             **extra,
         )
-
-    def to_env(self, tokens: list[str]) -> dict[str, str]:
-        return {RUN_ENV: self.model_dump_json(), TOKENS_ENV: json.dumps(tokens)}
 
 
 @dataclass(frozen=True)
@@ -168,16 +161,6 @@ def install(settings: RunSettings, tokens: list[str]) -> Runtime:
     recorder.turn_slos = dict(settings.turn_slos)
     seed = settings.seed if settings.seed is not None else int.from_bytes(os.urandom(4))
     return Runtime(settings, tokens, recorder, random.Random(seed ^ os.getpid()))
-
-
-def from_env() -> Runtime | None:
-    """The runtime described by this process's environment, if ``chatload run`` set it."""
-    raw = os.environ.get(RUN_ENV)
-    if not raw:
-        return None
-    settings = RunSettings.model_validate_json(raw)
-    tokens = json.loads(os.environ.get(TOKENS_ENV) or "[]")
-    return install(settings, [str(t) for t in tokens])
 
 
 def attach(environment: Any, runtime: Runtime) -> None:

@@ -391,6 +391,40 @@ def _counts(report: Report) -> str:
     return f'<section><h2>All counts and rates</h2><div class="counts">{tables}</div></section>'
 
 
+def _server(report: Report) -> str:
+    """``server_metrics``, briefly: the client's TTFT beside the server's, then the stages."""
+    section = report.server_metrics
+    if section is None:
+        return ""
+    parts = [f"<p>Scraped from {_e(section.scraped_from or '—')}.</p>"]
+    if section.error:
+        parts.append(f'<div class="alert warning">{_e(section.error)}</div>')
+    compare = section.client_vs_server_ttft
+    rows = [
+        (
+            f"<tr><td>{stat}</td><td class='num'>{fmt.ms(getattr(compare, f'client_{stat}_ms'))}"
+            f"</td><td class='num'>{fmt.ms(getattr(compare, f'server_{stat}_ms'))}</td>"
+            f"<td class='num'>{fmt.ms(getattr(compare, f'difference_{stat}_ms'))}</td></tr>"
+        )
+        for stat in ("mean", "p50", "p95")
+    ]
+    head = ("time to first token", "client", "server", "network, API, queue")
+    parts.append(_table(head, rows, numeric=(1, 2, 3), css="narrow"))
+    stages = [
+        f"<tr><td>{_e(name)}</td><td class='num'>{fmt.number(f.count)}</td>"
+        f"<td class='num'>{fmt.ms(f.mean_ms)}</td><td class='num'>{fmt.ms(f.p50_ms)}</td>"
+        f"<td class='num'>{fmt.ms(f.p95_ms)}</td></tr>"
+        for name, f in section.stages.items()
+    ]
+    if stages:
+        table = _table(("stage", "count", "mean", "p50", "p95"), stages, numeric=(1, 2, 3, 4))
+        parts.append(table)
+    parts.append(
+        "<p>Server quantiles are estimated from Coder's histogram buckets; the means are exact.</p>"
+    )
+    return f"<section><h2>What the server saw</h2>{''.join(parts)}</section>"
+
+
 def _generator(report: Report) -> str:
     gen = report.generator
     rows = [
@@ -412,6 +446,7 @@ def render_html(report: Report) -> str:
             _headline(report),
             _plots(report),
             _summaries("Latencies (ms)", report.latency_ms, report.formulas),
+            _server(report),
             _summaries("Distributions", report.distributions, report.formulas, whole=True),
             _errors(report),
             _counts(report),

@@ -68,6 +68,21 @@ def render_markdown(report: Report) -> str:
             for e in report.errors[:TOP_ERRORS]
         ]
         lines += _table(("stage", "kind", "status", "count", "message"), errors, numeric=(3,))
+    if report.server_metrics is not None:
+        compare = report.server_metrics.client_vs_server_ttft
+        lines += ["### Time to first token: client and server", ""]
+        ttft = [
+            (
+                stat,
+                fmt.ms(getattr(compare, f"client_{stat}_ms")),
+                fmt.ms(getattr(compare, f"server_{stat}_ms")),
+                fmt.ms(getattr(compare, f"difference_{stat}_ms")),
+            )
+            for stat in ("mean", "p50", "p95")
+        ]
+        lines += _table(("", "client", "server", "difference"), ttft, numeric=(1, 2, 3))
+        if report.server_metrics.error:
+            lines += [f"> [!WARNING]\n> server metrics: {_cell(report.server_metrics.error)}", ""]
     if report.generator.warnings:
         lines += ["### Generator warnings", ""]
         lines += [f"- :warning: {_cell(w)}" for w in report.generator.warnings] + [""]

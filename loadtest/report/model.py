@@ -21,9 +21,15 @@ from loadtest.core.figures import (
     SERIES_LATENCIES,
 )
 from loadtest.core.histogram import Histogram, lowest_equivalent
-from loadtest.core.recorder import RECONNECTS_PREFIX, REPLICA_PREFIX, WATCH_EVENTS_PREFIX
+from loadtest.core.recorder import (
+    RECONNECTS_PREFIX,
+    REPLICA_PREFIX,
+    RETRIES_PREFIX,
+    WATCH_EVENTS_PREFIX,
+)
 from loadtest.core.slo import SloResult
 from loadtest.core.snapshot import SERIES_COLUMNS, Snapshot
+from loadtest.report.server_metrics import ServerMetrics
 
 SCHEMA_VERSION = 1
 #: A generator over this CPU share, or with this much scheduling lag, limited the run.
@@ -120,6 +126,19 @@ class Target(Strict):
     replicas: list[str] = Field(default_factory=list)
 
 
+class WorkerNode(Strict):
+    """A worker process that took part in a distributed run: where it ran."""
+
+    id: str
+    hostname: str
+    #: Its address as the master saw it (the source address of its connection).
+    address: str
+    pid: int
+    version: str
+    #: It sent its final snapshot (else its last periodic one stands in for its figures).
+    final: bool
+
+
 class RunInfo(Strict):
     started_at: datetime
     ended_at: datetime
@@ -131,6 +150,8 @@ class RunInfo(Strict):
     target: Target
     #: Why the run is incomplete (interrupted, a lost worker), when it is.
     incomplete_reasons: list[str] = Field(default_factory=list)
+    #: Each worker that joined, and where it ran (empty in a one-process run).
+    worker_nodes: list[WorkerNode] = Field(default_factory=list)
 
 
 class Counts(Strict):
@@ -312,6 +333,11 @@ class Report(Strict):
     replicas: list[Replica] = Field(default_factory=list)
     #: ``counts.reconnects`` by cause: a close code, or ``error`` (no close frame came).
     reconnects_by_cause: dict[str, int] = Field(default_factory=dict)
+    #: ``counts.retry_events`` by the error's kind (protocol §8.6), ``unknown`` without one.
+    retries_by_kind: dict[str, int] = Field(default_factory=dict)
+    #: What the deployment's own Prometheus metrics said of the run (``--server-metrics``);
+    #: None when they were not scraped.
+    server_metrics: ServerMetrics | None = None
 
     def figure(self, path: str) -> float | None:
         """A figure by its SLO path: ``time_to_first_output.p95``, ``error_rate``, ..."""
@@ -416,11 +442,7 @@ def build_report(
         integrity=Integrity(**{k: v for k, v in known.items() if k in Integrity.model_fields}),
         watch=Watch(
             sockets_opened=snapshot.count("watch_sockets_opened"),
-            events_by_kind={
-                name.removeprefix(WATCH_EVENTS_PREFIX): n
-                for name, n in sorted(snapshot.counts.items())
-                if name.startswith(WATCH_EVENTS_PREFIX)
-            },
+            events_by_kind=snapshot.counts_under(WATCH_EVENTS_PREFIX),
         ),
         timeseries=sorted(series, key=lambda p: p.t),
         slo=slo or SloResult(),
@@ -432,11 +454,8 @@ def build_report(
             if snapshot.histogram(name).count
         },
         replicas=_replicas(snapshot, run.target.replicas),
-        reconnects_by_cause={
-            name.removeprefix(RECONNECTS_PREFIX): n
-            for name, n in sorted(snapshot.counts.items())
-            if name.startswith(RECONNECTS_PREFIX)
-        },
+        reconnects_by_cause=snapshot.counts_under(RECONNECTS_PREFIX),
+        retries_by_kind=snapshot.counts_under(RETRIES_PREFIX),
     )
 
 

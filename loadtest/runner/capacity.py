@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.client.preflight import TargetInfo
+from loadtest.client.server_metrics import ServerMetrics
 from loadtest.core.histogram import Histogram
 from loadtest.core.saturation import Saturation, beyond_recovery
 from loadtest.core.search import CapacitySearch, Step
+from loadtest.core.server_delta import Scrape
 from loadtest.core.slo import Slo, evaluate, per_turn_bounds
 from loadtest.core.snapshot import Snapshot
 from loadtest.locust import runtime
@@ -37,6 +39,7 @@ from loadtest.report.capacity import (
 )
 from loadtest.report.files import write_report_files
 from loadtest.report.model import Report, build_report
+from loadtest.report.server_metrics import build_server_metrics
 from loadtest.runner.command import (
     EXIT_FAILED,
     EXIT_INCOMPLETE,
@@ -48,8 +51,10 @@ from loadtest.runner.command import (
     against_target,
     _duration,
     _positive,
+    add_server_metrics,
     plan,
     run_info,
+    server_metrics,
 )
 from loadtest.runner.locust_run import LocustRun, RunResult
 from loadtest.scenario import Scenario, ScenarioError, load_scenario
@@ -133,6 +138,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="protocol era of the target; with the simulator, the era it speaks",
     )
     add("--report-dir", type=Path, help="where to write (default reports/<time>-capacity)")
+    add_server_metrics(parser)
     add("--quiet", action="store_true", help="only the final table")
 
 
@@ -157,7 +163,15 @@ def main(args: argparse.Namespace) -> int:
         scenario,
         host,
         tokens,
-        lambda target, tokens: Capacity(args, scenario, slos, target, tokens, search).run(),
+        lambda target, tokens: Capacity(
+            args,
+            scenario,
+            slos,
+            target,
+            tokens,
+            search,
+            server_metrics(args, "capacity", None if host else target),
+        ).run(),
     )
 
 
@@ -189,6 +203,8 @@ class StepMonitor:
         self.slos = slos
         self.baseline: Snapshot | None = None
         self.baseline_at = 0.0
+        #: Called as the warm-up ends (the step's server metrics are scraped then).
+        self.on_baseline: Callable[[], None] | None = None
         self._saturation = Saturation()
         self._next_sample = 0.0
         self._last_ttft = Histogram()
@@ -199,6 +215,8 @@ class StepMonitor:
                 return None
             self.baseline, self.baseline_at = live(), elapsed
             self._last_ttft = self.baseline.histogram("time_to_first_output")
+            if self.on_baseline is not None:
+                self.on_baseline()
             self._next_sample = elapsed + 1.0
             return None
         if elapsed < self._next_sample:
@@ -254,8 +272,10 @@ class Capacity:
         target: TargetInfo,
         tokens: list[str],
         search: CapacitySearch,
+        scraper: ServerMetrics | None = None,
     ) -> None:
         self.args = args
+        self.scraper = scraper
         self.scenario = scenario
         self.slos = slos
         self.target = target
@@ -314,12 +334,22 @@ class Capacity:
             process_arrival_rate=load / max(1, scenario.load.workers) if self.open_loop else None,
         )
         monitor = StepMonitor(self.args.warmup, self.args.step_time, self.slos)
+        scraped = self._scrape_from(monitor)
         result = LocustRun(settings, self.tokens, monitor=monitor).run()
         if result.incomplete_reasons and any(
             r.startswith("interrupted") for r in result.incomplete_reasons
         ):
             return None
         report = self._step_report(scenario, result, monitor)
+        if self.scraper is not None:
+            # From the warm-up's end (or the step's start, if it never ended) to the step's
+            # end: the same window as the step's own figures.
+            report.server_metrics = build_server_metrics(
+                self.scraper.shown,
+                scraped[-1],
+                self.scraper.scrape(),
+                report.latency_ms["time_to_first_output"],
+            )
         name = f"{load:g}" if repeat == 0 else f"{load:g}-repeat-{repeat}"
         step_dir = self.dir / "steps" / name
         write_report_files(report, step_dir, html=True, csv=False)
@@ -351,6 +381,15 @@ class Capacity:
         if not self.args.quiet:
             self._print_step(step, figures)
         return step
+
+    def _scrape_from(self, monitor: StepMonitor) -> list[tuple[datetime, list[Scrape]]]:
+        """The step's start scrape now, and its warm-up-end scrape appended when it comes."""
+        if self.scraper is None:
+            return []
+        scraper = self.scraper
+        scraped = [scraper.scrape()]
+        monitor.on_baseline = lambda: scraped.append(scraper.scrape())
+        return scraped
 
     def _step_report(self, scenario: Scenario, result: RunResult, monitor: StepMonitor) -> Report:
         snapshot, duration = result.snapshot, result.duration_s

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from locust.env import Environment
 
 from loadtest.client.preflight import TargetError, TargetInfo, inspect_replicas, split_hosts
+from loadtest.client.server_metrics import ServerMetrics, endpoints, redacted
 from loadtest.core.slo import Slo, SloError, evaluate, parse_slo, per_turn_bounds
 from loadtest.core.snapshot import Snapshot
 from loadtest.locust import runtime
@@ -29,10 +30,13 @@ from loadtest.report.files import write_report_files
 from loadtest.report.locust_files import write_locust_csvs, write_locust_html
 from loadtest.report.atomic import write_atomic
 from loadtest.runner.prometheus import MetricsServer
+from loadtest.runner.web import DEFAULT_ADDRESS as WEB_ADDRESS
+from loadtest.runner.web import WebUi
 from loadtest.report.junit import render_junit
 from loadtest.report.model import Load, Report, RunInfo, Target, build_report
+from loadtest.report.server_metrics import build_server_metrics, server_metrics_line
 from loadtest.runner import processes
-from loadtest.runner.locust_run import LocustRun, RunResult
+from loadtest.runner.locust_run import LocustRun, RemoteWorkers, RunResult
 from loadtest.runner.progress import Progress, print_summary
 from loadtest.config import parse_duration
 from loadtest.scenario import Scenario, ScenarioError, load_scenario
@@ -52,6 +56,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "  chatload run                                   # smoke test against the simulator\n"
         "  chatload run -u 50 -r 10 -t 2m --workers 2     # 50 users, 2 worker processes\n"
         "  chatload run --arrival-rate 5 -t 60s           # open loop: 5 turns/s\n"
+        "  chatload run --master --expect-workers 4 --host URL   # workers on other machines\n"
+        "      (and on each: chatload worker --master-host MASTER)\n"
         "  chatload run --host https://coder.example.com --token $TOKEN \\\n"
         "      --slo 'time_to_first_output.p95 < 2000ms' --slo 'error_rate < 1%'\n\n"
         "Ctrl-C (or SIGTERM) stops the run like its end: no new turn starts, turns in flight\n"
@@ -95,6 +101,34 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="time turns in flight get to finish at the end, as 30 or 30s (default 30 s)",
     )
     add("--workers", type=_at_least(0), help="Locust worker processes (0: one local process)")
+    add(
+        "--master",
+        action="store_true",
+        help="run the workers on other machines: wait for --expect-workers 'chatload worker "
+        "--master-host THIS_HOST' to join (they get the scenario, settings and tokens from here), "
+        "then run; keep the master port on a private network, as it carries the tokens",
+    )
+    add("--expect-workers", type=_at_least(1), metavar="N", help="with --master: how many")
+    add(
+        "--master-bind-host",
+        default="*",
+        metavar="H",
+        help="with --master: the interface workers connect to (default *: every one)",
+    )
+    add(
+        "--master-bind-port",
+        type=_at_least(1),
+        default=5557,
+        metavar="P",
+        help="with --master: the port workers connect to (default 5557, Locust's)",
+    )
+    add(
+        "--expect-workers-max-wait",
+        type=_duration(positive=True),
+        default=600.0,
+        metavar="TIME",
+        help="with --master: how long to wait for the workers to join (default 10m); then exit 2",
+    )
     add("--report-dir", type=Path, help="where to write reports (default reports/<time>-<name>)")
     add(
         "--prometheus",
@@ -104,12 +138,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "(coderd_scaletest_chat_*) and chatload_* for the rest",
     )
     add(
+        "--web",
+        nargs="?",
+        const=WEB_ADDRESS,
+        metavar="ADDR",
+        help=f"watch the run in Locust's web UI on http://ADDR (default {WEB_ADDRESS}), with a "
+        "chatload tab: live TTFT and kept-output TTFT, events/s, integrity, retries by kind, "
+        "reconnects; chatload drives the run, the UI watches it",
+    )
+    add(
         "--junit",
         type=Path,
         metavar="FILE",
         help="also write the SLO checks as JUnit XML for CI: one test case per SLO, a failed "
         "check carrying its observed value (an incomplete run adds a failed case)",
     )
+    add_server_metrics(parser)
     add(
         "--era",
         choices=["auto", "a", "b", "c", "d"],
@@ -118,6 +162,29 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     add("--setup", type=Path, help="a file written by 'chatload setup' (tokens, target)")
     add("--quiet", action="store_true", help="no live progress lines")
+
+
+def add_server_metrics(parser: argparse.ArgumentParser) -> None:
+    """``--server-metrics``, shared with ``chatload capacity``."""
+    parser.add_argument(
+        "--server-metrics",
+        action="append",
+        metavar="URL",
+        help="scrape the deployment's Prometheus endpoint (e.g. http://coder:2112/metrics; "
+        "repeat it, or separate URLs with commas, for each replica's) at the start and end of "
+        "the run and put the deltas in report.json's server_metrics: chatd stage durations, "
+        "the server's TTFT beside the client's, retries, agents, pubsub. 'sim': the embedded "
+        "simulator's /metrics. A failed scrape is a warning, never a lost report",
+    )
+
+
+def server_metrics(
+    args: argparse.Namespace, command: str, embedded: TargetInfo | None
+) -> ServerMetrics | None:
+    """The scraper ``--server-metrics`` asks for (``embedded``: the simulator started for the
+    run, which ``sim`` names), or None."""
+    urls = endpoints(getattr(args, "server_metrics", None), embedded.url if embedded else None)
+    return ServerMetrics(urls, command=command) if urls else None
 
 
 def _at_least(low: int) -> Callable[[str], int]:
@@ -172,6 +239,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         load["stop_timeout"] = args.stop_timeout
     if args.workers is not None:
         load["workers"] = args.workers
+    if getattr(args, "master", False):
+        load["workers"] = args.expect_workers
     chat = {"turns": args.turns} if args.turns is not None else {}
     target: dict[str, Any] = {}
     sim: dict[str, Any] = {}
@@ -196,6 +265,7 @@ HOST_HELP = (
 
 def plan(args: argparse.Namespace) -> tuple[Scenario, list[Slo], str | None, list[str]]:
     """Everything checked before a request is sent: a mistake here exits 2, never 3."""
+    _check_master_flags(args)
     path = args.scenario or (DEFAULT_SCENARIO if DEFAULT_SCENARIO.exists() else None)
     try:
         scenario = load_scenario(path, _overrides(args))
@@ -219,16 +289,28 @@ def plan(args: argparse.Namespace) -> tuple[Scenario, list[Slo], str | None, lis
             raise UsageError(f"{args.setup}: {exc}") from None
         host = flag_host or setup.url
         tokens = setup.tokens
-    prometheus = getattr(args, "prometheus", None)
-    if prometheus:
+    for flag, address, server in (
+        ("--prometheus", getattr(args, "prometheus", None), MetricsServer),
+        ("--web", getattr(args, "web", None), WebUi),
+    ):
+        if not address:
+            continue
         try:
-            MetricsServer(prometheus).check()
+            server(address).check()
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         except OSError as exc:
+            raise UsageError(f"{flag} {address}: cannot listen there: {exc.strerror}") from None
+    try:
+        scraped = endpoints(getattr(args, "server_metrics", None), None if host else "http://sim")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    for url in scraped:
+        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
             raise UsageError(
-                f"--prometheus {prometheus}: cannot listen there: {exc.strerror}"
-            ) from None
+                f"--server-metrics {redacted(url)!r} is not a URL with a scheme, e.g. "
+                "http://coder.internal:2112/metrics (or 'sim' for the embedded simulator)"
+            )
     if host:
         for replica in split_hosts(host):
             _check_host(replica)
@@ -238,6 +320,31 @@ def plan(args: argparse.Namespace) -> tuple[Scenario, list[Slo], str | None, lis
                 "(or prepare users with 'chatload setup' and pass --setup)"
             )
     return scenario, slos, host, tokens
+
+
+def _check_master_flags(args: argparse.Namespace) -> None:
+    master, expect = getattr(args, "master", False), getattr(args, "expect_workers", None)
+    if master and expect is None:
+        raise UsageError("--master needs --expect-workers N: how many workers will join")
+    if expect is not None and not master:
+        raise UsageError("--expect-workers is for --master (workers on other machines)")
+    if master and args.workers:
+        raise UsageError(
+            "--workers starts workers on this machine, --master waits for them elsewhere: "
+            "choose one (or start 'chatload worker' here too)"
+        )
+
+
+def remote_workers(args: argparse.Namespace) -> RemoteWorkers | None:
+    """``--master``'s workers, or None when the workers (if any) start here."""
+    if not getattr(args, "master", False):
+        return None
+    return RemoteWorkers(
+        expect=args.expect_workers,
+        bind_host=args.master_bind_host,
+        bind_port=args.master_bind_port,
+        max_wait_s=args.expect_workers_max_wait,
+    )
 
 
 def _check_host(host: str) -> None:
@@ -260,7 +367,14 @@ def main(args: argparse.Namespace) -> int:
         scenario,
         host,
         tokens,
-        lambda target, tokens: _execute(scenario, slos, target, tokens, args),
+        lambda target, tokens: _execute(
+            scenario,
+            slos,
+            target,
+            tokens,
+            args,
+            server_metrics(args, "run", None if host else target),
+        ),
     )
 
 
@@ -314,6 +428,7 @@ def _execute(
     target: TargetInfo,
     tokens: list[str],
     args: argparse.Namespace,
+    scraper: ServerMetrics | None = None,
 ) -> int:
     load = scenario.load
     settings = runtime.RunSettings.for_target(
@@ -326,24 +441,34 @@ def _execute(
     )
     report_dir = _report_dir(args, scenario)
     report_dir.mkdir(parents=True, exist_ok=True)
+    scraped = scraper.scrape() if scraper is not None else None
     result = LocustRun(
         settings,
         tokens,
         locust_csv=report_dir / "locust",
         progress=Progress(enabled=not args.quiet),
         metrics=MetricsServer(args.prometheus) if args.prometheus else None,
+        remote=remote_workers(args),
+        web=WebUi(args.web) if args.web else None,
     ).run()
     report = build_report(
         result.snapshot,
         run_info(scenario, target, result, result.duration_s),
         origin_epoch_s=result.started_at.timestamp(),
     )
+    if scraper is not None and scraped is not None:
+        report.server_metrics = build_server_metrics(
+            scraper.shown, scraped, scraper.scrape(), report.latency_ms["time_to_first_output"]
+        )
+        scraper.close()
     report.slo = evaluate(report.figure, slos)
     files = _write(report, report_dir, scenario, result.environment)
     if args.junit is not None:
         write_atomic(args.junit, render_junit(report).encode())
         files.append(args.junit)
     print_summary(report, files)
+    if report.server_metrics is not None:
+        print(server_metrics_line(report.server_metrics))
     return exit_code(report, slos)
 
 
@@ -358,6 +483,7 @@ def run_info(
         duration_s=duration_s,
         complete=not result.incomplete_reasons,
         incomplete_reasons=result.incomplete_reasons,
+        worker_nodes=result.worker_nodes,
         scenario=scenario.name,
         workers=load.workers,
         load=Load(mode=load.mode, users=load.users, arrival_rate=load.arrival_rate),

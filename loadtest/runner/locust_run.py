@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,19 +25,27 @@ import gevent
 import locust
 from locust.env import Environment
 from locust.event import Events
+from locust.exception import RPCError
 from locust.runners import LocalRunner, MasterRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter
 
+from loadtest import __version__
 from loadtest.core.snapshot import Snapshot
-from loadtest.locust import distributed, runtime
-from loadtest.locust.collector import Collector
+from loadtest.locust import distributed, join, runtime
+from loadtest.locust.collector import MISSING, Collector
 from loadtest.locust.shape import ScenarioShape
 from loadtest.locust.users import ChatUser, OpenLoopUser, StreamWatcher
+from loadtest.report.model import WorkerNode
 from loadtest.runner import processes
 from loadtest.runner.progress import Progress
 from loadtest.runner.prometheus import MetricsServer
+from loadtest.runner.web import WebUi
 
 WORKER_CONNECT_TIMEOUT_S = 60.0
+#: Once the expected workers joined, how long others that connected get to join or leave.
+SETTLE_TIMEOUT_S = 5.0
+#: How often the master says how many workers joined, while it waits for remote ones.
+WAITING_LINE_S = 10.0
 #: Beyond the stop timeout, how long the master waits for workers' final snapshots.
 FINALS_TIMEOUT_S = 30.0
 
@@ -45,6 +53,17 @@ FINALS_TIMEOUT_S = 30.0
 Tick = Callable[[float, Callable[[], Snapshot]], None]
 #: As a tick, and may end the run early by answering why (the capacity search's steps).
 Monitor = Callable[[float, Callable[[], Snapshot]], str | None]
+
+
+@dataclass(frozen=True)
+class RemoteWorkers:
+    """``--master``: workers on other machines (``chatload worker``) join at this address."""
+
+    expect: int
+    #: ``*``: every interface, as Locust's ``--master-bind-host``.
+    bind_host: str = "*"
+    bind_port: int = 5557
+    max_wait_s: float = 600.0
 
 
 @dataclass
@@ -58,6 +77,8 @@ class RunResult:
     environment: Environment
     #: Why a monitor ended the run before its run time, if it did.
     stopped_early: str | None = None
+    #: The workers that joined (none in a one-process run).
+    worker_nodes: list[WorkerNode] = field(default_factory=list)
 
 
 class LocustRun:
@@ -72,6 +93,8 @@ class LocustRun:
         progress: Progress | None = None,
         monitor: Monitor | None = None,
         metrics: MetricsServer | None = None,
+        remote: RemoteWorkers | None = None,
+        web: WebUi | None = None,
     ) -> None:
         self.settings = settings
         self.tokens = tokens
@@ -80,12 +103,16 @@ class LocustRun:
         self.monitor = monitor
         #: ``--prometheus``: live figures on /metrics while the run lasts.
         self.metrics = metrics
+        #: ``--master``: the workers are on other machines; none are started here.
+        self.remote = remote
+        #: ``--web``: Locust's web UI, with the chatload tab, while the run lasts.
+        self.web = web
         self.runtime = runtime.install(settings, tokens)
 
     def _user_classes(self) -> tuple[list[type[locust.User]], int]:
         """This run's user classes (fresh subclasses, same names as the workers' ones) and
         how many users they add up to at full load."""
-        scenario, workers = self.settings.scenario, self.settings.scenario.load.workers
+        scenario, workers = self.settings.scenario, self.worker_count
         users = scenario.load.users
         if users is None:
             count = max(1, workers)
@@ -96,9 +123,13 @@ class LocustRun:
             classes.append(type("StreamWatcher", (StreamWatcher,), {"fixed_count": watchers}))
         return classes, users + watchers
 
+    @property
+    def worker_count(self) -> int:
+        return self.remote.expect if self.remote else self.settings.scenario.load.workers
+
     def run(self) -> RunResult:
         load = self.settings.scenario.load
-        workers = load.workers
+        workers = self.worker_count
         user_classes, total_users = self._user_classes()
         shape = ScenarioShape() if load.users is not None and load.shape != "steady" else None
         env = Environment(
@@ -112,17 +143,16 @@ class LocustRun:
         collector = Collector()
         worker_procs: list[processes.WorkerProcess] = []
         runner: LocalRunner | MasterRunner
+        roster = join.Roster()
         if workers:
-            port = processes.free_port()
-            runner = env.create_master_runner("127.0.0.1", port)
+            runner = self._master(env, roster)
             helpers = distributed.install(env, self.runtime, collector)
-            worker_env = self.settings.to_env(self.tokens)
-            worker_procs = [
-                processes.WorkerProcess.start(port, worker_env, load.stop_timeout)
-                for _ in range(workers)
-            ]
+            if self.remote is None:
+                worker_procs = [
+                    processes.WorkerProcess.start(runner.master_bind_port) for _ in range(workers)
+                ]
             try:
-                _wait_for_workers(runner, worker_procs)
+                self._wait_for_workers(runner, roster, worker_procs)
             except BaseException:
                 runner.quit()
                 for proc in worker_procs:
@@ -153,6 +183,7 @@ class LocustRun:
             gevent.signal_handler(signal.SIGTERM, interrupt, "SIGTERM"),
         ]
         try:
+            roster.closed = True
             started_at = datetime.now(UTC)
             start = time.monotonic()
             if shape is not None:
@@ -162,20 +193,28 @@ class LocustRun:
                 rate = float(total_users) if load.users is None else load.spawn_rate
                 runner.start(total_users, spawn_rate=rate)
             lost: list[str] = []
+            finals: set[str] = set()
 
             def live() -> Snapshot:
                 return collector.merged() if workers else self.runtime.recorder.snapshot()
 
             if self.metrics is not None:
                 self.metrics.start(live)
+            if self.web is not None:
+                self.web.start(env, live)
+                print(
+                    f"chatload run: Locust's web UI on {self.web.url}", file=sys.stderr, flush=True
+                )
 
             stopped_early: str | None = None
             while time.monotonic() - start < load.run_time and not interrupted:
                 gevent.sleep(0.25)
                 if shape is not None and runner.state == "stopped":
                     break
-                lost = [w.describe() for w in worker_procs if w.exited]
-                if workers and len(lost) == workers:
+                if (
+                    isinstance(runner, MasterRunner)
+                    and len(_missing(runner, worker_procs)) >= workers
+                ):
                     break
                 if self.progress is not None:
                     self.progress.maybe_print(time.monotonic() - start, live)
@@ -189,7 +228,8 @@ class LocustRun:
                 expected = set(collector.workers) | set(runner.clients)
                 timeout = load.stop_timeout + FINALS_TIMEOUT_S
                 missing = collector.wait_for_finals(runner, expected, timeout)
-                lost = sorted({*lost, *(f"worker {m} (no final snapshot)" for m in missing)})
+                lost = [_lost(roster, node, worker_procs) for node in missing]
+                finals = set(collector.finals)
                 snapshot = collector.merged()
             else:
                 snapshot = self.runtime.recorder.snapshot()
@@ -198,6 +238,8 @@ class LocustRun:
         finally:
             if self.metrics is not None:
                 self.metrics.stop()
+            if self.web is not None:
+                self.web.stop()
             for handler in handlers:
                 handler.cancel()
             gevent.killall(helpers)
@@ -214,18 +256,81 @@ class LocustRun:
             duration_s=round(duration, 3),
             environment=env,
             stopped_early=stopped_early,
+            worker_nodes=[
+                WorkerNode(
+                    id=node,
+                    hostname=hello.hostname,
+                    address=hello.address,
+                    pid=hello.pid,
+                    version=hello.version,
+                    final=node in finals,
+                )
+                for node, hello in sorted(roster.hellos.items())
+                if node in roster.joined
+            ],
         )
 
-
-def _wait_for_workers(runner: MasterRunner, procs: list[processes.WorkerProcess]) -> None:
-    deadline = time.monotonic() + WORKER_CONNECT_TIMEOUT_S
-    while runner.worker_count < len(procs):
-        dead = [p.describe() for p in procs if p.exited]
-        if dead:
-            raise processes.ProcessError(f"a worker process failed to start: {dead[0]}")
-        if time.monotonic() > deadline:
+    def _master(self, env: Environment, roster: join.Roster) -> MasterRunner:
+        """The master runner, listening for workers, offering them this run."""
+        host, port = "127.0.0.1", processes.free_port()
+        if self.remote is not None:
+            host, port = self.remote.bind_host, self.remote.bind_port
+        try:
+            runner = env.create_master_runner(host, port)
+        except RPCError as exc:
             raise processes.ProcessError(
-                f"only {runner.worker_count} of {len(procs)} workers connected in "
-                f"{WORKER_CONNECT_TIMEOUT_S:.0f} s"
-            )
-        gevent.sleep(0.1)
+                f"cannot listen for workers on {host}:{port}: {exc}"
+            ) from None
+
+        def refused(line: str) -> None:
+            print(f"chatload run: {line}", file=sys.stderr, flush=True)
+
+        distributed.offer_run(runner, self.runtime, roster, __version__, refused)
+        return runner
+
+    def _wait_for_workers(
+        self, runner: MasterRunner, roster: join.Roster, procs: list[processes.WorkerProcess]
+    ) -> None:
+        """Until the expected workers joined, and every other that connected joined or left
+        (Locust hands users to every worker it knows when the run starts)."""
+        expected = self.worker_count
+        remote = self.remote
+        limit = remote.max_wait_s if remote is not None else WORKER_CONNECT_TIMEOUT_S
+        start = time.monotonic()
+        next_line = start
+        while len(roster.joined) < expected:
+            dead = [p.describe() for p in procs if p.exited]
+            if dead:
+                raise processes.ProcessError(f"a worker process failed to start: {dead[0]}")
+            now = time.monotonic()
+            if now - start > limit:
+                raise processes.ProcessError(
+                    f"only {len(roster.joined)} of {expected} workers joined in {limit:.0f} s"
+                )
+            if remote is not None and now >= next_line:
+                print(
+                    f"chatload run: waiting for workers on {remote.bind_host}:{remote.bind_port}: "
+                    f"{len(roster.joined)} of {expected} joined",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                next_line = now + WAITING_LINE_S
+            gevent.sleep(0.1)
+        settle = time.monotonic() + SETTLE_TIMEOUT_S
+        while set(runner.clients) - roster.joined and time.monotonic() < settle:
+            gevent.sleep(0.1)
+
+
+def _missing(runner: MasterRunner, procs: list[processes.WorkerProcess]) -> list[str]:
+    """Workers gone mid-run: local processes that exited, workers whose heartbeats stopped."""
+    gone = [p.describe() for p in procs if p.exited]
+    return gone + [node.id for node in runner.clients.values() if node.state == MISSING]
+
+
+def _lost(roster: join.Roster, node: str, procs: list[processes.WorkerProcess]) -> str:
+    """A worker without a final snapshot, named by where it ran (and how its process ended,
+    when it was started here)."""
+    hello = roster.hellos.get(node)
+    ended = [p.describe() for p in procs if hello is not None and p.proc.pid == hello.pid]
+    how = f"; {ended[0]}" if ended else ""
+    return f"{roster.name(node)} (no final snapshot{how})"

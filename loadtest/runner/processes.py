@@ -9,7 +9,6 @@ when chatload dies, so a killed chatload leaves nothing running.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import socket
@@ -17,7 +16,6 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, Any
 
 import httpx
@@ -26,7 +24,6 @@ from loadtest.child import spawn
 
 LISTENING = re.compile(r"listening on (http://\S+)")
 START_TIMEOUT_S = 30.0
-LOCUSTFILE = Path(__file__).resolve().parents[1] / "locustfile.py"
 
 
 class ProcessError(Exception):
@@ -76,8 +73,16 @@ class SimProcess:
     url: str
 
     @classmethod
-    def start(cls, era: str, token: str, config: dict[str, Any], quiet: bool = False) -> SimProcess:
-        """Start it; ``quiet`` drops its log (a benchmark's readers leave mid-stream)."""
+    def start(
+        cls,
+        era: str,
+        token: str,
+        config: dict[str, Any],
+        quiet: bool = False,
+        host: str = "127.0.0.1",
+    ) -> SimProcess:
+        """Start it; ``quiet`` drops its log (a benchmark's readers leave mid-stream);
+        ``host``: the address it listens on."""
         env = {**os.environ, "CHATLOAD_SIM_TOKEN": token}
         proc = spawn(
             [
@@ -86,7 +91,7 @@ class SimProcess:
                 "loadtest.cli",
                 "sim",
                 "--host",
-                "127.0.0.1",
+                host,
                 "--port",
                 "0",
                 "--era",
@@ -111,30 +116,26 @@ class SimProcess:
 
 @dataclass
 class WorkerProcess:
-    """One Locust worker (``locust --worker``) running chatload's locustfile."""
+    """One ``chatload worker`` on this machine, joining the master at 127.0.0.1:``master_port``
+    as a worker on another machine would: the run's settings and tokens reach it from the
+    master, not through its command line or environment."""
 
     proc: subprocess.Popen[bytes]
 
     @classmethod
-    def start(cls, master_port: int, env: dict[str, str], stop_timeout: float) -> WorkerProcess:
+    def start(cls, master_port: int) -> WorkerProcess:
         command = [
             sys.executable,
             "-m",
-            "locust",
-            "-f",
-            str(LOCUSTFILE),
-            "--worker",
+            "loadtest.cli",
+            "worker",
             "--master-host",
             "127.0.0.1",
             "--master-port",
             str(master_port),
-            "--stop-timeout",
-            str(math.ceil(stop_timeout)),
-            "--loglevel",
-            "WARNING",
+            "--quiet",
         ]
-        proc = spawn(command, env={**os.environ, **env}, stdout=subprocess.DEVNULL)
-        return cls(proc)
+        return cls(spawn(command, stdout=subprocess.DEVNULL))
 
     @property
     def exited(self) -> bool:

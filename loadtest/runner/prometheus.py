@@ -23,8 +23,9 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from loadtest.core.figures import INTEGRITY_BREAKS
 from loadtest.core.histogram import Histogram, highest_equivalent
-from loadtest.core.recorder import RECONNECTS_PREFIX
+from loadtest.core.recorder import RECONNECTS_PREFIX, RETRIES_PREFIX
 from loadtest.core.snapshot import Snapshot
+from loadtest.runner.listen import check_free, parse_address
 
 SCALETEST = "coderd_scaletest_chat_"
 #: Bucket bounds (s) of the latency histograms: Coder's scaletest spans 10 ms to minutes.
@@ -129,35 +130,31 @@ class LiveFigures(Collector):
             "Dropped streams back on a new socket, by cause",
             labels=["cause"],
         )
-        for key, n in sorted(snap.counts.items()):
-            if key.startswith(RECONNECTS_PREFIX):
-                reconnects.add_metric([key.removeprefix(RECONNECTS_PREFIX)], float(n))
+        for cause, n in snap.counts_under(RECONNECTS_PREFIX).items():
+            reconnects.add_metric([cause], float(n))
         yield reconnects
-
-
-def parse_address(address: str) -> tuple[str, int]:
-    """``HOST:PORT`` (or ``:PORT``, all interfaces) as Coder's ``--scaletest-prometheus-address``."""
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise ValueError(f"--prometheus {address!r}: expected HOST:PORT, e.g. 0.0.0.0:21112")
-    return host or "0.0.0.0", int(port)
+        retries = CounterMetricFamily(
+            "chatload_retries",
+            "Retry events on streams, by the error's kind (unknown: the event named none)",
+            labels=["kind"],
+        )
+        for kind, n in snap.counts_under(RETRIES_PREFIX).items():
+            retries.add_metric([kind], float(n))
+        yield retries
 
 
 class MetricsServer:
     """``/metrics`` on ``address`` for as long as the run lasts."""
 
     def __init__(self, address: str) -> None:
-        self.host, self.port = parse_address(address)
+        # As Coder's --scaletest-prometheus-address takes it.
+        self.host, self.port = parse_address("--prometheus", address, "0.0.0.0:21112")
         self._server: Any = None
         self._thread: Any = None
 
     def check(self) -> None:
         """Refuse an address that cannot be served, before the run starts (OSError)."""
-        import socket
-
-        with socket.socket() as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind((self.host, self.port))
+        check_free(self.host, self.port)
 
     def start(self, live: Callable[[], Snapshot]) -> None:
         from prometheus_client import start_http_server

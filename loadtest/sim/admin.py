@@ -1,4 +1,5 @@
-"""``/__sim``: unauthenticated test and benchmark hooks (counts, state, runtime config, hoses)."""
+"""``/__sim``: unauthenticated test and benchmark hooks (counts, state, runtime config, hoses),
+and ``/metrics``, the daemon's Prometheus metrics (unauthenticated, as Coder's own port)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 from typing import TYPE_CHECKING
 
 import pydantic
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
@@ -56,6 +58,14 @@ def admin_routes(sim: Sim) -> list[BaseRoute]:
                 raise ApiError(400, VALIDATION_FAILED, validations=problems) from None
         return JSON(sim.config.model_dump(mode="json"))
 
+    async def prometheus(request: Request) -> Response:
+        """The chat daemon's metrics under Coder's names (``sim/metrics.py``)."""
+        return Response(generate_latest(sim.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def metrics(request: Request) -> Response:
+        """The same observations as plain figures, for tests to compare with a scrape."""
+        return JSON(sim.metrics.figures())
+
     async def crash(request: Request) -> Response:
         """A replica dies at once, as a killed process: no close frames, no goodbyes."""
         if sim.replica is None:
@@ -67,6 +77,8 @@ def admin_routes(sim: Sim) -> list[BaseRoute]:
         Route("/__sim/state", state),
         Route("/__sim/reset", reset, methods=["POST"]),
         Route("/__sim/config", config, methods=["GET", "PATCH"]),
+        Route("/__sim/metrics", metrics),
+        Route("/metrics", prometheus),
         WebSocketRoute("/__sim/firehose", FirehoseEndpoint(sim)),
         WebSocketRoute("/__sim/turnhose", TurnhoseEndpoint(sim)),
         Route("/__sim/crash", crash, methods=["POST"]),

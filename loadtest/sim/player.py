@@ -27,6 +27,7 @@ from loadtest.sim.config import MAX_ATTEMPTS, SimConfig
 from loadtest.sim.events import Failure
 from loadtest.sim.hub import Counters, Hub
 from loadtest.sim.llm import LLMError, stream_chat
+from loadtest.sim.metrics import DaemonMetrics
 
 
 class Deployment(Protocol):
@@ -39,6 +40,7 @@ class Deployment(Protocol):
     store: ChatStore
     counters: Counters
     catalog: Catalog
+    metrics: DaemonMetrics
 
 
 #: Tool round trips an LLM may ask for in one turn before the simulator stops it.
@@ -52,6 +54,11 @@ async def _sleep(seconds: float) -> None:
         await asyncio.sleep(seconds)
 
 
+def _since(began_ns: int) -> float:
+    """Seconds from ``began_ns`` (``perf_counter_ns``) to now."""
+    return (time.perf_counter_ns() - began_ns) / 1e9
+
+
 class Player:
     """Plays each running chat's turns out in time, one asyncio task per chat."""
 
@@ -61,6 +68,10 @@ class Player:
         self._client: httpx.AsyncClient | None = None
         #: When each chat's current turn was accepted, until its first output.
         self._accepted: dict[str, int] = {}
+        #: When each chat's next turn became runnable, until the daemon takes it up.
+        self._runnable: dict[str, int] = {}
+        #: Turns past the concurrent-agent gate now (``coderd_chatd_agents_active``).
+        self._running = 0
         #: Chats in ``requires_action``: set when the client posts its tool results.
         self._answered: dict[str, asyncio.Event] = {}
         #: The concurrent-agent gate: turns admitted now, and those waiting, in order.
@@ -83,7 +94,7 @@ class Player:
     def start(self, chat: Chat) -> None:
         """Run the chat's new turn (and any queued turns after it) in the background. The
         turn counts as started now, even if an interrupt cancels it before it runs."""
-        self._accepted[chat.id] = time.perf_counter_ns()
+        self._accepted[chat.id] = self._runnable[chat.id] = time.perf_counter_ns()
         self.sim.counters.of(chat.id).turns_started += 1
         task = asyncio.create_task(self.run(chat))
         self.tasks[chat.id] = task
@@ -96,9 +107,14 @@ class Player:
 
         return done
 
+    def agents(self) -> tuple[int, int]:
+        """Turns holding an agent slot now, and turns queued for one (section 8.7)."""
+        return self._running, sum(not slot.done() for slot in self._waiting)
+
     async def stop(self, chat_id: str) -> bool:
         """Cancel the chat's run and wait until it has stopped; whether one was running."""
         self._accepted.pop(chat_id, None)
+        self._runnable.pop(chat_id, None)
         self._answered.pop(chat_id, None)
         task = self.tasks.pop(chat_id, None)
         if task is None or task.done():
@@ -123,20 +139,18 @@ class Player:
         sim = self.sim
         while True:
             config = sim.config
+            runnable = self._runnable.pop(chat.id, time.perf_counter_ns())
             await asyncio.sleep(config.acquire_ms.sample(sim.rng) / 1000)
+            acquired = time.perf_counter_ns()
+            sim.metrics.stage("queue_wait", (acquired - runnable) / 1e9)
             if chat.status == "pending":
                 sim.hub.publish(chat.id, sim.store.running(chat))
-            # A provider configured with a base URL (``chatload setup``), or --llm-url, puts
-            # a real LLM tier behind the chat; otherwise turns are generated here.
-            admitted = await self._admit(chat)
             try:
-                if sim.catalog.llm_base_url(chat.model_config_id, config.llm_url) is not None:
-                    ok = await self._llm_turn(chat, config)
-                else:
-                    ok = await self._planned_turn(chat, config)
+                ok = await self._gated_turn(chat, config)
             finally:
-                if admitted:
-                    self._release()
+                # Observed before the turn's end is published (no await between), so a
+                # client that saw the end finds the turn in a scrape taken after it.
+                sim.metrics.stage("chat_turn", _since(acquired))
             counts = sim.counters.of(chat.id)
             if not ok:
                 self._accepted.pop(chat.id, None)
@@ -148,9 +162,24 @@ class Player:
             sim.store.retitle(chat)
             if not promoted:
                 return
-            self._accepted[chat.id] = time.perf_counter_ns()
+            self._accepted[chat.id] = self._runnable[chat.id] = time.perf_counter_ns()
             sim.counters.of(chat.id).turns_started += 1
             await asyncio.sleep(0)
+
+    async def _gated_turn(self, chat: Chat, config: SimConfig) -> bool:
+        """The turn once past the concurrent-agent gate: whether it ended well."""
+        admitted = await self._admit(chat)
+        self._running += 1
+        try:
+            # A provider configured with a base URL (``chatload setup``), or --llm-url, puts
+            # a real LLM tier behind the chat; otherwise turns are generated here.
+            if self.sim.catalog.llm_base_url(chat.model_config_id, config.llm_url) is not None:
+                return await self._llm_turn(chat, config)
+            return await self._planned_turn(chat, config)
+        finally:
+            self._running -= 1
+            if admitted:
+                self._release()
 
     async def _admit(self, chat: Chat) -> bool:
         """Pass the concurrent-agent gate (section 8.7), waiting queued_for_capacity when it
@@ -162,6 +191,7 @@ class Player:
             self._admitted += 1
             return True
         self.sim.store.capacity(chat, queued=True)
+        queued = time.perf_counter_ns()
         slot: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append(slot)
         try:
@@ -170,6 +200,8 @@ class Player:
             if slot.done() and not slot.cancelled():
                 self._release()  # handed over as this turn was cancelled: pass it on
             raise
+        # Coder records capacity_wait only for a chat that was refused a slot first.
+        self.sim.metrics.stage("capacity_wait", _since(queued))
         self.sim.store.capacity(chat, queued=False)
         return True
 
@@ -190,6 +222,20 @@ class Player:
     def _provider(self, chat: Chat) -> str:
         model = self.sim.catalog.models.get(chat.model_config_id)
         return model.provider if model else "openai"
+
+    def _model(self, chat: Chat) -> tuple[str, str]:
+        """The ``provider`` and ``model`` labels of the chat's metrics."""
+        model = self.sim.catalog.models.get(chat.model_config_id)
+        return (model.provider, model.model) if model else ("openai", "gpt-sim")
+
+    def _first_token(self, chat: Chat, attempt_began: int) -> None:
+        self.sim.metrics.first_token(_since(attempt_began), *self._model(chat))
+
+    def _commit(self, chat: Chat, output_tokens: int | None) -> None:
+        """Persist the step's assistant message and publish it (the ``commit`` stage)."""
+        began = time.perf_counter_ns()
+        self.sim.hub.publish(chat.id, self.sim.store.finish_step(chat, output_tokens))
+        self.sim.metrics.stage("commit", _since(began))
 
     async def _planned_turn(self, chat: Chat, config: SimConfig) -> bool:
         sim, store, hub = self.sim, self.sim.store, self.sim.hub
@@ -212,9 +258,11 @@ class Player:
     async def _generate(self, chat: Chat, config: SimConfig, plan: plans.TurnPlan) -> bool:
         """A planned turn's successful attempt: its steps, in time."""
         sim, store, hub = self.sim, self.sim.store, self.sim.hub
+        began = time.perf_counter_ns()
         await _sleep(plan.ttft)
         await self._share(PREFILL_TOKENS)
         self._first_output(chat.id)
+        self._first_token(chat, began)
         fault = plan.fault
         steps = list(plan.steps)
         if store.era is Era.D and sim.rng.random() < config.requires_action_ratio:
@@ -233,7 +281,9 @@ class Player:
             if index == 0 and len(steps) > len(plan.steps):
                 await self._requires_action(chat, plan.output_tokens)
                 continue
-            hub.publish(chat.id, store.finish_step(chat, plan.output_tokens))
+            self._commit(chat, plan.output_tokens)
+        # One stream per attempt here (Coder opens one per generation step).
+        sim.metrics.stage("stream", _since(began))
         return True
 
     async def _requires_action(self, chat: Chat, output_tokens: int | None) -> None:
@@ -246,17 +296,22 @@ class Player:
         )
         self.sim.hub.publish(chat.id, events)
         self.sim.counters.of(chat.id).actions_required += 1
+        began = time.perf_counter_ns()
         await answered.wait()
+        self.sim.metrics.stage("tool_call", _since(began))
 
     async def _partial_output(self, chat: Chat, ttft: float, config: SimConfig) -> None:
         """An attempt that streams some text, then fails: its parts are thrown away."""
+        began = time.perf_counter_ns()
         await _sleep(ttft)
         self._first_output(chat.id)
+        self._first_token(chat, began)
         count = max(1, config.parts_per_turn // 4)
         text = "x" * config.part_chars
         gaps = config.part_gap_ms.samples(self.sim.rng, count, scale=0.001)
         broken = config.faults.part_faults(self.sim.rng, count)
         await self._deltas(chat, [("text", text)] * count, gaps, broken)
+        self.sim.metrics.stage("stream", _since(began))
 
     async def _deltas(
         self,
@@ -292,19 +347,24 @@ class Player:
         provider's ``Retry-After`` if longer; both scaled by ``time_scale``)."""
         delay = plans.retry_delay_s(attempt, failure.retry_after_s)
         at = datetime.now(UTC) + timedelta(seconds=delay * scale)
+        self.sim.metrics.retry(*self._model(chat), failure.kind)
         self.sim.hub.publish(
             chat.id, self.sim.store.retry(chat, attempt, int(delay * 1000), failure, at)
         )
+        began = time.perf_counter_ns()
         await _sleep(delay * scale)
+        self.sim.metrics.stage("retry_backoff", _since(began))
 
     async def _tool_round_trip(self, chat: Chat, output_tokens: int | None) -> None:
         store, hub = self.sim.store, self.sim.hub
         call_id = f"call_{uuid.uuid4().hex[:24]}"
         args = {"command": "echo chatload"}
         hub.publish(chat.id, store.tool_call(chat, call_id, "execute", args))
-        hub.publish(chat.id, store.finish_step(chat, output_tokens))
+        self._commit(chat, output_tokens)
+        began = time.perf_counter_ns()
         result = {"output": "chatload\n", "exit_code": 0}
         hub.publish(chat.id, store.tool_result(chat, call_id, "execute", result))
+        self.sim.metrics.stage("tool_call", _since(began))
 
     # ------------------------------------------------------------ the LLM tier
 
@@ -327,12 +387,16 @@ class Player:
             attempt = 0
             while True:
                 attempt += 1
+                began, first = time.perf_counter_ns(), True
                 try:
                     async for kind, payload in stream_chat(
                         self._http(), base_url, api_key, name, history
                     ):
                         if kind == "text":
                             self._first_output(chat.id)
+                            if first:
+                                self._first_token(chat, began)
+                                first = False
                             hub.publish_one(chat.id, store.text_part(chat, "text", payload))
                             if hub.congested(chat.id):
                                 await hub.drain(chat.id)
@@ -340,8 +404,10 @@ class Player:
                             _merge_tool_delta(calls, payload)
                         else:
                             usage = payload
+                    sim.metrics.stage("stream", _since(began))
                     break
                 except LLMError as error:
+                    sim.metrics.stage("stream", _since(began))
                     if not error.failure.retryable or attempt >= MAX_ATTEMPTS:
                         hub.publish(chat.id, store.fail(chat, error.failure))
                         return False
@@ -351,7 +417,7 @@ class Player:
             text = "".join(chat.text)
             for call in calls.values():
                 hub.publish(chat.id, store.tool_call(chat, call["id"], call["name"], call["args"]))
-            hub.publish(chat.id, store.finish_step(chat, usage.get("completion_tokens")))
+            self._commit(chat, usage.get("completion_tokens"))
             if not calls:
                 return True
             history.append(_assistant_with_calls(text, calls))

@@ -21,6 +21,7 @@ from loadtest.sim.cluster_config import ReplicaSettings
 from loadtest.sim.config import SimConfig
 from loadtest.sim.errors import VALIDATION_FAILED, ApiError
 from loadtest.sim.hub import Counters, Hub
+from loadtest.sim.metrics import DaemonMetrics, Live
 from loadtest.sim.player import Player
 from loadtest.sim.replica import Replica, TappedHub
 from loadtest.sim.watch_hub import WatchHub
@@ -48,6 +49,8 @@ class Sim:
         self.watch = WatchHub(era)
         self.store.on_change = self.watch.publish
         self.counters = Counters()
+        self.metrics = DaemonMetrics()
+        self.metrics.live = self._live
         self.rng = random.Random(config.seed)
         self.limiter = RateLimiter(lambda: self.config.rate_limit_per_minute)
         self.auth = Auth(self.accounts, self.limiter)
@@ -71,6 +74,15 @@ class Sim:
         self.watch.broadcast = replica.watch_event
         self.watch.on_owner = replica.watching
         return replica
+
+    def _live(self) -> Live:
+        """The gauges and, as a replica, the pubsub counts, when ``/metrics`` is scraped."""
+        active, queued = self.player.agents()
+        pubsub = None
+        if self.replica is not None and self.replica.pubsub is not None:
+            tally = self.replica.tally
+            pubsub = (self.replica.pubsub.kind, tally.notifies_published, tally.notifies_colossal)
+        return Live(agents_active=active, agents_queued=queued, pubsub=pubsub)
 
     def reconfigure(self, config: SimConfig) -> None:
         """Adopt a new config; a new seed restarts the random source, limits start afresh."""

@@ -138,6 +138,8 @@ def test_report_counts_equal_what_the_simulator_sent(sim: Sim, tmp_path: Path) -
     rep = report(out)
     assert_counts_match(rep, sent)
     assert sent["retry_events"] > 0, "the profile injects provider errors"
+    # Every retry is counted under its error's kind, or under "unknown".
+    assert sum(rep["retries_by_kind"].values()) == sent["retry_events"]
     assert rep["run"]["complete"] is True
     assert rep["run"]["target"]["era"] == sim.era
     # No SLO given: any failed turn fails the run.
@@ -194,7 +196,10 @@ def wait_for_progress(proc: subprocess.Popen[str], deadline_s: float = 60) -> st
 
 def pids_of_workers(parent: int) -> list[int]:
     out = subprocess.run(
-        ["pgrep", "-P", str(parent), "-f", "locust"], capture_output=True, text=True, check=False
+        ["pgrep", "-P", str(parent), "-f", "loadtest.cli worker"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     return [int(pid) for pid in out.stdout.split()]
 
@@ -539,6 +544,9 @@ def test_bad_flags_are_usage_errors_that_name_the_flag(tmp_path: Path) -> None:
         (("-t", "soon"), "-t/--run-time"),
         (("--workers", "-1"), "--workers"),
         (("--stop-timeout", "x"), "--stop-timeout"),
+        (("--master",), "--expect-workers"),
+        (("--expect-workers", "2"), "--master"),
+        (("--master", "--expect-workers", "2", "--workers", "2"), "--workers"),
     ):
         result = run(*host, *args)
         assert result.returncode == 2, (args, result.stderr)

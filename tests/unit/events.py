@@ -38,17 +38,17 @@ def message(
     return {"type": "message", "chat_id": "c", "message": body}
 
 
-def retry(attempt: int, delay_ms: int) -> dict[str, Any]:
-    return {
-        "type": "retry",
-        "chat_id": "c",
-        "retry": {
-            "attempt": attempt,
-            "delay_ms": delay_ms,
-            "error": "overloaded",
-            "retrying_at": "2026-03-01T00:00:00Z",
-        },
+def retry(attempt: int, delay_ms: int, kind: str | None = None) -> dict[str, Any]:
+    """A ``retry`` event; ``kind`` as era D classifies the error (absent in older eras)."""
+    body: dict[str, Any] = {
+        "attempt": attempt,
+        "delay_ms": delay_ms,
+        "error": "overloaded",
+        "retrying_at": "2026-03-01T00:00:00Z",
     }
+    if kind is not None:
+        body["kind"] = kind
+    return {"type": "retry", "chat_id": "c", "retry": body}
 
 
 def error(payload: Any) -> dict[str, Any]:

@@ -128,8 +128,22 @@ def test_retry_then_recovery() -> None:
         1,
         0,
     )
+
     assert ms(recorder, "retry_delay") == [1000, 1000, 2000]
     assert recorder.dist["retries_per_turn"].max == 2
+
+
+def test_retries_are_counted_by_the_errors_kind() -> None:
+    recorder, t = tracker()
+    t.start(0)
+    t.feed([message(1), status("running")], 10 * MS)
+    t.feed([retry(1, 1000, "overloaded")], 20 * MS)
+    t.feed([retry(2, 2000, "rate_limit")], 30 * MS)
+    t.feed([retry(3, 4000, "overloaded")], 40 * MS)
+    t.feed([retry(4, 8000)], 50 * MS)  # an older era's: no kind
+    snap = recorder.snapshot()
+    assert snap.counts_under("retries:") == {"overloaded": 2, "rate_limit": 1, "unknown": 1}
+    assert snap.count("retry_events") == 4
 
 
 def test_retry_then_error_records_the_chat_error_fields() -> None:

@@ -1,0 +1,40 @@
+"""The simulator's ``/metrics``: Coder's names, and the same figures as its plain tallies."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client import generate_latest
+
+from loadtest.client.server_metrics import parse
+from loadtest.core.server_delta import Scrape, server_figures
+from loadtest.sim.metrics import DaemonMetrics, Live
+
+
+def test_a_scrape_of_the_registry_reads_what_the_tallies_say() -> None:
+    metrics = DaemonMetrics()
+    before = parse(generate_latest(metrics.registry).decode())
+    metrics.stage("queue_wait", 0.002)
+    metrics.stage("queue_wait", 0.3)
+    metrics.first_token(0.25, "openai", "gpt-sim")
+    metrics.retry("openai", "gpt-sim", "overloaded")
+    metrics.live = lambda: Live(agents_active=2, agents_queued=1, pubsub=("nats", 7, 1))
+    after = parse(generate_latest(metrics.registry).decode())
+    figures = server_figures([Scrape("sim", before)], [Scrape("sim", after)])
+    own = metrics.figures()
+    for name, tally in own["stages"].items():
+        assert figures["stages"][name]["count"] == tally["count"]
+        assert figures["stages"][name]["sum_s"] == pytest.approx(tally["sum_s"])
+    assert set(figures["stages"]) == {"queue_wait", "time_to_first_token"}
+    assert figures["ttft"]["count"] == own["ttft"]["count"] == 1
+    assert figures["retries"] == own["retries"] == {"overloaded": 1}
+    assert figures["agents"]["active"] == {"start": 0, "end": 2, "max": 2}
+    assert figures["agents"]["queued_for_capacity"]["end"] == own["agents"]["queued_for_capacity"]
+    assert figures["pubsub"] == {"publishes": 7, "colossal": 1}
+    assert figures["missing"] == []
+
+
+def test_every_simulator_has_its_own_registry() -> None:
+    one, two = DaemonMetrics(), DaemonMetrics()
+    one.stage("commit", 0.001)
+    assert b'stage="commit"' in generate_latest(one.registry)
+    assert b'stage="commit"' not in generate_latest(two.registry)
