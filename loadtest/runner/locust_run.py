@@ -209,7 +209,10 @@ class LocustRun:
             stopped_early: str | None = None
             while time.monotonic() - start < load.run_time and not interrupted:
                 gevent.sleep(0.25)
-                if shape is not None and runner.state == "stopped":
+                if runner.state == "stopped":
+                    # The shape's end; else someone pressed Stop in Locust's web UI.
+                    if shape is None and self.web is not None:
+                        interrupted.append("stopped from Locust's web UI")
                     break
                 if (
                     isinstance(runner, MasterRunner)

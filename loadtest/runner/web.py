@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +29,8 @@ TAB = "chatload"
 #: The table's columns: (key, title). One-word keys: the UI camel-cases keys.
 COLUMNS = (("figure", "Figure"), ("value", "Value"), ("over", "Over"))
 DEFAULT_ADDRESS = "127.0.0.1:8089"
+#: Rates cover at least this long (the UI polls about every 2 s).
+RATE_WINDOW_S = 2.0
 
 
 def _ms(snap: Snapshot, name: str) -> str:
@@ -43,16 +46,20 @@ def _by_label(counts: dict[str, int]) -> str:
 
 
 class LiveTab:
-    """The tab's rows, from one live snapshot and the one before it (for rates)."""
+    """The tab's rows, from live snapshots: rates over the last few seconds, the rest so far."""
 
     def __init__(self, start_s: float) -> None:
-        self._previous = (start_s, Snapshot())
+        #: Earlier (time, snapshot) pairs, oldest first: rates are taken against the newest
+        #: one at least RATE_WINDOW_S old, so several viewers polling do not shrink them.
+        self._seen: deque[tuple[float, Snapshot]] = deque([(start_s, Snapshot())])
 
     def rows(self, snap: Snapshot, now_s: float) -> list[dict[str, str]]:
-        """Rates over the time since the last call (the UI's poll), the rest so far."""
-        then_s, then = self._previous
+        seen = self._seen
+        while len(seen) > 1 and now_s - seen[1][0] >= RATE_WINDOW_S:
+            seen.popleft()
+        then_s, then = seen[0]
         span = now_s - then_s
-        self._previous = (now_s, snap)
+        seen.append((now_s, snap))
 
         def rate(name: str) -> str:
             if span <= 0:

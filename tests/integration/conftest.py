@@ -23,6 +23,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from loadtest.core.decode import PING, DecodeError, decode_frame
+from tests.integration.browser import chromium_or_skip
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "chatload-test-owner-token-7f3a9c"
@@ -269,3 +270,9 @@ def any_era(request: pytest.FixtureRequest) -> Iterator[EraSim]:
     sim: EraSim = request.getfixturevalue(f"sim_{request.param}_server")
     sim.restore()
     yield sim
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Headless Chromium's path (the browser tests skip where it cannot be had)."""
+    return chromium_or_skip()

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_report_html import browse, chromium, colours, png_rows  # noqa: F401
+from tests.integration.browser import browse, colours, png_rows
 
 SLO = "time_to_first_output.p95 < 400ms"
 
@@ -247,7 +247,7 @@ def test_the_issues_proof_gate_of_8_and_a_shared_llm(
 
 
 @pytest.mark.slow
-def test_capacity_html_shows_its_plots_in_a_browser(chromium: str, tmp_path: Path) -> None:  # noqa: F811
+def test_capacity_html_shows_its_plots_in_a_browser(chromium: str, tmp_path: Path) -> None:
     from loadtest.report.capacity import CapacityReport, CapacityStep, write_capacity_files
 
     steps = [
