@@ -10,7 +10,7 @@ import os
 
 from loadtest.bench.core import Row, run_core_bench
 
-SECTIONS = ("core", "sim", "client", "pubsub")
+SECTIONS = ("core", "sim", "client", "scale", "pubsub")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -19,13 +19,25 @@ def configure(parser: argparse.ArgumentParser) -> None:
         choices=SECTIONS,
         action="append",
         help="run only this section (repeatable): core = decode+record cost; sim = the "
-        "simulator's delivery capacity; client = a full chatload worker against the sim; "
+        "simulator's delivery capacity; client = one worker's frame rates, reader against "
+        "reader; scale = active chats per worker process (each a stream and a watch socket, a "
+        "turn every 30-60 s; steps up until the worker's CPU reaches 80 %% or its loop lag "
+        "p99 10 ms, within 100 s x --seconds); "
         "pubsub = the replicas' ChatStreamNotifyMessage over PostgreSQL NOTIFY and NATS "
         "(publish -> receive latency and messages/s with 1, 10 and 100 replicas listening; "
         "starts private servers, needs the postgresql and nats-server packages)",
     )
     parser.add_argument(
-        "--seconds", type=float, default=1.0, help="time budget per measurement (default 1)"
+        "--seconds",
+        type=float,
+        default=1.0,
+        help="time budget per measurement (default 1). In the client section the readers "
+        "(each one long-lived process pinned to one CPU, reading the simulator's own frame "
+        "replayed back to back from the other CPU so none waits on the sender) take turns in "
+        "15 short rounds of 0.15 x SECONDS of CPU each after a warm-up round, the order "
+        "rotating every round; each figure is the median of its rounds, printed with its "
+        "interquartile range and min-max, and each ratio is the median of the ratios within "
+        "a round, so a drift of the machine's speed cancels out",
     )
 
 
@@ -68,6 +80,13 @@ def main(args: argparse.Namespace) -> int:
         from loadtest.bench.client import run_client_bench
 
         _print("Generator: one chatload worker process", run_client_bench(args.seconds))
+    if "scale" in sections:
+        from loadtest.bench.scale import run_scale_bench
+
+        _print(
+            "Active chats per worker process (worker on one CPU, simulator on the other)",
+            run_scale_bench(args.seconds),
+        )
     if "pubsub" in sections:
         from loadtest.bench.pubsub import run_pubsub_bench
 

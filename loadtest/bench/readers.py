@@ -7,12 +7,16 @@ run under gevent with Locust loaded, as in a Locust worker:
 - ``decode``: chatload's socket reader, decode only (the floor);
 - ``chatload``: the full measuring path of a chatload user (decode, tracker, recorder,
   decode-time histogram, the health sampler);
+- ``chatload-websockets-parser``: the same, with every frame through websockets' own
+  parser instead of chatload's fast one (what chatload read with before);
 - ``websocket-client``: the reader Locust plugins have shipped (``SocketIOUser``): a
   ``create_connection`` with default options, a greenlet calling ``recv()``, stdlib
   ``json``, a debug log line and a Locust request event per message;
 - ``websocket-client-tuned``: the same library at its fastest: UTF-8 validation off, orjson,
   no per-message event.
 ``idle URL COUNT`` opens COUNT streams, holds them, and prints the memory they cost.
+``serve KIND`` reads one URL a line from stdin and answers each with that JSON line: the bench
+keeps one such process per reader and hands them short rounds in turn.
 """
 
 from gevent import monkey
@@ -48,11 +52,11 @@ def _decode_only(url: str) -> tuple[int, int]:
     return events, frames
 
 
-def _chatload(url: str) -> tuple[int, int]:
+def _chatload(url: str, fast_frames: bool = True) -> tuple[int, int]:
     recorder = Recorder(time.perf_counter_ns(), time.time())
     sampler = gevent.spawn(_sample, recorder)
     meter = running_turn_meter(recorder)
-    ws = WebSocketStream(url, {})
+    ws = WebSocketStream(url, {}, fast_frames=fast_frames)
     ws.connect()
     meter.read(ws.frames(), lambda ended: None)
     sampler.kill()
@@ -157,9 +161,17 @@ def _rss_kb() -> float:
 READERS: dict[str, Any] = {
     "decode": _decode_only,
     "chatload": _chatload,
+    "chatload-websockets-parser": lambda url: _chatload(url, fast_frames=False),
     "websocket-client": _websocket_client,
     "websocket-client-tuned": _websocket_client_tuned,
 }
+
+
+def _measure(kind: str, url: str) -> str:
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    events, frames = READERS[kind](url)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    return json.dumps({"events": events, "frames": frames, "cpu_s": cpu, "wall_s": wall})
 
 
 def main() -> None:
@@ -167,10 +179,11 @@ def main() -> None:
     if kind == "idle":
         print(json.dumps(_idle(url, int(sys.argv[3]))))
         return
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    events, frames = READERS[kind](url)
-    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    print(json.dumps({"events": events, "frames": frames, "cpu_s": cpu, "wall_s": wall}))
+    if kind == "serve":
+        for line in sys.stdin:
+            print(_measure(sys.argv[2], line.strip()), flush=True)
+        return
+    print(_measure(kind, url))
 
 
 if __name__ == "__main__":

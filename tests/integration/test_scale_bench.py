@@ -1,0 +1,15 @@
+"""The scale bench at a tiny size: chats come up with both sockets and every step reports."""
+
+from __future__ import annotations
+
+from loadtest.bench.scale import run_scale_bench
+
+
+def test_scale_bench_steps_and_verdict() -> None:
+    rows = run_scale_bench(seconds=0.2, steps=(3, 6), budget_s=60)
+    values = {name.strip(): (value, unit) for name, value, unit in rows}
+    assert values["3 active chats: worker CPU"][1] == "%"
+    assert values["6 active chats: memory"][0] > 0
+    assert not any("failed to start" in name for name in values)
+    best = values["most active chats per worker (CPU < 80 %, lag p99 < 10 ms)"][0]
+    assert best in (0, 3, 6)
