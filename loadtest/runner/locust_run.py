@@ -301,19 +301,24 @@ class LocustRun:
         limit = remote.max_wait_s if remote is not None else WORKER_CONNECT_TIMEOUT_S
         start = time.monotonic()
         next_line = start
-        while len(roster.joined) < expected:
+
+        def present() -> int:
+            """Joined, and still connected (one that joined and died does not count)."""
+            return len(roster.joined & runner.clients.keys())
+
+        while present() < expected:
             dead = [p.describe() for p in procs if p.exited]
             if dead:
                 raise processes.ProcessError(f"a worker process failed to start: {dead[0]}")
             now = time.monotonic()
             if now - start > limit:
                 raise processes.ProcessError(
-                    f"only {len(roster.joined)} of {expected} workers joined in {limit:.0f} s"
+                    f"only {present()} of {expected} workers joined in {limit:.0f} s"
                 )
             if remote is not None and now >= next_line:
                 print(
                     f"chatload run: waiting for workers on {remote.bind_host}:{remote.bind_port}: "
-                    f"{len(roster.joined)} of {expected} joined",
+                    f"{present()} of {expected} joined",
                     file=sys.stderr,
                     flush=True,
                 )
