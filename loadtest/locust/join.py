@@ -24,6 +24,8 @@ HELLO_MESSAGE = "chatload_hello"
 RUN_MESSAGE = "chatload_run"
 REFUSED_MESSAGE = "chatload_refused"
 JOINED_MESSAGE = "chatload_joined"
+#: Where a master listens for its workers unless told otherwise: Locust's default port.
+MASTER_PORT = 5557
 
 
 @dataclass(frozen=True)

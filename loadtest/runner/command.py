@@ -26,6 +26,7 @@ from loadtest.client.server_metrics import ServerMetrics, endpoints, redacted
 from loadtest.core.slo import Slo, SloError, evaluate, parse_slo, per_turn_bounds
 from loadtest.core.snapshot import Snapshot
 from loadtest.locust import runtime
+from loadtest.locust.join import MASTER_PORT
 from loadtest.report.files import write_report_files
 from loadtest.report.locust_files import write_locust_csvs, write_locust_html
 from loadtest.report.atomic import write_atomic
@@ -118,9 +119,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add(
         "--master-bind-port",
         type=_at_least(1),
-        default=5557,
+        default=MASTER_PORT,
         metavar="P",
-        help="with --master: the port workers connect to (default 5557, Locust's)",
+        help=f"with --master: the port workers connect to (default {MASTER_PORT}, Locust's)",
     )
     add(
         "--expect-workers-max-wait",

@@ -62,7 +62,7 @@ class RemoteWorkers:
     expect: int
     #: ``*``: every interface, as Locust's ``--master-bind-host``.
     bind_host: str = "*"
-    bind_port: int = 5557
+    bind_port: int = join.MASTER_PORT
     max_wait_s: float = 600.0
 
 

@@ -27,8 +27,6 @@ from loadtest import __version__
 from loadtest.locust import distributed, join
 from loadtest.locust.users import ChatUser, OpenLoopUser, StreamWatcher
 
-#: Locust's default master port.
-DEFAULT_MASTER_PORT = 5557
 EXIT_DONE, EXIT_REFUSED, EXIT_UNREACHABLE = 0, 2, 3
 
 
@@ -55,8 +53,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add(
         "--master-port",
         type=int,
-        default=DEFAULT_MASTER_PORT,
-        help=f"the master's --master-bind-port (default {DEFAULT_MASTER_PORT})",
+        default=join.MASTER_PORT,
+        help=f"the master's --master-bind-port (default {join.MASTER_PORT})",
     )
     add("--loglevel", default="WARNING", help="Locust's log level (default WARNING)")
     add("--quiet", action="store_true", help="no lines of its own, only warnings and errors")

@@ -16,7 +16,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ import pytest
 
 from loadtest import __version__
 from loadtest.runner.processes import SimProcess, free_port
+from tests.integration.test_run import wait_for_progress
 
 TIMEOUT_S = 120
 #: Turns with a known, quick profile (as test_run's).
@@ -141,20 +141,6 @@ def _sim_counts(url: str) -> dict[str, Any]:
     return totals
 
 
-def _wait_joined_and_running(master: subprocess.Popen[str], deadline_s: float = 60) -> str:
-    """The master's lines until its progress shows completed turns."""
-    assert master.stderr is not None
-    deadline, seen = time.monotonic() + deadline_s, ""
-    while time.monotonic() < deadline:
-        line = master.stderr.readline()
-        if not line:
-            break
-        seen += line
-        if "streams open" in line and "turns/s   0.00" not in line:
-            return seen
-    raise AssertionError(f"no progress within {deadline_s} s:\n{seen}")
-
-
 def _start_master_and_workers(
     lab: Lab, tmp_path: Path, run_time: str
 ) -> tuple[SimProcess, subprocess.Popen[str], dict[str, subprocess.Popen[str]]]:
@@ -236,7 +222,7 @@ def test_a_lost_machine_leaves_the_report_incomplete_naming_it(lab: Lab, tmp_pat
     sim, master, workers = _start_master_and_workers(lab, tmp_path, "12s")
     doomed = list(workers)[1]
     try:
-        _wait_joined_and_running(master)
+        wait_for_progress(master)
         lab.pull_the_plug(doomed)
         err = _finish(master, workers)
     finally:
