@@ -39,13 +39,15 @@ KINDS = (
 CALIBRATION_FRAMES = {1: 5_000, 20: 1_000}
 
 
-def _cpus() -> tuple[int, int]:
+def two_cpus() -> tuple[int, int]:
     """(reader CPU, simulator CPU): two different ones where the machine has them."""
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
     return cpus[0], cpus[-1]
 
 
-def _pinned(cpu: int) -> Any:
+def pinned_to(cpu: int) -> Any:
+    """A function that pins the calling process to ``cpu`` (a child's ``preexec_fn``)."""
+
     def pin() -> None:
         if hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(0, {cpu})
@@ -59,7 +61,7 @@ def _reader(kind: str, url: str, cpu: int, *extra: str) -> dict[str, float]:
         capture_output=True,
         text=True,
         timeout=600,
-        preexec_fn=_pinned(cpu),
+        preexec_fn=pinned_to(cpu),
         check=False,
     )
     if out.returncode != 0:
@@ -79,7 +81,7 @@ class _Server:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            preexec_fn=_pinned(cpu),
+            preexec_fn=pinned_to(cpu),
         )
 
     def read(self, url: str) -> dict[str, float]:
@@ -159,9 +161,9 @@ def run_client_bench(seconds: float = 1.0, idle_streams: int = IDLE_STREAMS) -> 
     from loadtest.bench.replay import Replay
     from loadtest.client.ws import WebSocketStream
 
-    reader_cpu, sim_cpu = _cpus()
+    reader_cpu, sim_cpu = two_cpus()
     token = secrets.token_urlsafe(16)
-    _pinned(sim_cpu)()  # the simulator and the replay server inherit this CPU
+    pinned_to(sim_cpu)()  # the simulator and the replay server inherit this CPU
     sim = SimProcess.start("b", token, {"rate_limit_per_minute": -1}, quiet=True)
     rows: list[Row] = []
     if reader_cpu == sim_cpu:
@@ -184,7 +186,7 @@ def run_client_bench(seconds: float = 1.0, idle_streams: int = IDLE_STREAMS) -> 
             f"{sim.url}/api/experimental/chats",
             json={
                 "content": [{"type": "text", "text": "idle"}],
-                "organization_id": _org(sim.url, token),
+                "organization_id": organization_of(sim.url, token),
             },
             headers={"Coder-Session-Token": token},
             timeout=10,
@@ -203,6 +205,7 @@ def run_client_bench(seconds: float = 1.0, idle_streams: int = IDLE_STREAMS) -> 
     return rows
 
 
-def _org(url: str, token: str) -> str:
+def organization_of(url: str, token: str) -> str:
+    """The token's user's first organization on the simulator at ``url``."""
     me = httpx.get(f"{url}/api/v2/users/me", headers={"Coder-Session-Token": token}, timeout=10)
     return str(me.json()["organization_ids"][0])

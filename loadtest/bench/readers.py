@@ -135,7 +135,7 @@ def _idle(url: str, count: int) -> dict[str, float]:
     """Hold ``count`` streams open, each read by its own greenlet as a user's would be."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, count + 512)), hard))
-    before = _rss_kb()
+    before = rss_kb()
     streams, readers = [], []
     for _ in range(count):
         ws = WebSocketStream(url, {})
@@ -143,14 +143,14 @@ def _idle(url: str, count: int) -> dict[str, float]:
         streams.append(ws)
         readers.append(gevent.spawn(lambda w=ws: [None for _ in w.frames()]))
     gevent.sleep(1.0)
-    after = _rss_kb()
+    after = rss_kb()
     for ws in streams:
         ws.abort()
     gevent.killall(readers, timeout=5)
     return {"streams": count, "kb_per_stream": (after - before) / count}
 
 
-def _rss_kb() -> float:
+def rss_kb() -> float:
     with open("/proc/self/status") as status:
         for line in status:
             if line.startswith("VmRSS:"):

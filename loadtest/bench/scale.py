@@ -19,7 +19,7 @@ import sys
 import time
 from typing import IO
 
-from loadtest.bench.client import _cpus, _org, _pinned
+from loadtest.bench.client import organization_of, pinned_to, two_cpus
 from loadtest.bench.core import Row
 from loadtest.runner.processes import SimProcess
 
@@ -47,16 +47,23 @@ def run_scale_bench(
     deadline = time.monotonic() + budget
     fds = raise_fd_limit()
     fd_room = (fds - FD_MARGIN) // FDS_PER_CHAT
-    worker_cpu, sim_cpu = _cpus()
+    worker_cpu, sim_cpu = two_cpus()
     token = secrets.token_urlsafe(16)
-    _pinned(sim_cpu)()
+    pinned_to(sim_cpu)()
     sim = SimProcess.start("b", token, {"rate_limit_per_minute": -1}, quiet=True)
     worker = subprocess.Popen(
-        [sys.executable, "-m", "loadtest.bench.scale_worker", sim.url, token, _org(sim.url, token)],
+        [
+            sys.executable,
+            "-m",
+            "loadtest.bench.scale_worker",
+            sim.url,
+            token,
+            organization_of(sim.url, token),
+        ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-        preexec_fn=_pinned(worker_cpu),
+        preexec_fn=pinned_to(worker_cpu),
     )
     rows: list[Row] = []
     best, stop, last_rate = 0, "", 0.0

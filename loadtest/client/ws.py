@@ -200,9 +200,7 @@ class WebSocketStream:
         reads = 0
         while True:
             eof = False
-            if data:
-                pass  # the bytes that came with the upgrade response
-            else:
+            if not data:  # else: the bytes that came with the upgrade response
                 reads += 1
                 if reads == READS_PER_YIELD:
                     reads = 0
@@ -231,8 +229,7 @@ class WebSocketStream:
                 if eof:
                     protocol.receive_eof()
                 data = b""
-                for event in protocol.events_received():
-                    yield from _payloads(event, parts, t)
+                yield from _received(protocol, parts, t)
             else:
                 n = len(data)
                 pos = 0
@@ -263,8 +260,7 @@ class WebSocketStream:
                     # Any other frame: the protocol's, exactly this frame, nothing more.
                     protocol.receive_data(data[pos:end])
                     pos = end
-                    for event in protocol.events_received():
-                        yield from _payloads(event, parts, t)
+                    yield from _received(protocol, parts, t)
                     whole = protocol.close_rcvd is not None or protocol.parser_exc is not None
                     fragmented = protocol.current_size is not None
                     if whole:
@@ -274,8 +270,7 @@ class WebSocketStream:
                 if whole:
                     if rest:
                         protocol.receive_data(rest)
-                        for event in protocol.events_received():
-                            yield from _payloads(event, parts, t)
+                        yield from _received(protocol, parts, t)
                 elif rest:
                     need = frame_end(rest, 0)
                     b1 = rest[1] if len(rest) > 1 else 0
@@ -283,8 +278,7 @@ class WebSocketStream:
                         # A masked frame, or one too big: the protocol fails on its header.
                         whole = True
                         protocol.receive_data(rest)
-                        for event in protocol.events_received():
-                            yield from _payloads(event, parts, t)
+                        yield from _received(protocol, parts, t)
                     else:
                         pending, have = [rest], len(rest)
             if protocol.writes:
@@ -305,11 +299,9 @@ class WebSocketStream:
         clock = time.perf_counter_ns
         parts: list[bytes] = []
         t = self._early_at
-        received = protocol.events_received()
         reads = 0
         while True:
-            for event in received:
-                yield from _payloads(event, parts, t)
+            yield from _received(protocol, parts, t)
             eof = False
             if protocol.writes:
                 try:
@@ -333,7 +325,6 @@ class WebSocketStream:
                 protocol.receive_data(data)
             else:
                 protocol.receive_eof()
-            received = protocol.events_received()
 
     def start_close(self, code: int = 1000) -> None:
         """Send a close frame and leave the socket to its reader: the server echoes the close
@@ -370,6 +361,12 @@ class WebSocketStream:
         if received is None:
             return Closed(1006, "connection closed without a close frame")
         return Closed(received.code, received.reason)
+
+
+def _received(protocol: ClientProtocol, parts: list[bytes], t: int) -> Iterator[tuple[bytes, int]]:
+    """The text messages among the frames the protocol parsed since it was last asked."""
+    for event in protocol.events_received():
+        yield from _payloads(event, parts, t)
 
 
 def _payloads(event: object, parts: list[bytes], t: int) -> Iterator[tuple[bytes, int]]:

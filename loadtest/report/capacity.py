@@ -13,18 +13,17 @@ from pathlib import Path
 from typing import Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from loadtest.report.atomic import write_atomic
 from loadtest.report.html import CSS
+from loadtest.report.strict import Strict
 from loadtest.report.svg import Series, line_chart
 
 SCHEMA_VERSION = 1
 
 
-class CapacityStep(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CapacityStep(Strict):
     load: float
     repeat: int
     passed: bool
@@ -37,9 +36,7 @@ class CapacityStep(BaseModel):
     broken: str | None = None
 
 
-class CapacityReport(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CapacityReport(Strict):
     schema_version: int = SCHEMA_VERSION
     dimension: Literal["users", "arrival_rate"]
     feasible_max: float | None

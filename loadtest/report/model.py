@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from loadtest import __version__
 from loadtest.core.figures import (
@@ -30,6 +30,7 @@ from loadtest.core.recorder import (
 from loadtest.core.slo import SloResult
 from loadtest.core.snapshot import SERIES_COLUMNS, Snapshot
 from loadtest.report.server_metrics import ServerMetrics
+from loadtest.report.strict import Strict
 
 SCHEMA_VERSION = 1
 #: A generator over this CPU share, or with this much scheduling lag, limited the run.
@@ -43,10 +44,6 @@ CONTRACT_DISTRIBUTIONS = frozenset(
 )
 
 _PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0), ("p999", 99.9))
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class Summary(Strict):

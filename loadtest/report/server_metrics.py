@@ -10,16 +10,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from loadtest.core.server_delta import Scrape, server_figures
+from loadtest.report.strict import Strict
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class StageFigures(_Strict):
+class StageFigures(Strict):
     """One histogram's observations between the scrapes; quantiles estimated from buckets."""
 
     count: int
@@ -30,24 +27,24 @@ class StageFigures(_Strict):
     p99_ms: float | None
 
 
-class GaugeFigures(_Strict):
+class GaugeFigures(Strict):
     start: float
     end: float
     #: The larger of the two scrapes (a gauge is only seen when scraped).
     max: float
 
 
-class Agents(_Strict):
+class Agents(Strict):
     active: GaugeFigures | None = None
     queued_for_capacity: GaugeFigures | None = None
 
 
-class Pubsub(_Strict):
+class Pubsub(Strict):
     publishes: int | None = None
     colossal: int | None = None
 
 
-class ClientVsServerTtft(_Strict):
+class ClientVsServerTtft(Strict):
     """The client's ``time_to_first_output`` (from its POST) beside the server's
     ``coderd_chatd_ttft_seconds`` (from its LLM request); difference = client - server."""
 
@@ -62,7 +59,7 @@ class ClientVsServerTtft(_Strict):
     difference_p95_ms: float | None = None
 
 
-class ServerMetrics(_Strict):
+class ServerMetrics(Strict):
     scraped_from: str | None
     started_at: datetime | None = None
     ended_at: datetime | None = None

@@ -119,28 +119,32 @@ class LiveFigures(Collector):
         )
         for count, name, text in COUNTERS:
             yield CounterMetricFamily(name, text, value=float(snap.count(count)))
-        integrity = CounterMetricFamily(
-            "chatload_integrity", "Stream integrity breaks, by kind", labels=["kind"]
+        yield _by_label(
+            "chatload_integrity",
+            "Stream integrity breaks, by kind",
+            "kind",
+            {kind: snap.count(kind) for kind in INTEGRITY_BREAKS},
         )
-        for kind in INTEGRITY_BREAKS:
-            integrity.add_metric([kind], float(snap.count(kind)))
-        yield integrity
-        reconnects = CounterMetricFamily(
+        yield _by_label(
             "chatload_reconnects",
             "Dropped streams back on a new socket, by cause",
-            labels=["cause"],
+            "cause",
+            snap.counts_under(RECONNECTS_PREFIX),
         )
-        for cause, n in snap.counts_under(RECONNECTS_PREFIX).items():
-            reconnects.add_metric([cause], float(n))
-        yield reconnects
-        retries = CounterMetricFamily(
+        yield _by_label(
             "chatload_retries",
             "Retry events on streams, by the error's kind (unknown: the event named none)",
-            labels=["kind"],
+            "kind",
+            snap.counts_under(RETRIES_PREFIX),
         )
-        for kind, n in snap.counts_under(RETRIES_PREFIX).items():
-            retries.add_metric([kind], float(n))
-        yield retries
+
+
+def _by_label(name: str, text: str, label: str, counts: dict[str, int]) -> CounterMetricFamily:
+    """One counter broken down by ``label``."""
+    family = CounterMetricFamily(name, text, labels=[label])
+    for value, n in counts.items():
+        family.add_metric([value], float(n))
+    return family
 
 
 class MetricsServer:
