@@ -7,7 +7,7 @@ the key: ``load.users: Input should be greater than or equal to 0``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -175,6 +175,18 @@ class Sim(Section):
     era: Literal["a", "b", "c", "d"] = "d"
     #: Merged into the simulator's configuration (same keys as its config file).
     config: dict[str, Any] = Field(default_factory=dict)
+    #: The accounts simulated users log in as: ``per_user`` (each its own, as the people
+    #: behind browsers are), ``shared`` (one team account: every watch socket then hears of
+    #: every user's chats, users x users watch events), or a number to spread them over.
+    accounts: Literal["per_user", "shared"] | Annotated[int, Field(ge=1)] = "per_user"
+
+    def account_count(self, users: int) -> int:
+        """How many accounts ``users`` simulated users are spread over."""
+        if self.accounts == "per_user":
+            return max(1, users)
+        if self.accounts == "shared":
+            return 1
+        return min(self.accounts, max(1, users))
 
 
 class Slo(Section):

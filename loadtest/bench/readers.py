@@ -38,6 +38,7 @@ from loadtest.bench.core import running_turn_meter  # noqa: E402
 from loadtest.client.ws import WebSocketStream  # noqa: E402
 from loadtest.core.decode import decode_frame  # noqa: E402
 from loadtest.core.recorder import Recorder  # noqa: E402
+from loadtest.procstat import resident_kb  # noqa: E402
 
 
 def _decode_only(url: str) -> tuple[int, int]:
@@ -135,7 +136,7 @@ def _idle(url: str, count: int) -> dict[str, float]:
     """Hold ``count`` streams open, each read by its own greenlet as a user's would be."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, count + 512)), hard))
-    before = rss_kb()
+    before = resident_kb()
     streams, readers = [], []
     for _ in range(count):
         ws = WebSocketStream(url, {})
@@ -143,19 +144,11 @@ def _idle(url: str, count: int) -> dict[str, float]:
         streams.append(ws)
         readers.append(gevent.spawn(lambda w=ws: [None for _ in w.frames()]))
     gevent.sleep(1.0)
-    after = rss_kb()
+    after = resident_kb()
     for ws in streams:
         ws.abort()
     gevent.killall(readers, timeout=5)
     return {"streams": count, "kb_per_stream": (after - before) / count}
-
-
-def rss_kb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return float(line.split()[1])
-    return 0.0
 
 
 READERS: dict[str, Any] = {

@@ -26,11 +26,11 @@ import gevent.pool  # noqa: E402
 import httpx  # noqa: E402
 import locust  # noqa: E402, F401  a Locust worker's environment
 
-from loadtest.bench.readers import rss_kb  # noqa: E402
 from loadtest.client.ws import WebSocketStream  # noqa: E402
 from loadtest.core.meter import StreamMeter  # noqa: E402
 from loadtest.core.recorder import Recorder  # noqa: E402
 from loadtest.core.tracker import TurnTracker  # noqa: E402
+from loadtest.procstat import resident_kb  # noqa: E402
 
 TURN_EVERY_S = (30.0, 60.0)
 SETUP_CONCURRENCY = 32
@@ -143,7 +143,7 @@ class Worker:
 def main() -> None:
     worker = Worker(*sys.argv[1:4])
     gevent.spawn(worker.lag_probe)
-    rss0 = rss_kb()
+    rss0 = resident_kb()
     for line in sys.stdin:
         n, window, limit_s = (float(x) for x in line.split())
         setup_s = worker.grow(int(n), limit_s)
@@ -152,7 +152,7 @@ def main() -> None:
             chats=worker.chats,
             errors=worker.errors,
             setup_s=setup_s,
-            kb_per_chat=(rss_kb() - rss0) / max(1, worker.chats),
+            kb_per_chat=(resident_kb() - rss0) / max(1, worker.chats),
         )
         print(json.dumps(result), flush=True)
 

@@ -31,7 +31,11 @@ NS_PER_US: Final = 1_000
 WATCH_EVENTS_PREFIX: Final = "watch_events:"
 NS_PER_S: Final = 1_000_000_000
 
-_FRAMES, _EVENTS, _BYTES, _STARTED, _COMPLETED, _ERRORS, _RETRIES, _ACTIVE = range(8)
+# Each column's index, by name: the columns' order is snapshot.py's alone.
+_FRAMES, _EVENTS, _BYTES = (SERIES_COLUMNS.index(c) for c in ("frames", "events", "bytes"))
+_STARTED, _COMPLETED = (SERIES_COLUMNS.index(c) for c in ("turns_started", "turns_completed"))
+_ERRORS, _RETRIES = (SERIES_COLUMNS.index(c) for c in ("errors", "retries"))
+_ACTIVE, _RSS = (SERIES_COLUMNS.index(c) for c in ("active_streams", "generator_rss_kb"))
 
 #: Distinct error rows kept; further distinct ones are folded into one "other" row.
 MAX_ERROR_ROWS: Final = 200
@@ -436,6 +440,10 @@ class Recorder:
         permille = int(cpu_percent * 10)
         if permille > self.maxima["cpu_permille_max"]:
             self.maxima["cpu_permille_max"] = permille
+
+    def memory_sample(self, t: int, rss_kb: int) -> None:
+        """This process's resident memory at ``t`` (the latest per second wins)."""
+        self.bucket(t).columns[_RSS] = rss_kb
 
     def loop_lag(self, ns: int) -> None:
         """How late a sampler greenlet woke: the process's scheduling lag."""

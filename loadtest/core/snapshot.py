@@ -22,6 +22,9 @@ SERIES_COLUMNS: Final = (
     "errors",
     "retries",
     "active_streams",
+    # The load processes' resident memory (KiB), the latest sample of each in the second:
+    # merged, the generator's total.
+    "generator_rss_kb",
 )
 
 

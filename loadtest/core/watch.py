@@ -7,6 +7,12 @@ Pairing per chat: the stream's latest live status waits for each socket to claim
 watch event that finds no unclaimed match waits (bounded) for the stream to catch up. So a
 chat that runs twice never pairs turn 2's ``running`` on the watch with turn 1's on the
 stream, and two tabs each give their own sample.
+
+Memory is spent only on chats whose stream this side follows (``stream_saw`` names them,
+``forget`` frees them): a watch socket hears of every chat of its account, and with many
+users on one account nearly all of those are someone else's. Such events wait in one small
+ring (a chat's own events can beat its creation's answer to the watch socket) and fall out
+of it unpaired.
 """
 
 from __future__ import annotations
@@ -16,8 +22,13 @@ from typing import Final
 
 #: Watch events still waiting for their stream event, per chat; older ones are dropped.
 MAX_PENDING: Final = 16
-#: Chats remembered; the least recently seen is forgotten first.
+#: Chats followed at once; the least recently seen is forgotten first. ``forget`` keeps
+#: the live set to the chats being driven; this bound only guards against a caller that
+#: never forgets.
 MAX_CHATS: Final = 4096
+#: Watch events about chats not (yet) followed, newest kept: enough for the events of a chat
+#: the watch announced before its creator heard back, without keeping everyone else's.
+RECENT: Final = 64
 
 
 class _Chat:
@@ -33,23 +44,39 @@ class _Chat:
 
 
 class WatchLag:
-    """Pairs status changes of one user's chats; each method answers the lags (ns) found."""
+    """Pairs status changes of the chats a user (or process) follows; each method answers
+    the lags (ns) found. Bounded: ``MAX_CHATS`` x ``MAX_PENDING`` + ``RECENT`` events."""
 
     def __init__(self) -> None:
         self._chats: dict[str, _Chat] = {}
+        #: (chat, status, arrival, socket) about chats not followed, oldest first.
+        self._recent: deque[tuple[str, str, int, int]] = deque(maxlen=RECENT)
 
-    def _chat(self, chat_id: str) -> _Chat:
+    def __len__(self) -> int:
+        """Chats followed now."""
+        return len(self._chats)
+
+    def _follow(self, chat_id: str) -> _Chat:
         chat = self._chats.pop(chat_id, None)
         if chat is None:
             chat = _Chat()
             if len(self._chats) >= MAX_CHATS:
                 del self._chats[next(iter(self._chats))]
+            if any(seen[0] == chat_id for seen in self._recent):
+                kept = [seen for seen in self._recent if seen[0] != chat_id]
+                chat.pending.extend(seen[1:] for seen in self._recent if seen[0] == chat_id)
+                self._recent = deque(kept, maxlen=RECENT)
         self._chats[chat_id] = chat  # most recent last
         return chat
 
+    def forget(self, chat_id: str) -> None:
+        """The chat's stream is closed for good: no more pairs for it."""
+        self._chats.pop(chat_id, None)
+
     def stream_saw(self, chat_id: str, status: str, t: int) -> list[int]:
-        """A live status event on the chat's stream at ``t``."""
-        chat = self._chat(chat_id)
+        """A live status event on the chat's stream at ``t``: the chat is followed from now
+        (its watch events of the last moments included) until ``forget``."""
+        chat = self._follow(chat_id)
         chat.status, chat.t = status, t
         chat.claimed = set()
         lags: list[int] = []
@@ -65,7 +92,10 @@ class WatchLag:
 
     def watch_saw(self, chat_id: str, status: str, t: int, socket: int) -> list[int]:
         """A ``status_change`` on watch socket ``socket`` at ``t``."""
-        chat = self._chat(chat_id)
+        chat = self._chats.get(chat_id)
+        if chat is None:
+            self._recent.append((chat_id, status, t, socket))
+            return []
         if chat.status == status and socket not in chat.claimed:
             chat.claimed.add(socket)
             return [t - chat.t]

@@ -64,11 +64,13 @@ def offer_run(
     roster: join.Roster,
     version: str,
     on_refused: Callable[[str], object],
+    expected: int = 1,
 ) -> None:
-    """Master: answer each worker's hello with this run (settings and tokens), or refuse
-    it (another chatload version, or the roster closed: the run started);
-    ``on_refused`` hears why, naming the worker."""
+    """Master: answer each worker's hello with this run (settings, tokens, its slot of
+    ``expected``), or refuse it (another chatload version, or the roster closed: the run
+    started); ``on_refused`` hears why, naming the worker."""
     settings_json = rt.settings.model_dump_json()
+    offered: list[str] = []
 
     def hello(msg: Any, **_: Any) -> None:
         greeting = join.WorkerHello.from_message(msg.data)
@@ -77,9 +79,11 @@ def offer_run(
         if reason is None and roster.closed:
             reason = "the run has already started; a worker joins before it starts"
         if reason is None:
-            runner.send_message(
-                join.RUN_MESSAGE, join.run_message(version, settings_json, rt.tokens), msg.node_id
-            )
+            if msg.node_id not in offered:
+                offered.append(msg.node_id)
+            slot, slots = offered.index(msg.node_id), max(expected, len(offered))
+            message = join.run_message(version, settings_json, rt.tokens, slot, slots)
+            runner.send_message(join.RUN_MESSAGE, message, msg.node_id)
             return
         roster.refuse(msg.node_id, reason)
         runner.send_message(join.REFUSED_MESSAGE, {"reason": reason}, msg.node_id)
@@ -121,6 +125,7 @@ def join_master(environment: Environment, runner: WorkerRunner, hello: join.Work
             return
         settings = runtime.RunSettings.model_validate_json(msg.data["settings"])
         rt = runtime.install(settings, [str(token) for token in msg.data["tokens"]])
+        rt.slot, rt.slots = int(msg.data.get("slot", 0)), max(1, int(msg.data.get("slots", 1)))
         runtime.attach(environment, rt)
         environment.stop_timeout = settings.scenario.load.stop_timeout
         install(environment, rt)  # its test_stop listener sends the final snapshot: first

@@ -274,6 +274,7 @@ class Conversation:
         rt.recorder.request("chat_create_latency", latency)
         self.chat_id = chat.id
         rt.live_chats[chat.id] = 0
+        rt.chat_clients[chat.id] = self._client
         if self._replica is not None:
             rt.chat_replicas[chat.id] = self._replica
         self._stream = ReconnectingStream(rt, self._client, chat.id, self._tracker, self._replica)
@@ -368,7 +369,9 @@ class Conversation:
             self._count_loss(chat_id)
         if chat_id is not None:
             self._rt.live_chats.pop(chat_id, None)
+            self._rt.chat_clients.pop(chat_id, None)
             self._rt.chat_replicas.pop(chat_id, None)
+            self._rt.cross_replica.forget(chat_id)
             if self._rt.settings.scenario.chat.archive:
                 self._archive(chat_id)
         self.chat_id, self._tracker, self._stream = None, None, None

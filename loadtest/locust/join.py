@@ -75,8 +75,18 @@ def refusal(master_version: str, hello: WorkerHello) -> str | None:
     return None
 
 
-def run_message(version: str, settings_json: str, tokens: list[str]) -> dict[str, Any]:
-    return {"version": version, "settings": settings_json, "tokens": list(tokens)}
+def run_message(
+    version: str, settings_json: str, tokens: list[str], slot: int = 0, slots: int = 1
+) -> dict[str, Any]:
+    """The run for one worker: ``slot`` of ``slots`` says which users of the run are its own,
+    so workers deal the accounts out between them instead of all starting at the first."""
+    return {
+        "version": version,
+        "settings": settings_json,
+        "tokens": list(tokens),
+        "slot": slot,
+        "slots": slots,
+    }
 
 
 class Roster:

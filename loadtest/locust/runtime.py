@@ -19,6 +19,7 @@ from loadtest.client.preflight import TargetInfo
 from loadtest.client.rest import ChatClient, RequestHook
 from loadtest.core.recorder import Recorder
 from loadtest.core.watch import WatchLag
+from loadtest.procstat import resident_kb
 from loadtest.protocol.eras import Era
 from loadtest.scenario import Scenario
 
@@ -93,12 +94,20 @@ class Runtime:
     stream_era: Era | None = None
     #: Chats this process drives now, for StreamWatchers to attach to.
     live_chats: dict[str, int] = field(default_factory=dict)
+    #: The REST client of each live chat's driver: a watcher dials the chat's stream with
+    #: its owner's login (a chat is its owner's; another account would be refused).
+    chat_clients: dict[str, ChatClient] = field(default_factory=dict)
     #: The replica each live chat's driver talks to (several replicas only).
     chat_replicas: dict[str, int] = field(default_factory=dict)
     #: Pairs a status seen by a chat's driver with the same seen by a watcher on another
     #: replica (``cross_replica_lag``), as ``WatchLag`` pairs a stream with a watch socket.
     cross_replica: WatchLag = field(default_factory=WatchLag)
+    #: This process's slot of ``slots`` load processes: its users take the tokens
+    #: ``slot``, ``slot + slots``, ... so that workers share the accounts out.
+    slot: int = 0
+    slots: int = 1
     _next_user: int = 0
+    _next_account: int = 0
     _next_watcher: int = 0
 
     @property
@@ -138,9 +147,13 @@ class Runtime:
             replicas=settings.replicas,
         )
 
-    def identity(self) -> Identity:
-        """A token, its organization and owner flag for a new user, spread round-robin."""
-        index = self._next_user % max(1, len(self.tokens))
+    def identity(self, drives: bool = True) -> Identity:
+        """A token, its organization and owner flag for a new user, spread round-robin over
+        the tokens, and between load processes by their slots. A user that ``drives`` no
+        chat of its own (a watcher borrows its chat's driver's login) takes no turn in the
+        deal, so each driver of a run keeps its own account."""
+        index = (self.slot + self.slots * self._next_account) % max(1, len(self.tokens))
+        self._next_account += drives
         self._next_user += 1
         orgs, owners = self.settings.organizations, self.settings.owners
         n = self.replica_count
@@ -181,8 +194,8 @@ FAKE_CPU_ENV = "CHATLOAD_FAKE_CPU_PERCENT"
 
 
 def start_health_sampler(runtime: Runtime) -> gevent.Greenlet:
-    """Every 0.1 s how late the sampler woke (loop lag) and the open streams; every second
-    this process's CPU share."""
+    """Every 0.1 s how late the sampler woke (loop lag), the open streams and this process's
+    resident memory; every second its CPU share."""
     recorder = runtime.recorder
     # A fake reading, to see what a run or a capacity search does with a generator-bound
     # process without starving one (chatload's own tests; never set it for a real run).
@@ -195,7 +208,9 @@ def start_health_sampler(runtime: Runtime) -> gevent.Greenlet:
             gevent.sleep(LAG_SAMPLE_S)
             now = time.perf_counter()
             recorder.loop_lag(max(0, int((now - woke - LAG_SAMPLE_S) * 1e9)))
-            recorder.active_streams(time.perf_counter_ns(), runtime.open_streams)
+            t = time.perf_counter_ns()
+            recorder.active_streams(t, runtime.open_streams)
+            recorder.memory_sample(t, resident_kb())
             woke = now
             if now - cpu_wall >= CPU_SAMPLE_S:
                 now_cpu = time.process_time()

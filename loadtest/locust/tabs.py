@@ -1,7 +1,8 @@
 """A user's open Coder tabs: each holds a ``/chats/watch`` socket, read in its own greenlet.
 
-Every event is counted by kind; a ``status_change`` is paired with the same change on the
-chat's stream (``core.watch.WatchLag``) for ``watch_lag``. A socket that drops is dialled
+Every event is counted by kind; a ``status_change`` of a chat the user drives is paired with
+the same change on the chat's stream (``core.watch.WatchLag``) for ``watch_lag``; events of
+the account's other chats are counted and dropped. A socket that drops is dialled
 again after a pause, as the web UI does; a socket that cannot be opened is an error at
 stage ``stream_open`` (a tab without its list).
 """
@@ -54,6 +55,10 @@ class Tabs:
         """A live status on one of the user's chat streams."""
         for lag in self._lag.stream_saw(chat_id, status, t):
             self._rt.recorder.watch_lag(lag)
+
+    def forget(self, chat_id: str) -> None:
+        """The user is done with this chat: its status changes are no longer paired."""
+        self._lag.forget(chat_id)
 
     def close(self) -> None:
         self._closing = True

@@ -94,12 +94,14 @@ class _ChatloadUser(User):
 
     abstract = True
     wait_time = constant(0)
+    #: Whether this kind of user drives chats of its own (and so takes an account).
+    drives = True
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
         self._rt = runtime.of(environment)
         self._reporter = reporter(environment, self._rt)
-        identity = self._rt.identity()
+        identity = self._rt.identity(self.drives)
         self._organization = identity.organization
         #: The replica this user's REST calls and driver streams go to (several only).
         self._replica = identity.replica
@@ -156,8 +158,7 @@ class ChatUser(_ChatloadUser):
             return
         if conversation.chat_id is None:
             if not conversation.begin(self._prompt()):
-                conversation.finish()  # the chat may exist though its stream would not open
-                self._conversation = self._new_conversation()
+                self._finish()  # the chat may exist though its stream would not open
                 self._pause_after_error()
                 return
         elif conversation.can_edit and rng.random() < chat.edit_ratio:
@@ -169,8 +170,15 @@ class ChatUser(_ChatloadUser):
         queue_next = rng.random() < chat.queue_ratio and conversation.turns + 1 <= chat.turns
         conversation.follow(interrupt, self._prompt() if queue_next else None)
         if conversation.turns >= chat.turns:
-            conversation.finish()
-            self._conversation = self._new_conversation()
+            self._finish()
+
+    def _finish(self) -> None:
+        """Close the conversation and start the next; its chat is no longer the tabs'."""
+        chat_id = self._conversation.chat_id
+        self._conversation.finish()
+        if self._tabs is not None and chat_id is not None:
+            self._tabs.forget(chat_id)
+        self._conversation = self._new_conversation()
 
     def on_stop(self) -> None:
         self._conversation.abandon()
@@ -184,6 +192,7 @@ class StreamWatcher(_ChatloadUser):
     """Holds a read-only stream on a chat another user drives, as a browser tab would."""
 
     fixed_count = 0
+    drives = False
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
@@ -208,7 +217,9 @@ class StreamWatcher(_ChatloadUser):
 
         # A tracker of no turns: it still counts what a tab sees (era D's thrown-away output).
         watching = TurnTracker(rt.recorder, on_status=saw if across else None)
-        stream = self._stream = ReconnectingStream(rt, self._client, chat_id, watching, replica)
+        # The chat is its driver's: the tab is open in the driver's browser, logged in as it.
+        client = rt.chat_clients.get(chat_id, self._client)
+        stream = self._stream = ReconnectingStream(rt, client, chat_id, watching, replica)
         if stream.open():
             while (stream.is_open or stream.reconnecting) and chat_id in chats:
                 stream.changed.wait(timeout=0.5)

@@ -163,8 +163,8 @@ def _warnings(report: Report) -> str:
         return ""
     items = "".join(f"<li>{_e(w)}</li>" for w in report.generator.warnings)
     return (
-        '<div class="alert warning"><strong>The load generator may have limited this run'
-        f"</strong><ul>{items}</ul></div>"
+        '<div class="alert warning"><strong>The load generator may have limited this run, '
+        f"or not kept up for long</strong><ul>{items}</ul></div>"
     )
 
 
@@ -432,8 +432,32 @@ def _generator(report: Report) -> str:
         ("greenlet scheduling lag, p99", fmt.ms(gen.loop_lag_ms_p99)),
         ("the generator was the bottleneck", "yes" if gen.bottleneck else "no"),
     ]
+    memory = ""
+    if gen.memory_mb_peak is not None:
+        slope = gen.memory_growth_mb_per_min
+        rows += [
+            (
+                "memory at start / peak / end",
+                f"{gen.memory_mb_start:.0f} / {gen.memory_mb_peak:.0f} / {gen.memory_mb_end:.0f} MB",
+            ),
+            (
+                "memory growth over the second half",
+                "n/a" if slope is None else f"{slope:+.1f} MB/min",
+            ),
+        ]
+        memory = _figure(
+            "Generator memory",
+            "the load processes' resident memory together: a soak's should level off",
+            line_chart(
+                "generator_memory",
+                "Generator memory",
+                _series(report.timeseries, (("memory", "generator_memory_mb"),)),
+                "seconds since start",
+                "MB",
+            ),
+        )
     note = _warnings(report) or "<p>No warnings: the generator kept up.</p>"
-    return f"<section><h2>Generator health</h2>{_pairs(rows, 'narrow')}{note}</section>"
+    return f"<section><h2>Generator health</h2>{_pairs(rows, 'narrow')}{note}{memory}</section>"
 
 
 def render_html(report: Report) -> str:

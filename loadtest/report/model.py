@@ -36,6 +36,12 @@ SCHEMA_VERSION = 1
 #: A generator over this CPU share, or with this much scheduling lag, limited the run.
 BOTTLENECK_CPU_PERCENT = 90.0
 BOTTLENECK_LAG_MS = 10.0
+#: The generator's memory "grows" when, over a run's second half, it rose by more than this
+#: share of where the half began and faster than this many MB a minute; runs shorter than
+#: MEMORY_WATCH_MIN_S are still warming up and are not judged.
+MEMORY_GROWTH_SHARE = 0.10
+MEMORY_GROWTH_MB_PER_MIN = 1.0
+MEMORY_WATCH_MIN_S = 60.0
 
 #: Entries the contract names: always present (count 0 when nothing was measured).
 CONTRACT_LATENCIES = frozenset(f.name for f in FIGURES if f.section == "latency_ms" and f.contract)
@@ -149,6 +155,10 @@ class RunInfo(Strict):
     incomplete_reasons: list[str] = Field(default_factory=list)
     #: Each worker that joined, and where it ran (empty in a one-process run).
     worker_nodes: list[WorkerNode] = Field(default_factory=list)
+    #: The accounts (distinct session tokens) the users were spread over.
+    accounts: int | None = None
+    #: What the reader should know of how the run was set up (a shared account's fan-out).
+    warnings: list[str] = Field(default_factory=list)
 
 
 class Counts(Strict):
@@ -244,6 +254,8 @@ class ErrorRow(Strict):
 class SeriesPoint(Strict):
     t: float
     active_streams: int
+    #: The load processes' resident memory together (MB); None where none was sampled.
+    generator_memory_mb: float | None = None
     frames_per_s: float
     events_per_s: float
     turns_completed: int
@@ -262,6 +274,13 @@ class Generator(Strict):
     loop_lag_ms_p99: float = 0.0
     bottleneck: bool = False
     warnings: list[str] = Field(default_factory=list)
+    #: The load processes' resident memory together (MB): the first second sampled, the
+    #: largest, the last; and its least-squares slope over the run's second half (MB per
+    #: minute), where a leak shows once start-up allocations are done.
+    memory_mb_start: float | None = None
+    memory_mb_peak: float | None = None
+    memory_mb_end: float | None = None
+    memory_growth_mb_per_min: float | None = None
 
 
 #: Distributions whose buckets the report carries, for plots: name -> divisor to its unit.
@@ -429,6 +448,7 @@ def build_report(
             f"greenlet scheduling lag p99 {lag:.1f} ms: latencies include the generator's delay"
         )
     generator.bottleneck = bool(generator.warnings)
+    _memory(generator, sorted(series, key=lambda p: p.t))
     return Report(
         run=run,
         latency_ms=latency,
@@ -454,6 +474,44 @@ def build_report(
         reconnects_by_cause=snapshot.counts_under(RECONNECTS_PREFIX),
         retries_by_kind=snapshot.counts_under(RETRIES_PREFIX),
     )
+
+
+def growth_per_min(points: list[tuple[float, float]]) -> float | None:
+    """The least-squares slope of ``(seconds, MB)`` points, in MB per minute; None for
+    fewer than three points or no spread in time."""
+    if len(points) < 3:
+        return None
+    n = len(points)
+    mean_t = sum(t for t, _ in points) / n
+    mean_v = sum(v for _, v in points) / n
+    spread = sum((t - mean_t) ** 2 for t, _ in points)
+    if not spread:
+        return None
+    slope = sum((t - mean_t) * (v - mean_v) for t, v in points) / spread
+    return round(slope * 60, 3)
+
+
+def _memory(generator: Generator, series: list[SeriesPoint]) -> None:
+    """Memory at start, peak and end, its second-half slope, and a warning when it grows."""
+    sampled = [(p.t, p.generator_memory_mb) for p in series if p.generator_memory_mb]
+    if not sampled:
+        return
+    values = [mb for _, mb in sampled]
+    generator.memory_mb_start, generator.memory_mb_end = values[0], values[-1]
+    generator.memory_mb_peak = max(values)
+    middle = (sampled[0][0] + sampled[-1][0]) / 2
+    second_half = [(t, mb) for t, mb in sampled if t >= middle]
+    slope = generator.memory_growth_mb_per_min = growth_per_min(second_half)
+    span_min = (sampled[-1][0] - middle) / 60
+    if slope is None or span_min * 2 < MEMORY_WATCH_MIN_S / 60:
+        return
+    grown = slope * span_min
+    if grown > MEMORY_GROWTH_SHARE * second_half[0][1] and slope > MEMORY_GROWTH_MB_PER_MIN:
+        generator.warnings.append(
+            f"the generator's memory grew {slope:.1f} MB/min over the run's second half "
+            f"({second_half[0][1]:.0f} -> {values[-1]:.0f} MB, peak {max(values):.0f} MB): "
+            "a longer run may run it out of memory (see the README's soak section)"
+        )
 
 
 def _replicas(snapshot: Snapshot, urls: list[str]) -> list[Replica]:
@@ -498,5 +556,6 @@ def _point(second: int, value: list[object], origin: float) -> SeriesPoint:
         turns_completed=row["turns_completed"],
         errors=row["errors"],
         retries=row["retries"],
+        generator_memory_mb=round(row["generator_rss_kb"] / 1024, 1) or None,
         **extra,
     )

@@ -172,6 +172,7 @@ def main(args: argparse.Namespace) -> int:
             search,
             server_metrics(args, "capacity", None if host else target),
         ).run(),
+        users=args.users_max,
     )
 
 

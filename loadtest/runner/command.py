@@ -37,6 +37,7 @@ from loadtest.report.junit import render_junit
 from loadtest.report.model import Load, Report, RunInfo, Target, build_report
 from loadtest.report.server_metrics import build_server_metrics, server_metrics_line
 from loadtest.runner import processes
+from loadtest.runner.accounts import driving_users, shared_account_warning
 from loadtest.runner.locust_run import LocustRun, RemoteWorkers, RunResult
 from loadtest.runner.progress import Progress, print_summary
 from loadtest.config import parse_duration
@@ -385,15 +386,19 @@ def against_target(
     host: str | None,
     tokens: list[str],
     body: Callable[[TargetInfo, list[str]], int],
+    users: int | None = None,
 ) -> int:
     """``body`` against ``host``, or against the embedded simulator (started for it and
-    stopped after) when there is none, once the preflight has found the target usable."""
+    stopped after) when there is none, once the preflight has found the target usable.
+    The simulator's users log in as ``[sim] accounts`` says, for ``users`` simulated users
+    at most (default: the scenario's)."""
     sim: processes.SimProcess | None = None
     try:
         if not host:
             token = secrets.token_urlsafe(24)
             sim = processes.SimProcess.start(scenario.sim.era, token, scenario.sim.config)
-            host, tokens = sim.url, [token]
+            accounts = scenario.sim.account_count(users or driving_users(scenario))
+            host, tokens = sim.url, (sim.accounts(accounts) if accounts > 1 else [token])
         try:
             target = inspect_replicas(split_hosts(host), tokens, scenario.target.era)
         except TargetError as exc:
@@ -442,6 +447,9 @@ def _execute(
     )
     report_dir = _report_dir(args, scenario)
     report_dir.mkdir(parents=True, exist_ok=True)
+    shared = shared_account_warning(scenario, len(set(tokens)))
+    if shared is not None:
+        print(f"chatload run: warning: {shared}", file=sys.stderr)
     scraped = scraper.scrape() if scraper is not None else None
     result = LocustRun(
         settings,
@@ -452,11 +460,10 @@ def _execute(
         remote=remote_workers(args),
         web=WebUi(args.web) if args.web else None,
     ).run()
-    report = build_report(
-        result.snapshot,
-        run_info(scenario, target, result, result.duration_s),
-        origin_epoch_s=result.started_at.timestamp(),
-    )
+    info = run_info(scenario, target, result, result.duration_s)
+    info.accounts = len(set(tokens))
+    info.warnings = [shared] if shared is not None else []
+    report = build_report(result.snapshot, info, origin_epoch_s=result.started_at.timestamp())
     if scraper is not None and scraped is not None:
         report.server_metrics = build_server_metrics(
             scraper.shown, scraped, scraper.scrape(), report.latency_ms["time_to_first_output"]

@@ -288,7 +288,9 @@ class LocustRun:
         def refused(line: str) -> None:
             print(f"chatload run: {line}", file=sys.stderr, flush=True)
 
-        distributed.offer_run(runner, self.runtime, roster, __version__, refused)
+        distributed.offer_run(
+            runner, self.runtime, roster, __version__, refused, expected=self.worker_count
+        )
         return runner
 
     def _wait_for_workers(

@@ -110,6 +110,14 @@ class SimProcess:
                 raise ProcessError(f"the simulator refused [sim] config: {response.text[:300]}")
         return sim
 
+    def accounts(self, count: int) -> list[str]:
+        """Session tokens of ``count`` new accounts, one per simulated user."""
+        response = httpx.post(f"{self.url}/__sim/accounts", json={"count": count}, timeout=60)
+        if response.status_code != 201:
+            raise ProcessError(f"the simulator made no accounts: {response.text[:300]}")
+        tokens: list[str] = response.json()["tokens"]
+        return tokens
+
     def stop(self) -> None:
         _terminate(self.proc)
 

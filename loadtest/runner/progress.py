@@ -79,13 +79,22 @@ def print_summary(report: Report, files: list[Path]) -> None:
         f"(era {target.era}), {report.run.duration_s:.1f} s, {status}",
         file=out,
     )
-    if report.generator.bottleneck:
+    gen = report.generator
+    if gen.bottleneck:
         print(
             "  GENERATOR BOTTLENECK: these figures measure chatload as much as the target.",
             file=out,
         )
-        for warning in report.generator.warnings:
-            print(f"    {warning}", file=out)
+    for warning in gen.warnings + report.run.warnings:
+        print(f"    {warning}", file=out)
+    if gen.memory_mb_peak is not None:
+        slope = gen.memory_growth_mb_per_min
+        print(
+            f"  generator memory: {gen.memory_mb_start:.0f} MB at start, {gen.memory_mb_peak:.0f} "
+            f"peak, {gen.memory_mb_end:.0f} at the end"
+            + ("" if slope is None else f"; {slope:+.1f} MB/min over the second half"),
+            file=out,
+        )
     lost = f", {c.turns_lost} lost with a worker" if c.turns_lost else ""
     print(
         f"  turns: {c.turns_started} started, {c.turns_completed} completed, {c.turns_failed} "

@@ -147,6 +147,23 @@ class Accounts:
                 raise ApiError(409, "User already exists.")
         return self._add(username, email, name, password or None, False, str(uuid.uuid4()))
 
+    def mint(self, count: int) -> list[str]:
+        """``count`` new members with a session token each (``load-<n>``): the accounts a
+        load test's simulated users log in as, one person each, as behind real browsers."""
+        taken = {user.username for user in self.users.values()}
+        tokens: list[str] = []
+        n = 0
+        while len(tokens) < count:
+            n += 1
+            username = f"load-{n}"
+            if username in taken:
+                continue
+            user = self._add(
+                username, f"{username}@chatload.sim", username, None, False, str(uuid.uuid4())
+            )
+            tokens.append(self._grant(user, new_token()))
+        return tokens
+
     def delete(self, actor: User, ref: str) -> User:
         user = self.lookup(actor, ref)
         if not actor.owner:

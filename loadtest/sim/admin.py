@@ -17,6 +17,9 @@ from loadtest.sim.errors import VALIDATION_FAILED, ApiError
 from loadtest.sim.firehose import FirehoseEndpoint, TurnhoseEndpoint
 from loadtest.sim.web import JSON, read_body
 
+#: Accounts one ``/__sim/accounts`` call makes at most.
+MAX_MINTED = 100_000
+
 if TYPE_CHECKING:
     from loadtest.sim.state import Sim
 
@@ -66,6 +69,17 @@ def admin_routes(sim: Sim) -> list[BaseRoute]:
         """The same observations as plain figures, for tests to compare with a scrape."""
         return JSON(sim.metrics.figures())
 
+    async def accounts(request: Request) -> Response:
+        """``{"count": N}`` -> ``{"tokens": [...]}``: N members to log simulated users in as
+        (``chatload run`` against the embedded simulator gives each user its own)."""
+        body = await read_body(request)
+        count = body.get("count")
+        if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_MINTED:
+            raise ApiError(
+                400, VALIDATION_FAILED, validations=[("count", f"a whole number 1..{MAX_MINTED}")]
+            )
+        return JSON({"tokens": sim.accounts.mint(count)}, status_code=201)
+
     async def crash(request: Request) -> Response:
         """A replica dies at once, as a killed process: no close frames, no goodbyes."""
         if sim.replica is None:
@@ -82,4 +96,5 @@ def admin_routes(sim: Sim) -> list[BaseRoute]:
         WebSocketRoute("/__sim/firehose", FirehoseEndpoint(sim)),
         WebSocketRoute("/__sim/turnhose", TurnhoseEndpoint(sim)),
         Route("/__sim/crash", crash, methods=["POST"]),
+        Route("/__sim/accounts", accounts, methods=["POST"]),
     ]

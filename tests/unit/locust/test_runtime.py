@@ -68,3 +68,21 @@ def test_users_spread_over_replicas_and_watchers_go_to_another() -> None:
     assert {anywhere.placed(2) for _ in range(3)} == {0, 1, 2}
     one = https_runtime()
     assert one.identity().replica is None and one.placed(None) is None
+
+
+def test_each_driver_gets_its_own_account_and_watchers_take_none() -> None:
+    rt = https_runtime()  # ten accounts
+    tokens = []
+    for _ in range(10):
+        tokens.append(rt.identity().token)
+        rt.identity(drives=False)  # a watcher in between borrows its chat's driver's login
+    assert tokens == [f"token-{i}" for i in range(10)]
+
+
+def test_workers_deal_the_accounts_out_by_their_slots() -> None:
+    seen = []
+    for slot in range(3):
+        rt = https_runtime()
+        rt.slot, rt.slots = slot, 3
+        seen += [rt.identity().token for _ in range(3)]
+    assert sorted(seen) == sorted(f"token-{i}" for i in range(9)), "no account used twice"

@@ -7,7 +7,7 @@ import pytest
 
 from loadtest.core.histogram import Histogram
 from loadtest.core.recorder import Recorder
-from loadtest.report.model import buckets, build_report
+from loadtest.report.model import Report, buckets, build_report
 from tests.unit.events import MS
 from tests.unit.samples import feed_some, run_info
 
@@ -177,3 +177,37 @@ def test_replicas_reconnects_and_cross_replica_lag_reach_the_report() -> None:
     assert lag.max == pytest.approx(3, rel=0.01)
     # One target: no replicas section.
     assert build_report(Recorder().snapshot(), run_info()).replicas == []
+
+
+def _memory_report(mb_at: list[float], seconds_apart: float = 1.0) -> Report:
+    """A report whose generator memory was ``mb_at[i]`` MB at second i (x seconds_apart)."""
+    recorder = Recorder(origin_ns=0, origin_epoch_s=run_info().started_at.timestamp())
+    for i, mb in enumerate(mb_at):
+        recorder.memory_sample(int(i * seconds_apart * 1e9), int(mb * 1024))
+    return build_report(recorder.snapshot(), run_info(duration=len(mb_at) * seconds_apart))
+
+
+def test_generator_memory_start_peak_end_and_second_half_slope() -> None:
+    # 100 MB for two minutes, then +2 MB a second for two more minutes.
+    curve = [100.0] * 120 + [100.0 + 2 * s for s in range(1, 121)]
+    report = _memory_report(curve)
+    gen = report.generator
+    assert (gen.memory_mb_start, gen.memory_mb_peak, gen.memory_mb_end) == (100.0, 340.0, 340.0)
+    assert gen.memory_growth_mb_per_min == pytest.approx(120.0, rel=1e-3)
+    assert any("memory grew 120.0 MB/min" in w for w in gen.warnings)
+    assert not gen.bottleneck, "a growing memory is a warning, not a CPU bottleneck"
+    assert report.timeseries[-1].generator_memory_mb == 340.0
+
+
+def test_a_plateau_after_start_up_raises_no_memory_warning() -> None:
+    # Start-up allocations in the first half, then flat with sampling noise.
+    curve = [50.0 + s for s in range(60)] + [110.0 + (s % 3) * 0.5 for s in range(180)]
+    gen = _memory_report(curve).generator
+    assert gen.memory_mb_peak == 111.0
+    assert abs(gen.memory_growth_mb_per_min) < 0.5
+    assert gen.warnings == []
+
+
+def test_a_short_run_is_not_judged_for_memory() -> None:
+    gen = _memory_report([100.0 + 10 * s for s in range(20)]).generator
+    assert gen.memory_growth_mb_per_min is not None and gen.warnings == []
