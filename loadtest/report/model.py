@@ -41,7 +41,7 @@ BOTTLENECK_LAG_MS = 10.0
 #: MEMORY_WATCH_MIN_S are still warming up and are not judged.
 MEMORY_GROWTH_SHARE = 0.10
 MEMORY_GROWTH_MB_PER_MIN = 1.0
-MEMORY_WATCH_MIN_S = 60.0
+MEMORY_WATCH_MIN_S = 300.0
 
 #: Entries the contract names: always present (count 0 when nothing was measured).
 CONTRACT_LATENCIES = frozenset(f.name for f in FIGURES if f.section == "latency_ms" and f.contract)

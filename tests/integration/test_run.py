@@ -165,7 +165,11 @@ def test_report_counts_equal_what_the_simulator_sent(sim: Sim, tmp_path: Path) -
     assert int(first["Request Count"]) == ttft["count"]
     ended = rows[("TURN", "time_to_terminal_status")]
     assert int(ended["Failure Count"]) == sent["turns_failed"]
-    assert int(ended["Request Count"]) == sent["turns_completed"] + sent["turns_failed"]
+    # A completed turn whose end came in a reconnect's snapshot (a busy machine) has no live
+    # end to time, in report.json as in Locust's stats.
+    live_ends = rep["latency_ms"]["time_to_terminal_status"]["count"]
+    assert live_ends <= sent["turns_completed"]
+    assert int(ended["Request Count"]) == live_ends + sent["turns_failed"]
 
 
 def assert_ttft_bounded_by_what_was_sent(ttft: dict[str, Any], sent: dict[str, Any]) -> None:

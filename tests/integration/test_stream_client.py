@@ -26,7 +26,10 @@ SCRIPT = textwrap.dedent(
     for ws in streams:
         ws.connect()
     readers = [gevent.spawn(read, i, ws) for i, ws in enumerate(streams)]
-    gevent.sleep(0.5)
+    for _ in range(400):  # until every reader has frames (20 s at most), however busy
+        gevent.sleep(0.05)
+        if all(frames):
+            break
     for ws in streams:  # close while the server pushes as fast as it can
         ws.close()
     gevent.joinall(readers, timeout=10)

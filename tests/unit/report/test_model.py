@@ -188,20 +188,20 @@ def _memory_report(mb_at: list[float], seconds_apart: float = 1.0) -> Report:
 
 
 def test_generator_memory_start_peak_end_and_second_half_slope() -> None:
-    # 100 MB for two minutes, then +2 MB a second for two more minutes.
-    curve = [100.0] * 120 + [100.0 + 2 * s for s in range(1, 121)]
+    # 100 MB for three minutes, then +2 MB a second for three more minutes.
+    curve = [100.0] * 180 + [100.0 + 2 * s for s in range(1, 181)]
     report = _memory_report(curve)
     gen = report.generator
-    assert (gen.memory_mb_start, gen.memory_mb_peak, gen.memory_mb_end) == (100.0, 340.0, 340.0)
+    assert (gen.memory_mb_start, gen.memory_mb_peak, gen.memory_mb_end) == (100.0, 460.0, 460.0)
     assert gen.memory_growth_mb_per_min == pytest.approx(120.0, rel=1e-3)
     assert any("memory grew 120.0 MB/min" in w for w in gen.warnings)
     assert not gen.bottleneck, "a growing memory is a warning, not a CPU bottleneck"
-    assert report.timeseries[-1].generator_memory_mb == 340.0
+    assert report.timeseries[-1].generator_memory_mb == 460.0
 
 
 def test_a_plateau_after_start_up_raises_no_memory_warning() -> None:
     # Start-up allocations in the first half, then flat with sampling noise.
-    curve = [50.0 + s for s in range(60)] + [110.0 + (s % 3) * 0.5 for s in range(180)]
+    curve = [50.0 + s for s in range(60)] + [110.0 + (s % 3) * 0.5 for s in range(300)]
     gen = _memory_report(curve).generator
     assert gen.memory_mb_peak == 111.0
     assert abs(gen.memory_growth_mb_per_min) < 0.5
@@ -209,5 +209,5 @@ def test_a_plateau_after_start_up_raises_no_memory_warning() -> None:
 
 
 def test_a_short_run_is_not_judged_for_memory() -> None:
-    gen = _memory_report([100.0 + 10 * s for s in range(20)]).generator
+    gen = _memory_report([100.0 + 10 * s for s in range(200)]).generator
     assert gen.memory_growth_mb_per_min is not None and gen.warnings == []
