@@ -159,6 +159,9 @@ class RunInfo(Strict):
     accounts: int | None = None
     #: What the reader should know of how the run was set up (a shared account's fan-out).
     warnings: list[str] = Field(default_factory=list)
+    #: The run's id, as ``--prometheus`` labels every ``coderd_scaletest_*`` series
+    #: (``run_id``); None in reports written before it existed.
+    run_id: str | None = None
 
 
 class Counts(Strict):
