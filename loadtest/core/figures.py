@@ -105,6 +105,11 @@ FIGURES: Final[tuple[Figure, ...]] = (
         "watch_sockets_per_user)",
         lower_is_better=True,
     ),
+    # A chat's first turn (Coder's scaletest ``phase="initial"``); the rest are follow-ups.
+    *(
+        _latency(f"{name}_initial", f"{name} of each chat's first turn (scaletest phase initial)")
+        for name in ("time_to_running", "time_to_first_output", "time_to_terminal_status")
+    ),
     _latency("time_to_running_uncorrected", "time_to_running from the actual start t0 (open loop)"),
     _latency(
         "time_to_first_output_uncorrected",
@@ -345,6 +350,8 @@ RATES: Final = names("rates")
 MAXIMA: Final = ("max_queue_length", "cpu_permille_max")
 #: Levels now (not totals): the latest sample per process, summed across processes.
 LEVELS: Final = ("open_streams",)
+#: Per-turn latencies also kept for each chat's first turn alone, under ``<name>_initial``.
+INITIAL_LATENCIES: Final = ("time_to_running", "time_to_first_output", "time_to_terminal_status")
 #: Latencies also kept per second, for percentiles over time.
 SERIES_LATENCIES: Final = ("time_to_first_output", "time_to_terminal_status")
 #: Latencies a single turn can meet or miss: their SLOs define goodput.

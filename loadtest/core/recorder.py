@@ -16,6 +16,7 @@ from typing import Final
 
 from loadtest.core.figures import (
     DISTRIBUTIONS,
+    INITIAL_LATENCIES,
     LATENCIES,
     LEVELS,
     MAXIMA,
@@ -400,6 +401,8 @@ class Recorder:
             us = (at - turn.origin) // NS_PER_US
             latency[name].record(us)
             observed[name] = us
+            if turn.initial and name in INITIAL_LATENCIES:
+                latency[name + "_initial"].record(us)
             if turn.intended is not None:
                 latency[name + "_uncorrected"].record((at - turn.t0) // NS_PER_US)
             if name in SERIES_LATENCIES:

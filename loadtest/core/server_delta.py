@@ -8,21 +8,21 @@ increases by label, gauges as their start, end and the larger of the two. A seri
 down between the scrapes was reset (a restarted replica): its end value is the increase, as
 Prometheus' ``increase()`` takes it.
 
-The names, labels and types are Coder's (docs/report-contract.md, "server_metrics"):
-- ``coderd_chatd_stage_duration_seconds{stage,scope,chat_kind}`` histogram, and
-  ``coderd_chatd_ttft_seconds{provider,model}`` histogram, and
-  ``coderd_chatd_stream_retries_total{provider,model,kind}`` counter: coder/coder
-  coderd/x/chatd/chatloop/metrics.go (stage values in chatloop/stage.go; ``capacity_wait`` is
-  recorded by coderd/x/chatd/capacity.go). The stage histogram is registered only with
-  Coder's ``chat-stage-metrics`` experiment.
-- ``coderd_chatd_agents_active{pool}`` and ``coderd_chatd_agents_queued_for_capacity{pool}``
-  gauges (pool ``root`` | ``subagent``; every replica reports the same deployment-wide value,
-  so replicas aggregate with max): coderd/x/chatd/capacity.go.
-- ``coder_pubsub_publishes_total{backend,success}`` and
-  ``coder_pubsub_messages_total{backend,size}`` counters (size ``normal`` | ``colossal``,
-  colossal from 7600 bytes, counted on receipt): coderd/database/pubsub/metrics.go. Note the
-  ``coder_`` namespace, not ``coderd_``; versions before the shared metrics had no ``backend``
-  label, and the first NATS pubsub used ``coder_nats_pubsub_*``, read too.
+The names, labels and types are Coder's, written once in ``protocol/chatd_metrics.py``
+(with the Coder files they come from; docs/report-contract.md, "server_metrics"): the stage
+histogram ``coderd_chatd_stage_duration_seconds{stage,scope,chat_kind}`` (every stage that
+comes is read: which stages Coder observes changes between versions), the per-model
+``coderd_chatd_model_stage_duration_seconds{stage,provider_type,chat_kind,model}`` and
+``coderd_chatd_stage_anomalies_total{reason}`` (those three only with Coder's
+``chat-stage-metrics`` experiment), ``coderd_chatd_ttft_seconds{provider,model}``,
+``coderd_chatd_stream_retries_total{provider,model,kind}``, the capacity gauges
+``coderd_chatd_agents_active{pool}`` and ``coderd_chatd_agents_queued_for_capacity{pool}``
+(every replica reports the deployment-wide value, so replicas aggregate with max) and the
+histogram ``coderd_chatd_agent_capacity_wait_seconds``, and the pubsub counters
+``coder_pubsub_publishes_total{backend,success}`` and ``coder_pubsub_messages_total{backend,
+size}`` (size ``colossal`` from 7600 bytes, counted on receipt; versions before the shared
+metrics had no ``backend`` label, and the first NATS pubsub used ``coder_nats_pubsub_*``, read
+too).
 """
 
 from __future__ import annotations
@@ -31,20 +31,36 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from loadtest.protocol import chatd_metrics as names
+
 #: One sample's labels, sorted: a hashable series key.
 Labels = tuple[tuple[str, str], ...]
 #: A scrape's samples: sample name (``x_bucket``, ``x_total``, ...) -> series -> value.
 Samples = dict[str, dict[Labels, float]]
 
-STAGES: Final = "coderd_chatd_stage_duration_seconds"
-TTFT: Final = "coderd_chatd_ttft_seconds"
-RETRIES: Final = "coderd_chatd_stream_retries_total"
-AGENTS_ACTIVE: Final = "coderd_chatd_agents_active"
-AGENTS_QUEUED: Final = "coderd_chatd_agents_queued_for_capacity"
-PUBLISHES: Final = ("coder_pubsub_publishes_total", "coder_nats_pubsub_publishes_total")
-MESSAGES: Final = ("coder_pubsub_messages_total", "coder_nats_pubsub_messages_total")
+STAGES: Final = names.STAGE_DURATION
+MODEL_STAGES: Final = names.MODEL_STAGE_DURATION
+ANOMALIES: Final = names.STAGE_ANOMALIES_TOTAL
+TTFT: Final = names.TTFT
+RETRIES: Final = names.STREAM_RETRIES_TOTAL
+AGENTS_ACTIVE: Final = names.AGENTS_ACTIVE
+AGENTS_QUEUED: Final = names.AGENTS_QUEUED
+CAPACITY_WAIT: Final = names.CAPACITY_WAIT
+PUBLISHES: Final = (names.PUBSUB_PUBLISHES + "_total", names.NATS_PUBSUB_PUBLISHES + "_total")
+MESSAGES: Final = (names.PUBSUB_MESSAGES + "_total", names.NATS_PUBSUB_MESSAGES + "_total")
 #: The families the report reads, by the name a missing one is listed under.
-WANTED: Final = (STAGES, TTFT, RETRIES, AGENTS_ACTIVE, AGENTS_QUEUED, PUBLISHES[0], MESSAGES[0])
+WANTED: Final = (
+    STAGES,
+    MODEL_STAGES,
+    ANOMALIES,
+    TTFT,
+    RETRIES,
+    AGENTS_ACTIVE,
+    AGENTS_QUEUED,
+    CAPACITY_WAIT,
+    PUBLISHES[0],
+    MESSAGES[0],
+)
 QUANTILES: Final = (("p50_ms", 0.5), ("p95_ms", 0.95), ("p99_ms", 0.99))
 
 
@@ -181,6 +197,10 @@ class _Totals:
 
     stages: dict[str, HistogramDelta] = field(default_factory=dict)
     background: dict[str, HistogramDelta] = field(default_factory=dict)
+    #: stage -> model -> its observations (over provider types and chat kinds).
+    model_stages: dict[str, dict[str, HistogramDelta]] = field(default_factory=dict)
+    anomalies: dict[str, float] | None = None
+    capacity_wait: HistogramDelta | None = None
     ttft: HistogramDelta | None = None
     retries: dict[str, float] | None = None
     publishes: float | None = None
@@ -190,8 +210,21 @@ class _Totals:
     def add(self, start: Samples, end: Samples) -> None:
         for labels, delta in histogram_deltas(start, end, STAGES).items():
             scoped = dict(labels)
-            into = self.background if scoped.get("scope") == "background" else self.stages
+            into = self.background if scoped.get("scope") == names.SCOPE_BACKGROUND else self.stages
             into.setdefault(scoped.get("stage", ""), HistogramDelta()).add(delta)
+        for labels, delta in histogram_deltas(start, end, MODEL_STAGES).items():
+            named = dict(labels)
+            by_model = self.model_stages.setdefault(named.get("stage", ""), {})
+            by_model.setdefault(named.get("model", ""), HistogramDelta()).add(delta)
+        if ANOMALIES in end:
+            self.anomalies = self.anomalies or {}
+            for labels, n in counter_deltas(start, end, ANOMALIES).items():
+                reason = dict(labels).get("reason", "")
+                self.anomalies[reason] = self.anomalies.get(reason, 0.0) + n
+        if f"{CAPACITY_WAIT}_count" in end:
+            self.capacity_wait = self.capacity_wait or HistogramDelta()
+            for delta in histogram_deltas(start, end, CAPACITY_WAIT).values():
+                self.capacity_wait.add(delta)
         if f"{TTFT}_count" in end:
             self.ttft = self.ttft or HistogramDelta()
             for delta in histogram_deltas(start, end, TTFT).values():
@@ -246,9 +279,18 @@ def server_figures(start: list[Scrape], end: list[Scrape]) -> dict[str, Any]:
         totals.add(first.samples, last.samples)
         present.update(_families(last.samples))
     ttft = totals.ttft.summary() if totals.ttft is not None else None
+    waits = totals.capacity_wait
     return {
         "stages": {name: d.summary() for name, d in sorted(totals.stages.items())},
         "background_stages": {name: d.summary() for name, d in sorted(totals.background.items())},
+        "model_stages": {
+            stage: {model: d.summary() for model, d in sorted(by_model.items())}
+            for stage, by_model in sorted(totals.model_stages.items())
+        },
+        "stage_anomalies": None
+        if totals.anomalies is None
+        else {reason: _whole(n) for reason, n in sorted(totals.anomalies.items())},
+        "capacity_wait": None if waits is None else waits.summary(),
         "ttft": ttft,
         "retries": None
         if totals.retries is None

@@ -75,6 +75,8 @@ class Turn:
     intended: int | None = None
     #: The target replica its driver talks to, when the run has several (an index).
     replica: int | None = None
+    #: The chat's first turn (the one its create carried): scaletest's ``phase="initial"``.
+    initial: bool = False
     queued: bool = False
     interrupted: bool = False
     #: True once the user message was seen, live or in a snapshot.

@@ -1,12 +1,14 @@
-"""The admin calls ``setup`` and ``teardown`` make, per era (protocol section 8.2).
+"""The admin calls ``setup`` and ``teardown`` make, per era (protocol sections 8.2, 9.8).
 
 Eras A/B configure the LLM with ``/chats/providers`` and ``/chats/model-configs`` (one
-provider row per type). Era C (v2.37) reserves those under ``/api/v2/chats`` (404): its
-providers are the experimental mount's ``/api/experimental/chats/providers`` (same body)
-and its models the organization's chat models. Era D uses AI providers
-(``/api/v2/ai/providers``, by name) and organization chat models. ``ChatPaths`` knows where
-each lives. Creating what already exists (409) reuses it, as Coder's own scaletest does,
-and remembers what it changed so teardown can put it back.
+provider row per type). Era C (v2.37) reserves those under ``/api/v2/chats`` (404), and its
+legacy ``/api/experimental/chats/providers`` answers 410 (§9.8); its models are the
+organization's chat models. Era D uses AI providers (``/api/v2/ai/providers``, by name) and
+organization chat models. ``ChatPaths`` knows where each lives. A 410 from a legacy provider
+route (era C, and late era B builds) means "use AI providers": setup switches to them, and
+names the provider by ``ai_provider_id`` in the model config. Creating what already exists
+(409) reuses it, as Coder's own scaletest does, and remembers what it changed so teardown can
+put it back.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadtest.client.rest import ApiError, ChatClient
-from loadtest.protocol.eras import Era
+from loadtest.protocol.ai_providers import LEGACY_GONE_STATUS
+from loadtest.protocol.eras import AI_PROVIDERS, Era
 from loadtest.protocol.models import (
     CreateChatModelConfigRequest,
     CreateChatProviderConfigRequest,
@@ -43,35 +46,56 @@ class ProviderResult:
     created: bool
     #: The base URL a reused provider had, to restore on teardown.
     previous_base_url: str | None = None
+    #: An AI provider (``/api/v2/ai/providers``): era D, or a legacy route that answered 410.
+    ai: bool = False
+
+
+def provider_path(client: ChatClient, provider_id: str, ai: bool) -> str:
+    """Where a provider setup made lives: an AI provider, or the era's legacy row."""
+    return f"{AI_PROVIDERS}/{provider_id}" if ai else client.paths.provider(provider_id)
 
 
 def ensure_provider(client: ChatClient, llm_url: str, api_key: str) -> ProviderResult:
-    """An openai-compat provider pointing at ``llm_url``: created, or reused on 409."""
-    paths = client.paths
-    if client.era is Era.D:
-        body: dict[str, Any] = {
-            "type": PROVIDER_TYPE,
-            "name": PROVIDER_NAME,
-            "display_name": PROVIDER_DISPLAY,
-            "base_url": llm_url,
-            "api_keys": [api_key],
-            "enabled": True,
-        }
+    """An openai-compat provider pointing at ``llm_url``: created, or reused on 409. Before
+    era D the legacy route first; its 410 (§9.8) sends setup to the AI providers."""
+    if client.era is not Era.D:
         try:
-            made = client.call("create_ai_provider", "POST", paths.providers(), body, expect=(201,))
-            return ProviderResult(str(made.body["id"]), created=True)
+            return _ensure_chat_provider(client, llm_url, api_key)
         except ApiError as exc:
-            if exc.status != 409:
+            if exc.status != LEGACY_GONE_STATUS:
                 raise
-        found = client.call("get_ai_provider", "GET", paths.provider(PROVIDER_NAME)).body
-        client.call(
-            "update_ai_provider",
-            "PATCH",
-            paths.provider(str(found["id"])),
-            {"base_url": llm_url, "enabled": True},
-        )
-        return ProviderResult(str(found["id"]), False, str(found.get("base_url") or ""))
-    # Eras A-C: one provider row per type (C's at /api/experimental/chats/providers).
+    return _ensure_ai_provider(client, llm_url, api_key)
+
+
+def _ensure_ai_provider(client: ChatClient, llm_url: str, api_key: str) -> ProviderResult:
+    body: dict[str, Any] = {
+        "type": PROVIDER_TYPE,
+        "name": PROVIDER_NAME,
+        "display_name": PROVIDER_DISPLAY,
+        "base_url": llm_url,
+        "api_keys": [api_key],
+        "enabled": True,
+    }
+    try:
+        made = client.call("create_ai_provider", "POST", AI_PROVIDERS, body, expect=(201,))
+        return ProviderResult(str(made.body["id"]), created=True, ai=True)
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+    found = client.call("get_ai_provider", "GET", f"{AI_PROVIDERS}/{PROVIDER_NAME}").body
+    client.call(
+        "update_ai_provider",
+        "PATCH",
+        f"{AI_PROVIDERS}/{found['id']}",
+        {"base_url": llm_url, "enabled": True},
+    )
+    return ProviderResult(str(found["id"]), False, str(found.get("base_url") or ""), ai=True)
+
+
+def _ensure_chat_provider(client: ChatClient, llm_url: str, api_key: str) -> ProviderResult:
+    """Eras A-C's legacy rows: one provider per type (C's at /api/experimental/chats/providers,
+    where Coder at 004053e8 answers 410)."""
+    paths = client.paths
     body = CreateChatProviderConfigRequest(
         provider=PROVIDER_TYPE,
         display_name=PROVIDER_DISPLAY,
@@ -101,10 +125,15 @@ def ensure_provider(client: ChatClient, llm_url: str, api_key: str) -> ProviderR
 
 
 def ensure_model(
-    client: ChatClient, provider_id: str, model: str, organization: str | None
+    client: ChatClient,
+    provider_id: str,
+    model: str,
+    organization: str | None,
+    *,
+    ai_provider: bool = False,
 ) -> tuple[str, bool]:
     """The model config (eras C/D: organization chat model) chats will use, and if we made
-    it."""
+    it. It names an AI provider (eras C/D, or ``ai_provider``) by ``ai_provider_id``."""
     request = CreateChatModelConfigRequest(
         provider=PROVIDER_TYPE,
         model=model,
@@ -115,11 +144,9 @@ def ensure_model(
     )
     body = request.wire()
     path = client.paths.model_configs(organization or "default")
-    if client.paths.org_scoped_models:
-        # An organization chat model names its AI provider instead of a provider type (D:
-        # codersdk at 004053e8). GUESS for C: the spec does not say whether v2.37's org
-        # models take ``ai_provider_id`` or ``provider``; we send the id, which names the
-        # row ensure_provider made, and the simulator accepts either.
+    if client.paths.org_scoped_models or ai_provider:
+        # An organization chat model names its AI provider instead of a provider type
+        # (C and D: codersdk at 004053e8, protocol §9.8).
         body.pop("provider")
         body["ai_provider_id"] = provider_id
     try:
@@ -244,8 +271,8 @@ def delete_quietly(client: ChatClient, name: str, path: str) -> bool:
     return True
 
 
-def delete_provider(client: ChatClient, provider_id: str) -> bool:
-    return delete_quietly(client, "delete_provider", client.paths.provider(provider_id))
+def delete_provider(client: ChatClient, provider_id: str, ai: bool = False) -> bool:
+    return delete_quietly(client, "delete_provider", provider_path(client, provider_id, ai))
 
 
 def delete_model(client: ChatClient, model_id: str, organization: str | None) -> bool:
@@ -253,8 +280,8 @@ def delete_model(client: ChatClient, model_id: str, organization: str | None) ->
     return delete_quietly(client, "delete_model_config", path)
 
 
-def restore_provider(client: ChatClient, provider_id: str, base_url: str) -> None:
-    path = client.paths.provider(provider_id)
+def restore_provider(client: ChatClient, provider_id: str, base_url: str, ai: bool = False) -> None:
+    path = provider_path(client, provider_id, ai)
     try:
         client.call("restore_provider", "PATCH", path, {"base_url": base_url})
     except ApiError as exc:

@@ -22,10 +22,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Prepare a Coder deployment for a load test: check it is reachable and which era it\n"
         "speaks, check chats are on, create the first user on a fresh deployment when asked,\n"
-        "point an openai-compat chat provider at a mock LLM (reused on 409) with a default\n"
-        "model, and create load-test users with API keys so that Coder's per-user rate limit\n"
-        "(512 requests/min) does not cap the test. Writes what 'chatload run --setup FILE'\n"
-        "and 'chatload teardown --setup FILE' need to FILE, readable only by you (0600).\n\n"
+        "point an openai-compat chat provider at a mock LLM (reused on 409; an AI provider\n"
+        "in era D, or when the legacy provider route answers 410 'use AI providers', as era C\n"
+        "does) with a default model, and create load-test users with API keys so that\n"
+        "Coder's per-user rate limit (512 requests/min) does not cap the test. Writes what\n"
+        "'chatload run --setup FILE' and 'chatload teardown --setup FILE' need to FILE,\n"
+        "readable only by you (0600).\n\n"
         "example:\n"
         "  chatload mock-llm --port 8080 &\n"
         "  chatload setup --host https://coder.example.com --token $CODER_SESSION_TOKEN \\\n"
@@ -102,14 +104,18 @@ def main(args: argparse.Namespace) -> int:
     try:
         provider = admin.ensure_provider(client, args.llm_url, args.llm_api_key)
         verb = "created" if provider.created else "reused (base URL updated)"
-        print(f"provider {admin.PROVIDER_TYPE} {provider.id}: {verb}")
-        model_id, model_created = admin.ensure_model(client, provider.id, args.model, organization)
+        kind = "AI provider" if provider.ai else "provider"
+        print(f"{kind} {admin.PROVIDER_TYPE} {provider.id}: {verb}")
+        model_id, model_created = admin.ensure_model(
+            client, provider.id, args.model, organization, ai_provider=provider.ai
+        )
         print(f"model {args.model} {model_id}: {'created' if model_created else 'reused'}")
         waited = admin.probe_chat(client, organization)
         print(f"probe chat answered in {waited:.1f} s: the deployment uses the provider")
         created.provider_id = provider.id if provider.created else None
         created.reused_provider_id = None if provider.created else provider.id
         created.previous_base_url = provider.previous_base_url
+        created.ai_provider = provider.ai
         created.model_config_id = model_id if model_created else None
         run_id = secrets.token_hex(3)
         tokens: list[str] = []

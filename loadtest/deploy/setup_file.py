@@ -24,6 +24,8 @@ class Created(BaseModel):
     #: ... or one it found and repointed (its base URL restored on teardown).
     reused_provider_id: str | None = None
     previous_base_url: str | None = None
+    #: The provider is an AI provider (``/api/v2/ai/providers``), not the era's legacy row.
+    ai_provider: bool = False
     model_config_id: str | None = None
     user_ids: list[str] = Field(default_factory=list)
 

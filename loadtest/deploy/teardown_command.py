@@ -67,10 +67,11 @@ def main(args: argparse.Namespace) -> int:
             owner, created.model_config_id, organization
         ):
             print(f"deleted model {created.model_config_id}")
-        if created.provider_id and admin.delete_provider(owner, created.provider_id):
+        ai = created.ai_provider
+        if created.provider_id and admin.delete_provider(owner, created.provider_id, ai):
             print(f"deleted provider {created.provider_id}")
         if created.reused_provider_id and created.previous_base_url is not None:
-            admin.restore_provider(owner, created.reused_provider_id, created.previous_base_url)
+            admin.restore_provider(owner, created.reused_provider_id, created.previous_base_url, ai)
             print(f"restored provider {created.reused_provider_id}'s base URL")
         removed = sum(
             admin.delete_quietly(owner, "delete_user", f"/api/v2/users/{user_id}")

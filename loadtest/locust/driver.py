@@ -262,7 +262,7 @@ class Conversation:
         tracker = self._tracker = TurnTracker(
             rt.recorder, self._on_turn_ended, self._saw_status if watched else None
         )
-        self._start_turn(intended)
+        self._start_turn(intended).initial = True
         self.turns = 1
         try:
             chat, latency = self._client.create_chat(prompt, self._organization)

@@ -4,9 +4,10 @@ PostgreSQL, as coderd/database/pubsub/pubsub.go does it: publish with
 ``select pg_notify(<channel>, <payload>)``; one listening connection per replica, one
 ``LISTEN`` per channel. psycopg holds a connection's lock while it waits for notifications,
 so the listener waits in short turns and runs queued ``LISTEN``s between them (a new
-subscription takes effect within ``LISTEN_TURN_S``; deliveries are not delayed). NATS: the
-channel is the subject as it is (our guess at Coder's embedded NATS mapping: its source for
-it is not in our stored copy; ``:`` is legal in a subject).
+subscription takes effect within ``LISTEN_TURN_S``; deliveries are not delayed). NATS, as
+Coder's embedded NATS pubsub does it: a channel travels on the subject
+``protocol.subjects.legacy_event_subject`` makes of it (``chat:stream:<chat>`` ->
+``coder.v1.pubsub.chat.stream.<chat>``); a channel Coder would refuse is refused here too.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from loadtest.protocol.notify import NOTIFY_PAYLOAD_LIMIT
+from loadtest.protocol.subjects import SubjectError, legacy_event_subject
 
 #: Called with (channel, payload) for each message, on the event loop.
 Listener = Callable[[str, bytes], None]
 LISTEN_TURN_S = 0.05
+#: Channels whose NATS subject is kept, at most (then the cache starts again).
+SUBJECT_CACHE = 10_000
 
 
 class PubsubError(RuntimeError):
@@ -167,6 +171,21 @@ class NatsPubsub(Pubsub):
         super().__init__()
         self._client = client
         self._subscriptions: dict[str, Any] = {}
+        #: channel -> its subject: computed once per channel, not per publish.
+        self._subjects: dict[str, str] = {}
+
+    def subject(self, channel: str) -> str:
+        """The NATS subject of ``channel`` (PubsubError for one Coder would refuse)."""
+        subject = self._subjects.get(channel)
+        if subject is None:
+            try:
+                subject = legacy_event_subject(channel)
+            except SubjectError as exc:
+                raise PubsubError(str(exc)) from None
+            if len(self._subjects) >= SUBJECT_CACHE:
+                self._subjects.clear()  # chats come and go: keep the cache bounded
+            self._subjects[channel] = subject
+        return subject
 
     @classmethod
     async def connect(cls, url: str) -> NatsPubsub:
@@ -195,16 +214,17 @@ class NatsPubsub(Pubsub):
         return cls(client)
 
     async def publish(self, channel: str, payload: bytes) -> None:
-        await self._client.publish(channel, payload)
+        await self._client.publish(self.subject(channel), payload)
 
     async def flush(self) -> None:
         await self._client.flush()
 
     async def _listen(self, channel: str) -> None:
         async def handler(message: Any) -> None:
-            self._deliver(message.subject, message.data)
+            self._deliver(channel, message.data)
 
-        self._subscriptions[channel] = await self._client.subscribe(channel, cb=handler)
+        subject = self.subject(channel)
+        self._subscriptions[channel] = await self._client.subscribe(subject, cb=handler)
         await self._client.flush()  # the server has the subscription when this returns
 
     async def _unlisten(self, channel: str) -> None:

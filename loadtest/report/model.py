@@ -149,6 +149,9 @@ class RunInfo(Strict):
     incomplete_reasons: list[str] = Field(default_factory=list)
     #: Each worker that joined, and where it ran (empty in a one-process run).
     worker_nodes: list[WorkerNode] = Field(default_factory=list)
+    #: The run's id, as ``--prometheus`` labels every ``coderd_scaletest_*`` series
+    #: (``run_id``); None in reports written before it existed.
+    run_id: str | None = None
 
 
 class Counts(Strict):

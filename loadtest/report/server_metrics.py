@@ -69,6 +69,14 @@ class ServerMetrics(Strict):
     stages: dict[str, StageFigures] = Field(default_factory=dict)
     #: Stages of background work (title and summary calls), by stage.
     background_stages: dict[str, StageFigures] = Field(default_factory=dict)
+    #: The provider's work on each model (``coderd_chatd_model_stage_duration_seconds``,
+    #: turn-scoped ``stream`` and ``provider_attempt``): stage -> model -> figures.
+    model_stages: dict[str, dict[str, StageFigures]] = Field(default_factory=dict)
+    #: Stage observations Coder dropped or adjusted (``coderd_chatd_stage_anomalies_total``)
+    #: by reason; None when not exported.
+    stage_anomalies: dict[str, int] | None = None
+    #: ``coderd_chatd_agent_capacity_wait_seconds``: refused chats' waits for an agent slot.
+    capacity_wait: StageFigures | None = None
     ttft: StageFigures | None = None
     #: ``coderd_chatd_stream_retries_total`` by kind.
     retries: dict[str, int] | None = None

@@ -135,8 +135,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--prometheus",
         metavar="ADDR",
         help="serve live figures on http://ADDR/metrics while the run lasts (e.g. "
-        "0.0.0.0:21112, Coder's scaletest default), under Coder's scaletest metric names "
-        "(coderd_scaletest_chat_*) and chatload_* for the rest",
+        "0.0.0.0:21112, Coder's scaletest default), under Coder's scaletest metric names, "
+        "labels and buckets (coderd_scaletest_chat_*, each with run_id = report.json's "
+        "run.run_id; phase initial|follow_up on the turn histograms) and chatload_* for the rest",
     )
     # Coder's scaletest waits before closing its /metrics (coder/coder cli/exp_scaletest.go
     # scaletestPrometheusFlags: default 15s; cli/exp_scaletest_chat.go waits, then closes).
@@ -497,6 +498,7 @@ def run_info(
         complete=not result.incomplete_reasons,
         incomplete_reasons=result.incomplete_reasons,
         worker_nodes=result.worker_nodes,
+        run_id=result.run_id or None,
         scenario=scenario.name,
         workers=load.workers,
         load=Load(mode=load.mode, users=load.users, arrival_rate=load.arrival_rate),

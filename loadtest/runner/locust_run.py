@@ -16,6 +16,7 @@ from __future__ import annotations
 import signal
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -75,6 +76,8 @@ class RunResult:
     ended_at: datetime
     duration_s: float
     environment: Environment
+    #: The run's id: ``report.json``'s ``run.run_id``, the ``run_id`` of ``--prometheus``.
+    run_id: str = ""
     #: Why a monitor ended the run before its run time, if it did.
     stopped_early: str | None = None
     #: The workers that joined (none in a one-process run).
@@ -110,6 +113,8 @@ class LocustRun:
         self.remote = remote
         #: ``--web``: Locust's web UI, with the chatload tab, while the run lasts.
         self.web = web
+        #: Coder's scaletest labels every series with its run's id; ours is a UUID.
+        self.run_id = str(uuid.uuid4())
         self.runtime = runtime.install(settings, tokens)
 
     def _user_classes(self) -> tuple[list[type[locust.User]], int]:
@@ -202,7 +207,7 @@ class LocustRun:
                 return collector.merged() if workers else self.runtime.recorder.snapshot()
 
             if self.metrics is not None:
-                self.metrics.start(live)
+                self.metrics.start(live, self.run_id)
             if self.web is not None:
                 self.web.start(env, live)
                 print(
@@ -263,6 +268,7 @@ class LocustRun:
             ended_at=ended_at,
             duration_s=round(duration, 3),
             environment=env,
+            run_id=self.run_id,
             stopped_early=stopped_early,
             worker_nodes=[
                 WorkerNode(

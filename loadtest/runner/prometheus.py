@@ -1,17 +1,20 @@
 """``--prometheus ADDR``: the run's live figures on ``/metrics``, under Coder's scaletest names.
 
-The names Coder's ``coder exp scaletest chat`` exports (protocol §6:
-``coderd_scaletest_chat_*`` and ``coderd_scaletest_active_chat_streams``), so dashboards
-built for it read chatload unchanged; ``chatload_*`` for what scaletest has no name for.
-Each scrape reads the run's merged live snapshot (in a distributed run the master's, merged
-from every worker), so the figures are the report's, as of that moment. Served by
-``prometheus_client`` (its own registry, its own HTTP server) while the run lasts.
+The names, labels and buckets Coder's ``coder exp scaletest chat`` exports
+(``protocol/scaletest.py``, from scaletest/chat/metrics.go): every ``coderd_scaletest_*``
+series carries ``run_id`` (the run's id, also ``report.json``'s ``run.run_id``); the turn
+histograms carry ``phase`` (``initial``: a chat's first turn; ``follow_up``: the rest), with
+Coder's buckets, so Coder's dashboards and alerts read a chatload run unchanged. Our own
+stages, and what scaletest has no name for, are ``chatload_*``. Each scrape reads the run's
+merged live snapshot (in a distributed run the master's, merged from every worker), so the
+figures are the report's, as of that moment. Served by ``prometheus_client`` (its own
+registry, its own HTTP server) while the run lasts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Final
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -20,25 +23,35 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.utils import floatToGoString
 
 from loadtest.core.figures import INTEGRITY_BREAKS
 from loadtest.core.histogram import Histogram, highest_equivalent
 from loadtest.core.recorder import RECONNECTS_PREFIX, RETRIES_PREFIX
 from loadtest.core.snapshot import Snapshot
+from loadtest.protocol import scaletest
 from loadtest.runner.listen import check_free, parse_address
 
-SCALETEST = "coderd_scaletest_chat_"
-#: Bucket bounds (s) of the latency histograms: Coder's scaletest spans 10 ms to minutes.
-BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
-#: (our latency, scaletest's histogram name).
-LATENCIES = (
-    ("chat_create_latency", "create_latency_seconds"),
-    ("chat_message_latency", "message_latency_seconds"),
-    ("conversation_duration", "conversation_duration_seconds"),
-    ("time_to_running", "time_to_running_seconds"),
-    ("time_to_first_output", "time_to_first_output_seconds"),
-    ("time_to_terminal_status", "time_to_terminal_status_seconds"),
-)
+#: scaletest's histogram -> our latency (``<name>_initial`` holds a chat's first turns alone).
+OURS: Final = {
+    scaletest.PREFIX + "chat_create_latency_seconds": "chat_create_latency",
+    scaletest.PREFIX + "chat_message_latency_seconds": "chat_message_latency",
+    scaletest.PREFIX + "chat_conversation_duration_seconds": "conversation_duration",
+    scaletest.PREFIX + "chat_time_to_running_seconds": "time_to_running",
+    scaletest.PREFIX + "chat_time_to_first_output_seconds": "time_to_first_output",
+    scaletest.PREFIX + "chat_time_to_terminal_status_seconds": "time_to_terminal_status",
+}
+#: Our failure stages on scaletest's five (run.go: a stream that ends or breaks before the
+#: turns are done is ``stream_ended_early``); ours without one count in
+#: ``chatload_stage_failures_total`` only.
+STAGE_MAP: Final = {
+    "create_chat": "create_chat",
+    "create_message": "create_message",
+    "stream_open": "stream_open",
+    "stream_closed": "stream_ended_early",
+    "stream_event": "stream_ended_early",
+    "status_error": "status_error",
+}
 #: chatload's counters with no scaletest name: (count, metric without ``_total``, help).
 COUNTERS = (
     ("turns_started", "chatload_turns_started", "Turns started (user messages sent)"),
@@ -58,64 +71,114 @@ COUNTERS = (
 )
 
 
-def _buckets(hist: Histogram) -> tuple[list[tuple[str, float]], float]:
-    """Cumulative (le, count) pairs in seconds from a µs histogram, and the sum (s)."""
-    bounds_us = [int(b * 1e6) for b in BUCKETS_S]
-    counts = [0] * len(bounds_us)
-    for index, n in hist.counts.items():
+def buckets(
+    counts: dict[int, int], count: int, total_us: int, bounds_s: tuple[float, ...]
+) -> tuple[list[tuple[str, float]], float]:
+    """Cumulative (le, count) pairs over ``bounds_s`` from a µs histogram's counts (by HDR
+    index; a value counts under the first bound it does not exceed), and the sum in s."""
+    per_bound = [0] * len(bounds_s)
+    bounds_us = [b * 1e6 for b in bounds_s]
+    for index, n in counts.items():
         value = highest_equivalent(index)
         for i, bound in enumerate(bounds_us):
             if value <= bound:
-                counts[i] += n
+                per_bound[i] += n
                 break
     cumulative: list[tuple[str, float]] = []
     running = 0
-    for le, n in zip(BUCKETS_S, counts, strict=True):
+    for le, n in zip(bounds_s, per_bound, strict=True):
         running += n
-        cumulative.append((repr(le), float(running)))
-    cumulative.append(("+Inf", float(hist.count)))
-    return cumulative, hist.total / 1e6
+        cumulative.append((floatToGoString(le), float(running)))
+    cumulative.append(("+Inf", float(count)))
+    return cumulative, total_us / 1e6
+
+
+def by_phase(snap: Snapshot, ours: str) -> dict[str, tuple[dict[int, int], int, int]]:
+    """A turn latency split by scaletest phase: (counts, count, total µs) of a chat's first
+    turns (``<ours>_initial``), and of the rest (the whole less those, exactly)."""
+    whole, first = snap.histogram(ours), snap.histogram(ours + "_initial")
+    rest = {
+        index: n - first.counts.get(index, 0)
+        for index, n in whole.counts.items()
+        if n > first.counts.get(index, 0)
+    }
+    return {
+        scaletest.PHASE_INITIAL: (first.counts, first.count, first.total),
+        scaletest.PHASE_FOLLOW_UP: (rest, whole.count - first.count, whole.total - first.total),
+    }
+
+
+def _histogram(spec: scaletest.ScaletestHistogram, snap: Snapshot, run_id: str) -> Metric:
+    ours = OURS[spec.name]
+    labels = [scaletest.RUN_ID, scaletest.PHASE] if spec.phased else [scaletest.RUN_ID]
+    family = HistogramMetricFamily(spec.name, spec.help, labels=labels)
+    if not spec.phased:
+        hist: Histogram = snap.histogram(ours)
+        cumulative, total = buckets(hist.counts, hist.count, hist.total, spec.buckets)
+        family.add_metric([run_id], cumulative, sum_value=total)
+    elif ours == "chat_message_latency":
+        # Observed for follow-ups only (run.go): a chat's first turn is its create.
+        hist = snap.histogram(ours)
+        cumulative, total = buckets(hist.counts, hist.count, hist.total, spec.buckets)
+        family.add_metric([run_id, scaletest.PHASE_FOLLOW_UP], cumulative, sum_value=total)
+    else:
+        for phase, (counts, count, total_us) in by_phase(snap, ours).items():
+            cumulative, total = buckets(counts, count, total_us, spec.buckets)
+            family.add_metric([run_id, phase], cumulative, sum_value=total)
+    return family
 
 
 class LiveFigures(Collector):
     """Prometheus's view of ``live()``, computed at each scrape."""
 
-    def __init__(self, live: Callable[[], Snapshot]) -> None:
+    def __init__(self, live: Callable[[], Snapshot], run_id: str) -> None:
         self._live = live
+        self._run_id = run_id
 
     def collect(self) -> Iterator[Metric]:
-        snap = self._live()
-        for ours, name in LATENCIES:
-            family = HistogramMetricFamily(
-                SCALETEST + name, f"chatload's {ours}, seconds", labels=["phase"]
-            )
-            buckets, total = _buckets(snap.histogram(ours))
-            family.add_metric(["all"], buckets, sum_value=total)
-            yield family
-        stages = CounterMetricFamily(
-            SCALETEST + "stage_failures", "Failures by stage (chatload's stages)", labels=["stage"]
-        )
-        by_stage: dict[str, float] = {}
+        snap, run_id = self._live(), self._run_id
+        for spec in scaletest.HISTOGRAMS:
+            yield _histogram(spec, snap, run_id)
+        ours: dict[str, float] = {}
         for row in snap.errors:
-            by_stage[str(row[0])] = by_stage.get(str(row[0]), 0.0) + float(row[-1])
-        for stage, n in sorted(by_stage.items()):
-            stages.add_metric([stage], n)
+            ours[str(row[0])] = ours.get(str(row[0]), 0.0) + float(row[-1])
+        theirs = dict.fromkeys(scaletest.FAILURE_STAGES, 0.0)
+        for stage, n in ours.items():
+            if stage in STAGE_MAP:
+                theirs[STAGE_MAP[stage]] += n
+        stages = CounterMetricFamily(
+            scaletest.STAGE_FAILURES,
+            scaletest.STAGE_FAILURES_HELP,
+            labels=[scaletest.RUN_ID, scaletest.STAGE],
+        )
+        for stage, n in theirs.items():
+            stages.add_metric([run_id, stage], n)
         yield stages
         terminal = CounterMetricFamily(
-            SCALETEST + "terminal_status", "Turns ended, by how", labels=["status"]
+            scaletest.TERMINAL_STATUS,
+            scaletest.TERMINAL_STATUS_HELP,
+            labels=[scaletest.RUN_ID, scaletest.STATUS],
         )
-        terminal.add_metric(["waiting"], float(snap.count("turns_completed")))
-        terminal.add_metric(["error"], float(snap.count("turns_failed")))
+        terminal.add_metric([run_id, "waiting"], float(snap.count("turns_completed")))
+        terminal.add_metric([run_id, "error"], ours.get("status_error", 0.0))
         yield terminal
         for count, name, text in (
-            ("turns_completed", SCALETEST + "turns_completed", "Turns completed"),
-            ("retry_events", SCALETEST + "retry_events", "Retry events seen on streams"),
+            ("turns_completed", scaletest.TURNS_COMPLETED, scaletest.TURNS_COMPLETED_HELP),
+            ("retry_events", scaletest.RETRY_EVENTS, scaletest.RETRY_EVENTS_HELP),
         ):
-            yield CounterMetricFamily(name, text, value=float(snap.count(count)))
-        yield GaugeMetricFamily(
-            "coderd_scaletest_active_chat_streams",
-            "Chat streams open now",
-            value=float(snap.level("open_streams")),
+            family = CounterMetricFamily(name, text, labels=[scaletest.RUN_ID])
+            family.add_metric([run_id], float(snap.count(count)))
+            yield family
+        streams = GaugeMetricFamily(
+            scaletest.ACTIVE_STREAMS, scaletest.ACTIVE_STREAMS_HELP, labels=[scaletest.RUN_ID]
+        )
+        streams.add_metric([run_id], float(snap.level("open_streams")))
+        yield streams
+        yield _by_label(
+            "chatload_stage_failures",
+            "Failures by chatload's own stage (scaletest's five are coderd_scaletest_*)",
+            "stage",
+            {stage: round(n) for stage, n in sorted(ours.items())},
         )
         for count, name, text in COUNTERS:
             yield CounterMetricFamily(name, text, value=float(snap.count(count)))
@@ -160,11 +223,11 @@ class MetricsServer:
         """Refuse an address that cannot be served, before the run starts (OSError)."""
         check_free(self.host, self.port)
 
-    def start(self, live: Callable[[], Snapshot]) -> None:
+    def start(self, live: Callable[[], Snapshot], run_id: str) -> None:
         from prometheus_client import start_http_server
 
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(LiveFigures(live))
+        registry.register(LiveFigures(live, run_id))
         self._server, self._thread = start_http_server(self.port, self.host, registry=registry)
 
     def stop(self) -> None:

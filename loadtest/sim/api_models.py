@@ -1,11 +1,13 @@
-"""Provider and model-config routes ``chatload setup`` drives, per era (section 8.2).
+"""Provider and model-config routes ``chatload setup`` drives, per era (section 8.2, §9.8).
 
-Eras a/b: ``{base}/providers``, ``{base}/model-configs``, ``{base}/models``. Era c (v2.37):
-providers at ``/api/experimental/chats/providers`` (the a/b body) or as AI providers, models
-at ``/api/v2/organizations/{org}/chats/models``; it reserves ``/api/v2/chats/providers``,
-``/model-configs`` and ``/user-provider-configs`` (404). Era d: ``/api/v2/ai/providers`` and
-the organization's models (codersdk at 004053e8); no ``/chats/providers`` at all, and only
-``/api/v2/chats/model-configs`` reserved. ``ChatPaths`` points at the same places.
+Eras a/b: ``{base}/providers``, ``{base}/model-configs``, ``{base}/models``. Era c (v2.37,
+coderd at 004053e8): the legacy ``/api/experimental/chats/providers`` and
+``/user-provider-configs`` answer 410 (``protocol/ai_providers.py``: use AI providers), so
+providers are AI providers at ``/api/v2/ai/providers``, and models the organization's at
+``/api/v2/organizations/{org}/chats/models`` (by ``ai_provider_id``, with Coder's 400s); it
+reserves ``/api/v2/chats/providers``, ``/model-configs`` and ``/user-provider-configs`` (404).
+Era d: the same AI providers and organization models; no ``/chats/providers`` at all, and
+only ``/api/v2/chats/model-configs`` reserved.
 """
 
 from __future__ import annotations
@@ -16,14 +18,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from loadtest.protocol.eras import AI_PROVIDERS, V2_BASE, Era, org_models
+from loadtest.protocol.ai_providers import LEGACY_COLLECTIONS, LEGACY_GONE, LEGACY_GONE_STATUS
+from loadtest.protocol.eras import AI_PROVIDERS, EXPERIMENTAL_BASE, V2_BASE, Era, org_models
 from loadtest.protocol.models import (
     CreateChatModelConfigRequest,
     CreateChatProviderConfigRequest,
     UpdateChatProviderConfigRequest,
 )
 from loadtest.sim.accounts import ORGANIZATION_ID, User
-from loadtest.sim.errors import forbidden, not_found
+from loadtest.sim.errors import ApiError, forbidden, not_found
 from loadtest.sim.web import JSON, read_body, read_request
 
 if TYPE_CHECKING:
@@ -121,10 +124,8 @@ def routes(sim: Sim) -> list[BaseRoute]:
         if request.method == "GET":
             return JSON(catalog.org_models_wire())
         _admin(user)
-        # GUESS (spec silent): whether v2.37's org models name their provider by
-        # ``ai_provider_id`` or by ``provider`` type; era c accepts both.
-        by_type = sim.era is Era.C
-        model = catalog.create_model(await read_body(request), org_scoped=True, by_type=by_type)
+        # Eras c and d alike: the provider by ``ai_provider_id`` (protocol §9.8).
+        model = catalog.create_model(await read_body(request), org_scoped=True)
         return JSON(catalog.chat_model_wire(model), status_code=201)
 
     async def org_model(request: Request) -> Response:
@@ -144,15 +145,25 @@ def routes(sim: Sim) -> list[BaseRoute]:
         sim.request_user(request)
         raise not_found()
 
+    async def gone(request: Request) -> Response:
+        """A legacy provider route of era c: 410, use AI providers (protocol §9.8)."""
+        sim.request_user(request)
+        raise ApiError(LEGACY_GONE_STATUS, LEGACY_GONE)
+
     table: list[BaseRoute] = []
-    if sim.era is not Era.D:
-        # Type-keyed ChatProviderConfig rows: {base}/providers in a/b, the experimental
-        # mount's in c (``ChatPaths.providers``).
+    if sim.era in (Era.A, Era.B):
+        # Type-keyed ChatProviderConfig rows at {base}/providers (``ChatPaths.providers``).
         chat_providers = sim.paths.providers()
         table += [
             Route(chat_providers, providers, methods=["GET", "POST"]),
             Route(f"{chat_providers}/{{provider}}", provider, methods=["PATCH", "DELETE"]),
         ]
+    if sim.era is Era.C:
+        for name in LEGACY_COLLECTIONS:
+            table += [
+                Route(f"{EXPERIMENTAL_BASE}/{name}", gone, methods=_ANY),
+                Route(f"{EXPERIMENTAL_BASE}/{name}/{{rest:path}}", gone, methods=_ANY),
+            ]
     if sim.era in (Era.A, Era.B):
         return [
             *table,

@@ -18,6 +18,12 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlparse
 
+from loadtest.protocol.ai_providers import (
+    AI_PROVIDER_ID_REQUIRED,
+    CONTEXT_LIMIT_DETAIL,
+    CONTEXT_LIMIT_REQUIRED,
+    MODEL_REQUIRED,
+)
 from loadtest.protocol.models import (
     ChatModel,
     ChatModelConfig,
@@ -275,15 +281,13 @@ class Catalog:
             raise not_found()
         return model
 
-    def create_model(
-        self, body: dict[str, Any], *, org_scoped: bool, by_type: bool = False
-    ) -> ModelConfig:
+    def create_model(self, body: dict[str, Any], *, org_scoped: bool) -> ModelConfig:
         """``POST /chats/model-configs`` (by provider type) or, eras c/d, an org chat model
-        (by ``ai_provider_id``; with ``by_type``, era c's, a ``provider`` type will do too)."""
-        if org_scoped and (body.get("ai_provider_id") or not by_type):
+        (by ``ai_provider_id``, with Coder's 400s: protocol §9.8)."""
+        if org_scoped:
             ref = body.get("ai_provider_id") or ""
             if not ref:
-                raise ApiError(400, "AI provider ID is required.")
+                raise ApiError(400, AI_PROVIDER_ID_REQUIRED)
             found = self.providers.get(ref)
             if found is None:
                 raise ApiError(400, "AI provider not found.")
@@ -296,10 +300,13 @@ class Catalog:
             provider = match
         model = body.get("model") or ""
         if not model:
-            raise ApiError(400, "Model is required.")
+            raise ApiError(400, MODEL_REQUIRED)
         limit = body.get("context_limit") or 0
         if not isinstance(limit, int) or limit <= 0:
-            raise ApiError(400, "Context limit is required.")
+            # The detail is §9.8's (org models); the a/b text has none in the spec.
+            raise ApiError(
+                400, CONTEXT_LIMIT_REQUIRED, CONTEXT_LIMIT_DETAIL if org_scoped else None
+            )
         threshold = body.get("compression_threshold")
         if threshold is None:
             threshold = 30 if org_scoped and limit >= 500_000 else 70

@@ -1,16 +1,19 @@
 """The simulated chat daemon's ``/metrics``: what its turns really spent, under Coder's names.
 
-The names, labels, types and buckets are Coder's (coder/coder
-coderd/x/chatd/chatloop/metrics.go, chatloop/stage.go, coderd/x/chatd/capacity.go,
-coderd/database/pubsub/metrics.go; ``core/server_delta.py`` reads them):
+The names, labels, types and buckets are Coder's, written once in
+``protocol/chatd_metrics.py`` (``core/server_delta.py`` reads them):
 ``coderd_chatd_stage_duration_seconds{stage,scope,chat_kind}``,
+``coderd_chatd_model_stage_duration_seconds{stage,provider_type,chat_kind,model}`` (the
+``stream`` stage, whose model is known), ``coderd_chatd_stage_anomalies_total{reason}`` (a
+negative duration is dropped and counted, as chatloop's ``recordStageDuration`` does),
 ``coderd_chatd_ttft_seconds{provider,model}``,
 ``coderd_chatd_stream_retries_total{provider,model,kind}``,
-``coderd_chatd_agents_active{pool}``, ``coderd_chatd_agents_queued_for_capacity{pool}`` and,
-as a replica, ``coder_pubsub_publishes_total{backend,success}`` and
-``coder_pubsub_messages_total{backend,size}``. Every observation is also kept as a plain
-count and sum (``figures``, served on ``/__sim/metrics``), so a test can hold a scrape's
-deltas against what the simulator itself measured. Each simulator has its own registry.
+``coderd_chatd_agents_active{pool}``, ``coderd_chatd_agents_queued_for_capacity{pool}``,
+``coderd_chatd_agent_capacity_wait_seconds`` and, as a replica,
+``coder_pubsub_publishes_total{backend,success}`` and ``coder_pubsub_messages_total{backend,
+size}``. Every observation is also kept as a plain count and sum (``figures``, served on
+``/__sim/metrics``), so a test can hold a scrape's deltas against what the simulator itself
+measured. Each simulator has its own registry.
 """
 
 from __future__ import annotations
@@ -23,13 +26,12 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-#: chatloop's ``stageDurationBuckets`` and its ``ttft_seconds`` buckets.
-STAGE_BUCKETS: Final = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600)
-TTFT_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+from loadtest.protocol import chatd_metrics as names
+
 #: The simulator's chats are all root chats (no sub-agents: pool and chat_kind ``root``), and
 #: every stage it observes is a turn's (scope ``turn``; no background title calls).
 ROOT: Final = "root"
-SCOPE: Final = "turn"
+SCOPE: Final = names.SCOPE_TURN
 
 
 @dataclass
@@ -50,9 +52,9 @@ class _LiveCollector(Collector):
         live = self._read()
         out: list[Metric] = []
         for name, value, help_text in (
-            ("coderd_chatd_agents_active", live.agents_active, "Chats holding an agent slot."),
+            (names.AGENTS_ACTIVE, live.agents_active, "Chats holding an agent slot."),
             (
-                "coderd_chatd_agents_queued_for_capacity",
+                names.AGENTS_QUEUED,
                 live.agents_queued,
                 "Chats waiting for an agent slot.",
             ),
@@ -64,7 +66,7 @@ class _LiveCollector(Collector):
         if live.pubsub is not None:
             backend, published, colossal = live.pubsub
             publishes = CounterMetricFamily(
-                "coder_pubsub_publishes",
+                names.PUBSUB_PUBLISHES,
                 "Total number of calls to Publish",
                 labels=["backend", "success"],
             )
@@ -72,7 +74,7 @@ class _LiveCollector(Collector):
             # Coder counts colossal messages as they are received; the simulator as it
             # publishes them (each notify reaches every replica once).
             messages = CounterMetricFamily(
-                "coder_pubsub_messages", "Messages by size", labels=["backend", "size"]
+                names.PUBSUB_MESSAGES, "Messages by size", labels=["backend", "size"]
             )
             messages.add_metric([backend, "normal"], published - colossal)
             messages.add_metric([backend, "colossal"], colossal)
@@ -86,23 +88,44 @@ class DaemonMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self._stages = Histogram(
-            "coderd_chatd_stage_duration_seconds",
+            names.STAGE_DURATION,
             "Wall time spent in each chat lifecycle stage.",
             ["stage", "scope", "chat_kind"],
-            buckets=STAGE_BUCKETS,
+            buckets=names.STAGE_BUCKETS,
             registry=self.registry,
         )
+        self._model_stages = Histogram(
+            names.MODEL_STAGE_DURATION,
+            "Wall time of the stages that are a provider's work on a model.",
+            ["stage", "provider_type", "chat_kind", "model"],
+            buckets=names.STAGE_BUCKETS,
+            registry=self.registry,
+        )
+        self._anomalies = Counter(
+            names.STAGE_ANOMALIES,
+            "Chat lifecycle stage observations dropped or adjusted, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+        for reason in names.ANOMALY_REASONS:
+            self._anomalies.labels(reason)  # every reason served, at 0 until it happens
         self._ttft = Histogram(
-            "coderd_chatd_ttft_seconds",
+            names.TTFT,
             "Time-to-first-token: wall time from LLM request to first streamed chunk.",
             ["provider", "model"],
-            buckets=TTFT_BUCKETS,
+            buckets=names.TTFT_BUCKETS,
             registry=self.registry,
         )
         self._retries = Counter(
-            "coderd_chatd_stream_retries",
+            names.STREAM_RETRIES,
             "Total LLM stream retries.",
             ["provider", "model", "kind"],
+            registry=self.registry,
+        )
+        self._capacity_wait = Histogram(
+            names.CAPACITY_WAIT,
+            "Time chats spent waiting for a concurrent-agent capacity slot.",
+            buckets=names.CAPACITY_WAIT_BUCKETS,
             registry=self.registry,
         )
         #: Read at each scrape (set by the deployment once its player and replica exist).
@@ -110,14 +133,38 @@ class DaemonMetrics:
         self.registry.register(_LiveCollector(lambda: self.live()))
         #: The same observations as plain figures: stage -> [count, sum_s]; ttft; retries.
         self.stages: dict[str, list[float]] = {}
+        #: (stage, model) -> [count, sum_s] of the model stages.
+        self.model_stages: dict[tuple[str, str], list[float]] = {}
+        self.anomalies: dict[str, int] = dict.fromkeys(names.ANOMALY_REASONS, 0)
+        self.capacity_waits = [0, 0.0]
         self.ttft = [0, 0.0]
         self.retries: dict[str, int] = {}
 
-    def stage(self, name: str, seconds: float) -> None:
+    def stage(self, name: str, seconds: float, model: tuple[str, str] | None = None) -> None:
+        """One stage's duration; with the ``(provider type, model)`` it ran against, a model
+        stage (``stream``) is observed per model too. A negative duration is dropped and
+        counted as a ``negative_elapsed`` anomaly, as chatloop does."""
+        if seconds < 0:
+            self._anomalies.labels("negative_elapsed").inc()
+            self.anomalies["negative_elapsed"] += 1
+            return
         self._stages.labels(name, SCOPE, ROOT).observe(seconds)
         figures = self.stages.setdefault(name, [0, 0.0])
         figures[0] += 1
         figures[1] += seconds
+        if model is not None and name in names.MODEL_STAGES:
+            self._model_stages.labels(name, model[0], ROOT, model[1]).observe(seconds)
+            tally = self.model_stages.setdefault((name, model[1]), [0, 0.0])
+            tally[0] += 1
+            tally[1] += seconds
+
+    def capacity_wait(self, seconds: float) -> None:
+        """A chat refused an agent slot was admitted after ``seconds``: the capacity_wait
+        stage, and ``agent_capacity_wait_seconds``."""
+        self.stage("capacity_wait", seconds)
+        self._capacity_wait.observe(seconds)
+        self.capacity_waits[0] += 1
+        self.capacity_waits[1] += seconds
 
     def first_token(self, seconds: float, provider: str, model: str) -> None:
         """One stream's time to first token: a stage, and ``ttft_seconds`` by model."""
@@ -138,6 +185,19 @@ class DaemonMetrics:
             "stages": {
                 name: {"count": int(n), "sum_s": total}
                 for name, (n, total) in sorted(self.stages.items())
+            },
+            "model_stages": {
+                stage: {
+                    model: {"count": int(n), "sum_s": total}
+                    for (named, model), (n, total) in sorted(self.model_stages.items())
+                    if named == stage
+                }
+                for stage in sorted({stage for stage, _ in self.model_stages})
+            },
+            "stage_anomalies": dict(self.anomalies),
+            "capacity_wait": {
+                "count": int(self.capacity_waits[0]),
+                "sum_s": self.capacity_waits[1],
             },
             "ttft": {"count": int(self.ttft[0]), "sum_s": self.ttft[1]},
             "retries": dict(sorted(self.retries.items())),

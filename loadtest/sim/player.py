@@ -201,7 +201,7 @@ class Player:
                 self._release()  # handed over as this turn was cancelled: pass it on
             raise
         # Coder records capacity_wait only for a chat that was refused a slot first.
-        self.sim.metrics.stage("capacity_wait", _since(queued))
+        self.sim.metrics.capacity_wait(_since(queued))
         self.sim.store.capacity(chat, queued=False)
         return True
 
@@ -283,7 +283,7 @@ class Player:
                 continue
             self._commit(chat, plan.output_tokens)
         # One stream per attempt here (Coder opens one per generation step).
-        sim.metrics.stage("stream", _since(began))
+        sim.metrics.stage("stream", _since(began), self._model(chat))
         return True
 
     async def _requires_action(self, chat: Chat, output_tokens: int | None) -> None:
@@ -311,7 +311,7 @@ class Player:
         gaps = config.part_gap_ms.samples(self.sim.rng, count, scale=0.001)
         broken = config.faults.part_faults(self.sim.rng, count)
         await self._deltas(chat, [("text", text)] * count, gaps, broken)
-        self.sim.metrics.stage("stream", _since(began))
+        self.sim.metrics.stage("stream", _since(began), self._model(chat))
 
     async def _deltas(
         self,
@@ -404,10 +404,10 @@ class Player:
                             _merge_tool_delta(calls, payload)
                         else:
                             usage = payload
-                    sim.metrics.stage("stream", _since(began))
+                    sim.metrics.stage("stream", _since(began), self._model(chat))
                     break
                 except LLMError as error:
-                    sim.metrics.stage("stream", _since(began))
+                    sim.metrics.stage("stream", _since(began), self._model(chat))
                     if not error.failure.retryable or attempt >= MAX_ATTEMPTS:
                         hub.publish(chat.id, store.fail(chat, error.failure))
                         return False

@@ -174,53 +174,45 @@ def test_era_c_reserves_the_v2_config_routes(bare_c: EraSim, name: str, method: 
     assert bare_c.http.get(f"/api/v2/chats/{name}").status_code == 401  # signed in first
 
 
-def test_era_c_providers_are_experimental_and_models_organizational(bare_c: EraSim) -> None:
+def test_era_c_providers_are_ai_providers_and_models_organizational(bare_c: EraSim) -> None:
+    """§9.8: the legacy experimental providers route is gone (410); providers are AI
+    providers, and an organization model names one by ``ai_provider_id`` (a type won't do)."""
     api = bare_c.api
-    providers = "/api/experimental/chats/providers"
+    legacy = api.post("/api/experimental/chats/providers", json={"provider": "openai-compat"})
+    assert legacy.status_code == 410
     models = "/api/v2/organizations/default/chats/models"
-    assert api.get(providers).json() == []
     body = {
-        "provider": "openai-compat",
-        "display_name": "Scaletest LLM Mock",
-        "api_key": "k",
-        "base_url": "http://127.0.0.1:9/v1",
+        "type": "openai-compat",
+        "name": "coder-scaletest-mock",
         "enabled": True,
+        "base_url": "http://127.0.0.1:9/v1",
+        "api_keys": ["k"],
     }
-    created = api.post(providers, json=body)
+    created = api.post("/api/v2/ai/providers", json=body)
     assert created.status_code == 201
     provider = created.json()
     try:
-        assert provider["provider"] == "openai-compat" and provider["source"] == "database"
-        assert api.post(providers, json=body).status_code == 409
-        assert api.get("/api/v2/chats/model-configs").status_code == 404
-        reply = api.post(models, json={"model": "m", "context_limit": 4096})
-        assert (reply.status_code, reply.json()["message"]) == (
-            400,
-            "Chat provider is not configured.",
+        by_type = api.post(
+            models, json={"provider": "openai-compat", "model": "m", "context_limit": 4096}
         )
-        # GUESS in the simulator: v2.37's org models may name the provider either way.
+        assert (by_type.status_code, by_type.json()["message"]) == (
+            400,
+            "AI provider ID is required.",
+        )
         by_id = api.post(
             models,
             json={"ai_provider_id": provider["id"], "model": "by-id", "context_limit": 4096},
         )
-        by_type = api.post(
-            models,
-            json={"provider": "openai-compat", "model": "by-type", "context_limit": 4096},
-        )
-        assert (by_id.status_code, by_type.status_code) == (201, 201)
-        assert by_id.json()["ai_provider_id"] == by_type.json()["ai_provider_id"] == provider["id"]
-        listed = api.get(models).json()
-        assert {m["model"] for m in listed["models"]} == {"by-id", "by-type"}
+        assert by_id.status_code == 201 and by_id.json()["ai_provider_id"] == provider["id"]
         # A provider with a base URL puts an LLM behind the chat; this one has none listening.
-        api.patch(f"{providers}/{provider['id']}", json={"base_url": ""})
+        api.patch(f"/api/v2/ai/providers/{provider['id']}", json={"base_url": ""})
         chat = bare_c.create_chat()
         assert chat["last_model_config_id"] == by_id.json()["id"], "the first is the default"
         assert bare_c.wait_idle(chat["id"])["status"] == "waiting"
-        for model in listed["models"]:
-            assert api.delete(f"{models}/{model['id']}").status_code == 204
+        assert api.delete(f"{models}/{by_id.json()['id']}").status_code == 204
     finally:
-        assert api.delete(f"{providers}/{provider['id']}").status_code == 204
-    assert api.get(providers).json() == []
+        assert api.delete(f"/api/v2/ai/providers/{provider['id']}").status_code == 204
+    assert api.get("/api/v2/ai/providers").json() == []
 
 
 @pytest.mark.parametrize("method", ["GET", "POST", "PATCH", "DELETE"])

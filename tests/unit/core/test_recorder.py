@@ -12,3 +12,23 @@ def test_error_rows_are_capped() -> None:
         recorder.error(ErrorInfo("create_chat", f"distinct message {i}", status_code=500), 0)
     assert len(recorder.errors) == 201
     assert sum(recorder.errors.values()) == 500
+
+
+def test_a_chats_first_turn_is_also_kept_alone_for_scaletests_phase() -> None:
+    """time_to_running, TTFT and E2E of every turn, and of first turns alone (``_initial``):
+    the follow-ups are the difference, exactly."""
+    from loadtest.core.turn import Turn
+
+    recorder = Recorder()
+    ms = 1_000_000
+    for t0, initial, ttft in ((0, True, 300), (10_000 * ms, False, 100), (20_000 * ms, False, 120)):
+        turn = Turn(t0=t0, initial=initial)
+        turn.running_at, turn.first_output_at = t0 + 50 * ms, t0 + ttft * ms
+        turn.terminal_at, turn.outcome = t0 + 900 * ms, "completed"
+        recorder.turn_ended(turn)
+    snap = recorder.snapshot()
+    assert snap.histogram("time_to_first_output").count == 3
+    first = snap.histogram("time_to_first_output_initial")
+    assert (first.count, first.total) == (1, 300_000)
+    assert snap.histogram("time_to_running_initial").total == 50_000
+    assert snap.histogram("time_to_terminal_status_initial").count == 1

@@ -8,6 +8,9 @@ import pytest
 
 from loadtest.core.server_delta import (
     AGENTS_ACTIVE,
+    ANOMALIES,
+    CAPACITY_WAIT,
+    MODEL_STAGES,
     STAGES,
     Samples,
     Scrape,
@@ -43,6 +46,15 @@ def merged(*parts: Samples) -> Samples:
 def stage(name: str, buckets: dict[str, float], total: float, scope: str = "turn") -> Samples:
     labels = {"stage": name, "scope": scope, "chat_kind": "root"}
     return histogram(STAGES, labels, buckets, total)
+
+
+def model_stage(model: str, buckets: dict[str, float], total: float) -> Samples:
+    labels = {"stage": "stream", "provider_type": "openai-compat", "chat_kind": "root"}
+    return histogram(MODEL_STAGES, {**labels, "model": model}, buckets, total)
+
+
+def anomalies(**by_reason: float) -> Samples:
+    return {ANOMALIES: {labels_of({"reason": r}): n for r, n in by_reason.items()}}
 
 
 def test_bucket_quantile_interpolates_within_the_bucket_as_prometheus_does() -> None:
@@ -117,6 +129,9 @@ def test_server_figures_of_one_endpoint() -> None:
         retries(1),
         agents(3, 5),
         {"coder_pubsub_publishes_total": {labels_of({"backend": "nats", "success": "true"}): 10}},
+        model_stage("gpt", {"1": 1, "+Inf": 1}, 0.5),
+        anomalies(negative_elapsed=1),
+        histogram(CAPACITY_WAIT, {}, {"1": 1, "5": 1, "+Inf": 1}, 0.5),
     )
     end = merged(
         stage("queue_wait", {"0.1": 6, "+Inf": 6}, 0.1),
@@ -124,6 +139,10 @@ def test_server_figures_of_one_endpoint() -> None:
         histogram(ttft, model, {"0.5": 3, "1": 6, "+Inf": 6}, 3.2),
         retries(4),
         agents(1, 0),
+        model_stage("gpt", {"1": 3, "+Inf": 4}, 3.5),
+        model_stage("other-model", {"1": 1, "+Inf": 1}, 0.25),
+        anomalies(negative_elapsed=1, future_start=2),
+        histogram(CAPACITY_WAIT, {}, {"1": 1, "5": 3, "+Inf": 3}, 6.5),
         {
             "coder_pubsub_publishes_total": {
                 labels_of({"backend": "nats", "success": "true"}): 25,
@@ -151,8 +170,24 @@ def test_server_figures_of_one_endpoint() -> None:
     assert figures["agents"]["active"] == {"start": 4, "end": 2, "max": 4}
     assert figures["agents"]["queued_for_capacity"] == {"start": 5, "end": 0, "max": 5}
     assert figures["pubsub"] == {"publishes": 15, "colossal": 1}
+    streams = figures["model_stages"]["stream"]
+    assert (streams["gpt"]["count"], streams["gpt"]["sum_s"]) == (3, pytest.approx(3.0))
+    assert streams["other-model"]["count"] == 1
+    assert figures["stage_anomalies"] == {"future_start": 2, "negative_elapsed": 0}
+    waits = figures["capacity_wait"]
+    assert (waits["count"], waits["sum_s"], waits["mean_ms"]) == (2, 6.0, 3000.0)
     assert figures["missing"] == []
     assert figures["error"] is None
+
+
+def test_every_stage_that_comes_is_read_even_one_we_never_heard_of() -> None:
+    end = merged(stage("mcp_connect", {"+Inf": 2}, 0.2), stage("stage_of_2027", {"+Inf": 1}, 1))
+    figures = server_figures([Scrape("u", {})], [Scrape("u", end)])
+    assert figures["stages"]["stage_of_2027"]["count"] == 1
+    assert figures["stages"]["mcp_connect"]["count"] == 2
+    assert figures["model_stages"] == {}
+    assert figures["stage_anomalies"] is None and figures["capacity_wait"] is None
+    assert "coderd_chatd_model_stage_duration_seconds" in figures["missing"]
 
 
 def test_several_endpoints_add_up_and_an_unreadable_one_is_an_error() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from loadtest.client.rest import ChatClient
+from loadtest.client.rest import ApiError, ChatClient
 from loadtest.deploy.admin import (
     ProbeError,
     ProviderResult,
@@ -22,7 +22,8 @@ from loadtest.deploy.admin import (
     probe_chat,
     restore_provider,
 )
-from loadtest.protocol.eras import PATHS, Era
+from loadtest.protocol.ai_providers import LEGACY_GONE
+from loadtest.protocol.eras import AI_PROVIDERS, PATHS, Era
 
 CHAT = {
     "id": "c0ffee00-0000-4000-8000-000000000001",
@@ -100,35 +101,80 @@ EXPERIMENTAL_PROVIDERS = "/api/experimental/chats/providers"
 ORG_MODELS = "/api/v2/organizations/o/chats/models"
 
 
-def test_era_c_setup_uses_experimental_providers_and_organization_models() -> None:
-    """Section 8.2: C reserves /api/v2/chats/providers and /model-configs (404)."""
+GONE = httpx.Response(410, json={"message": LEGACY_GONE})
+
+
+def test_era_c_setup_meets_410_and_uses_ai_providers_and_organization_models() -> None:
+    """§9.8: C's legacy provider route answers 410; setup takes the AI providers instead, and
+    the organization model names it by ``ai_provider_id``; teardown finds it there."""
     seen: list[tuple[str, str, Any]] = []
     client = recording(
         Era.C,
         {
-            ("POST", EXPERIMENTAL_PROVIDERS): httpx.Response(201, json={"id": "p1"}),
+            ("POST", EXPERIMENTAL_PROVIDERS): GONE,
+            ("POST", AI_PROVIDERS): httpx.Response(201, json={"id": "p1"}),
             ("POST", ORG_MODELS): httpx.Response(201, json={"id": "m1"}),
-            ("PATCH", f"{EXPERIMENTAL_PROVIDERS}/p1"): httpx.Response(200, json={"id": "p1"}),
+            ("PATCH", f"{AI_PROVIDERS}/p1"): httpx.Response(200, json={"id": "p1"}),
         },
         seen,
     )
-    assert ensure_provider(client, "http://llm.test/v1", "k") == ProviderResult("p1", True)
-    assert ensure_model(client, "p1", "scaletest-model", "o") == ("m1", True)
-    (_, _, provider), (_, _, model) = seen
-    assert provider["provider"] == "openai-compat" and provider["base_url"] == "http://llm.test/v1"
-    # The spec does not say whether C's org models take the id or the type: we send the id.
+    provider = ensure_provider(client, "http://llm.test/v1", "k")
+    assert provider == ProviderResult("p1", True, ai=True)
+    assert ensure_model(client, "p1", "scaletest-model", "o", ai_provider=True) == ("m1", True)
+    (_, _, legacy), (_, _, made), (_, _, model) = seen
+    assert legacy["provider"] == "openai-compat"
+    assert made["type"] == "openai-compat" and made["base_url"] == "http://llm.test/v1"
+    assert made["name"] == "chatload-mock-llm" and made["api_keys"] == ["k"]
     assert model["ai_provider_id"] == "p1" and "provider" not in model
-    assert delete_model(client, "m1", "o") and delete_provider(client, "p1")
-    restore_provider(client, "p1", "http://old.test/v1")
-    assert [(method, path) for method, path, _ in seen[2:]] == [
+    assert model["context_limit"] > 0 and model["model"] == "scaletest-model"
+    assert delete_model(client, "m1", "o") and delete_provider(client, "p1", ai=True)
+    restore_provider(client, "p1", "http://old.test/v1", ai=True)
+    assert [(method, path) for method, path, _ in seen] == [
+        ("POST", EXPERIMENTAL_PROVIDERS),
+        ("POST", AI_PROVIDERS),
+        ("POST", ORG_MODELS),
         ("DELETE", f"{ORG_MODELS}/m1"),
-        ("DELETE", f"{EXPERIMENTAL_PROVIDERS}/p1"),
-        ("PATCH", f"{EXPERIMENTAL_PROVIDERS}/p1"),
+        ("DELETE", f"{AI_PROVIDERS}/p1"),
+        ("PATCH", f"{AI_PROVIDERS}/p1"),
     ]
     assert not any(path.startswith("/api/v2/chats/") for _, path, _ in seen)
 
 
-def test_era_c_reuses_an_existing_provider_on_409() -> None:
+def test_a_late_era_b_build_that_answers_410_gets_an_ai_provider_too() -> None:
+    seen: list[tuple[str, str, Any]] = []
+    models = "/api/experimental/chats/model-configs"
+    client = recording(
+        Era.B,
+        {
+            ("POST", EXPERIMENTAL_PROVIDERS): GONE,
+            ("POST", AI_PROVIDERS): httpx.Response(409, json={"message": "exists"}),
+            ("GET", f"{AI_PROVIDERS}/chatload-mock-llm"): httpx.Response(
+                200, json={"id": "p9", "base_url": "http://old/v1"}
+            ),
+            ("PATCH", f"{AI_PROVIDERS}/p9"): httpx.Response(200, json={"id": "p9"}),
+            ("POST", models): httpx.Response(201, json={"id": "m1"}),
+        },
+        seen,
+    )
+    found = ensure_provider(client, "http://llm.test/v1", "k")
+    assert found == ProviderResult("p9", False, "http://old/v1", ai=True)
+    ensure_model(client, found.id, "scaletest-model", None, ai_provider=found.ai)
+    assert seen[3][:2] == ("PATCH", f"{AI_PROVIDERS}/p9")
+    assert seen[-1][:2] == ("POST", models) and seen[-1][2]["ai_provider_id"] == "p9"
+
+
+def test_another_error_from_the_legacy_route_is_not_a_reason_to_switch() -> None:
+    client = recording(
+        Era.C,
+        {("POST", EXPERIMENTAL_PROVIDERS): httpx.Response(500, json={"message": "boom"})},
+        [],
+    )
+    with pytest.raises(ApiError) as caught:
+        ensure_provider(client, "http://llm.test/v1", "k")
+    assert caught.value.status == 500
+
+
+def test_era_b_reuses_an_existing_legacy_provider_on_409() -> None:
     seen: list[tuple[str, str, Any]] = []
     rows = [
         {
@@ -144,7 +190,7 @@ def test_era_c_reuses_an_existing_provider_on_409() -> None:
         },
     ]
     client = recording(
-        Era.C,
+        Era.B,
         {
             ("POST", EXPERIMENTAL_PROVIDERS): httpx.Response(409, json={"message": "exists"}),
             ("GET", EXPERIMENTAL_PROVIDERS): httpx.Response(200, json=rows),
