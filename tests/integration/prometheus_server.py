@@ -188,7 +188,8 @@ class Prometheus:
 #: errors that exhaust their retries (retries by kind, stage failures), dropped streams
 #: (reconnects) and duplicated deltas (integrity breaks).
 SIM_CONFIG = {
-    "ttft_ms": {"dist": "uniform", "min": 20, "max": 80},
+    # Over several of Coder's TTFT buckets (0.1, 0.16, 0.26, 0.41, 0.66 s, ...).
+    "ttft_ms": {"dist": "uniform", "min": 60, "max": 600},
     "parts_per_turn": 6,
     "part_gap_ms": {"dist": "constant", "value": 5},
     "error_rate": 0.15,
@@ -199,8 +200,8 @@ SIM_CONFIG = {
 }
 SCENARIO = """name = "prometheus-server"
 [load]
-users = 4
-spawn_rate = 8
+users = 6
+spawn_rate = 12
 run_time = "8s"
 stop_timeout = 20
 [chat]

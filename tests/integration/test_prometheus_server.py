@@ -1,17 +1,24 @@
 """A real Prometheus scrapes ``chatload run --prometheus``: the exposition passes
 ``promtool check metrics``, and PromQL over what was scraped gives the report's figures:
-counts exactly (``--prometheus-wait`` keeps the final figures up for the last scrape),
-TTFT percentiles within the histogram's bucket, the turn rate within a scrape interval."""
+counts and stage failures exactly (``--prometheus-wait`` keeps the final figures up for the
+last scrape), TTFT percentiles, whole and of the initial phase, within Coder's buckets, the turn
+rate within a scrape interval."""
 
 from __future__ import annotations
 
-import math
 import subprocess
 from datetime import datetime
 
 import pytest
 
-from tests.integration.prometheus_server import SCRAPE_S, ScrapedRun, promtool_or_skip
+from loadtest.protocol.scaletest import FAILURE_STAGES
+from loadtest.runner.prometheus import STAGE_MAP
+from tests.integration.prometheus_server import (
+    SCRAPE_S,
+    Prometheus,
+    ScrapedRun,
+    promtool_or_skip,
+)
 
 TTFT = "coderd_scaletest_chat_time_to_first_output_seconds"
 #: How far an HDR value may sit beyond the bucket bound it was counted under (the recorder's
@@ -34,25 +41,37 @@ def test_the_last_scrape_holds_the_reports_counts(scraped: ScrapedRun) -> None:
     prom, report, at = scraped.prometheus, scraped.report, scraped.last
     counts = report["counts"]
     assert counts["turns_completed"] > 0 and counts["turns_failed"] > 0  # the faults bit
+    by_stage: dict[str, float] = {}
+    for row in report["errors"]:
+        by_stage[row["stage"]] = by_stage.get(row["stage"], 0) + row["count"]
     for expr, expected in (
         ("sum(coderd_scaletest_chat_turns_completed_total)", counts["turns_completed"]),
         ("sum(chatload_turns_started_total)", counts["turns_started"]),
         (
             'sum(coderd_scaletest_chat_terminal_status_total{status="error"})',
-            counts["turns_failed"],
+            by_stage["status_error"],
         ),
         ("sum(chatload_events_total)", counts["events"]),
         ("sum(chatload_frames_total)", counts["frames"]),
         (f"sum({TTFT}_count)", report["latency_ms"]["time_to_first_output"]["count"]),
     ):
         assert prom.value(expr, at) == expected, expr
-    by_stage: dict[str, float] = {}
-    for row in report["errors"]:
-        by_stage[row["stage"]] = by_stage.get(row["stage"], 0) + row["count"]
-    failures = prom.by("sum by (stage) (coderd_scaletest_chat_stage_failures_total)", "stage", at)
-    # The totals, and the stage Coder's scaletest and chatload both name (status_error).
-    assert sum(failures.values()) == sum(by_stage.values()) > 0
-    assert failures["status_error"] == by_stage["status_error"] > 0
+    # Every scaletest series is the run's, by its id.
+    assert prom.by(
+        "count by (run_id) ({__name__=~'coderd_scaletest_.*'})", "run_id", at
+    ).keys() == {report["run"]["run_id"]}
+    # Failures: ours by our stage, and on scaletest's five stages as mapped.
+    ours = prom.by("sum by (stage) (chatload_stage_failures_total)", "stage", at)
+    assert ours == by_stage and sum(ours.values()) > 0
+    theirs: dict[str, float] = dict.fromkeys(FAILURE_STAGES, 0.0)
+    for stage, n in by_stage.items():
+        if stage in STAGE_MAP:
+            theirs[STAGE_MAP[stage]] += n
+    assert (
+        prom.by("sum by (stage) (coderd_scaletest_chat_stage_failures_total)", "stage", at)
+        == theirs
+    )
+    assert theirs["status_error"] > 0 and theirs["stream_ended_early"] > 0
     assert prom.by("sum by (kind) (chatload_retries_total)", "kind", at) == {
         kind: float(n) for kind, n in report["retries_by_kind"].items()
     }
@@ -66,29 +85,38 @@ def test_the_last_scrape_holds_the_reports_counts(scraped: ScrapedRun) -> None:
     assert sum(integrity.values()) > 0
 
 
-def test_ttft_percentiles_by_phase_match_the_report_within_a_bucket(scraped: ScrapedRun) -> None:
-    prom, at = scraped.prometheus, scraped.last
-    summary = scraped.report["latency_ms"]["time_to_first_output"]
+def within_a_bucket(
+    prom: Prometheus, selector: str, q: float, observed_ms: float, at: float
+) -> None:
+    """``histogram_quantile`` over ``selector``'s buckets lands in the bucket holding the
+    report's percentile (its estimate interpolates inside that bucket, no finer)."""
     bounds = sorted(
-        float(le) for le in prom.by(f"sum by (le) ({TTFT}_bucket)", "le", at) if le != "+Inf"
+        float(le) for le in prom.by(f"sum by (le) ({selector})", "le", at) if le != "+Inf"
     )
-    for q, key in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
-        estimate = prom.value(f"histogram_quantile({q}, sum by (le) ({TTFT}_bucket))", at)
-        upper = next(b for b in bounds if b >= estimate)
-        lower = max((b for b in bounds if b < upper), default=0.0)
-        observed = summary[key] / 1000
-        assert lower * (1 - HDR_SLACK) <= observed <= upper * (1 + HDR_SLACK), (
-            key, observed, estimate, (lower, upper),
-        )  # fmt: skip
-        # By phase: every phase's estimate is a figure, and the phases hold every turn.
-        by_phase = prom.by(
-            f"histogram_quantile({q}, sum by (le, phase) ({TTFT}_bucket))", "phase", at
-        )
-        assert by_phase and all(math.isfinite(v) for v in by_phase.values()), by_phase
+    estimate = prom.value(f"histogram_quantile({q}, sum by (le) ({selector}))", at)
+    upper = next(b for b in bounds if b >= estimate)
+    lower = max((b for b in bounds if b < upper), default=0.0)
+    observed = observed_ms / 1000
+    assert lower * (1 - HDR_SLACK) <= observed <= upper * (1 + HDR_SLACK), (
+        selector, q, observed, estimate, (lower, upper),
+    )  # fmt: skip
+
+
+def test_ttft_percentiles_by_phase_match_the_report_within_a_bucket(scraped: ScrapedRun) -> None:
+    prom, at, latency = scraped.prometheus, scraped.last, scraped.report["latency_ms"]
+    whole, initial = latency["time_to_first_output"], latency["time_to_first_output_initial"]
     per_phase = prom.by(f"sum by (phase) ({TTFT}_count)", "phase", at)
-    # Before issue 22 the run exports one phase "all"; after it, "initial" and "follow_up".
-    assert set(per_phase) in ({"all"}, {"initial", "follow_up"}), per_phase
-    assert sum(per_phase.values()) == summary["count"]
+    assert per_phase == {
+        "initial": initial["count"],
+        "follow_up": whole["count"] - initial["count"],
+    }
+    assert initial["count"] > 0 and per_phase["follow_up"] > 0
+    for q, key in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
+        within_a_bucket(prom, f"{TTFT}_bucket", q, whole[key], at)
+        within_a_bucket(prom, f'{TTFT}_bucket{{phase="initial"}}', q, initial[key], at)
+    # The spread covers several buckets: the check is not one bucket holding everything.
+    filled = prom.by(f"sum by (le) ({TTFT}_bucket)", "le", at)
+    assert len({n for n in filled.values() if 0 < n < whole["count"]}) >= 2, filled
 
 
 def test_the_turn_rate_matches_the_report_within_a_scrape_interval(scraped: ScrapedRun) -> None:
