@@ -20,13 +20,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-## The real servers the replica tests and the pubsub bench start (Debian's packages; the
-## tests run them in private directories on 127.0.0.1). apt-get needs root.
+## The real servers the replica tests and the pubsub bench start, and the Prometheus that
+## scrapes a run in the tests (Debian's packages; the tests run them in private directories
+## on 127.0.0.1). apt-get needs root.
 servers:
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null \
 		|| missing="$$missing postgresql"; \
 	command -v nats-server >/dev/null || test -x /usr/sbin/nats-server || missing="$$missing nats-server"; \
+	command -v prometheus >/dev/null && command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then \
 			echo "installing$$missing"; \

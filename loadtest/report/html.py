@@ -79,6 +79,7 @@ svg.plot { width: 100%; height: auto; display: block; overflow: visible; }
 .plot .line { fill: none; stroke-width: 2; stroke-linejoin: round; stroke-linecap: round; }
 .plot line.marker { stroke: #d55e00; stroke-width: 1.5; stroke-dasharray: 4 3; }
 .plot text.marker { font-weight: 600; fill: #d55e00; paint-order: stroke; stroke: #fff; stroke-width: 3px; }
+.plot text.value.inside { fill: #fff; }
 .plot rect.bar:hover { opacity: .75; }
 .counts { display: grid; align-items: start; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: 0 24px; }
 footer { color: var(--muted); font-size: 12px; margin-top: 18px; }

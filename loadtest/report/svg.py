@@ -1,7 +1,8 @@
 """Line and bar charts as inline SVG strings, so a report opens anywhere without a network.
 
 Each chart is ``<svg class="plot" data-plot=NAME>`` with real marks (a ``<path>`` per line,
-a ``<rect class="bar">`` per bar); its look comes from the page's stylesheet.
+a ``<rect class="bar">`` per bar); its look comes from the page's stylesheet. Its text is laid
+out by ``labels`` so that no label covers another (legends wrap, marker labels take rows).
 """
 
 from __future__ import annotations
@@ -12,14 +13,18 @@ from dataclasses import dataclass
 from html import escape
 
 from loadtest.report.fmt import short
+from loadtest.report.labels import fit, legend_rows, place_marker_labels, text_width
 
 WIDTH, HEIGHT = 640, 300
 LEFT, RIGHT, TOP, BOTTOM = 64, 20, 36, 46
 #: Okabe-Ito: distinguishable with every common colour-vision deficiency.
 PALETTE = ("#0072b2", "#e69f00", "#009e73", "#d55e00", "#cc79a7", "#56b4e9", "#000000")
-LABEL_CHARS = 30
 ROW = 22
 MAX_BAR = 60
+#: Font sizes (px, the page's stylesheet): ticks, values and markers; axis labels and legends.
+SMALL, LABEL = 11, 12
+#: A legend row's height; each row past the first moves the plot area down by one.
+LEGEND_ROW = 16
 
 Point = tuple[float, float | None]
 
@@ -77,32 +82,60 @@ def _empty(name: str, title: str, text: str) -> str:
     )
 
 
-def _legend(entries: Iterable[tuple[str, str, bool]], boxes: bool = False) -> str:
-    """One row above the plot area: a swatch (a line, or a box for bars) and a name each."""
-    out, x = ['<g class="legend">'], float(LEFT)
-    for name, color, dashed in entries:
-        if boxes:
-            out.append(f'<rect x="{x + 4}" y="8" width="12" height="12" fill="{color}"/>')
-        else:
-            dash = ' stroke-dasharray="6 4"' if dashed else ""
-            out.append(
-                f'<line x1="{x}" y1="14" x2="{x + 18}" y2="14" stroke="{color}" '
-                f'stroke-width="3"{dash}/>'
-            )
-        out.append(f'<text x="{x + 23}" y="18">{escape(name)}</text>')
-        x += 23 + 6.4 * len(name) + 18
+def _legend(entries: Iterable[tuple[str, str, bool]], boxes: bool = False) -> tuple[str, float]:
+    """Rows above the plot area: a swatch (a line, or a box for bars) and a name each, a new
+    row where the next would not fit. The markup, and the plot area's top below it."""
+    items = list(entries)
+    if not items:
+        return "", float(TOP)
+    names = [fit(name, WIDTH - RIGHT - LEFT - 23, LABEL) for name, _, _ in items]
+    widths = [23 + text_width(name, LABEL) + 18 for name in names]
+    rows = legend_rows(widths, LEFT, WIDTH - RIGHT + 18)
+    out = ['<g class="legend">']
+    for r, row in enumerate(rows):
+        x, dy = float(LEFT), r * LEGEND_ROW
+        for i in row:
+            (name, color, dashed), text = items[i], names[i]
+            if boxes:
+                out.append(
+                    f'<rect x="{x + 4:.1f}" y="{8 + dy}" width="12" height="12" fill="{color}"/>'
+                )
+            else:
+                dash = ' stroke-dasharray="6 4"' if dashed else ""
+                out.append(
+                    f'<line x1="{x:.1f}" y1="{14 + dy}" x2="{x + 18:.1f}" y2="{14 + dy}" '
+                    f'stroke="{color}" stroke-width="3"{dash}/>'
+                )
+            tip = f"<title>{escape(name)}</title>" if text != name else ""
+            out.append(f'<text x="{x + 23:.1f}" y="{18 + dy}">{escape(text)}{tip}</text>')
+            x += widths[i]
     out.append("</g>")
+    return "".join(out), float(TOP + LEGEND_ROW * (len(rows) - 1))
+
+
+def _marker_labels(marks: Sequence[tuple[float, str]], top: float) -> str:
+    """Labels of vertical marker lines at x: beside their lines, in rows, none over another;
+    the right margin is theirs too (nothing else is written there)."""
+    out = []
+    for label, (_, text) in zip(
+        place_marker_labels(marks, LEFT, WIDTH - 4, top + 2, SMALL), marks, strict=True
+    ):
+        tip = f"<title>{escape(text)}</title>" if label.text != text else ""
+        out.append(
+            f'<text class="marker" x="{label.x:.1f}" y="{label.y:.1f}" '
+            f'text-anchor="{label.anchor}">{escape(label.text)}{tip}</text>'
+        )
     return "".join(out)
 
 
-def _frame(x_label: str, y_label: str, height: int) -> str:
+def _frame(x_label: str, y_label: str, height: int, top: float = TOP) -> str:
     bottom = height - BOTTOM
     return (
-        f'<line class="axis" x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{bottom}"/>'
+        f'<line class="axis" x1="{LEFT}" y1="{top}" x2="{LEFT}" y2="{bottom}"/>'
         f'<line class="axis" x1="{LEFT}" y1="{bottom}" x2="{WIDTH - RIGHT}" y2="{bottom}"/>'
         f'<text class="label" x="{(LEFT + WIDTH - RIGHT) / 2}" y="{height - 8}" '
         f'text-anchor="middle">{escape(x_label)}</text>'
-        f'<text class="label" transform="translate(14 {(TOP + bottom) / 2}) rotate(-90)" '
+        f'<text class="label" transform="translate(14 {(top + bottom) / 2}) rotate(-90)" '
         f'text-anchor="middle">{escape(y_label)}</text>'
     )
 
@@ -151,8 +184,10 @@ def line_chart(
     if hi == lo:
         lo, hi = lo - 1, hi + 1
     values = y_ticks(max(measured))
+    colors = [PALETTE[i % len(PALETTE)] for i in range(len(series))]
+    legend, top = _legend((s.name, c, s.dashed) for s, c in zip(series, colors, strict=True))
     bottom = HEIGHT - BOTTOM
-    y_scale = (bottom - TOP) / values[-1]
+    y_scale = (bottom - top) / values[-1]
     x_scale = (WIDTH - RIGHT - LEFT) / (hi - lo)
     out = [_open(name, title, HEIGHT), _value_grid(values, y_scale, HEIGHT)]
     for tick in x_ticks(lo, hi):
@@ -162,8 +197,7 @@ def line_chart(
             f'<text class="tick" x="{x:.1f}" y="{bottom + 16}" text-anchor="middle">'
             f"{short(tick)}</text>"
         )
-    out.append(_frame(x_label, y_label, HEIGHT))
-    colors = [PALETTE[i % len(PALETTE)] for i in range(len(series))]
+    out.append(_frame(x_label, y_label, HEIGHT, top))
     for line, color in zip(series, colors, strict=True):
         runs = _segments(line.points)
         if not runs:
@@ -181,15 +215,12 @@ def line_chart(
             for run in xy
             if len(run) == 1
         )
-    for x_mark, text in marks:
-        if lo <= x_mark <= hi:
-            x = LEFT + (x_mark - lo) * x_scale
-            out.append(
-                f'<line class="marker" x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{bottom}"/>'
-                f'<text class="marker" x="{x + 4:.1f}" y="{TOP + 12}">{escape(text)}</text>'
-            )
-    out.append(_legend((s.name, c, s.dashed) for s, c in zip(series, colors, strict=True)))
-    out.append("</svg>")
+    shown = [(LEFT + (x - lo) * x_scale, text) for x, text in marks if lo <= x <= hi]
+    out.extend(
+        f'<line class="marker" x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{bottom}"/>'
+        for x, _ in shown
+    )
+    out.extend([_marker_labels(shown, top), legend, "</svg>"])
     return "".join(out)
 
 
@@ -198,9 +229,10 @@ def _colors(bars: Sequence[Bar]) -> dict[str, str]:
     return {group: PALETTE[i % len(PALETTE)] for i, group in enumerate(groups)}
 
 
-def _legend_of(colors: dict[str, str]) -> str:
+def _legend_of(colors: dict[str, str]) -> tuple[str, float]:
+    """A legend of the bars' groups where there are several; the plot area's top."""
     entries = ((group, color, False) for group, color in colors.items())
-    return _legend(entries, boxes=True) if len(colors) > 1 else ""
+    return _legend(entries, boxes=True) if len(colors) > 1 else ("", float(TOP))
 
 
 def bar_chart(
@@ -215,12 +247,15 @@ def bar_chart(
     if not bars:
         return _empty(name, title, "nothing measured")
     values = y_ticks(max(bar.value for bar in bars))
+    colors = _colors(bars)
+    legend, top = _legend_of(colors)
     bottom = HEIGHT - BOTTOM
-    y_scale = (bottom - TOP) / values[-1]
+    y_scale = (bottom - top) / values[-1]
     band = (WIDTH - RIGHT - LEFT) / len(bars)
     width = min(band * 0.8, MAX_BAR)
-    every = math.ceil(len(bars) / 12)
-    colors = _colors(bars)
+    # A category label every so many bars: as many as fit side by side.
+    widest = max(text_width(bar.label, SMALL) for bar in bars) + 6
+    every = max(1, math.ceil(widest / band))
     out = [_open(name, title, HEIGHT), _value_grid(values, y_scale, HEIGHT)]
     for i, bar in enumerate(bars):
         x, height = LEFT + i * band, bar.value * y_scale
@@ -237,19 +272,14 @@ def bar_chart(
     at: dict[int, list[str]] = {}
     for text, index in markers:
         at.setdefault(index, []).append(text)
-    for k, (index, texts) in enumerate(sorted(at.items())):
-        x = LEFT + (index + 0.5) * band
-        # Above the bars, right of the line (left near the edge), each a row higher than the
-        # one before: neighbours never collide.
-        side = ("end", x - 4) if x > WIDTH - RIGHT - 60 else ("start", x + 4)
-        out.append(
-            f'<line class="marker" x1="{x:.1f}" y1="{TOP - 14 - 12 * (k % 3)}" x2="{x:.1f}" '
-            f'y2="{bottom}"/>'
-            f'<text class="marker" x="{side[1]:.1f}" y="{TOP - 4 - 12 * (k % 3)}" '
-            f'text-anchor="{side[0]}">'
-            f"{escape(' '.join(texts))}</text>"
-        )
-    out.extend([_frame(x_label, y_label, HEIGHT), _legend_of(colors), "</svg>"])
+    shown = [(LEFT + (index + 0.5) * band, " ".join(texts)) for index, texts in sorted(at.items())]
+    out.extend(
+        f'<line class="marker" x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{bottom}"/>'
+        for x, _ in shown
+    )
+    out.extend(
+        [_marker_labels(shown, top), _frame(x_label, y_label, HEIGHT, top), legend, "</svg>"]
+    )
     return "".join(out)
 
 
@@ -258,36 +288,43 @@ def hbar_chart(name: str, title: str, bars: Sequence[Bar], x_label: str) -> str:
     if not bars:
         return _empty(name, title, "none recorded")
     left = LEFT + 150
-    height = TOP + ROW * len(bars) + BOTTOM
+    colors = _colors(bars)
+    legend, top = _legend_of(colors)
+    height = round(top) + ROW * len(bars) + BOTTOM
     bottom = height - BOTTOM
     values = y_ticks(max(bar.value for bar in bars))
     scale = (WIDTH - RIGHT - left) / values[-1]
-    colors = _colors(bars)
     out = [_open(name, title, height)]
     for tick in values:
         x = left + tick * scale
         out.append(
-            f'<line class="grid" x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{bottom}"/>'
+            f'<line class="grid" x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{bottom}"/>'
             f'<text class="tick" x="{x:.1f}" y="{bottom + 16}" text-anchor="middle">'
             f"{short(tick)}</text>"
         )
     for i, bar in enumerate(bars):
-        y = TOP + i * ROW
-        text = bar.label if len(bar.label) <= LABEL_CHARS else bar.label[: LABEL_CHARS - 1] + "…"
+        y = top + i * ROW
+        # The category on the left, cut to its room; the value past the bar's end, or inside
+        # it where it would run past the plot's edge.
+        text = fit(bar.label, left - 6 - 4, SMALL)
+        tip = f"<title>{escape(bar.label)}</title>" if text != bar.label else ""
+        end, value = left + bar.value * scale, short(bar.value)
+        inside = end + 4 + text_width(value, SMALL) > WIDTH
+        where = f'x="{end - 4:.1f}" text-anchor="end"' if inside else f'x="{end + 4:.1f}"'
         out.append(
             f'<text class="tick" x="{left - 6}" y="{y + ROW / 2 + 4:.1f}" text-anchor="end">'
-            f"{escape(text)}</text>"
-            f'<rect class="bar" x="{left}" y="{y + 3}" width="{bar.value * scale:.1f}" '
+            f"{escape(text)}{tip}</text>"
+            f'<rect class="bar" x="{left}" y="{y + 3:.1f}" width="{bar.value * scale:.1f}" '
             f'height="{ROW - 6}" fill="{colors[bar.group]}">'
             f"<title>{escape(bar.tip or f'{bar.label}: {bar.value:g}')}</title></rect>"
-            f'<text class="value" x="{left + bar.value * scale + 4:.1f}" '
-            f'y="{y + ROW / 2 + 4:.1f}">{short(bar.value)}</text>'
+            f'<text class="{"value inside" if inside else "value"}" {where} '
+            f'y="{y + ROW / 2 + 4:.1f}">{value}</text>'
         )
     out.append(
-        f'<line class="axis" x1="{left}" y1="{TOP}" x2="{left}" y2="{bottom}"/>'
+        f'<line class="axis" x1="{left}" y1="{top}" x2="{left}" y2="{bottom}"/>'
         f'<line class="axis" x1="{left}" y1="{bottom}" x2="{WIDTH - RIGHT}" y2="{bottom}"/>'
         f'<text class="label" x="{(left + WIDTH - RIGHT) / 2}" y="{height - 8}" '
         f'text-anchor="middle">{escape(x_label)}</text>'
     )
-    out.extend([_legend_of(colors), "</svg>"])
+    out.extend([legend, "</svg>"])
     return "".join(out)

@@ -140,6 +140,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "labels and buckets (coderd_scaletest_chat_*, each with run_id = report.json's "
         "run.run_id; phase initial|follow_up on the turn histograms) and chatload_* for the rest",
     )
+    # Coder's scaletest waits before closing its /metrics (coder/coder cli/exp_scaletest.go
+    # scaletestPrometheusFlags: default 15s; cli/exp_scaletest_chat.go waits, then closes).
+    add(
+        "--prometheus-wait",
+        type=_duration(positive=False),
+        default=0.0,
+        metavar="TIME",
+        help="with --prometheus: keep serving the final figures this long after the run "
+        "ends, for Prometheus's last scrape (as Coder's --scaletest-prometheus-wait; its "
+        "default is 15s, chatload's 0)",
+    )
     add(
         "--web",
         nargs="?",
@@ -458,6 +469,7 @@ def _execute(
         locust_csv=report_dir / "locust",
         progress=Progress(enabled=not args.quiet),
         metrics=MetricsServer(args.prometheus) if args.prometheus else None,
+        metrics_wait=args.prometheus_wait,
         remote=remote_workers(args),
         web=WebUi(args.web) if args.web else None,
     ).run()

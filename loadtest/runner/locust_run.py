@@ -96,6 +96,7 @@ class LocustRun:
         progress: Progress | None = None,
         monitor: Monitor | None = None,
         metrics: MetricsServer | None = None,
+        metrics_wait: float = 0.0,
         remote: RemoteWorkers | None = None,
         web: WebUi | None = None,
     ) -> None:
@@ -106,6 +107,8 @@ class LocustRun:
         self.monitor = monitor
         #: ``--prometheus``: live figures on /metrics while the run lasts.
         self.metrics = metrics
+        #: ``--prometheus-wait``: seconds the final figures stay on /metrics after the run.
+        self.metrics_wait = metrics_wait
         #: ``--master``: the workers are on other machines; none are started here.
         self.remote = remote
         #: ``--web``: Locust's web UI, with the chatload tab, while the run lasts.
@@ -243,6 +246,8 @@ class LocustRun:
                 snapshot = self.runtime.recorder.snapshot()
             ended_at = datetime.now(UTC)
             duration = time.monotonic() - start
+            if self.metrics is not None and self.metrics_wait > 0:
+                _linger(self.metrics_wait, interrupted)
         finally:
             if self.metrics is not None:
                 self.metrics.stop()
@@ -350,3 +355,19 @@ def _lost(roster: join.Roster, node: str, procs: list[processes.WorkerProcess]) 
     ended = [p.describe() for p in procs if hello is not None and p.proc.pid == hello.pid]
     how = f"; {ended[0]}" if ended else ""
     return f"{roster.name(node)} (no final snapshot{how})"
+
+
+def _linger(seconds: float, interrupted: list[str]) -> None:
+    """``--prometheus-wait``: the run is over and /metrics serves its final figures; wait
+    for Prometheus's last scrape, cut short by SIGINT or SIGTERM (the run stays complete)."""
+    print(
+        f"chatload run: serving the final figures on /metrics for {seconds:g} s "
+        "(--prometheus-wait)",
+        file=sys.stderr,
+        flush=True,
+    )
+    signals = len(interrupted)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and len(interrupted) == signals:
+        gevent.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+    del interrupted[signals:]

@@ -3,12 +3,16 @@ missing and we are root; kept off the network (the pages must not need it)."""
 
 from __future__ import annotations
 
+import html
+import json
 import os
+import re
 import shutil
 import struct
 import subprocess
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -99,3 +103,55 @@ def colours(rows: list[bytes], bpp: int) -> set[tuple[int, int, int]]:
     for row in rows:
         seen.update(zip(row[0::bpp], row[1::bpp], row[2::bpp], strict=True))
     return seen
+
+
+#: Run in the page once it is laid out: every plot's text boxes as the browser drew them.
+_MEASURE = """<script>
+const plots = [];
+for (const svg of document.querySelectorAll('svg.plot')) {
+  const box = r => [r.left, r.top, r.right, r.bottom];
+  const texts = [...svg.querySelectorAll('text')].map(
+    t => ({text: t.textContent, box: box(t.getBoundingClientRect())}));
+  plots.push({plot: svg.dataset.plot, box: box(svg.getBoundingClientRect()), texts});
+}
+const out = document.createElement('pre');
+out.id = 'chatload-label-boxes';
+out.textContent = JSON.stringify(plots);
+document.body.appendChild(out);
+</script>"""
+
+
+def label_boxes(chromium: str, page: Path, work: Path, width: int) -> list[dict[str, Any]]:
+    """Every ``svg.plot`` of ``page`` in a ``width`` px wide window: its box and its texts'
+    boxes (CSS px), measured by Chromium itself (``getBoundingClientRect``)."""
+    measured = page.with_name(f"measured-{width}-{page.name}")
+    measured.write_text(page.read_text().replace("</body>", _MEASURE + "</body>"))
+    done = browse(
+        chromium,
+        work / f"profile-{width}",
+        f"--window-size={width},2000",
+        "--dump-dom",
+        measured.as_uri(),
+    )
+    measured.unlink()
+    found = re.search(r'<pre id="chatload-label-boxes">([^<]*)</pre>', done.stdout)
+    assert found, done.stderr[-2000:]
+    plots: list[dict[str, Any]] = json.loads(html.unescape(found[1]))
+    return plots
+
+
+def collisions(plot: dict[str, Any], slack: float = 1.0) -> list[str]:
+    """Texts of one plot that overlap another by more than ``slack`` px both ways, or stick
+    out of the plot's box by more than ``slack``."""
+    found = []
+    texts = [t for t in plot["texts"] if t["text"].strip()]
+    for i, a in enumerate(texts):
+        ax0, ay0, ax1, ay1 = a["box"]
+        for b in texts[i + 1 :]:
+            bx0, by0, bx1, by1 = b["box"]
+            if min(ax1, bx1) - max(ax0, bx0) > slack and min(ay1, by1) - max(ay0, by0) > slack:
+                found.append(f"{plot['plot']}: {a['text']!r} covers {b['text']!r}")
+        px0, py0, px1, py1 = plot["box"]
+        if ax0 < px0 - slack or ax1 > px1 + slack or ay0 < py0 - slack or ay1 > py1 + slack:
+            found.append(f"{plot['plot']}: {a['text']!r} runs out of the plot")
+    return found

@@ -24,6 +24,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from loadtest.core.decode import PING, DecodeError, decode_frame
 from tests.integration.browser import chromium_or_skip
+from tests.integration.prometheus_server import ScrapedRun, scraped_run
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "chatload-test-owner-token-7f3a9c"
@@ -276,3 +277,10 @@ def any_era(request: pytest.FixtureRequest) -> Iterator[EraSim]:
 def chromium() -> str:
     """Headless Chromium's path (the browser tests skip where it cannot be had)."""
     return chromium_or_skip()
+
+
+@pytest.fixture(scope="session")
+def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScrapedRun]:
+    """One ``chatload run --prometheus`` against the simulator, both scraped by a private
+    Prometheus (skips where Debian's ``prometheus`` is not installed)."""
+    yield from scraped_run(tmp_path_factory.mktemp("scraped"))

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.browser import browse, colours, png_rows
+from tests.integration.browser import browse, collisions, colours, label_boxes, png_rows
 
 SLO = "time_to_first_output.p95 < 400ms"
 
@@ -293,6 +293,17 @@ def test_capacity_html_shows_its_plots_in_a_browser(chromium: str, tmp_path: Pat
     from loadtest.report.svg import PALETTE
 
     assert colours_with(rows, bpp, PALETTE[0]), "the plotted series is not on the page"
+    # The boundary's two labels (8 and 9 users: adjacent) both read, and no other label is
+    # covered, in two columns and in one (the layout is the same at every zoom); the
+    # screenshot stays in tmp_path.
+    for width in (1400, 700):
+        plots = label_boxes(chromium, tmp_path / "capacity.html", tmp_path, width)
+        assert len(plots) == 1  # the one SLO figure; no throughput in these steps
+        for plot in plots:
+            texts = [t["text"] for t in plot["texts"]]
+            assert "feasible max" in texts and f"breaks: {SLO}" in texts
+            assert not collisions(plot), collisions(plot)
+    print(f"screenshot: {shot}")
 
 
 def colours_with(rows: list[bytes], bpp: int, hex_colour: str) -> bool:

@@ -1,4 +1,5 @@
-"""``report.html`` in a real browser (headless Chromium): it renders, offline, with its plots.
+"""``report.html`` in a real browser (headless Chromium): it renders, offline, with its plots,
+and no label of a plot covers another.
 
 Slow (a browser start, a screenshot decoded in Python): runs in ``make test-all``.
 """
@@ -13,7 +14,7 @@ import pytest
 from loadtest.core.slo import SloCheck, SloResult
 from loadtest.report.files import write_report_files
 from loadtest.report.svg import PALETTE
-from tests.integration.browser import browse, colours, png_rows
+from tests.integration.browser import browse, collisions, colours, label_boxes, png_rows
 from tests.unit.report.test_writers import sample_report
 
 pytestmark = pytest.mark.slow
@@ -67,3 +68,21 @@ def test_the_rendered_dom_holds_every_plot(chromium: str, page: Path, tmp_path: 
         svg = re.search(rf'data-plot="{name}".*?</svg>', dom, re.S)
         assert svg and re.search(r'<(?:path class="line"|rect class="bar")', svg[0]), name
     assert "FAIL" in dom and "time_to_first_output.p95 &lt; 10ms" in dom
+
+
+@pytest.mark.parametrize("width", [1400, 700])
+def test_no_label_of_a_plot_covers_another(
+    chromium: str, page: Path, tmp_path: Path, width: int
+) -> None:
+    """Two columns of plots and one (the page's narrow layout): the texts' boxes as Chromium
+    drew them; a screenshot of the page is kept in tmp_path."""
+    plots = label_boxes(chromium, page, tmp_path, width)
+    assert len(plots) == PLOTS
+    assert all(plot["texts"] for plot in plots)
+    found = [c for plot in plots for c in collisions(plot)]
+    shot = tmp_path / f"report-{width}.png"
+    browse(chromium, tmp_path / "shot", f"--window-size={width},{HEIGHT}", f"--screenshot={shot}",
+           page.as_uri())  # fmt: skip
+    assert shot.exists()
+    print(f"screenshot: {shot}")
+    assert not found, found
