@@ -20,7 +20,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from loadtest.trace.model import SCHEMA_VERSION, Trace, TraceChat, TraceHeader, TraceTurn
+from loadtest.trace.model import (
+    SCHEMA_VERSION,
+    ChatLine,
+    TraceHeader,
+    TraceLines,
+    TraceTurn,
+    turns_json,
+)
 
 #: The tool that starts a sub-agent (coderd/x/chatd/subagent.go ``spawnAgentToolName``;
 #: protocol §10.3): each call is one child chat.
@@ -133,7 +140,7 @@ def opaque(salt: bytes, ident: str) -> str:
 
 @dataclass(slots=True)
 class Built:
-    trace: Trace
+    trace: TraceLines
     #: Chats left out because they had no user message (nothing to replay).
     without_turns: int = 0
     #: Sub-agent chats left out because their parent is not in the trace.
@@ -150,9 +157,9 @@ def build_trace(
 ) -> Built:
     """The trace of ``chats``: roots (user chats) and the sub-agents under them, each chat at
     its offset from ``since`` (default: the first chat's start)."""
-    # One chat at a time: only its turns are kept once they are cut, so an export of millions
-    # of messages holds the turns, never the messages.
-    read = [(replace(chat, messages=[]), turns_of(chat)) for chat in chats]
+    # One chat at a time: once its turns are cut only their JSON is kept, so an export of
+    # millions of messages holds compact turns, never the messages.
+    read = [(replace(chat, messages=[]), _compact(turns_of(chat))) for chat in chats]
     roots = {chat.id for chat, turns in read if chat.parent is None and turns}
     without_turns = sum(1 for _, turns in read if not turns)
     orphans = sum(
@@ -166,17 +173,19 @@ def build_trace(
     kept.sort(key=lambda pair: (pair[0].created, pair[0].parent is not None, pair[0].id))
     slots: dict[str, int] = {}
     lines = []
-    for chat, turns in kept:
+    for chat, compact in kept:
+        assert compact is not None
         workspace = None
         if chat.workspace is not None:
             workspace = slots.setdefault(chat.workspace, len(slots))
         lines.append(
-            TraceChat(
+            ChatLine(
                 chat=opaque(salt, chat.id),
                 start_s=_ms(max(0.0, chat.created - origin)),
                 parent=None if chat.parent is None else opaque(salt, chat.parent),
                 workspace=workspace,
-                turns=turns,
+                turns=compact[0],
+                turn_count=compact[1],
             )
         )
     window = until.timestamp() - origin if until is not None else 0.0
@@ -188,4 +197,9 @@ def build_trace(
         duration_s=_ms(max(window, last)),
         chats=len(lines),
     )
-    return Built(Trace(header, lines), without_turns, orphans)
+    return Built(TraceLines(header, lines), without_turns, orphans)
+
+
+def _compact(turns: list[TraceTurn]) -> tuple[str, int] | None:
+    """The turns as JSON and their number; None for none."""
+    return (turns_json(turns), len(turns)) if turns else None

@@ -17,7 +17,7 @@ from pathlib import Path
 from loadtest.config import ConfigError, parse_duration
 from loadtest.trace.build import Built
 from loadtest.trace.files import TraceError, read_trace, write_trace
-from loadtest.trace.model import Trace
+from loadtest.trace.model import TraceLines
 from loadtest.trace.progress import Progress
 
 DEFAULT_OUT = Path("trace.jsonl.gz")
@@ -145,16 +145,16 @@ def parse_moment(flag: str, text: str | None, now: datetime | None = None) -> da
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _write(trace: Trace, out: Path) -> None:
+def _write(trace: TraceLines, out: Path) -> None:
     try:
         write_trace(out, trace)
     except OSError as exc:
         raise UsageError(f"{out}: cannot write it ({exc.strerror})") from None
 
 
-def _summary(out: Path, trace: Trace) -> str:
+def _summary(out: Path, trace: TraceLines) -> str:
     subagents = sum(1 for chat in trace.chats if chat.parent is not None)
-    turns = sum(len(chat.turns) for chat in trace.chats)
+    turns = sum(chat.turn_count for chat in trace.chats)
     start = trace.header.started_at.isoformat().replace("+00:00", "Z")
     return (
         f"wrote {out}: {len(trace.chats):,} chats ({subagents:,} sub-agents), {turns:,} turns, "
@@ -173,7 +173,8 @@ def _export(args: argparse.Namespace) -> int:
     database = args.database_url
     host = args.host
     if database is None and host is None:
-        database = os.environ.get(DATABASE_ENV) or None
+        api_flags = args.token is not None or args.rps is not None or args.era != "auto"
+        database = None if api_flags else os.environ.get(DATABASE_ENV) or None
         host = None if database else os.environ.get("CODER_URL") or None
     if database is None and host is None:
         raise UsageError(

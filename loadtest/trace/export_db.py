@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -45,10 +45,10 @@ SELECT
     c.id::text AS chat_id,
     c.parent_chat_id::text AS parent_id,
     c.workspace_id::text AS workspace_id,
-    c.created_at AS chat_created_at,
-    COALESCE(p.created_at, c.created_at) AS root_created_at,
+    extract(epoch FROM c.created_at)::float8 AS chat_created_at,
+    extract(epoch FROM COALESCE(p.created_at, c.created_at))::float8 AS root_created_at,
     m.id AS message_id,
-    m.created_at AS message_created_at,
+    extract(epoch FROM m.created_at)::float8 AS message_created_at,
     m.role::text AS role,
     m.visibility::text AS visibility,
     m.output_tokens,
@@ -120,7 +120,8 @@ class _Counts:
 def _chats(
     rows: Iterator[tuple[Any, ...]], progress: Progress, window: tuple[float, float] | None
 ) -> Iterator[SourceChat]:
-    """Rows grouped into chats (they come grouped), the progress bar fed on the way."""
+    """Rows grouped into chats (they come grouped), the progress bar fed on the way; times
+    come as seconds since the epoch (no datetime per row)."""
     counts = _Counts()
     chat: SourceChat | None = None
     for row in rows:
@@ -129,12 +130,12 @@ def _chats(
         if chat is None or chat.id != chat_id:
             if chat is not None:
                 yield chat
-            chat = SourceChat(chat_id, created.timestamp(), parent, workspace)
+            chat = SourceChat(chat_id, created, parent, workspace)
             counts.chats += 1
         if message_id is not None:
             chat.messages.append(
                 Message(
-                    at=at.timestamp(),
+                    at=at,
                     role=role,
                     visible=visibility in VISIBLE,
                     text_chars=int(text_chars),
@@ -143,15 +144,17 @@ def _chats(
                 )
             )
             counts.messages += 1
-        fraction = None
-        if window is not None:
-            start, end = window
-            fraction = (root_created.timestamp() - start) / (end - start) if end > start else 1.0
-        progress.update(
-            fraction,
-            f"{counts.chats:,} chats, {counts.messages:,} messages "
-            f"(reached {root_created:%Y-%m-%d %H:%M})",
-        )
+        if progress.due():
+            fraction = None
+            if window is not None:
+                start, end = window
+                fraction = (root_created - start) / (end - start) if end > start else 1.0
+            reached = datetime.fromtimestamp(root_created, UTC)
+            progress.update(
+                fraction,
+                f"{counts.chats:,} chats, {counts.messages:,} messages "
+                f"(reached {reached:%Y-%m-%d %H:%M} UTC)",
+            )
     if chat is not None:
         yield chat
 
@@ -168,7 +171,10 @@ def export_database(
     import psycopg
     from psycopg import errors
 
-    window = (since.timestamp(), until.timestamp()) if since and until else None
+    # The bar runs over the window by chat start (rows come in start order); an open end
+    # is now.
+    end = until or datetime.now(UTC)
+    window = (since.timestamp(), end.timestamp()) if since else None
     try:
         conn = psycopg.connect(url, connect_timeout=15, application_name="chatload trace export")
     except psycopg.Error as exc:

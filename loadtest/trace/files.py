@@ -1,14 +1,17 @@
 """Trace files: JSON Lines, gzip allowed; read with errors that name the line and the key.
 
 A file is gzip when it starts with gzip's magic bytes, whatever its name; it is written gzip
-when its name ends in ``.gz``. Writing is atomic and repeatable: the same trace gives the same
-bytes (the gzip header carries no time), so a seeded ``synth`` makes identical files.
+when its name ends in ``.gz``. Writing is atomic (a temporary name, then a rename) and
+repeatable: the same trace gives the same bytes (the gzip header carries no name or time),
+so a seeded ``synth`` makes identical files.
 """
 
 from __future__ import annotations
 
 import gzip
 import io
+import os
+import tempfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +21,14 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from loadtest.config import explain
-from loadtest.report.atomic import write_atomic
-from loadtest.trace.model import SCHEMA_VERSION, Trace, TraceChat, TraceHeader, check_chats
+from loadtest.trace.model import (
+    SCHEMA_VERSION,
+    Trace,
+    TraceChat,
+    TraceHeader,
+    TraceLines,
+    check_chats,
+)
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -115,16 +124,29 @@ def _header(raw: bytes, where: str) -> TraceHeader:
     return header
 
 
-def encode(trace: Trace) -> bytes:
+def encode(trace: Trace | TraceLines) -> bytes:
     """The trace as JSON Lines: the header, then one chat a line."""
-    lines = [orjson.dumps(trace.header.model_dump(mode="json"))]
-    lines.extend(orjson.dumps(chat.model_dump(mode="json")) for chat in trace.chats)
-    return b"\n".join(lines) + b"\n"
+    return b"".join(line + b"\n" for line in trace.encoded())
 
 
-def write_trace(path: Path, trace: Trace) -> None:
-    """Write ``trace`` to ``path`` whole or not at all; gzip when the name ends in ``.gz``."""
-    data = encode(trace)
-    if path.name.endswith(".gz"):
-        data = gzip.compress(data, mtime=0)
-    write_atomic(path, data)
+def write_trace(path: Path, trace: Trace | TraceLines) -> None:
+    """Write ``trace`` to ``path`` whole or not at all, a line at a time (a big export is
+    never all in memory twice); gzip when the name ends in ``.gz``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            out: IO[bytes] = raw
+            if path.name.endswith(".gz"):
+                # No name and no time in the gzip header: the same trace, the same bytes.
+                out = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)  # type: ignore[assignment]
+            for line in trace.encoded():
+                out.write(line)
+                out.write(b"\n")
+            if out is not raw:
+                out.close()
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a trace is for sharing
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -5,17 +5,21 @@ start, parent and workspace slot, per turn the think time before it, the prompt'
 the shape of the answer. No text, no titles, no names, no ids as Coder knows them: a chat is
 an opaque hash, a workspace a small slot number. Pure: no I/O (``files.py`` reads and writes).
 
-A replay (``chatload run --trace``) reads exactly this: ``Trace.chats`` in start order, each
-``TraceChat`` with its ``start_s`` offset, ``parent`` (another chat's ``chat``, so a sub-agent
-starts under it), ``workspace`` slot (chats sharing a slot share a workspace) and ``turns``.
+A replay (``chatload run --trace``) reads exactly this: ``Trace.chats`` (exports and synth
+write them in start order; one edited by hand may not be, so a replay sorts by ``start_s``),
+each ``TraceChat`` with its ``start_s`` offset, ``parent`` (another chat's ``chat``: a
+sub-agent starts under it), ``workspace`` slot (chats sharing a slot share a workspace) and
+``turns``. Read, a turn costs ~1.3 KB as a model: a day of traffic is fine, a year is not
+(replay a ``--window`` of it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
+import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, NonNegativeInt
 
 #: The format version this chatload reads and writes.
@@ -81,7 +85,7 @@ class TraceChat(_Line):
 
 @dataclass(slots=True)
 class Trace:
-    """A whole trace: the header and the chats in file order."""
+    """A whole trace as read: the header and the chats in file order, each checked."""
 
     header: TraceHeader
     chats: list[TraceChat]
@@ -89,6 +93,62 @@ class Trace:
     def turns(self) -> Iterable[TraceTurn]:
         for chat in self.chats:
             yield from chat.turns
+
+    def encoded(self) -> Iterator[bytes]:
+        """Its lines as JSON, the header first."""
+        yield orjson.dumps(self.header.model_dump(mode="json"))
+        for chat in self.chats:
+            yield orjson.dumps(chat.model_dump(mode="json"))
+
+
+def turns_json(turns: Sequence[TraceTurn]) -> str:
+    """Turns as the JSON array a chat line holds. A ``str``, made to measure: the ``bytes``
+    orjson returns keep its 4 KB buffer (measured), which for a million chats is 4 GB."""
+    return orjson.dumps([turn.model_dump(mode="json") for turn in turns]).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class ChatLine:
+    """A chat as it will be written: its turns already JSON. Exports and synth hold these,
+    not models: a turn costs ~150 bytes so, against ~1.3 KB as a ``TraceTurn``."""
+
+    chat: str
+    start_s: float
+    parent: str | None
+    workspace: int | None
+    #: The turns as a JSON array.
+    turns: str
+    turn_count: int
+
+    def encoded(self) -> bytes:
+        return orjson.dumps(
+            {
+                "chat": self.chat,
+                "start_s": self.start_s,
+                "parent": self.parent,
+                "workspace": self.workspace,
+                "turns": orjson.Fragment(self.turns),
+            }
+        )
+
+
+@dataclass(slots=True)
+class TraceLines:
+    """A trace being written: the header and each chat's line (``Trace`` is what is read)."""
+
+    header: TraceHeader
+    chats: list[ChatLine]
+
+    def encoded(self) -> Iterator[bytes]:
+        """Its lines as JSON, the header first: the same bytes ``Trace.encoded`` gives."""
+        yield orjson.dumps(self.header.model_dump(mode="json"))
+        for chat in self.chats:
+            yield chat.encoded()
+
+    def parsed(self) -> Trace:
+        """As models, each line checked (for tests and small traces)."""
+        chats = [TraceChat.model_validate(orjson.loads(chat.encoded())) for chat in self.chats]
+        return Trace(self.header, chats)
 
 
 @dataclass(frozen=True, slots=True)

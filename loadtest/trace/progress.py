@@ -31,6 +31,10 @@ class Progress:
         self._last = -EVERY_S
         self._width = 0
 
+    def due(self) -> bool:
+        """Whether a redraw would show now: callers skip formatting their detail when not."""
+        return self.enabled and self._clock() - self._last >= EVERY_S
+
     def update(self, fraction: float | None, detail: str, force: bool = False) -> None:
         now = self._clock()
         if not self.enabled or (not force and now - self._last < EVERY_S):

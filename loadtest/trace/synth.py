@@ -1,7 +1,7 @@
 """``chatload trace synth``: a trace from a scenario's distributions, seeded and repeatable.
 
 So every shipped scenario can be replayed, and a trace can be made, then edited by hand or
-by a script. Pure: a scenario, a seed and the counts in, a ``Trace`` out.
+by a script. Pure: a scenario, a seed and the counts in, a ``TraceLines`` out.
 
 - Arrivals: ``chats`` given, they start at uniform random moments of ``duration`` (a Poisson
   process with that many arrivals). Otherwise from ``[load]``: an open loop starts chats at
@@ -20,6 +20,7 @@ from __future__ import annotations
 import heapq
 import math
 import random
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
@@ -29,7 +30,14 @@ from loadtest.core.profiles import ClosedProfile, Open
 from loadtest.scenario import Scenario
 from loadtest.sim.config import SimConfig
 from loadtest.trace.build import opaque
-from loadtest.trace.model import SCHEMA_VERSION, Trace, TraceChat, TraceHeader, TraceTurn
+from loadtest.trace.model import (
+    SCHEMA_VERSION,
+    ChatLine,
+    TraceHeader,
+    TraceLines,
+    TraceTurn,
+    turns_json,
+)
 
 #: A synthetic trace's ``started_at``: fixed, so the same seed gives the same bytes, and
 #: plainly not a real day.
@@ -73,12 +81,18 @@ def _turn(scenario: Scenario, sim: SimConfig, rng: random.Random, first: bool) -
     )
 
 
-def _turns(scenario: Scenario, sim: SimConfig, rng: random.Random) -> list[TraceTurn]:
-    return [_turn(scenario, sim, rng, first=i == 0) for i in range(scenario.chat.turns)]
+@dataclass(frozen=True, slots=True)
+class _Chat:
+    start: float
+    #: The turns as JSON (compact: a big trace holds no models) and how long they take.
+    turns: str
+    length_s: float
 
 
-def _length(turns: list[TraceTurn]) -> float:
-    return sum(t.think_s + (t.duration_s or 0.0) for t in turns)
+def _chat(start: float, scenario: Scenario, sim: SimConfig, rng: random.Random) -> _Chat:
+    turns = [_turn(scenario, sim, rng, first=i == 0) for i in range(scenario.chat.turns)]
+    length = sum(t.think_s + (t.duration_s or 0.0) for t in turns)
+    return _Chat(start, turns_json(turns), length)
 
 
 def _open_starts(profile: Open, turns: int, duration: float, rng: random.Random) -> list[float]:
@@ -91,17 +105,15 @@ def _open_starts(profile: Open, turns: int, duration: float, rng: random.Random)
     return starts
 
 
-def _closed(
-    scenario: Scenario, sim: SimConfig, duration: float, rng: random.Random
-) -> list[tuple[float, list[TraceTurn]]]:
-    """Each user's chats back to back: (start, turns) in start order."""
+def _closed(scenario: Scenario, sim: SimConfig, duration: float, rng: random.Random) -> list[_Chat]:
+    """Each user's chats back to back, in start order."""
     profile = scenario.load.profile
     assert isinstance(profile, ClosedProfile)
     most = max(profile.users_at(t) for t in _moments(duration)) if duration > 0 else 0
     rate = scenario.load.spawn_rate
     ready = [(user / rate, user) for user in range(most)]
     heapq.heapify(ready)
-    chats: list[tuple[float, list[TraceTurn]]] = []
+    chats: list[_Chat] = []
     while ready and len(chats) < MAX_CHATS:
         t, user = heapq.heappop(ready)
         if t >= duration:
@@ -109,10 +121,10 @@ def _closed(
         if user >= profile.users_at(t):
             heapq.heappush(ready, (t + WAKE_S, user))  # not wanted yet (ramp, step, spike)
             continue
-        turns = _turns(scenario, sim, rng)
-        chats.append((t, turns))
-        heapq.heappush(ready, (t + max(_length(turns), 0.001), user))
-    chats.sort(key=lambda pair: pair[0])
+        chat = _chat(t, scenario, sim, rng)
+        chats.append(chat)
+        heapq.heappush(ready, (t + max(chat.length_s, 0.001), user))
+    chats.sort(key=lambda chat: chat.start)
     return chats
 
 
@@ -123,7 +135,7 @@ def _moments(duration: float) -> list[float]:
 
 def synth(
     scenario: Scenario, *, seed: int, chats: int | None = None, duration: float | None = None
-) -> Trace:
+) -> TraceLines:
     """A trace of ``scenario``: ``chats`` chats over ``duration`` seconds (each defaulting to
     what the scenario's load would start in its run time)."""
     sim = sim_config(scenario)
@@ -135,22 +147,23 @@ def synth(
         if not 0 <= chats <= MAX_CHATS:
             raise ConfigError(f"--chats must be between 0 and {MAX_CHATS:,}")
         starts = sorted(rng.uniform(0, span) for _ in range(chats))
-        planned = [(start, _turns(scenario, sim, rng)) for start in starts]
+        planned = [_chat(start, scenario, sim, rng) for start in starts]
     elif isinstance(scenario.load.profile, Open):
         starts = _open_starts(scenario.load.profile, scenario.chat.turns, span, rng)
-        planned = [(start, _turns(scenario, sim, rng)) for start in starts]
+        planned = [_chat(start, scenario, sim, rng) for start in starts]
     else:
         planned = _closed(scenario, sim, span, rng)
     salt = f"chatload-synth:{seed}".encode()
     lines = [
-        TraceChat(
+        ChatLine(
             chat=opaque(salt, str(index)),
-            start_s=round(start, 3),
+            start_s=round(chat.start, 3),
             parent=None,
             workspace=None,
-            turns=turns,
+            turns=chat.turns,
+            turn_count=scenario.chat.turns,
         )
-        for index, (start, turns) in enumerate(planned)
+        for index, chat in enumerate(planned)
     ]
     header = TraceHeader(
         schema_version=SCHEMA_VERSION,
@@ -159,4 +172,4 @@ def synth(
         duration_s=round(span, 3),
         chats=len(lines),
     )
-    return Trace(header, lines)
+    return TraceLines(header, lines)

@@ -104,7 +104,7 @@ def test_a_trace_of_parents_children_and_workspaces() -> None:
         since=since,
         until=until,
     )
-    trace = built.trace
+    trace = built.trace.parsed()
     assert (built.orphans, built.without_turns) == (1, 1)
     assert [c.chat for c in trace.chats] == [
         opaque(SALT, "chat-1"),
@@ -119,11 +119,12 @@ def test_a_trace_of_parents_children_and_workspaces() -> None:
     assert trace.header.duration_s == 3660.0
     assert trace.header.chats == 4
     # What is written reads back as the same trace: it passes every check across lines.
-    assert read_trace_bytes(encode(trace)) == trace
+    assert read_trace_bytes(encode(built.trace)) == trace
+    assert encode(built.trace) == encode(trace)
 
 
 def test_without_a_window_the_trace_starts_at_its_first_chat() -> None:
-    trace = build_trace([agent_chat()], source="t", salt=SALT).trace
+    trace = build_trace([agent_chat()], source="t", salt=SALT).trace.parsed()
     assert trace.header.started_at == datetime.fromtimestamp(T0, UTC)
     assert trace.chats[0].start_s == 0.0
     assert trace.header.duration_s == 0.0

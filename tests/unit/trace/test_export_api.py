@@ -192,7 +192,7 @@ def test_the_owners_chats_in_the_window_with_their_sub_agents() -> None:
         salt=b"s",
         progress=Progress("test", enabled=False),
     )
-    trace = built.trace
+    trace = built.trace.parsed()
     assert [c.chat for c in trace.chats] == [
         opaque(b"s", "root"),
         opaque(b"s", "kid"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -126,3 +127,36 @@ def test_show_of_a_bad_trace_exits_2_naming_the_line_and_shows_nothing(
         == f"chatload trace show: {trace}: line 3: parent: 'nobody' is not a chat in this file\n"
     )
     assert not page.exists()
+
+
+def _cut_gzip(data: bytes) -> bytes:
+    import gzip
+
+    many = data + b"".join(orjson.dumps({**ROWS[3], "chat": f"x{i}"}) + b"\n" for i in range(300))
+    packed = gzip.compress(many.replace(b'"chats":3', b'"chats":303'))
+    return packed[: len(packed) // 2]
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        (lambda d: d.replace(b'"steps":1,', b"", 1), "line 2: turns.1.steps: Field required"),
+        (lambda d: d.replace(b'"think_s":40.0', b'"think_s":-40.0'), "line 2: turns.1.think_s: "),
+        (lambda d: d.replace(b'"parent":"a"', b'"parent":"z"'), "line 3: parent: 'z' is not"),
+        (_cut_gzip, "the gzip stream ends early (the file was cut short)"),
+    ],
+    ids=["missing key", "negative time", "unknown parent", "truncated gzip"],
+)
+def test_the_bad_traces_of_the_issue_exit_2_naming_the_line(
+    damage: Callable[[bytes], bytes],
+    expected: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    trace = tmp_path / "bad.jsonl.gz"
+    trace.write_bytes(damage(DATA))
+    assert main(["trace", "show", str(trace)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(f"chatload trace show: {trace}: line ")
+    assert expected in err

@@ -24,16 +24,17 @@ def test_the_same_seed_gives_the_same_bytes_and_another_seed_another_trace() -> 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
 def test_every_shipped_scenario_makes_a_valid_trace(path: Path) -> None:
     scenario = load_scenario(path)
-    trace = synth(scenario, seed=1, duration=min(scenario.load.run_time, 120))
+    lines = synth(scenario, seed=1, duration=min(scenario.load.run_time, 120))
+    trace = read_trace_bytes(encode(lines))
     assert trace.chats, "a scenario's own load starts chats"
-    assert read_trace_bytes(encode(trace)) == trace
+    assert trace == lines.parsed()
     assert all(len(chat.turns) == scenario.chat.turns for chat in trace.chats)
     lengths = {len(p) for p in scenario.chat.prompts}
     assert {t.prompt_chars for t in trace.turns()} <= lengths
 
 
 def test_chats_given_start_within_the_duration_in_order() -> None:
-    trace = synth(load_scenario(None), seed=3, chats=200, duration=600)
+    trace = synth(load_scenario(None), seed=3, chats=200, duration=600).parsed()
     starts = [chat.start_s for chat in trace.chats]
     assert len(starts) == 200 == trace.header.chats
     assert starts == sorted(starts)
@@ -60,7 +61,7 @@ parts_per_turn = 10
 acquire_ms = 500
 """
     )
-    trace = synth(load_scenario(path), seed=1, chats=10, duration=60)
+    trace = synth(load_scenario(path), seed=1, chats=10, duration=60).parsed()
     for chat in trace.chats:
         first, *rest = chat.turns
         assert first.think_s == 0.0
@@ -81,7 +82,7 @@ def test_an_open_loop_starts_chats_at_its_turn_rate_over_turns(tmp_path: Path) -
     path.write_text(
         '[load]\nmode = "open"\narrival_rate = 6\narrival = "constant"\n[chat]\nturns = 3\n'
     )
-    trace = synth(load_scenario(path), seed=1, duration=100)
+    trace = synth(load_scenario(path), seed=1, duration=100).parsed()
     # 6 turns a second in 3-turn chats: a chat every half second.
     assert len(trace.chats) == 199
     assert trace.chats[1].start_s - trace.chats[0].start_s == pytest.approx(0.5)
@@ -94,7 +95,7 @@ def test_a_closed_loop_keeps_its_users_busy_one_chat_each_at_a_time(tmp_path: Pa
         "[chat]\nturns = 2\nthink_time = 5\n"
         "[sim.config]\nttft_ms = 1000\nparts_per_turn = 0\n"
     )
-    trace = synth(load_scenario(path), seed=1, duration=60)
+    trace = synth(load_scenario(path), seed=1, duration=60).parsed()
     # Each chat lasts 0 + 1 + 5 + 1 = 7 s; users start at 0, 0.5, 1, 1.5 s.
     starts = [chat.start_s for chat in trace.chats]
     assert starts[:4] == [0.0, 0.5, 1.0, 1.5]
