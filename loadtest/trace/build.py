@@ -40,6 +40,15 @@ ANSWER_ROLES = frozenset({"assistant", "tool"})
 HASH_BYTES = 8
 
 
+class ExportError(Exception):
+    """An export that could not be made; ``unreachable`` when the source could not be used
+    (exit 3), else the request was wrong (exit 2). No secret is in the message."""
+
+    def __init__(self, message: str, unreachable: bool = True) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     """One committed message, as much of it as a trace may know."""

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from loadtest.config import ConfigError, parse_duration
-from loadtest.trace.build import Built
+from loadtest.trace.build import Built, ExportError
 from loadtest.trace.files import TraceError, read_trace, write_trace
 from loadtest.trace.model import TraceLines
 from loadtest.trace.progress import Progress
@@ -92,7 +92,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "the scenario's load), turns from [chat], each answer's shape from [sim] config. The "
         "same seed gives the same file.",
     )
-    synth.add_argument("--scenario", metavar="FILE", type=Path, help="default: the defaults")
+    synth.add_argument(
+        "--scenario", metavar="FILE", type=Path, help="a scenario (default: the built-in one)"
+    )
     synth.add_argument(
         "--chats", metavar="N", type=int, help="chats (default: the scenario's load)"
     )
@@ -163,8 +165,6 @@ def _summary(out: Path, trace: TraceLines) -> str:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from loadtest.trace.export_db import ExportError
-
     since = parse_moment("--since", args.since)
     until = parse_moment("--until", args.until)
     if since and until and until <= since:
@@ -213,11 +213,12 @@ def _export_api(
 ) -> Built:
     from loadtest.client.preflight import TargetError, inspect_target
     from loadtest.trace.export_api import DEFAULT_RPS, Api, export_api
-    from loadtest.trace.export_db import ExportError
 
     token = args.token or os.environ.get("CODER_SESSION_TOKEN") or ""
     if not host.startswith(("http://", "https://")):
         raise UsageError(f"--host: {host!r} needs a scheme (https://...)")
+    if not token:
+        raise UsageError("no session token: pass --token or set CODER_SESSION_TOKEN")
     rps = DEFAULT_RPS if args.rps is None else args.rps
     if rps <= 0:
         raise UsageError("--rps must be more than 0")

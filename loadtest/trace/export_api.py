@@ -26,8 +26,7 @@ import orjson
 from loadtest.client.rest import TOKEN_HEADER
 from loadtest.client.tls import tls_context
 from loadtest.protocol.eras import PATHS, Era
-from loadtest.trace.build import Built, Message, SourceChat, build_trace
-from loadtest.trace.export_db import ExportError
+from loadtest.trace.build import Built, ExportError, Message, SourceChat, build_trace
 from loadtest.trace.progress import Progress
 
 SOURCE = "coder-api"
@@ -223,23 +222,24 @@ def export_api(
         if _parent_of(row) is None and low <= created[chat_id] < high
     }
     chosen = [row for chat_id, row in mine.items() if chat_id in roots or _parent_of(row) in roots]
-    chats: list[SourceChat] = []
-    try:
+
+    def chats() -> Iterator[SourceChat]:
+        """One chat's messages at a time: the builder keeps only its turns."""
         for done, row in enumerate(chosen):
             chat_id = str(row["id"])
-            chats.append(
-                SourceChat(
-                    id=chat_id,
-                    created=created[chat_id],
-                    parent=_parent_of(row),
-                    workspace=row.get("workspace_id") or None,
-                    messages=_messages(api, era, chat_id),
-                )
+            yield SourceChat(
+                id=chat_id,
+                created=created[chat_id],
+                parent=_parent_of(row),
+                workspace=row.get("workspace_id") or None,
+                messages=_messages(api, era, chat_id),
             )
             progress.update((done + 1) / len(chosen), f"{done + 1:,} of {len(chosen):,} chats")
+
+    try:
+        return build_trace(chats(), source=SOURCE, salt=salt, since=since, until=until)
     finally:
         progress.close()
-    return build_trace(chats, source=SOURCE, salt=salt, since=since, until=until)
 
 
 def _parent_of(row: dict[str, Any]) -> str | None:

@@ -22,12 +22,11 @@ edited turn) was real load when it ran, so it stays in.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from loadtest.trace.build import Built, Message, SourceChat, build_trace
+from loadtest.trace.build import Built, ExportError, Message, SourceChat, build_trace
 from loadtest.trace.progress import Progress
 
 SOURCE = "coder-postgres"
@@ -85,15 +84,6 @@ ORDER BY
 """
 
 
-class ExportError(Exception):
-    """An export that could not be made; ``unreachable`` when the source could not be used
-    (exit 3), else the request was wrong (exit 2). No secret is in the message."""
-
-    def __init__(self, message: str, unreachable: bool = True) -> None:
-        super().__init__(message)
-        self.unreachable = unreachable
-
-
 def scrub(text: str, url: str) -> str:
     """``text`` without the URL's password, however a driver quoted it."""
     try:
@@ -106,23 +96,12 @@ def scrub(text: str, url: str) -> str:
     return text
 
 
-def shown(url: str) -> str:
-    """The URL as it may be printed: the password replaced."""
-    return scrub(url, url)
-
-
-@dataclass(slots=True)
-class _Counts:
-    chats: int = 0
-    messages: int = 0
-
-
 def _chats(
     rows: Iterator[tuple[Any, ...]], progress: Progress, window: tuple[float, float] | None
 ) -> Iterator[SourceChat]:
     """Rows grouped into chats (they come grouped), the progress bar fed on the way; times
     come as seconds since the epoch (no datetime per row)."""
-    counts = _Counts()
+    chats = messages = 0
     chat: SourceChat | None = None
     for row in rows:
         (chat_id, parent, workspace, created, root_created, message_id, at, role, visibility,
@@ -131,7 +110,7 @@ def _chats(
             if chat is not None:
                 yield chat
             chat = SourceChat(chat_id, created, parent, workspace)
-            counts.chats += 1
+            chats += 1
         if message_id is not None:
             chat.messages.append(
                 Message(
@@ -143,7 +122,7 @@ def _chats(
                     output_tokens=output_tokens,
                 )
             )
-            counts.messages += 1
+            messages += 1
         if progress.due():
             fraction = None
             if window is not None:
@@ -152,8 +131,7 @@ def _chats(
             reached = datetime.fromtimestamp(root_created, UTC)
             progress.update(
                 fraction,
-                f"{counts.chats:,} chats, {counts.messages:,} messages "
-                f"(reached {reached:%Y-%m-%d %H:%M} UTC)",
+                f"{chats:,} chats, {messages:,} messages (reached {reached:%Y-%m-%d %H:%M} UTC)",
             )
     if chat is not None:
         yield chat

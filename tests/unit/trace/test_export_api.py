@@ -11,9 +11,8 @@ import orjson
 import pytest
 
 from loadtest.protocol.eras import Era
-from loadtest.trace.build import opaque
+from loadtest.trace.build import ExportError, opaque
 from loadtest.trace.export_api import Api, export_api, parse_time
-from loadtest.trace.export_db import ExportError
 from loadtest.trace.progress import Progress
 
 TOKEN = "secret-token-123"
