@@ -166,6 +166,7 @@ def coder_db(postgres_url: str) -> Iterator[str]:  # noqa: F811
 
     with psycopg.connect(postgres_url, autocommit=True) as admin:
         admin.execute("DROP DATABASE IF EXISTS coder_trace")
+        admin.execute("DROP ROLE IF EXISTS trace_reader")  # its grants went with the database
         admin.execute("CREATE DATABASE coder_trace")
     url = postgres_url.rsplit("/", 1)[0] + "/coder_trace"
     with psycopg.connect(url, autocommit=True) as conn:
