@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("loadtest.report.command", "re-render report files from a report.json"),
     "compare": ("loadtest.report.compare", "compare two report.json files, exit 1 on regression"),
     "bench": ("loadtest.bench.command", "measure chatload's own speed"),
+    "trace": ("loadtest.trace.command", "export, synthesize or show a trace of real usage"),
 }
 
 

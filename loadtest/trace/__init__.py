@@ -1,0 +1,1 @@
+"""Traces of real usage: the format, export (Coder's PostgreSQL, the API), synth, show."""
