@@ -184,6 +184,13 @@ FIGURES: Final[tuple[Figure, ...]] = (
         scale=1000,
     ),
     Figure("decode_time_ns", "distributions", "ns to decode and record one frame (1 in 32)"),
+    Figure(
+        "replay_duration_ratio",
+        "distributions",
+        "a replayed turn's t0 -> terminal status / the trace's duration_s of that turn, per "
+        "completed turn with a recorded duration (1.2: 20 % slower than recorded)",
+        scale=1000,
+    ),
     # ---------------------------------------------------------------- counts (merge by sum)
     _count("turns_started", contract=True),
     _count("turns_completed", contract=True),
@@ -347,7 +354,7 @@ INTEGRITY_BREAKS: Final = tuple(name for name in INTEGRITY if name != "turns_che
 COUNTS: Final = names("counts")
 RATES: Final = names("rates")
 #: Gauges that merge by maximum.
-MAXIMA: Final = ("max_queue_length", "cpu_permille_max")
+MAXIMA: Final = ("max_queue_length", "cpu_permille_max", "replay_last_start_ms")
 #: Levels now (not totals): the latest sample per process, summed across processes.
 LEVELS: Final = ("open_streams",)
 #: Per-turn latencies also kept for each chat's first turn alone, under ``<name>_initial``.

@@ -73,6 +73,9 @@ RECONNECTS_PREFIX = "reconnects:"
 #: ``retry`` events by the classified error's kind (``overloaded``, ``rate_limit``, ...; era D
 #: and late C send it, protocol §8.6); ``unknown`` where the event has none.
 RETRIES_PREFIX = "retries:"
+#: A replayed trace's counts (``chats_planned``, ``chats_started``, ``chats_ended``,
+#: ``turns_planned``) travel in counts under this prefix.
+REPLAY_PREFIX = "replay:"
 
 
 class Recorder:
@@ -432,6 +435,33 @@ class Recorder:
                 self.dist["output_tokens_per_s"].record(rate)
         if all(observed.get(name, 0) <= bound for name, bound in self.turn_slos.items()):
             self.counts["turns_good"] += 1
+
+    # ------------------------------------------------------------ a replayed trace
+
+    def replay_planned(self, chats: int, turns: int) -> None:
+        """This process's share of a trace: ``chats`` users' chats of ``turns`` turns."""
+        counts = self.counts
+        counts[REPLAY_PREFIX + "chats_planned"] = (
+            counts.get(REPLAY_PREFIX + "chats_planned", 0) + chats
+        )
+        counts[REPLAY_PREFIX + "turns_planned"] = (
+            counts.get(REPLAY_PREFIX + "turns_planned", 0) + turns
+        )
+
+    def replay_chat(self, started: bool, offset_ns: int = 0) -> None:
+        """A planned chat was created (``offset_ns`` after the replay began), or ended."""
+        name = REPLAY_PREFIX + ("chats_started" if started else "chats_ended")
+        self.counts[name] = self.counts.get(name, 0) + 1
+        if started:
+            ms = offset_ns // 1_000_000
+            if ms > self.maxima["replay_last_start_ms"]:
+                self.maxima["replay_last_start_ms"] = ms
+
+    def replay_turn(self, recorded_s: float, replayed_ns: int) -> None:
+        """A completed replayed turn against the trace's duration of it."""
+        if recorded_s > 0:
+            ratio = replayed_ns / (recorded_s * NS_PER_S)
+            self.dist["replay_duration_ratio"].record(int(ratio * 1000))
 
     def conversation(self, ns: int) -> None:
         self.latency["conversation_duration"].record(ns // NS_PER_US)

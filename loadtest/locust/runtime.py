@@ -22,6 +22,7 @@ from loadtest.core.watch import WatchLag
 from loadtest.procstat import resident_kb
 from loadtest.protocol.eras import Era
 from loadtest.scenario import Scenario
+from loadtest.trace.replay import ReplayPlan
 
 #: The sampler wakes this often: its lateness is the loop lag, and p99 of one-second samples
 #: was a handful of values, so one hiccup made it.
@@ -52,6 +53,8 @@ class RunSettings(BaseModel):
     seed: int | None = None
     #: Every replica of the target (``host`` first) when the run has several; else empty.
     replicas: list[str] = []
+    #: ``--trace``: the trace's users' chats to replay, instead of the scenario's load.
+    replay: ReplayPlan | None = None
 
     @classmethod
     def for_target(cls, scenario: Scenario, target: TargetInfo, **extra: Any) -> RunSettings:

@@ -11,6 +11,7 @@ its environment (``runtime.of``), never through a module global.
 from __future__ import annotations
 
 import time
+from collections import deque
 from typing import Any
 
 import gevent
@@ -25,6 +26,8 @@ from loadtest.core.turn import Turn
 from loadtest.locust import runtime
 from loadtest.locust.driver import Conversation, ReconnectingStream
 from loadtest.locust.tabs import Tabs
+from loadtest.trace.model import TraceChat
+from loadtest.trace.replay import prompt
 
 
 class Reporter:
@@ -282,6 +285,89 @@ class OpenLoopUser(_ChatloadUser):
 
     def on_stop(self) -> None:
         """No new arrivals; turns in flight get the stop timeout, the rest are unfinished."""
+        self._pool.join(timeout=self._rt.settings.scenario.load.stop_timeout)
+        self._pool.kill(block=True, timeout=5)
+        self._client.close()
+
+
+class ReplayUser(_ChatloadUser):
+    """Replays this process's share of a trace (``--trace``): each chat starts at its
+    recorded offset / speedup in its own greenlet (open loop: a slow server delays no
+    arrival; lateness is ``schedule_lag``), and posts each turn its recorded think time
+    (/ speedup) after the previous one ended, with a prompt of the recorded size and shape.
+    Every chat logs in as the next account (people, not one person, made the trace)."""
+
+    fixed_count = 0
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        plan = self._rt.settings.replay
+        assert plan is not None, "ReplayUser replays --trace"
+        self._plan = plan
+        self._chats = plan.mine(self._rt.slot, self._rt.slots)
+        self._pool = Group()
+        self._began: int | None = None
+        self._pass = 0
+
+    @task
+    def replay(self) -> None:
+        """One pass over the trace (repeated with --loop); then the user idles."""
+        rt, plan = self._rt, self._plan
+        if self._began is None:
+            self._began = time.perf_counter_ns()
+        elif not plan.loop:
+            gevent.sleep(1.0)
+            return
+        pass_start = self._began + int(self._pass * plan.span_s / plan.speedup * 1e9)
+        self._pass += 1
+        rt.recorder.replay_planned(len(self._chats), sum(len(c.turns) for c in self._chats))
+        for chat in self._chats:
+            at = pass_start + int(chat.start_s / plan.speedup * 1e9)
+            delay = (at - time.perf_counter_ns()) / 1e9
+            if delay > 0:
+                gevent.sleep(delay)
+            if rt.stopping:
+                break
+            self._pool.spawn(self._one_chat, chat, at)
+        end = pass_start + int(plan.span_s / plan.speedup * 1e9)
+        if plan.loop and end > time.perf_counter_ns():
+            gevent.sleep((end - time.perf_counter_ns()) / 1e9)
+        elif not plan.loop:
+            self._pool.join()
+
+    def _one_chat(self, chat: TraceChat, intended: int) -> None:
+        rt, speedup = self._rt, self._plan.speedup
+        client = rt.client(rt.identity(), self._reporter.request)
+        recorded = deque(turn.duration_s for turn in chat.turns)
+
+        def ended(turn: Turn) -> None:
+            self._reporter.turn(turn)
+            planned = recorded.popleft() if recorded else None
+            if turn.outcome == "completed" and turn.terminal_at and planned is not None:
+                rt.recorder.replay_turn(planned, turn.terminal_at - turn.origin)
+
+        conversation = Conversation(rt, client, self._organization, ended, replica=self._replica)
+        try:
+            first, *rest = chat.turns
+            sent = time.perf_counter_ns()
+            began = conversation.begin(prompt(first), intended=intended)
+            if conversation.chat_id is not None:
+                rt.recorder.replay_chat(True, sent - (self._began or sent))
+            if not began:
+                return
+            conversation.follow()
+            for turn in rest:
+                gevent.sleep(turn.think_s / speedup)
+                if rt.stopping or not conversation.post(prompt(turn)):
+                    break
+                conversation.follow()
+        finally:
+            conversation.abandon()
+            conversation.finish()
+            rt.recorder.replay_chat(False)
+            client.close()
+
+    def on_stop(self) -> None:
         self._pool.join(timeout=self._rt.settings.scenario.load.stop_timeout)
         self._pool.kill(block=True, timeout=5)
         self._client.close()

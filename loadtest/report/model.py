@@ -23,6 +23,7 @@ from loadtest.core.figures import (
 from loadtest.core.histogram import Histogram, lowest_equivalent
 from loadtest.core.recorder import (
     RECONNECTS_PREFIX,
+    REPLAY_PREFIX,
     REPLICA_PREFIX,
     RETRIES_PREFIX,
     WATCH_EVENTS_PREFIX,
@@ -330,6 +331,51 @@ class Replica(Strict):
     integrity: dict[str, int] = Field(default_factory=dict)
 
 
+class TraceReplay(Strict):
+    """``report.json``'s ``trace`` (docs/report-contract.md § Traces): how faithfully a
+    trace was replayed."""
+
+    file: str
+    speedup: float
+    loop: bool = False
+    chats_planned: int
+    chats_started: int
+    turns_planned: int
+    turns_completed: int
+    #: Actual - planned start of each chat (its first POST against start_s / speedup).
+    start_error_ms: Summary
+    #: Replayed / recorded turn duration, per completed turn with a recorded duration.
+    duration_ratio: dict[str, float]
+    #: Chats started / the last one's offset from the replay's start: the arrival rate.
+    arrivals_per_s: float | None = None
+
+
+def replay_section(
+    snapshot: Snapshot, file: str, speedup: float, loop: bool, chats_in_trace: int
+) -> TraceReplay:
+    """The ``trace`` section from a replay's snapshot; ``chats_in_trace``: one pass's."""
+    replay = snapshot.counts_under(REPLAY_PREFIX)
+    ratio = snapshot.histogram("replay_duration_ratio")
+    started = replay.get("chats_started", 0)
+    last_start_s = snapshot.maxima.get("replay_last_start_ms", 0) / 1000
+    return TraceReplay(
+        file=file,
+        speedup=speedup,
+        loop=loop,
+        chats_planned=replay.get("chats_planned", chats_in_trace),
+        chats_started=started,
+        turns_planned=replay.get("turns_planned", 0),
+        turns_completed=snapshot.count("turns_completed"),
+        start_error_ms=Summary.of(snapshot.histogram("schedule_lag"), 1000.0),
+        duration_ratio={
+            key: round(ratio.value_at_percentile(p) / 1000, 3) if ratio.count else 0.0
+            for key, p in (("p50", 50.0), ("p95", 95.0))
+        }
+        | {"count": float(ratio.count)},
+        arrivals_per_s=round(started / last_start_s, 3) if last_start_s > 0 else None,
+    )
+
+
 class Report(Strict):
     schema_version: int = SCHEMA_VERSION
     tool: Tool = Field(default_factory=Tool)
@@ -357,6 +403,8 @@ class Report(Strict):
     #: What the deployment's own Prometheus metrics said of the run (``--server-metrics``);
     #: None when they were not scraped.
     server_metrics: ServerMetrics | None = None
+    #: How faithful a ``--trace`` replay was; None for a run of the scenario's load.
+    trace: TraceReplay | None = None
 
     def figure(self, path: str) -> float | None:
         """A figure by its SLO path: ``time_to_first_output.p95``, ``error_rate``, ..."""

@@ -34,10 +34,13 @@ from loadtest.runner.prometheus import MetricsServer
 from loadtest.runner.web import DEFAULT_ADDRESS as WEB_ADDRESS
 from loadtest.runner.web import WebUi
 from loadtest.report.junit import render_junit
-from loadtest.report.model import Load, Report, RunInfo, Target, build_report
+from loadtest.report.model import Load, Report, RunInfo, Target, build_report, replay_section
 from loadtest.report.server_metrics import build_server_metrics, server_metrics_line
 from loadtest.runner import processes
 from loadtest.runner.accounts import driving_users, shared_account_warning
+from loadtest.trace.files import read_trace
+from loadtest.trace.replay import ReplayPlan, Window
+from loadtest.trace.replay import plan as replay
 from loadtest.runner.locust_run import LocustRun, RemoteWorkers, RunResult
 from loadtest.runner.progress import Progress, print_summary
 from loadtest.config import parse_duration
@@ -175,7 +178,35 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "the era it speaks (a, b or d; default d, as Coder v2.38+)",
     )
     add("--setup", type=Path, help="a file written by 'chatload setup' (tokens, target)")
+    add_trace_flags(parser)
     add("--quiet", action="store_true", help="no live progress lines")
+
+
+def add_trace_flags(parser: argparse.ArgumentParser) -> None:
+    """``--trace`` and what shapes its replay (``run``, and ``capacity`` without --speedup)."""
+    add = parser.add_argument
+    add(
+        "--trace",
+        type=Path,
+        metavar="FILE",
+        help="replay a trace (chatload trace export/synth) instead of the scenario's load: each "
+        "user's chat starts at its recorded offset (open loop), each turn its recorded think "
+        "time after the last ended, asking the mock LLM for the recorded shape; the run ends "
+        "with the trace's last turn (or at -t)",
+    )
+    add(
+        "--speedup",
+        type=_positive,
+        default=1.0,
+        metavar="X",
+        help="with --trace: X times as fast (starts and think times / X; 1)",
+    )
+    add(
+        "--window",
+        metavar="START:END",
+        help="with --trace: only the chats that start in [START, END) seconds of the trace",
+    )
+    add("--loop", action="store_true", help="with --trace: start over at its end until -t")
 
 
 def add_server_metrics(parser: argparse.ArgumentParser) -> None:
@@ -263,6 +294,12 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         if args.era != "auto":
             sim["era"] = args.era
     return {"load": load, "chat": chat, "target": target, "sim": sim}
+
+
+#: A replay's run time when -t does not cap it: it ends with the trace's last turn.
+REPLAY_RUN_TIME_S = 10 * 365 * 86400.0
+#: Against the embedded simulator a replay's chats log in as up to this many accounts.
+REPLAY_ACCOUNTS = 1000
 
 
 class UsageError(Exception):
@@ -370,8 +407,32 @@ def _check_host(host: str) -> None:
         )
 
 
+def replay_plan(args: argparse.Namespace) -> ReplayPlan | None:
+    """The trace ``--trace`` names, as a replay plan; a bad trace or window is a UsageError
+    naming the line (nothing runs)."""
+    path: Path | None = getattr(args, "trace", None)
+    if path is None:
+        for flag in ("window", "loop"):
+            if getattr(args, flag, None):
+                raise UsageError(f"--{flag} shapes a --trace replay: give --trace FILE")
+        return None
+    try:
+        window = Window.parse(args.window) if args.window else Window()
+        trace = read_trace(path)
+    except (OSError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    plan = replay(trace, str(path), args.speedup, window, args.loop)
+    if not plan.chats:
+        raise UsageError(f"{path}: no user's chat starts in the window; nothing to replay")
+    return plan
+
+
 def main(args: argparse.Namespace) -> int:
     try:
+        replaying = replay_plan(args)
+        if replaying is not None and args.run_time is None:
+            # A replay ends with the trace's last turn: no run time caps it unless -t says.
+            args.run_time = REPLAY_RUN_TIME_S
         scenario, slos, host, tokens = plan(args)
     except UsageError as exc:
         print(f"chatload run: {exc}", file=sys.stderr)
@@ -388,7 +449,9 @@ def main(args: argparse.Namespace) -> int:
             tokens,
             args,
             server_metrics(args, "run", None if host else target),
+            replaying,
         ),
+        users=min(len(replaying.chats), REPLAY_ACCOUNTS) if replaying else None,
     )
 
 
@@ -447,6 +510,7 @@ def _execute(
     tokens: list[str],
     args: argparse.Namespace,
     scraper: ServerMetrics | None = None,
+    replaying: ReplayPlan | None = None,
 ) -> int:
     load = scenario.load
     settings = runtime.RunSettings.for_target(
@@ -456,10 +520,11 @@ def _execute(
         process_arrival_rate=load.arrival_rate / max(1, load.workers)
         if load.arrival_rate
         else None,
+        replay=replaying,
     )
     report_dir = _report_dir(args, scenario)
     report_dir.mkdir(parents=True, exist_ok=True)
-    shared = shared_account_warning(scenario, len(set(tokens)))
+    shared = None if replaying else shared_account_warning(scenario, len(set(tokens)))
     if shared is not None:
         print(f"chatload run: warning: {shared}", file=sys.stderr)
     scraped = scraper.scrape() if scraper is not None else None
@@ -477,6 +542,10 @@ def _execute(
     info.accounts = len(set(tokens))
     info.warnings = [shared] if shared is not None else []
     report = build_report(result.snapshot, info, origin_epoch_s=result.started_at.timestamp())
+    if replaying is not None:
+        report.trace = replay_section(
+            result.snapshot, replaying.file, replaying.speedup, replaying.loop, len(replaying.chats)
+        )
     if scraper is not None and scraped is not None:
         report.server_metrics = build_server_metrics(
             scraper.shown, scraped, scraper.scrape(), report.latency_ms["time_to_first_output"]

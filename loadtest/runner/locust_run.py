@@ -31,11 +31,12 @@ from locust.runners import LocalRunner, MasterRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter
 
 from loadtest import __version__
+from loadtest.core.recorder import REPLAY_PREFIX
 from loadtest.core.snapshot import Snapshot
 from loadtest.locust import distributed, join, runtime
 from loadtest.locust.collector import MISSING, Collector
 from loadtest.locust.shape import ScenarioShape
-from loadtest.locust.users import ChatUser, OpenLoopUser, StreamWatcher
+from loadtest.locust.users import ChatUser, OpenLoopUser, ReplayUser, StreamWatcher
 from loadtest.report.model import WorkerNode
 from loadtest.runner import processes
 from loadtest.runner.progress import Progress
@@ -43,6 +44,8 @@ from loadtest.runner.prometheus import MetricsServer
 from loadtest.runner.web import WebUi
 
 WORKER_CONNECT_TIMEOUT_S = 60.0
+#: How often a replay asks whether every chat of the trace has ended (a merged snapshot).
+REPLAY_CHECK_S = 1.0
 #: Once the expected workers joined, how long others that connected get to join or leave.
 SETTLE_TIMEOUT_S = 5.0
 #: How often the master says how many workers joined, while it waits for remote ones.
@@ -122,6 +125,10 @@ class LocustRun:
         how many users they add up to at full load."""
         scenario, workers = self.settings.scenario, self.worker_count
         users = scenario.load.users
+        if self.settings.replay is not None:
+            # One replaying user per load process: each starts its share of the chats.
+            count = max(1, workers)
+            return [type("ReplayUser", (ReplayUser,), {"fixed_count": count})], count
         if users is None:
             count = max(1, workers)
             return [type("OpenLoopUser", (OpenLoopUser,), {"fixed_count": count})], count
@@ -139,7 +146,9 @@ class LocustRun:
         load = self.settings.scenario.load
         workers = self.worker_count
         user_classes, total_users = self._user_classes()
-        shape = ScenarioShape() if load.users is not None and load.shape != "steady" else None
+        replay = self.settings.replay
+        steady = load.users is None or load.shape == "steady" or replay is not None
+        shape = None if steady else ScenarioShape()
         env = Environment(
             user_classes=user_classes,
             shape_class=shape,
@@ -197,8 +206,10 @@ class LocustRun:
             if shape is not None:
                 runner.start_shape()
             else:
-                # Open loop: the schedulers all start at once; closed: ramp at spawn_rate.
-                rate = float(total_users) if load.users is None else load.spawn_rate
+                # Open loop and replay: the schedulers all start at once; closed: ramp at
+                # spawn_rate.
+                at_once = load.users is None or replay is not None
+                rate = float(total_users) if at_once else load.spawn_rate
                 runner.start(total_users, spawn_rate=rate)
             lost: list[str] = []
             finals: set[str] = set()
@@ -215,6 +226,7 @@ class LocustRun:
                 )
 
             stopped_early: str | None = None
+            next_check = time.monotonic() + REPLAY_CHECK_S
             while time.monotonic() - start < load.run_time and not interrupted:
                 gevent.sleep(0.25)
                 if runner.state == "stopped":
@@ -233,6 +245,10 @@ class LocustRun:
                     stopped_early = self.monitor(time.monotonic() - start, live)
                     if stopped_early is not None:
                         break
+                if replay is not None and not replay.loop and time.monotonic() >= next_check:
+                    next_check = time.monotonic() + REPLAY_CHECK_S
+                    if replayed(live, len(replay.chats)):
+                        break  # the trace's last turn has ended
 
             runner.stop()
             if isinstance(runner, MasterRunner):
@@ -355,6 +371,11 @@ def _lost(roster: join.Roster, node: str, procs: list[processes.WorkerProcess]) 
     ended = [p.describe() for p in procs if hello is not None and p.proc.pid == hello.pid]
     how = f"; {ended[0]}" if ended else ""
     return f"{roster.name(node)} (no final snapshot{how})"
+
+
+def replayed(live: Callable[[], Snapshot], chats: int) -> bool:
+    """Every chat of a replay (all processes together) has ended."""
+    return live().count(REPLAY_PREFIX + "chats_ended") >= chats
 
 
 def _linger(seconds: float, interrupted: list[str]) -> None:

@@ -95,6 +95,17 @@ def print_summary(report: Report, files: list[Path]) -> None:
             + ("" if slope is None else f"; {slope:+.1f} MB/min over the second half"),
             file=out,
         )
+    if report.trace is not None:
+        tr = report.trace
+        err, ratio = tr.start_error_ms, tr.duration_ratio
+        print(
+            f"  trace {tr.file} at {tr.speedup:g}x: {tr.chats_started}/{tr.chats_planned} chats "
+            f"started, {tr.turns_completed}/{tr.turns_planned} turns completed; start error p50 "
+            f"{err.p50:.1f} ms, p99 {err.p99:.1f}, max {err.max:.1f}; replayed/recorded turn "
+            f"duration p50 {ratio['p50']:.2f}, p95 {ratio['p95']:.2f}"
+            + (f"; {tr.arrivals_per_s:.2f} chats/s" if tr.arrivals_per_s else ""),
+            file=out,
+        )
     lost = f", {c.turns_lost} lost with a worker" if c.turns_lost else ""
     print(
         f"  turns: {c.turns_started} started, {c.turns_completed} completed, {c.turns_failed} "

@@ -1,0 +1,103 @@
+"""``chatload run --trace``: a replay starts every chat of the trace near its planned moment,
+completes every planned turn, ends by itself, and --speedup compresses it."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+RUN_TIMEOUT = 180
+#: Fast answers, so a replay's wall time is its trace's starts and think times.
+SIM = 'config = {ttft_ms = 20, parts_per_turn = 3, part_gap_ms = {dist = "constant", value = 2}}'
+
+
+def write_trace(path: Path, chats: int, every_s: float, turns: int, think_s: float) -> None:
+    header = {
+        "schema_version": 1,
+        "source": "test",
+        "started_at": "2026-12-01T09:00:00Z",
+        "duration_s": chats * every_s,
+        "chats": chats,
+    }
+    turn = {
+        "prompt_chars": 80,
+        "steps": 1,
+        "tools": {},
+        "subagents": 0,
+        "output_tokens": 40,
+        "duration_s": 0.5,
+    }
+    lines = [header] + [
+        {
+            "chat": f"chat-{i}",
+            "start_s": i * every_s,
+            "parent": None,
+            "workspace": None,
+            "turns": [{**turn, "think_s": 0.0 if n == 0 else think_s} for n in range(turns)],
+        }
+        for i in range(chats)
+    ]
+    with gzip.open(path, "wt") as out:
+        out.writelines(json.dumps(line) + "\n" for line in lines)
+
+
+def replay(tmp_path: Path, trace: Path, name: str, *flags: str) -> tuple[int, dict[str, Any], str]:
+    scenario = tmp_path / "replay.toml"
+    scenario.write_text(f'name = "replay"\n[sim]\n{SIM}\n[report]\nhtml = false\ncsv = false\n')
+    out = tmp_path / name
+    command = ["run", "--quiet", "--trace", str(trace), "--scenario", str(scenario)]
+    done = subprocess.run(
+        [sys.executable, "-m", "loadtest.cli", *command, "--report-dir", str(out), *flags],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+    report = json.loads((out / "report.json").read_text()) if out.exists() else {}
+    return done.returncode, report, done.stdout + done.stderr
+
+
+def test_a_replay_starts_every_chat_completes_every_turn_and_ends_by_itself(
+    tmp_path: Path,
+) -> None:
+    trace = tmp_path / "t.jsonl.gz"
+    write_trace(trace, chats=12, every_s=0.25, turns=3, think_s=0.2)
+    code, rep, out = replay(tmp_path, trace, "two", "--workers", "2")
+    assert code == 0, out[-3000:]
+    section = rep["trace"]
+    assert section["chats_planned"] == section["chats_started"] == 12  # split, none twice
+    assert section["turns_planned"] == 36 == section["turns_completed"]
+    assert rep["counts"]["turns_started"] == 36 and rep["counts"]["turns_failed"] == 0
+    assert section["start_error_ms"]["count"] == 12
+    assert section["duration_ratio"]["count"] == 36
+    assert rep["run"]["complete"] and rep["run"]["duration_s"] < 60, "it ended with the trace"
+
+
+def test_speedup_two_halves_the_wall_time_and_doubles_the_arrival_rate(tmp_path: Path) -> None:
+    trace = tmp_path / "t.jsonl.gz"
+    write_trace(trace, chats=10, every_s=1.0, turns=2, think_s=2.0)
+    _, once, out1 = replay(tmp_path, trace, "x1")
+    _, twice, out2 = replay(tmp_path, trace, "x2", "--speedup", "2")
+    assert once["trace"]["turns_completed"] == twice["trace"]["turns_completed"] == 20, out1 + out2
+    wall = twice["run"]["duration_s"] / once["run"]["duration_s"]
+    arrivals = twice["trace"]["arrivals_per_s"] / once["trace"]["arrivals_per_s"]
+    # Starts and think times shrink by 2; the server's own turn time (~0.1 s) does not.
+    assert 0.4 < wall < 0.7, f"wall time 2x / 1x: {wall:.2f}"
+    assert 1.7 < arrivals < 2.3, f"arrival rate 2x / 1x: {arrivals:.2f}"
+
+
+def test_a_bad_trace_exits_2_naming_the_line_and_runs_nothing(tmp_path: Path) -> None:
+    trace = tmp_path / "bad.jsonl"
+    write_trace(tmp_path / "good.jsonl.gz", chats=2, every_s=1.0, turns=1, think_s=0.0)
+    with gzip.open(tmp_path / "good.jsonl.gz", "rt") as good:
+        lines = good.read().splitlines()
+    broken = json.loads(lines[2])
+    del broken["turns"][0]["prompt_chars"]
+    trace.write_text("\n".join([lines[0], lines[1], json.dumps(broken)]) + "\n")
+    code, rep, out = replay(tmp_path, trace, "bad")
+    assert code == 2 and not rep
+    assert "line 3" in out and "prompt_chars" in out
