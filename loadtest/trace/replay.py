@@ -38,13 +38,13 @@ class Window(BaseModel):
         try:
             window = cls(
                 start_s=float(start) if start.strip() else 0.0,
-                end_s=float(end) if end.strip() else math.inf,
+                end_s=float(end) if end.strip() else None,
             )
         except ValueError:
             raise ValueError(
                 f"--window {text!r}: START and END are seconds, e.g. 600:1200"
             ) from None
-        if window.end_s <= window.start_s:
+        if window.end_s is not None and window.end_s <= window.start_s:
             raise ValueError(f"--window {text!r}: END must come after START")
         return window
 
