@@ -17,34 +17,50 @@ from loadtest.mockllm import sse
 from loadtest.mockllm.control import find_control
 from loadtest.mockllm.errors import anthropic_error as error
 from loadtest.mockllm.plan import Plan
-from loadtest.mockllm.prompt import Prompt, items, model_of, obj, text_of, tool_names, words
+from loadtest.mockllm.prompt import (
+    Prompt,
+    items,
+    model_of,
+    obj,
+    results,
+    text_of,
+    tool_names,
+    words,
+)
 
 __all__ = ["API", "body", "error", "read", "stream"]
 
 API = "messages"
 
 
-def _tool_results(message: dict[str, Any]) -> int:
+def _blocks(message: dict[str, Any], kind: str) -> list[dict[str, Any]]:
     content = message.get("content")
     if not isinstance(content, list):
-        return 0
-    return sum(isinstance(b, dict) and b.get("type") == "tool_result" for b in content)
+        return []
+    return [b for b in content if isinstance(b, dict) and b.get("type") == kind]
 
 
 def read(body: Any) -> Prompt:
     body = obj(body, "the request body")
     messages = items(body.get("messages"), "messages")
     # Tool results come back inside user messages; only a user message without any is a prompt.
-    prompts = [m.get("role") == "user" and not _tool_results(m) for m in messages]
+    prompts = [m.get("role") == "user" and not _blocks(m, "tool_result") for m in messages]
     last_user = max((i for i, prompt in enumerate(prompts) if prompt), default=-1)
     user_text = text_of(messages[last_user].get("content")) if last_user >= 0 else ""
+    calls = {b.get("id"): b.get("name") for m in messages for b in _blocks(m, "tool_use")}
+    found = [
+        (b.get("tool_use_id"), b.get("content"))
+        for m in messages[last_user + 1 :]
+        for b in _blocks(m, "tool_result")
+    ]
     return Prompt(
         model=model_of(body),
         stream=body.get("stream") is True,
         include_usage=False,
         input_tokens=max(1, words(body.get("system")) + sum(words(m) for m in messages)),
         control=find_control(user_text),
-        tool_results=sum(_tool_results(m) for m in messages[last_user + 1 :]),
+        prompted=last_user >= 0,
+        results=results(found, calls),
         tools=tool_names(items(body.get("tools") or [], "tools")),
     )
 

@@ -32,17 +32,37 @@ paths (each also without the /v1 prefix):
 
 admin (no key needed):
   GET   /__mock/counts  requests (total, by API), streams_completed, input/output tokens,
-                        faults by kind
+                        faults by kind; of the replies sent in full: text_replies (each ends
+                        a turn) and tool_calls by name (execute, spawn_agent, wait_agent),
+                        wait_agent_without_chat_id
   POST  /__mock/reset   zero the counts and restart the request numbering --seed uses
   GET   /__mock/config  the running config, as JSON
   PATCH /__mock/config  JSON merge patch into it (null restores a default), e.g.
                         {{"fault_cut": 0.1, "ttft": "uniform:0.1,0.5"}}
 
+a turn's shape (each LLM request is one step; the mock remembers nothing: it reads where the
+turn is from the tool results after the last user message):
+  1. --tool-calls-per-turn N: one call {{"command": --tool-call-command}} of --tool-name
+     (execute) per request, while fewer than N tool results follow the last user message
+     and the request offers that tool. As Coder's `coder exp scaletest llm-mock`, which does
+     it for Chat Completions only; here Responses and Messages do it too, in their own
+     stream formats (a function_call item; a tool_use block with one input_json_delta)
+  2. --subagents-per-turn S: then S times spawn_agent {{"type": "general", "prompt", "title"}}
+     and, on the request bringing its result, wait_agent {{"chat_id"}} with the chat_id read
+     from that result (none in it: a text reply saying so ends the turn). Only where the
+     request offers them: Coder offers them to root chats, so a sub-agent spawns nothing
+  3. then text. With N=2, S=0 a turn is 3 LLM calls; with N=2, S=1 it is 5 (and the
+     sub-agent's own turn is 3 more)
+
 per request:
   header {CONFIG_HEADER}: {{json}}  merge patch for this request only
-  <coder-scaletest-control>{{"v":1,"tool_calls_this_turn":N,"tool":"execute",
-  "command":"echo scaletest"}}</coder-scaletest-control> in the last user message: that turn's
-  replies call the tool until N tool results follow it (Coder's scaletest protocol)
+  a control block in the last user message shapes that turn (chatload's extension, in the
+  shape of an unmerged Coder scaletest branch; every key optional, absent = the flag's value):
+    <coder-scaletest-control>{{"v":1,"tool_calls_this_turn":N,"tool":"execute",
+    "command":"echo scaletest","subagents_this_turn":S,"subagent_tool_calls":K}}
+    </coder-scaletest-control>
+  K: tool calls of each sub-agent's turn (put in spawn_agent's prompt as its own block).
+  A malformed block or an unknown key is a 400 naming it
 
 --config FILE is TOML with the tuning keys above, underscored (tokens_per_s = 80,
 ttft = "lognormal:0.4,0.5" or ttft = {{dist = "uniform", min = 0.1, max = 0.5}}).
@@ -53,7 +73,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.description = (
         "Serve a streaming mock of the OpenAI Chat Completions, OpenAI Responses and Anthropic "
-        "Messages APIs, with tunable timing, tool calls and injected faults."
+        "Messages APIs, with tunable timing, agent turns (tool calls, sub-agents) and injected "
+        "faults."
     )
     parser.epilog = _EPILOG
     server = parser.add_argument_group("server")

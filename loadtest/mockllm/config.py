@@ -11,6 +11,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from loadtest.config import Distribution
+from loadtest.mockllm.coder_tools import EXECUTE
 from loadtest.mockllm.faults import PROBABILITY_FIELD, Fault
 
 #: A fault's probability per reply; on the command line its metavar is P.
@@ -35,15 +36,31 @@ class MockConfig(BaseModel):
     tool_calls_per_turn: int = Field(
         0,
         ge=0,
-        description="replies that call --tool-name before the text reply, per user turn (one "
-        "call per reply, counted by the tool results after the last user message, as Coder's "
-        "llmmock); a <coder-scaletest-control> block in the prompt overrides it",
+        description="first step(s) of each user turn: while fewer than N tool results follow "
+        "the last user message and the request offers --tool-name, reply with one call of it, "
+        '{"command": --tool-call-command}, in one delta (Coder\'s llmmock, here in all three '
+        "APIs); 0: text only. A prompt's control block may ask otherwise for its turn",
     )
     tool_name: str = Field(
-        "execute", min_length=1, description="tool to call; only if the request declares it"
+        EXECUTE,
+        min_length=1,
+        description="the tool those steps call (Coder's llmmock: always execute); only if the "
+        "request offers it",
     )
-    tool_command: str = Field(
-        "echo scaletest", min_length=1, description='the call\'s arguments: {"command": THIS}'
+    tool_call_command: str = Field(
+        "echo scaletest",
+        min_length=1,
+        description='the command in each call: arguments {"command": CMD}',
+        json_schema_extra={"metavar": "CMD"},
+    )
+    subagents_per_turn: int = Field(
+        0,
+        ge=0,
+        description="after the tool calls, S times: reply spawn_agent {type: general, prompt, "
+        "title}, then on the request bringing its result wait_agent {chat_id} (chat_id read "
+        "from that result); only if the request offers them (Coder offers them to root chats "
+        "only). A turn then takes N + 2S + 1 LLM calls",
+        json_schema_extra={"metavar": "S"},
     )
     fault_rate_limit: Probability = Field(0.0, description="probability of a 429 with retry-after")
     fault_500: Probability = Field(0.0, description="probability of a 500")

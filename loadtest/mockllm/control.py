@@ -1,34 +1,56 @@
-"""Coder's in-prompt scaletest control block, so chatload and ``coder exp scaletest chat`` can
-share one mock.
+"""The in-prompt control block: one turn's shape, asked for in that turn's prompt.
 
-Coder's ``scaletest/chatcontrol`` prefixes a turn's prompt with
-``<coder-scaletest-control>{"v":1,"tool_calls_this_turn":N,"tool":"execute",
-"command":"echo scaletest"}</coder-scaletest-control>``; its ``llmmock`` then answers each
-request of that turn with one call of ``tool`` until N tool results follow the user message.
-Coder only looks at the start of the prompt; we accept the block anywhere in it.
+A branch of Coder's scaletest (``scaletest/chatcontrol``, not merged: protocol §10.2) prefixed
+a turn's prompt with ``<coder-scaletest-control>{"v":1,"tool_calls_this_turn":N,"tool":
+"execute","command":"echo scaletest"}</coder-scaletest-control>``, and its ``llmmock``
+answered that turn with one call of ``tool`` per request until N tool results followed the
+user message. Coder's merged llmmock (``scaletest/llmmock/openai_toolcalls.go``) reads no
+prompt; the block is chatload's extension, kept in that shape so one mock serves both, with
+keys of our own for sub-agents. Coder only looked at the start of the prompt; we accept the
+block anywhere in it. Every key is optional: an absent one leaves the server's setting.
+
+Keys (``v`` must be 1 if given):
+  ``tool_calls_this_turn``  N: calls of ``tool`` before anything else this turn
+  ``tool``, ``command``     the tool to call and its ``{"command": ...}``
+  ``subagents_this_turn``   S: then S times ``spawn_agent``, each followed by ``wait_agent``
+  ``subagent_tool_calls``   K: the tool calls each sub-agent's own turn makes (written into
+                            the ``spawn_agent`` prompt as the child's control block)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import orjson
 
 START: Final = "<coder-scaletest-control>"
 END: Final = "</coder-scaletest-control>"
 
+_COUNTS: Final = ("tool_calls_this_turn", "subagents_this_turn", "subagent_tool_calls")
+_TEXTS: Final = ("tool", "command")
+_KEYS: Final = frozenset({"v", *_COUNTS, *_TEXTS})
+
 
 @dataclass(frozen=True, slots=True)
 class Control:
-    tool_calls_this_turn: int
-    tool: str = "execute"
-    command: str = "echo scaletest"
+    """One turn's shape as its prompt asks for it; None where the block says nothing."""
+
+    tool_calls_this_turn: int | None = None
+    tool: str | None = None
+    command: str | None = None
+    subagents_this_turn: int | None = None
+    subagent_tool_calls: int | None = None
+
+
+def render(**keys: Any) -> str:
+    """A control block holding ``keys`` (``v`` first), as chatload writes into a prompt."""
+    return START + orjson.dumps({"v": 1, **keys}).decode() + END
 
 
 def find_control(text: str) -> Control | None:
     """The control block in ``text``, if any. Raises ValueError on a malformed one, as Coder
-    does: a typo should fail the test, not silently run without tool calls."""
+    did: a typo should fail the test, not silently run a turn of another shape."""
     start = text.find(START)
     if start < 0:
         return None
@@ -41,14 +63,21 @@ def find_control(text: str) -> Control | None:
         raise ValueError(f"control block: invalid JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise ValueError("control block: want a JSON object")
-    version = raw.get("v") or 1
-    calls = raw.get("tool_calls_this_turn", 0)
-    tool = raw.get("tool") or "execute"
-    command = raw.get("command") or "echo scaletest"
-    if version != 1:
+    unknown = sorted(set(raw) - _KEYS)
+    if unknown:
+        raise ValueError(
+            f"control block: unknown key {unknown[0]!r} (known: {', '.join(sorted(_KEYS))})"
+        )
+    if raw.get("v", 1) != 1:
         raise ValueError("control block: v must be 1")
-    if not isinstance(calls, int) or isinstance(calls, bool) or calls < 0:
-        raise ValueError("control block: tool_calls_this_turn must be a non-negative integer")
-    if not isinstance(tool, str) or not isinstance(command, str):
-        raise ValueError("control block: tool and command must be strings")
-    return Control(calls, tool, command)
+    for key in _COUNTS:
+        value = raw.get(key)
+        if value is not None and (
+            not isinstance(value, int) or isinstance(value, bool) or value < 0
+        ):
+            raise ValueError(f"control block: {key} must be a non-negative integer")
+    for key in _TEXTS:
+        value = raw.get(key)
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ValueError(f"control block: {key} must be a non-empty string")
+    return Control(**{key: raw.get(key) for key in (*_COUNTS, *_TEXTS)})

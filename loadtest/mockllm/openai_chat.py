@@ -1,9 +1,10 @@
 """OpenAI Chat Completions (``POST /v1/chat/completions``): Coder's ``openai-compat`` provider.
 
-Stream: a role chunk, one ``chat.completion.chunk`` per token (tool-call arguments arrive as
-``tool_calls`` deltas, the first carrying id and name), a chunk with ``finish_reason``, with
-``stream_options.include_usage`` a last chunk of empty ``choices`` carrying ``usage`` (and
-``"usage": null`` on every other chunk, as OpenAI does), then ``data: [DONE]``.
+Stream: a role chunk, one ``chat.completion.chunk`` per token (a tool call instead comes
+whole in one chunk with the role, as Coder's llmmock sends it), a chunk with
+``finish_reason``, with ``stream_options.include_usage`` a last chunk of empty ``choices``
+carrying ``usage`` (and ``"usage": null`` on every other chunk, as OpenAI does), then
+``data: [DONE]``.
 """
 
 from __future__ import annotations
@@ -14,11 +15,30 @@ from loadtest.mockllm import sse
 from loadtest.mockllm.control import find_control
 from loadtest.mockllm.errors import openai_error as error
 from loadtest.mockllm.plan import Plan
-from loadtest.mockllm.prompt import Prompt, items, model_of, obj, text_of, tool_names, words
+from loadtest.mockllm.prompt import (
+    Prompt,
+    items,
+    model_of,
+    obj,
+    results,
+    text_of,
+    tool_names,
+    words,
+)
 
 __all__ = ["API", "body", "error", "read", "stream"]
 
 API = "chat_completions"
+
+
+def _calls(messages: list[dict[str, Any]]) -> dict[Any, Any]:
+    """Call id -> tool name, over the assistant messages' ``tool_calls``."""
+    calls = {}
+    for message in messages:
+        for call in message.get("tool_calls") or ():
+            if isinstance(call, dict) and isinstance(call.get("function"), dict):
+                calls[call.get("id")] = call["function"].get("name")
+    return calls
 
 
 def read(body: Any) -> Prompt:
@@ -27,13 +47,18 @@ def read(body: Any) -> Prompt:
     last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1)
     options = body.get("stream_options")
     user_text = text_of(messages[last_user].get("content")) if last_user >= 0 else ""
+    # Coder's llmmock counts the ``tool`` messages after the last ``user`` one
+    # (scaletest/llmmock/openai_toolcalls.go ``needsOpenAIToolCall``).
+    later = messages[last_user + 1 :]
+    found = [(m.get("tool_call_id"), m.get("content")) for m in later if m.get("role") == "tool"]
     return Prompt(
         model=model_of(body),
         stream=body.get("stream") is True,
         include_usage=isinstance(options, dict) and options.get("include_usage") is True,
         input_tokens=max(1, sum(words(m) for m in messages)),
         control=find_control(user_text),
-        tool_results=sum(m.get("role") in ("tool", "function") for m in messages[last_user + 1 :]),
+        prompted=last_user >= 0,
+        results=results(found, _calls(messages)),
         tools=tool_names(items(body.get("tools") or [], "tools")),
     )
 
@@ -64,17 +89,17 @@ def stream(plan: Plan, prompt: Prompt, created: int) -> sse.Stream:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
         return sse.data({**base, "choices": [choice]})
 
-    yield chunk({"role": "assistant", "content": None if plan.tool else ""})
-    for i, piece in enumerate(plan.pieces):
-        if plan.tool is None:
+    if plan.tool is None:
+        yield chunk({"role": "assistant", "content": ""})
+        for piece in plan.pieces:
             yield chunk({"content": piece})
-        elif i == 0:
-            call = {"index": 0, "id": f"call_{plan.uid}", "type": "function"}
-            yield chunk(
-                {"tool_calls": [{**call, "function": {"name": plan.tool, "arguments": piece}}]}
-            )
-        else:
-            yield chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
+    else:
+        # As Coder's llmmock (scaletest/llmmock/openai_stream.go ``sendOpenAIStream``): no
+        # head; the role and the whole call in one delta, then finish_reason "tool_calls".
+        yield b""
+        call = {"index": 0, "id": f"call_{plan.uid}", "type": "function"}
+        function = {"name": plan.tool, "arguments": plan.text}
+        yield chunk({"role": "assistant", "tool_calls": [{**call, "function": function}]})
     tail = chunk({}, "tool_calls" if plan.tool else "stop")
     if prompt.include_usage:
         tail += sse.data({**base, "choices": [], "usage": _usage(plan, prompt)})

@@ -17,7 +17,16 @@ from loadtest.mockllm import sse
 from loadtest.mockllm.control import find_control
 from loadtest.mockllm.errors import openai_error as error
 from loadtest.mockllm.plan import Plan
-from loadtest.mockllm.prompt import Prompt, items, model_of, obj, text_of, tool_names, words
+from loadtest.mockllm.prompt import (
+    Prompt,
+    items,
+    model_of,
+    obj,
+    results,
+    text_of,
+    tool_names,
+    words,
+)
 
 __all__ = ["API", "body", "error", "read", "stream"]
 
@@ -32,13 +41,16 @@ def read(body: Any) -> Prompt:
     last_user = max((i for i, user in enumerate(is_user) if user), default=-1)
     later = inputs[last_user + 1 :]
     user_text = text_of(inputs[last_user].get("content")) if last_user >= 0 else ""
+    calls = {i.get("call_id"): i.get("name") for i in inputs if i.get("type") == "function_call"}
+    outputs = [i for i in later if i.get("type") == "function_call_output"]
     return Prompt(
         model=model_of(body),
         stream=body.get("stream") is True,
         include_usage=False,
         input_tokens=max(1, words(body.get("instructions")) + sum(words(i) for i in inputs)),
         control=find_control(user_text),
-        tool_results=sum(i.get("type") == "function_call_output" for i in later),
+        prompted=last_user >= 0,
+        results=results(((i.get("call_id"), i.get("output")) for i in outputs), calls),
         tools=tool_names(items(body.get("tools") or [], "tools")),
     )
 

@@ -10,6 +10,16 @@ from loadtest.mockllm.control import Control
 
 
 @dataclass(frozen=True, slots=True)
+class ToolResult:
+    """A tool's result after the last user prompt: what the mock's turn has done so far."""
+
+    #: The tool called, found by the call id among the request's calls; "" if none has it.
+    tool: str
+    #: The result's text (``spawn_agent``'s holds the child's ``chat_id``).
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Prompt:
     model: str
     stream: bool
@@ -20,10 +30,18 @@ class Prompt:
     input_tokens: int
     #: The control block of the last user prompt, if it has one.
     control: Control | None
-    #: Tool results after the last user prompt: how many tool calls this turn has made.
-    tool_results: int
+    #: Whether the request has a user prompt at all: without one, Coder's llmmock calls no
+    #: tool (scaletest/llmmock/openai_toolcalls.go ``needsOpenAIToolCall``).
+    prompted: bool
+    #: Tool results after the last user prompt, in order: where this turn has got to.
+    results: tuple[ToolResult, ...]
     #: Names of the function tools the request declares.
     tools: frozenset[str]
+
+    @property
+    def tool_results(self) -> int:
+        """How many tool results follow the last user prompt (Coder's count)."""
+        return len(self.results)
 
 
 def words(value: Any) -> int:
@@ -48,6 +66,16 @@ def text_of(content: Any) -> str:
             if isinstance(part, dict) and isinstance(part.get("text"), str)
         )
     return ""
+
+
+def results(found: Iterable[tuple[Any, Any]], calls: dict[Any, Any]) -> tuple[ToolResult, ...]:
+    """``(call id, content)`` pairs as results, each named by the call of that id in
+    ``calls`` (call id -> tool name)."""
+    named = []
+    for call_id, content in found:
+        tool = calls.get(call_id) if isinstance(call_id, str) else None
+        named.append(ToolResult(tool if isinstance(tool, str) else "", text_of(content)))
+    return tuple(named)
 
 
 def obj(value: Any, what: str) -> dict[str, Any]:

@@ -145,7 +145,8 @@ async def _break(plan: Plan, counts: Counts) -> None:
 
 async def _play_stream(send: Send, plan: Plan, script: sse.Stream, counts: Counts) -> None:
     await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
-    await _body(send, next(script))
+    if head := next(script):
+        await _body(send, head)
     first_due = asyncio.get_running_loop().time() + plan.ttft_s
     stop = plan.break_after if plan.fault in _BREAKS else -1
     for i in range(len(plan.pieces)):
@@ -155,7 +156,7 @@ async def _play_stream(send: Send, plan: Plan, script: sse.Stream, counts: Count
         await _body(send, next(script))
         counts.output_tokens += 1
     await _body(send, next(script), more=False)
-    counts.streams_completed += 1
+    counts.completed(plan.tool, plan.stuck)
 
 
 async def _play_body(send: Send, plan: Plan, payload: bytes, counts: Counts) -> None:
@@ -168,7 +169,7 @@ async def _play_body(send: Send, plan: Plan, payload: bytes, counts: Counts) -> 
         return await _break(plan, counts)
     await _body(send, payload, more=False)
     counts.output_tokens += len(plan.pieces)
-    counts.streams_completed += 1
+    counts.completed(plan.tool, plan.stuck)
 
 
 def _fault_response(dialect: Dialect, fault: Fault, config: MockConfig) -> Response:

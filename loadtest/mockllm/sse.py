@@ -1,8 +1,8 @@
 """Server-sent events, written by hand: what the dialect builders produce.
 
 A dialect's ``stream`` returns a ``Stream``: an iterator of exactly ``len(plan.pieces) + 2``
-byte strings: the head (sent at once), one per output token (paced), then the tail (sent after
-the last token). Items are built lazily, in order, so a builder may number its events as it
+byte strings: the head (sent at once; empty when the API's first chunk must wait for the first
+token), one per output token (paced), then the tail (sent after the last token). Items are built lazily, in order, so a builder may number its events as it
 goes and a long reply never sits in memory whole.
 """
 

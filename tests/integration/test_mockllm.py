@@ -1,6 +1,7 @@
 """``chatload mock-llm`` as a real process, proven with the providers' own SDKs: every chunk
-arrives, usage adds up, tool calls follow Coder's scaletest control block, and each injected
-fault surfaces as the SDK's own error."""
+arrives, usage adds up, agent turns (tool calls as Coder's llmmock makes them, sub-agents
+spawned and waited for) parse in all three APIs and are counted, and each injected fault
+surfaces as the SDK's own error."""
 
 from __future__ import annotations
 
@@ -399,6 +400,217 @@ def test_malformed_control_block_is_a_bad_request(mock: Mock) -> None:
         mock.openai().chat.completions.create(
             model=MODEL, messages=[{"role": "user", "content": CONTROL.format("{not json")}]
         )
+
+
+# --- agent turns: tool calls and sub-agents, in each API ------------------------------------
+
+AGENT_TOOLS = ("execute", "spawn_agent", "wait_agent")
+#: A step: (tool, arguments), or None for the text reply that ends the turn.
+Step = tuple[str, dict[str, Any]] | None
+
+
+def _result(tool: str, number: int) -> str:
+    """What Coder would answer: spawn_agent's JSON names the new child chat."""
+    if tool == "spawn_agent":
+        child = {"chat_id": f"chat-{number}", "title": "t", "status": "running", "type": "general"}
+        return json.dumps(child)
+    return "done"
+
+
+def _chat_step(mock: Mock, messages: list[Any], number: int) -> Step:
+    """One streamed Chat Completions request, read as a client accumulates the deltas."""
+    tools = [
+        {"type": "function", "function": {**EXECUTE["function"], "name": n}} for n in AGENT_TOOLS
+    ]
+    chunks = list(
+        mock.openai().chat.completions.create(
+            model=MODEL, messages=messages, tools=tools, stream=True
+        )
+    )
+    finish = [c.choices[0].finish_reason for c in chunks if c.choices][-1]
+    calls = [tc for c in chunks for tc in (c.choices[0].delta.tool_calls or [])]
+    if finish == "stop":
+        assert not calls
+        return None
+    assert finish == "tool_calls" and calls[0].id and calls[0].function
+    name = calls[0].function.name or ""
+    arguments = "".join(tc.function.arguments or "" for tc in calls if tc.function)
+    call = {"id": calls[0].id, "type": "function"}
+    messages += [
+        {
+            "role": "assistant",
+            "tool_calls": [{**call, "function": {"name": name, "arguments": arguments}}],
+        },
+        {"role": "tool", "tool_call_id": calls[0].id, "content": _result(name, number)},
+    ]
+    return name, json.loads(arguments)
+
+
+def _responses_step(mock: Mock, inputs: list[Any], number: int) -> Step:
+    tools: Any = [
+        {"type": "function", "name": n, "parameters": EXECUTE["function"]["parameters"]}
+        for n in AGENT_TOOLS
+    ]
+    with mock.openai().responses.stream(model=MODEL, input=inputs, tools=tools) as stream:
+        final = stream.get_final_response()
+    item = final.output[0]
+    if item.type == "message":
+        return None
+    assert item.type == "function_call"
+    inputs += [
+        {
+            "type": "function_call",
+            "call_id": item.call_id,
+            "name": item.name,
+            "arguments": item.arguments,
+        },
+        {
+            "type": "function_call_output",
+            "call_id": item.call_id,
+            "output": _result(item.name, number),
+        },
+    ]
+    return item.name, json.loads(item.arguments)
+
+
+def _messages_step(mock: Mock, messages: list[Any], number: int) -> Step:
+    schema = EXECUTE["function"]["parameters"]
+    tools: Any = [{"name": n, "input_schema": schema} for n in AGENT_TOOLS]
+    with mock.anthropic().messages.stream(
+        model=MODEL, max_tokens=64, messages=messages, tools=tools
+    ) as stream:
+        final = stream.get_final_message()
+    block = final.content[0]
+    if block.type == "text":
+        assert final.stop_reason == "end_turn"
+        return None
+    assert block.type == "tool_use" and final.stop_reason == "tool_use"
+    content = [
+        {"type": "tool_result", "tool_use_id": block.id, "content": _result(block.name, number)}
+    ]
+    messages += [
+        {"role": "assistant", "content": [block.model_dump()]},
+        {"role": "user", "content": content},
+    ]
+    assert isinstance(block.input, dict)
+    return block.name, block.input
+
+
+STEPS = {"chat_completions": _chat_step, "responses": _responses_step, "messages": _messages_step}
+
+
+def _first(api: str, prompt: str) -> list[Any]:
+    if api == "responses":
+        return [{"role": "user", "content": [{"type": "input_text", "text": prompt}]}]
+    return [{"role": "user", "content": prompt}]
+
+
+def _play_turn(mock: Mock, api: str, prompt: str = "do the work") -> list[tuple[str, Any]]:
+    """A whole turn through the API's own SDK: each call answered, until a text reply."""
+    history = _first(api, prompt)
+    calls: list[tuple[str, Any]] = []
+    for number in range(1, 20):
+        step = STEPS[api](mock, history, number)
+        if step is None:
+            return calls
+        calls.append(step)
+    raise AssertionError(f"the turn never ended: {calls}")
+
+
+def test_chat_tool_call_stream_is_coders_wire(mock: Mock) -> None:
+    """Byte for byte the shape of Coder's llmmock (TestSendOpenAIStreamIncludesToolCalls)."""
+    mock.tune(tool_calls_per_turn=1, tool_call_command="ls -la")
+    body = {
+        "model": MODEL,
+        "stream": True,
+        "messages": [{"role": "user", "content": "go"}],
+        "tools": [EXECUTE],
+    }
+    with mock.admin() as client:
+        reply = client.post("/v1/chat/completions", json=body)
+    events = [e.removeprefix("data: ") for e in reply.text.split("\n\n") if e]
+    assert len(events) == 3 and events[2] == "[DONE]"
+    first, second = json.loads(events[0])["choices"], json.loads(events[1])["choices"]
+    assert first[0]["finish_reason"] is None
+    delta = first[0]["delta"]
+    assert set(delta) == {"role", "tool_calls"} and delta["role"] == "assistant"
+    (call,) = delta["tool_calls"]
+    assert (call["index"], call["type"], call["function"]["name"]) == (0, "function", "execute")
+    assert call["id"].startswith("call_")
+    assert json.loads(call["function"]["arguments"]) == {"command": "ls -la"}
+    assert second[0]["finish_reason"] == "tool_calls" and second[0]["delta"] == {}
+
+
+@pytest.mark.parametrize("api", STEPS)
+def test_sdk_plays_a_turn_of_tool_calls_and_a_sub_agent(mock: Mock, api: str) -> None:
+    mock.tune(tool_calls_per_turn=2, tool_call_command="make test", subagents_per_turn=1)
+    calls = _play_turn(mock, api)
+    assert calls[:2] == [("execute", {"command": "make test"})] * 2
+    (spawn, spawn_args), (wait, wait_args) = calls[2:]
+    assert (spawn, spawn_args["type"], spawn_args["title"]) == (
+        "spawn_agent",
+        "general",
+        "mock sub-agent 1",
+    )
+    # wait_agent names the chat that spawn_agent's result (the third tool result) gave.
+    assert (wait, wait_args) == ("wait_agent", {"chat_id": "chat-3"})
+    counts = mock.counts()
+    assert counts["requests_by_api"][api] == 5 and counts["text_replies"] == 1
+    assert counts["tool_calls"] == {"execute": 2, "spawn_agent": 1, "wait_agent": 1}
+    # The sub-agent's own turn, from the prompt it was spawned with: depth 1, so no spawns.
+    child = _play_turn(mock, api, spawn_args["prompt"])
+    assert [name for name, _ in child] == ["execute", "execute"]
+
+
+@pytest.mark.parametrize("api", STEPS)
+def test_control_block_shapes_one_turn(mock: Mock, api: str) -> None:
+    mock.tune(tool_calls_per_turn=3)
+    block = '{"v":1,"tool_calls_this_turn":1,"subagents_this_turn":1,"subagent_tool_calls":0}'
+    calls = _play_turn(mock, api, CONTROL.format(block))
+    assert [name for name, _ in calls] == ["execute", "spawn_agent", "wait_agent"]
+    assert [name for name, _ in _play_turn(mock, api, calls[1][1]["prompt"])] == []
+    # The next turn, without a block, is the server's again.
+    assert len(_play_turn(mock, api, "again")) == 3
+
+
+def test_spawn_result_without_chat_id_ends_the_turn(mock: Mock) -> None:
+    mock.tune(subagents_per_turn=1)
+    tools = [{"type": "function", "function": {"name": n}} for n in AGENT_TOOLS]
+    spawn = {"id": "c1", "type": "function", "function": {"name": "spawn_agent", "arguments": "{}"}}
+    messages: Any = [
+        {"role": "user", "content": "go"},
+        {"role": "assistant", "tool_calls": [spawn]},
+        {"role": "tool", "tool_call_id": "c1", "content": "error: subagent limit reached"},
+    ]
+    reply = mock.openai().chat.completions.create(model=MODEL, messages=messages, tools=tools)
+    assert reply.choices[0].finish_reason == "stop"
+    assert "no chat_id" in (reply.choices[0].message.content or "")
+    assert mock.counts()["wait_agent_without_chat_id"] == 1
+
+
+def test_unknown_control_key_is_a_bad_request_naming_it(mock: Mock) -> None:
+    with pytest.raises(anthropic.BadRequestError, match="subagent_this_turn"):
+        mock.anthropic().messages.create(
+            model=MODEL,
+            max_tokens=64,
+            messages=[{"role": "user", "content": CONTROL.format('{"subagent_this_turn":1}')}],
+        )
+
+
+def test_flags_shape_every_turn(tmp_path: Path) -> None:
+    flags = ["--ttft", "0", "--tokens-per-s", "0", "--tool-calls-per-turn", "2"]
+    flags += ["--tool-call-command", "echo hi there", "--subagents-per-turn", "1"]
+    server = _start(tmp_path, *flags)
+    try:
+        calls = _play_turn(server, "chat_completions")
+        assert [name for name, _ in calls] == ["execute", "execute", "spawn_agent", "wait_agent"]
+        assert calls[0][1] == {"command": "echo hi there"}
+        counts = server.counts()
+        assert counts["tool_calls"] == {"execute": 2, "spawn_agent": 1, "wait_agent": 1}
+        assert counts["text_replies"] == 1 and counts["streams_completed"] == 5
+    finally:
+        code, output = _stop(server)
+    assert code == 0, output
 
 
 # --- faults -------------------------------------------------------------------------------

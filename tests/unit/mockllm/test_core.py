@@ -17,8 +17,8 @@ from loadtest.mockllm import anthropic_messages, openai_chat, openai_responses
 from loadtest.mockllm.config import MockConfig
 from loadtest.mockllm.control import Control, find_control
 from loadtest.mockllm.faults import Fault, pick_fault
-from loadtest.mockllm.plan import make_plan, planned_tool, request_rng
-from loadtest.mockllm.prompt import Prompt
+from loadtest.mockllm.plan import make_plan, request_rng
+from loadtest.mockllm.prompt import Prompt, ToolResult
 
 DIALECTS = [openai_chat, openai_responses, anthropic_messages]
 
@@ -30,7 +30,8 @@ def _prompt(**fields: Any) -> Prompt:
         "include_usage": True,
         "input_tokens": 3,
         "control": None,
-        "tool_results": 0,
+        "prompted": True,
+        "results": (),
         "tools": frozenset({"execute"}),
     }
     return Prompt(**(values | fields))
@@ -101,7 +102,7 @@ def test_pick_fault_walks_the_cumulative_probabilities() -> None:
 def test_find_control() -> None:
     assert find_control("no block here") is None
     text = '<coder-scaletest-control>{"v":1,"tool_calls_this_turn":2}</coder-scaletest-control>\nhi'
-    assert find_control(text) == Control(2, "execute", "echo scaletest")
+    assert find_control(text) == Control(2)
     custom = '<coder-scaletest-control>{"tool_calls_this_turn":1,"tool":"t","command":"c"}'
     assert find_control(custom + "</coder-scaletest-control>") == Control(1, "t", "c")
 
@@ -122,20 +123,6 @@ def test_find_control_rejects_malformed_blocks(block: str) -> None:
         find_control(block)
 
 
-def test_planned_tool_follows_coders_turn_semantics() -> None:
-    config = MockConfig(tool_calls_per_turn=2, tool_command="ls")
-    assert planned_tool(config, _prompt()) == ("execute", '{"command":"ls"}')
-    assert planned_tool(config, _prompt(tool_results=1)) is not None
-    assert planned_tool(config, _prompt(tool_results=2)) is None
-    assert planned_tool(config, _prompt(tools=frozenset())) is None
-    # The control block wins over the config, even to ask for no calls.
-    assert planned_tool(config, _prompt(control=Control(0))) is None
-    assert planned_tool(MockConfig(), _prompt(control=Control(1, command="x"))) == (
-        "execute",
-        '{"command":"x"}',
-    )
-
-
 def test_plans_replay_from_the_seed() -> None:
     config = MockConfig(ttft="uniform:0,1", fault_cut=0.5, output_tokens=20)
     plans = [make_plan(config, _prompt(), request_rng(42, n)) for n in range(10)]
@@ -146,9 +133,10 @@ def test_plans_replay_from_the_seed() -> None:
     assert all(len(p.text.split()) == 20 for p in plans)
 
 
-def test_tool_plan_streams_its_arguments_in_fragments() -> None:
+def test_tool_plan_sends_its_arguments_whole() -> None:
+    # Coder's llmmock sends the whole call in one delta (scaletest/llmmock/openai_stream.go).
     plan = make_plan(MockConfig(tool_calls_per_turn=1), _prompt(), random.Random(0))
-    assert plan.tool == "execute" and len(plan.pieces) > 1
+    assert plan.tool == "execute" and len(plan.pieces) == 1
     assert orjson.loads(plan.text) == {"command": "echo scaletest"}
 
 
@@ -159,7 +147,9 @@ def test_streams_have_a_head_a_unit_per_token_and_a_tail(dialect: Any, tools: in
     plan = make_plan(config, _prompt(), random.Random(3))
     parts = list(dialect.stream(plan, _prompt(), 1_700_000_000))
     assert len(parts) == len(plan.pieces) + 2
-    assert all(part.endswith(b"\n\n") for part in parts)
+    assert all(part.endswith(b"\n\n") for part in parts[1:])
+    # Chat Completions sends a tool call's role with the call (no head), as Coder's llmmock.
+    assert parts[0] == b"" if dialect is openai_chat and tools else parts[0].endswith(b"\n\n")
     body = dialect.body(plan, _prompt(), 1_700_000_000)
     assert orjson.loads(orjson.dumps(body)) == body
 
@@ -194,8 +184,9 @@ def test_read_chat() -> None:
         }
     )
     assert (prompt.stream, prompt.include_usage, prompt.tools) == (True, True, {"execute"})
-    assert (prompt.input_tokens, prompt.tool_results) == (7, 1)
-    assert prompt.control == Control(0)
+    assert (prompt.input_tokens, prompt.tool_results, prompt.prompted) == (7, 1, True)
+    assert prompt.results == (ToolResult("", "done"),)
+    assert prompt.control == Control()
 
 
 def test_read_responses() -> None:
