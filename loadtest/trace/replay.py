@@ -10,15 +10,13 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-import orjson
 from pydantic import BaseModel, Field
 
+from loadtest.mockllm.control import render
 from loadtest.trace.model import Trace, TraceChat, TraceTurn
 
 #: What a prompt is padded with to reach the recorded size: words, as people type.
 FILLER = "Please look at this and report back briefly. "
-#: Coder's in-prompt scaletest control block (loadtest/mockllm/control.py reads it).
-CONTROL_START, CONTROL_END = "<coder-scaletest-control>", "</coder-scaletest-control>"
 
 
 class Window(BaseModel):
@@ -90,20 +88,17 @@ def plan(trace: Trace, file: str, speedup: float, window: Window, loop: bool) ->
 
 
 def control_block(turn: TraceTurn) -> str:
-    """The recorded shape for the mock LLM: Coder's block (``tool_calls_this_turn`` of its
-    most used tool) plus our keys for sub-agents and output tokens; empty when the turn
-    was a plain answer."""
+    """The recorded shape for the mock LLM (loadtest/mockllm/control.py): tool calls of the
+    turn's most used tool, and its sub-agents; empty for a plain answer. Output tokens are
+    the mock's own setting, not asked for per turn."""
     calls = turn.tool_calls()
-    if not calls and not turn.subagents and turn.output_tokens is None:
-        return ""
-    body: dict[str, object] = {"v": 1, "tool_calls_this_turn": calls}
+    keys: dict[str, object] = {}
     if calls:
-        body["tool"] = Counter(turn.tools).most_common(1)[0][0]
+        keys["tool_calls_this_turn"] = calls
+        keys["tool"] = Counter(turn.tools).most_common(1)[0][0]
     if turn.subagents:
-        body["subagents_this_turn"] = turn.subagents
-    if turn.output_tokens is not None:
-        body["output_tokens"] = turn.output_tokens
-    return f"{CONTROL_START}{orjson.dumps(body).decode()}{CONTROL_END}"
+        keys["subagents_this_turn"] = turn.subagents
+    return render(**keys) if keys else ""
 
 
 def prompt(turn: TraceTurn) -> str:
