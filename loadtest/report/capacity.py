@@ -38,7 +38,7 @@ class CapacityStep(Strict):
 
 class CapacityReport(Strict):
     schema_version: int = SCHEMA_VERSION
-    dimension: Literal["users", "arrival_rate"]
+    dimension: Literal["users", "arrival_rate", "speedup"]
     feasible_max: float | None
     infeasible_min: float | None
     binding_slo: str | None
@@ -65,7 +65,7 @@ def load_capacity(path: Path) -> CapacityReport:
 
 
 def _unit(dimension: str) -> str:
-    return "users" if dimension == "users" else "turns/s"
+    return {"users": "users", "speedup": "x the trace's speed"}.get(dimension, "turns/s")
 
 
 def _load(value: float | None, dimension: str) -> str:

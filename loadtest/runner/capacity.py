@@ -48,15 +48,18 @@ from loadtest.runner.command import (
     HOST_HELP,
     UsageError,
     _at_least,
+    REPLAY_ACCOUNTS,
     against_target,
     _duration,
     _positive,
     add_server_metrics,
     plan,
+    replay_plan,
     run_info,
     server_metrics,
 )
 from loadtest.runner.locust_run import LocustRun, RunResult
+from loadtest.trace.replay import ReplayPlan
 from loadtest.scenario import Scenario, ScenarioError, load_scenario
 
 #: A step whose ended turns are mostly failures, once this many ended, stops early.
@@ -106,6 +109,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add("--arrival-rate-from", type=_positive, help="open loop: first step's turns/s")
     add("--arrival-rate-max", type=_positive, help="open loop: most turns/s tried")
     add(
+        "--trace",
+        type=Path,
+        metavar="FILE",
+        help="replay a trace (chatload trace export/synth) at rising speed instead of the "
+        "scenario's load: each step replays it --speedup times as fast (from its start, again "
+        "and again for the whole step); the answer is the fastest replay every SLO holds at",
+    )
+    add("--speedup-from", type=_positive, help="with --trace: first step's speedup (1)")
+    add("--speedup-max", type=_positive, help="with --trace: fastest speedup tried (16)")
+    add("--window", metavar="START:END", help="with --trace: replay only this slice of it")
+    add(
         "--step-time",
         type=_duration(positive=True),
         default=60.0,
@@ -145,7 +159,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     for name in ("users", "spawn_rate", "arrival_rate", "run_time", "turns", "stop_timeout"):
         setattr(args, name, None)
+    args.loop, args.speedup = False, 1.0  # each step sets its own
     try:
+        replaying = replay_plan(args)
         scenario, slos, host, tokens = plan(args)
         search = _search(args)
     except (UsageError, ValueError) as exc:
@@ -171,8 +187,9 @@ def main(args: argparse.Namespace) -> int:
             tokens,
             search,
             server_metrics(args, "capacity", None if host else target),
+            replaying,
         ).run(),
-        users=args.users_max,
+        users=min(len(replaying.chats), REPLAY_ACCOUNTS) if replaying else args.users_max,
     )
 
 
@@ -183,6 +200,14 @@ def _search(args: argparse.Namespace) -> CapacitySearch:
         "repeats": args.repeats,
         "max_steps": args.max_steps,
     }
+    if args.trace is not None:
+        low = args.speedup_from or 1.0
+        high = args.speedup_max or 16.0
+        if high < low:
+            raise UsageError(f"--speedup-max {high:g} is below --speedup-from {low:g}")
+        return CapacitySearch(low, high, integer=False, **common)
+    if args.speedup_from is not None or args.speedup_max is not None:
+        raise UsageError("--speedup-from and --speedup-max search a --trace replay: give --trace")
     if args.arrival_rate_from is not None or args.arrival_rate_max is not None:
         if args.arrival_rate_from is None or args.arrival_rate_max is None:
             raise UsageError("--arrival-rate-from and --arrival-rate-max go together")
@@ -274,6 +299,7 @@ class Capacity:
         tokens: list[str],
         search: CapacitySearch,
         scraper: ServerMetrics | None = None,
+        replay: ReplayPlan | None = None,
     ) -> None:
         self.args = args
         self.scraper = scraper
@@ -283,6 +309,8 @@ class Capacity:
         self.tokens = tokens
         self.search = search
         self.open_loop = args.arrival_rate_from is not None
+        #: ``--trace``: every step replays it (looping), the step's load its speedup.
+        self.replay = replay
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         self.dir = Path(args.report_dir or Path("reports") / f"{stamp}-capacity")
         self.steps: list[CapacityStep] = []
@@ -333,6 +361,9 @@ class Capacity:
             self.target,
             turn_slos=per_turn_bounds(self.slos),
             process_arrival_rate=load / max(1, scenario.load.workers) if self.open_loop else None,
+            replay=self.replay.model_copy(update={"speedup": load, "loop": True})
+            if self.replay is not None
+            else None,
         )
         monitor = StepMonitor(self.args.warmup, self.args.step_time, self.slos)
         scraped = self._scrape_from(monitor)
@@ -426,7 +457,11 @@ class Capacity:
         outcome = self.search.outcome()
         because = outcome.stopped_because + (" (interrupted)" if interrupted else "")
         return CapacityReport(
-            dimension="arrival_rate" if self.open_loop else "users",
+            dimension="speedup"
+            if self.replay is not None
+            else "arrival_rate"
+            if self.open_loop
+            else "users",
             feasible_max=outcome.feasible_max,
             infeasible_min=outcome.infeasible_min,
             binding_slo=outcome.binding_slo,
@@ -443,7 +478,7 @@ class Capacity:
         )
 
     def _print_step(self, step: Step, figures: dict[str, float | None]) -> None:
-        unit = "turns/s" if self.open_loop else "users"
+        unit = "x speed" if self.replay is not None else "turns/s" if self.open_loop else "users"
         shown = ", ".join(f"{k} {v:.4g}" for k, v in figures.items() if v is not None)
         verdict = "PASS" if step.passed else f"FAIL ({step.broken or 'stopped'})"
         notes = [n for n in (step.stopped_early,) if n]

@@ -101,3 +101,30 @@ def test_a_bad_trace_exits_2_naming_the_line_and_runs_nothing(tmp_path: Path) ->
     code, rep, out = replay(tmp_path, trace, "bad")
     assert code == 2 and not rep
     assert "line 3" in out and "prompt_chars" in out
+
+
+def test_a_capacity_search_over_a_trace_raises_its_speed(tmp_path: Path) -> None:
+    trace = tmp_path / "t.jsonl.gz"
+    write_trace(trace, chats=20, every_s=0.5, turns=2, think_s=0.5)
+    scenario = tmp_path / "replay.toml"
+    scenario.write_text(f'name = "replay"\n[sim]\n{SIM}\n')
+    out = tmp_path / "capacity"
+    flags = ["--trace", str(trace), "--scenario", str(scenario), "--slo", "error_rate < 50%"]
+    flags += ["--speedup-from", "1", "--speedup-max", "4", "--step-time", "3s", "--warmup", "1s"]
+    done = subprocess.run(
+        [sys.executable, "-m", "loadtest.cli", "capacity", *flags, "--report-dir", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+    found = json.loads((out / "capacity.json").read_text())
+    assert found["dimension"] == "speedup", done.stdout[-3000:] + done.stderr[-3000:]
+    if found["boundary"] == "generator_bound":  # a machine too busy to drive it: no verdict
+        assert done.returncode == 1 and found["steps"][-1]["generator_bottleneck"]
+        return
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert found["boundary"] == "not_reached"
+    assert [step["load"] for step in found["steps"]] == [1.0, 2.0, 4.0]
+    rates = [step["figures"]["turns_per_s"] for step in found["steps"]]
+    assert rates[2] > 1.5 * rates[0], f"turns/s by speedup: {rates}"  # faster replays, more load
