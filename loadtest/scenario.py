@@ -166,6 +166,13 @@ class Target(Section):
     era: Literal["auto", "a", "b", "c", "d"] = "auto"
     #: Send ``X-Coder-Bypass-Ratelimit: true`` (owners only) so 512 req/min does not cap us.
     bypass_ratelimit: bool = True
+    #: A workspace name prefix (Coder's scaletest uses ``scaletest-``): each chat is created
+    #: in one of the matching workspaces with a connected agent, round robin. None: chats
+    #: have no workspace, and an agent's tools fail.
+    workspaces: str | None = Field(None, min_length=1)
+    #: At most this many users' chats on one workspace at once (Coder's scaletest
+    #: ``--chats-per-workspace``): more users than workspaces x this is refused.
+    chats_per_workspace: int | None = Field(None, ge=1)
 
 
 class Sim(Section):

@@ -32,6 +32,49 @@ class TargetInfo:
     era_from_stream: bool = False
     #: Every replica of the deployment (``url`` first) when the run targets several.
     replicas: list[str] = field(default_factory=list)
+    #: Ids of the workspaces chats are created in (``[target] workspaces``), round robin.
+    workspaces: list[str] = field(default_factory=list)
+
+
+def find_workspaces(url: str, token: str, prefix: str, timeout: float = 10.0) -> list[str]:
+    """The ids of ``prefix``'s workspaces with a connected agent. None matching, or none
+    with its agent connected, is a TargetError naming the prefix (tools would fail)."""
+    client = ChatClient(url, token, timeout=timeout)
+    try:
+        rows = client.workspaces(prefix)
+    except ApiError as exc:
+        raise TargetError(
+            f"cannot list workspaces named {prefix!r}*: HTTP {exc.status}: {exc.message}"
+        ) from None
+    finally:
+        client.close()
+    if not rows:
+        raise TargetError(
+            f"no workspace is named {prefix!r}* (nor owned by a {prefix!r}* user): create them "
+            "(e.g. coder exp scaletest create-workspaces), or drop [target] workspaces to run "
+            "chats without one"
+        )
+    ready = [str(w["id"]) for w in rows if _agent_connected(w)]
+    if not ready:
+        names = ", ".join(str(w.get("name")) for w in rows[:5])
+        raise TargetError(
+            f"{len(rows)} workspaces named {prefix!r}* ({names}{', ...' if len(rows) > 5 else ''}) "
+            "but none has a connected agent: start them, or tools cannot run"
+        )
+    return ready
+
+
+def _agent_connected(workspace: dict[str, object]) -> bool:
+    """Some agent of the workspace's latest build says ``connected`` (codersdk
+    WorkspaceAgentStatus)."""
+    build = workspace.get("latest_build")
+    resources = build.get("resources") if isinstance(build, dict) else None
+    for resource in resources if isinstance(resources, list) else ():
+        agents = resource.get("agents") if isinstance(resource, dict) else None
+        for agent in agents if isinstance(agents, list) else ():
+            if isinstance(agent, dict) and agent.get("status") == "connected":
+                return True
+    return False
 
 
 def _probe(client: ChatClient, name: str, path: str) -> object:

@@ -100,6 +100,10 @@ def _error_from(name: str, response: httpx.Response) -> ApiError:
     return ApiError(name, response.status_code, text or response.reason_phrase)
 
 
+#: Pages of 100 workspaces read at most (a million): a bound on a server that never ends.
+WORKSPACE_PAGES_MAX = 10_000
+
+
 class ChatClient:
     """One identity's view of a Coder deployment's chats API."""
 
@@ -226,11 +230,15 @@ class ChatClient:
 
     # ------------------------------------------------------------ chats
 
-    def create_chat(self, text: str, organization_id: str | None = None) -> tuple[Chat, int]:
+    def create_chat(
+        self, text: str, organization_id: str | None = None, workspace_id: str | None = None
+    ) -> tuple[Chat, int]:
         request = CreateChatRequest(content=_text(text))
         if organization_id:
             # Required from era B on; era A ignores unknown fields, as Coder's decoder does.
             request.organization_id = organization_id
+        if workspace_id:
+            request.workspace_id = workspace_id
         timed = self.call("create_chat", "POST", self.paths.chats(), request.wire(), expect=(201,))
         return Chat.model_validate(timed.body), timed.latency_ns
 
@@ -278,6 +286,29 @@ class ChatClient:
             if not page.has_more or not page.messages:
                 return ids
             after = page.messages[-1].id
+
+    def workspaces(self, prefix: str) -> list[dict[str, Any]]:
+        """Workspaces whose name or owner's name starts with ``prefix``, as Coder's scaletest
+        finds its own (cli/exp_scaletest.go ``getScaletestWorkspaces``: ``q=name:"prefix"``,
+        a partial match, paged 100 at a time until a page is empty, then kept by prefix;
+        codersdk/workspaces.go quotes each filter term)."""
+        found: list[dict[str, Any]] = []
+        for number in range(WORKSPACE_PAGES_MAX):
+            params = {"q": f'name:"{prefix}"', "limit": "100", "offset": str(number * 100)}
+            body = self.call("list_workspaces", "GET", "/api/v2/workspaces", params=params).body
+            rows = body.get("workspaces") if isinstance(body, dict) else None
+            if not rows:
+                break
+            found += [
+                w
+                for w in rows
+                if isinstance(w, dict)
+                and (
+                    str(w.get("name", "")).startswith(prefix)
+                    or str(w.get("owner_name", "")).startswith(prefix)
+                )
+            ]
+        return found
 
     def list_chats(self) -> list[Chat]:
         body = self.call("list_chats", "GET", self.paths.chats()).body

@@ -265,7 +265,7 @@ class Conversation:
         self._start_turn(intended).initial = True
         self.turns = 1
         try:
-            chat, latency = self._client.create_chat(prompt, self._organization)
+            chat, latency = self._client.create_chat(prompt, self._organization, rt.workspace())
         except ApiError as exc:
             tracker.fail(http_error("create_chat", exc), time.perf_counter_ns())
             self._count_429(exc)

@@ -53,6 +53,8 @@ class RunSettings(BaseModel):
     seed: int | None = None
     #: Every replica of the target (``host`` first) when the run has several; else empty.
     replicas: list[str] = []
+    #: Workspace ids chats are created in, round robin (``[target] workspaces``).
+    workspaces: list[str] = []
     #: ``--trace``: the trace's users' chats to replay, instead of the scenario's load.
     replay: ReplayPlan | None = None
 
@@ -68,6 +70,7 @@ class RunSettings(BaseModel):
             organizations=target.organizations,
             owners=target.owners,
             replicas=target.replicas,
+            workspaces=target.workspaces,
             **extra,
         )
 
@@ -111,6 +114,7 @@ class Runtime:
     slots: int = 1
     _next_user: int = 0
     _next_account: int = 0
+    _next_workspace: int = 0
     _next_watcher: int = 0
 
     @property
@@ -149,6 +153,16 @@ class Runtime:
             on_request=on_request,
             replicas=settings.replicas,
         )
+
+    def workspace(self) -> str | None:
+        """The workspace the next chat is created in (round robin, dealt between load
+        processes by their slots), or None without workspaces."""
+        ids = self.settings.workspaces
+        if not ids:
+            return None
+        index = (self.slot + self.slots * self._next_workspace) % len(ids)
+        self._next_workspace += 1
+        return ids[index]
 
     def identity(self, drives: bool = True) -> Identity:
         """A token, its organization and owner flag for a new user, spread round-robin over

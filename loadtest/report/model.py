@@ -158,6 +158,9 @@ class RunInfo(Strict):
     worker_nodes: list[WorkerNode] = Field(default_factory=list)
     #: The accounts (distinct session tokens) the users were spread over.
     accounts: int | None = None
+    #: Workspaces the chats were created in (``[target] workspaces``); 0: none, so an
+    #: agent's tools failed.
+    workspaces: int = 0
     #: What the reader should know of how the run was set up (a shared account's fan-out).
     warnings: list[str] = Field(default_factory=list)
     #: The run's id, as ``--prometheus`` labels every ``coderd_scaletest_*`` series

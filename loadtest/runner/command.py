@@ -10,6 +10,8 @@ its report, marked ``complete: false``, whatever its SLOs say.
 import locust  # noqa: F401, I001
 
 import argparse
+import dataclasses
+import math
 import os
 import secrets
 import sys
@@ -21,7 +23,13 @@ from urllib.parse import urlsplit
 
 from locust.env import Environment
 
-from loadtest.client.preflight import TargetError, TargetInfo, inspect_replicas, split_hosts
+from loadtest.client.preflight import (
+    find_workspaces,
+    TargetError,
+    TargetInfo,
+    inspect_replicas,
+    split_hosts,
+)
 from loadtest.client.server_metrics import ServerMetrics, endpoints, redacted
 from loadtest.core.slo import Slo, SloError, evaluate, parse_slo, per_turn_bounds
 from loadtest.core.snapshot import Snapshot
@@ -471,11 +479,14 @@ def against_target(
     try:
         if not host:
             token = secrets.token_urlsafe(24)
-            sim = processes.SimProcess.start(scenario.sim.era, token, scenario.sim.config)
+            sim = processes.SimProcess.start(
+                scenario.sim.era, token, _sim_config(scenario, users or driving_users(scenario))
+            )
             accounts = scenario.sim.account_count(users or driving_users(scenario))
             host, tokens = sim.url, (sim.accounts(accounts) if accounts > 1 else [token])
         try:
             target = inspect_replicas(split_hosts(host), tokens, scenario.target.era)
+            target = _with_workspaces(target, tokens[0], scenario, users)
         except TargetError as exc:
             print(f"chatload {command}: {exc}", file=sys.stderr)
             return EXIT_UNREACHABLE
@@ -492,6 +503,36 @@ def against_target(
     finally:
         if sim is not None:
             sim.stop()
+
+
+def _sim_config(scenario: Scenario, users: int) -> dict[str, Any]:
+    """The embedded simulator's settings: the scenario's, plus Coder's ``scaletest-``
+    workspaces when the scenario wants workspaces the simulator was not told to make (one
+    per ``chats_per_workspace`` users)."""
+    config = dict(scenario.sim.config)
+    target = scenario.target
+    if target.workspaces and "workspaces" not in config:
+        config["workspaces"] = max(1, math.ceil(users / (target.chats_per_workspace or 1)))
+    return config
+
+
+def _with_workspaces(
+    target: TargetInfo, token: str, scenario: Scenario, users: int | None
+) -> TargetInfo:
+    """The target with the workspaces ``[target] workspaces`` names (a TargetError when none
+    can take chats, or too few for ``chats_per_workspace``)."""
+    prefix = scenario.target.workspaces
+    if not prefix:
+        return target
+    ids = find_workspaces(target.url, token, prefix)
+    per = scenario.target.chats_per_workspace
+    wanted = users or driving_users(scenario)
+    if per is not None and wanted > len(ids) * per:
+        raise TargetError(
+            f"{wanted} users need {math.ceil(wanted / per)} workspaces named {prefix!r}* at "
+            f"{per} chats each (chats_per_workspace), but {len(ids)} have a connected agent"
+        )
+    return dataclasses.replace(target, workspaces=ids)
 
 
 def _report_dir(args: argparse.Namespace, scenario: Scenario) -> Path:
@@ -540,6 +581,7 @@ def _execute(
     ).run()
     info = run_info(scenario, target, result, result.duration_s)
     info.accounts = len(set(tokens))
+    info.workspaces = len(target.workspaces)
     info.warnings = [shared] if shared is not None else []
     report = build_report(result.snapshot, info, origin_epoch_s=result.started_at.timestamp())
     if replaying is not None:

@@ -106,6 +106,13 @@ def print_summary(report: Report, files: list[Path]) -> None:
             + (f"; {tr.arrivals_per_s:.2f} chats/s" if tr.arrivals_per_s else ""),
             file=out,
         )
+    spaces = report.run.workspaces
+    print(
+        f"  workspaces: {spaces} (chats created in them, round robin)"
+        if spaces
+        else "  workspaces: none: tools will fail: no workspace ([target] workspaces)",
+        file=out,
+    )
     lost = f", {c.turns_lost} lost with a worker" if c.turns_lost else ""
     print(
         f"  turns: {c.turns_started} started, {c.turns_completed} completed, {c.turns_failed} "

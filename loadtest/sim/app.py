@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from loadtest.sim import api_chats, api_models, api_users
+from loadtest.sim import api_chats, api_models, api_users, api_workspaces
 from loadtest.sim.admin import admin_routes
 from loadtest.sim.errors import ROUTE_NOT_FOUND, ApiError
 from loadtest.sim.state import Sim
@@ -34,6 +34,7 @@ def build_app(sim: Sim) -> Starlette:
     routes: list[BaseRoute] = [
         *admin_routes(sim),
         *api_users.routes(sim),
+        *api_workspaces.routes(sim),
         *api_models.routes(sim),
         *api_chats.routes(sim),
     ]

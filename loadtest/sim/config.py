@@ -102,6 +102,14 @@ class SimConfig(BaseModel):
         description="tool round trips per turn: tool-call part, assistant and tool messages, "
         "more text",
     )
+    workspaces: int = Field(
+        0,
+        ge=0,
+        le=100_000,
+        description="workspaces named scaletest-0 ... (each with a connected agent) that "
+        "GET /api/v2/workspaces lists, as Coder's scaletest makes them",
+        json_schema_extra={"metavar": "N"},
+    )
     output_tokens: int | None = Field(
         None,
         ge=0,

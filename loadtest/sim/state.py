@@ -13,7 +13,7 @@ from starlette.requests import Request
 
 from loadtest.protocol.eras import PATHS, Era
 from loadtest.protocol.models import ChatActionRequiredToolCall, ErrorKind
-from loadtest.sim.accounts import Accounts, User
+from loadtest.sim.accounts import OWNER_ID, Accounts, User
 from loadtest.sim.auth import Auth, RateLimiter
 from loadtest.sim.catalog import Catalog
 from loadtest.sim.chats import Chat, ChatStore
@@ -25,6 +25,7 @@ from loadtest.sim.metrics import DaemonMetrics, Live
 from loadtest.sim.player import Player
 from loadtest.sim.replica import Replica, TappedHub
 from loadtest.sim.watch_hub import WatchHub
+from loadtest.sim.workspaces import Workspace, made
 
 
 def _now() -> datetime:
@@ -57,6 +58,14 @@ class Sim:
         self.player = Player(self)
         #: This process as one replica of a cluster (``chatload sim --replicas``), if so.
         self.replica: Replica | None = None
+        self._workspaces: list[Workspace] = []
+
+    def workspaces(self) -> list[Workspace]:
+        """``--workspaces N``: ``scaletest-0`` … owned by the pre-made owner (made once per N)."""
+        count = self.config.workspaces
+        if len(self._workspaces) != count:
+            self._workspaces = made(count, OWNER_ID, "admin")
+        return self._workspaces
 
     def join_cluster(self, settings: ReplicaSettings) -> Replica:
         """Become one replica: what this hub publishes for our chats also goes to the

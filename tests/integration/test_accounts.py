@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.integration.chatload_cli import chatload
 
 RUN_TIMEOUT = 120
 
@@ -17,13 +18,7 @@ RUN_TIMEOUT = 120
 def chatload_run(scenario: Path, out: Path, timeout: float) -> subprocess.CompletedProcess[str]:
     """``chatload run`` of ``scenario`` against the embedded simulator, its report in ``out``."""
     command = ["run", "--quiet", "--scenario", str(scenario), "--report-dir", str(out)]
-    return subprocess.run(
-        [sys.executable, "-m", "loadtest.cli", *command],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return chatload(*command, timeout=timeout)
 
 
 def run_embedded(tmp_path: Path, name: str, accounts: str | None) -> tuple[dict[str, Any], str]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import gzip
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
+
+from tests.integration.chatload_cli import chatload
 
 RUN_TIMEOUT = 180
 #: Fast answers, so a replay's wall time is its trace's starts and think times.
@@ -50,13 +50,7 @@ def replay(tmp_path: Path, trace: Path, name: str, *flags: str) -> tuple[int, di
     scenario.write_text(f'name = "replay"\n[sim]\n{SIM}\n[report]\nhtml = false\ncsv = false\n')
     out = tmp_path / name
     command = ["run", "--quiet", "--trace", str(trace), "--scenario", str(scenario)]
-    done = subprocess.run(
-        [sys.executable, "-m", "loadtest.cli", *command, "--report-dir", str(out), *flags],
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-        check=False,
-    )
+    done = chatload(*command, "--report-dir", str(out), *flags, timeout=RUN_TIMEOUT)
     report = json.loads((out / "report.json").read_text()) if out.exists() else {}
     return done.returncode, report, done.stdout + done.stderr
 
@@ -111,13 +105,7 @@ def test_a_capacity_search_over_a_trace_raises_its_speed(tmp_path: Path) -> None
     out = tmp_path / "capacity"
     flags = ["--trace", str(trace), "--scenario", str(scenario), "--slo", "error_rate < 50%"]
     flags += ["--speedup-from", "1", "--speedup-max", "4", "--step-time", "3s", "--warmup", "1s"]
-    done = subprocess.run(
-        [sys.executable, "-m", "loadtest.cli", "capacity", *flags, "--report-dir", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-        check=False,
-    )
+    done = chatload("capacity", *flags, "--report-dir", str(out), timeout=RUN_TIMEOUT)
     found = json.loads((out / "capacity.json").read_text())
     assert found["dimension"] == "speedup", done.stdout[-3000:] + done.stderr[-3000:]
     if found["boundary"] == "generator_bound":  # a machine too busy to drive it: no verdict

@@ -86,3 +86,17 @@ def test_workers_deal_the_accounts_out_by_their_slots() -> None:
         rt.slot, rt.slots = slot, 3
         seen += [rt.identity().token for _ in range(3)]
     assert sorted(seen) == sorted(f"token-{i}" for i in range(9)), "no account used twice"
+
+
+def test_chats_are_dealt_over_the_workspaces_round_robin_across_processes() -> None:
+    settings = runtime.RunSettings(
+        scenario=Scenario(), host="http://x", era=Era.D, workspaces=["w0", "w1", "w2", "w3"]
+    )
+    dealt = []
+    for slot in range(2):
+        rt = runtime.install(settings, ["t"])
+        rt.slot, rt.slots = slot, 2
+        dealt += [rt.workspace() for _ in range(2)]
+    assert sorted(dealt) == ["w0", "w1", "w2", "w3"]
+    bare = runtime.install(runtime.RunSettings(scenario=Scenario(), host="http://x", era=Era.D), [])
+    assert bare.workspace() is None
