@@ -351,7 +351,6 @@ RECORDED_COUNTS: Final = tuple(
 INTEGRITY: Final = names("integrity")
 #: The integrity figures that count breaks (``turns_checked`` counts turns).
 INTEGRITY_BREAKS: Final = tuple(name for name in INTEGRITY if name != "turns_checked")
-COUNTS: Final = names("counts")
 RATES: Final = names("rates")
 #: Gauges that merge by maximum.
 MAXIMA: Final = ("max_queue_length", "cpu_permille_max", "replay_last_start_ms")

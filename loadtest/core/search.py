@@ -17,7 +17,7 @@ The search:
    or 2 from the new pair, at most ``max_revisions`` times.
 
 A load's verdict is never one run's: it comes from a monotone fit of every load's pass
-fraction against load (``monotone_pass_fraction``), and a load is feasible when its fitted
+fraction against load (``pooled``), and a load is feasible when its fitted
 pass fraction is at least one half. With an even ``repeats`` a tie counts as feasible, so
 prefer an odd number.
 
@@ -87,16 +87,12 @@ class Outcome:
     jump_over_trend: float | None = None
 
 
-def monotone_pass_fraction(runs: Mapping[float, tuple[int, int]]) -> dict[float, float]:
-    """Each load's pass fraction, fitted non-increasing in load: isotonic regression by pool
-    adjacent violators, weighted by runs. A lucky pass above failing loads is pooled with
-    them, not believed. ``runs`` maps load -> (passes, runs)."""
-    return {load: passes / total for load, (passes, total) in _pooled(runs).items()}
-
-
-def _pooled(runs: Mapping[float, tuple[int, int]]) -> dict[float, tuple[int, int]]:
-    """Load -> (passes, runs) of the pooled block it ends up in; integer counts, so that the
-    >= 1/2 verdict is exact."""
+def pooled(runs: Mapping[float, tuple[int, int]]) -> dict[float, tuple[int, int]]:
+    """Each load's pass count fitted non-increasing in load: isotonic regression by pool
+    adjacent violators, weighted by runs, so a lucky pass above failing loads is pooled with
+    them, not believed. ``runs`` maps load -> (passes, runs); the answer, load -> (passes,
+    runs) of the pooled block it ends up in: integer counts, so the >= 1/2 verdict is
+    exact."""
     blocks: list[tuple[int, int, list[float]]] = []
     for load in sorted(runs):
         passes, total = runs[load]
@@ -286,9 +282,9 @@ class CapacitySearch:
             if not step.generator_bound:
                 passes, total = runs.get(step.load, (0, 0))
                 runs[step.load] = (passes + step.passed, total + 1)
-        pooled = _pooled(runs)
-        feasible = [x for x, (p, n) in pooled.items() if 2 * p >= n]
-        infeasible = [x for x, (p, n) in pooled.items() if 2 * p < n]
+        fitted = pooled(runs)
+        feasible = [x for x, (p, n) in fitted.items() if 2 * p >= n]
+        infeasible = [x for x, (p, n) in fitted.items() if 2 * p < n]
         feasible_max, infeasible_min = max(feasible, default=None), min(infeasible, default=None)
         # Above the lowest infeasible load a generator-bound step changes nothing.
         bound = next(
@@ -299,7 +295,7 @@ class CapacitySearch:
             ),
             None,
         )
-        return _State(runs, pooled, feasible_max, infeasible_min, bound)
+        return _State(runs, fitted, feasible_max, infeasible_min, bound)
 
     @staticmethod
     def _feasible(state: _State, load: float) -> bool:

@@ -184,13 +184,6 @@ def gauge_total(samples: Samples, name: str) -> float | None:
     return sum(series.values()) if series else None
 
 
-def _grouped(deltas: dict[Labels, HistogramDelta], label: str) -> dict[str, HistogramDelta]:
-    out: dict[str, HistogramDelta] = {}
-    for labels, delta in deltas.items():
-        out.setdefault(dict(labels).get(label, ""), HistogramDelta()).add(delta)
-    return out
-
-
 @dataclass
 class _Totals:
     """Deltas summed over endpoints (each endpoint's own start to its own end)."""

@@ -1,6 +1,6 @@
 """What one turn will do, decided up front from the config and a random source: pure.
 
-The runner then plays a plan out in time. Delays here are unscaled simulated seconds.
+The player (``player.py``) then plays a plan out in time. Delays here are unscaled simulated seconds.
 """
 
 from __future__ import annotations

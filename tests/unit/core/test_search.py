@@ -17,7 +17,7 @@ from loadtest.core.search import (
     Step,
     figure_of,
     jump_over_trend,
-    monotone_pass_fraction,
+    pooled,
 )
 
 SLO = "time_to_first_output.p95 < 2000ms"
@@ -115,13 +115,13 @@ def test_an_unlucky_failure_in_the_bracket_is_revised_by_repeats() -> None:
 
 
 def test_monotone_fit_pools_violators() -> None:
-    fit = monotone_pass_fraction({10: (3, 3), 20: (0, 1), 30: (1, 1), 40: (0, 3)})
-    # 20 failed once, 30 passed once: pooled at 1/2; the rest is already monotone.
-    assert fit == {10: 1.0, 20: 0.5, 30: 0.5, 40: 0.0}
+    fit = pooled({10: (3, 3), 20: (0, 1), 30: (1, 1), 40: (0, 3)})
+    # 20 failed once, 30 passed once: pooled at 1 of 2; the rest is already monotone.
+    assert fit == {10: (3, 3), 20: (1, 2), 30: (1, 2), 40: (0, 3)}
     # Weighted by runs: one pass above three fails is outvoted.
-    assert monotone_pass_fraction({1: (0, 3), 2: (1, 1)}) == {1: 0.25, 2: 0.25}
+    assert pooled({1: (0, 3), 2: (1, 1)}) == {1: (1, 4), 2: (1, 4)}
     with pytest.raises(ValueError):
-        monotone_pass_fraction({1: (2, 1)})
+        pooled({1: (2, 1)})
 
 
 def test_cliff_and_smooth() -> None:

@@ -6,6 +6,7 @@ import argparse
 
 import pytest
 
+from loadtest.client.server_metrics import endpoints
 from loadtest.runner.command import UsageError, configure, plan
 
 
@@ -28,5 +29,12 @@ def test_a_bad_server_metrics_value_is_a_usage_error(argv: tuple[str, ...], prob
 
 
 def test_sim_names_the_embedded_simulator_and_urls_pass() -> None:
-    plan(args("--server-metrics", "sim"))
-    plan(args("--server-metrics", "http://a:2112/metrics,https://b:2112/metrics"))
+    _, _, host, _ = plan(args("--server-metrics", "sim"))
+    assert host is None, "'sim' scrapes the simulator the run embeds"
+    parsed = args("--server-metrics", "http://a:2112/metrics,https://b:2112/metrics")
+    _, _, host, _ = plan(parsed)
+    assert host is None
+    assert endpoints(parsed.server_metrics, "http://sim") == [
+        "http://a:2112/metrics",
+        "https://b:2112/metrics",
+    ]
