@@ -47,17 +47,15 @@ from loadtest.runner.command import (
     EXIT_USAGE,
     HOST_HELP,
     UsageError,
-    _at_least,
     REPLAY_ACCOUNTS,
     against_target,
-    _duration,
-    _positive,
     add_server_metrics,
     plan,
     replay_plan,
     run_info,
     server_metrics,
 )
+from loadtest.runner.flags import at_least, duration, positive
 from loadtest.runner.locust_run import LocustRun, RunResult
 from loadtest.trace.replay import ReplayPlan
 from loadtest.scenario import Scenario, ScenarioError, load_scenario
@@ -104,10 +102,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="EXPR",
         help="an SLO every step must hold, repeatable (default: the scenario's [slo])",
     )
-    add("--users-from", type=_at_least(1), default=1, help="first step's users (1)")
-    add("--users-max", type=_at_least(1), default=64, help="most users tried (64)")
-    add("--arrival-rate-from", type=_positive, help="open loop: first step's turns/s")
-    add("--arrival-rate-max", type=_positive, help="open loop: most turns/s tried")
+    add("--users-from", type=at_least(1), default=1, help="first step's users (1)")
+    add("--users-max", type=at_least(1), default=64, help="most users tried (64)")
+    add("--arrival-rate-from", type=positive, help="open loop: first step's turns/s")
+    add("--arrival-rate-max", type=positive, help="open loop: most turns/s tried")
     add(
         "--trace",
         type=Path,
@@ -116,36 +114,36 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "scenario's load: each step replays it --speedup times as fast (from its start, again "
         "and again for the whole step); the answer is the fastest replay every SLO holds at",
     )
-    add("--speedup-from", type=_positive, help="with --trace: first step's speedup (1)")
-    add("--speedup-max", type=_positive, help="with --trace: fastest speedup tried (16)")
+    add("--speedup-from", type=positive, help="with --trace: first step's speedup (1)")
+    add("--speedup-max", type=positive, help="with --trace: fastest speedup tried (16)")
     add("--window", metavar="START:END", help="with --trace: replay only this slice of it")
     add(
         "--step-time",
-        type=_duration(positive=True),
+        type=duration(positive=True),
         default=60.0,
         help="measured time of each step, after its warm-up (60s)",
     )
     add(
         "--warmup",
-        type=_duration(positive=False),
+        type=duration(positive=False),
         default=10.0,
         help="time at the start of each step whose figures are dropped (10s)",
     )
     add(
         "--repeats",
-        type=_at_least(1),
+        type=at_least(1),
         default=1,
         help="runs of each boundary load (1; 3 is sturdier)",
     )
     add(
         "--precision",
-        type=_positive,
+        type=positive,
         default=10.0,
         metavar="PCT",
         help="stop bisecting when the gap is within PCT %% of the feasible load (10)",
     )
-    add("--max-steps", type=_at_least(1), default=30, help="at most this many steps (30)")
-    add("--workers", type=_at_least(0), help="Locust worker processes per step")
+    add("--max-steps", type=at_least(1), default=30, help="at most this many steps (30)")
+    add("--workers", type=at_least(0), help="Locust worker processes per step")
     add(
         "--era",
         choices=["auto", "a", "b", "c", "d"],

@@ -45,13 +45,13 @@ from loadtest.report.junit import render_junit
 from loadtest.report.model import Load, Report, RunInfo, Target, build_report, replay_section
 from loadtest.report.server_metrics import build_server_metrics, server_metrics_line
 from loadtest.runner import processes
+from loadtest.runner.flags import at_least, duration, positive
 from loadtest.runner.accounts import driving_users, shared_account_warning
 from loadtest.trace.files import read_trace
 from loadtest.trace.replay import ReplayPlan, Window
 from loadtest.trace.replay import plan as replay
 from loadtest.runner.locust_run import LocustRun, RemoteWorkers, RunResult
 from loadtest.runner.progress import Progress, print_summary
-from loadtest.config import parse_duration
 from loadtest.scenario import Scenario, ScenarioError, load_scenario
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "smoke.toml"
@@ -90,16 +90,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="session token, never logged; CODER_SESSION_TOKEN is better (no other user of the "
         "machine sees it in ps); write --token=VALUE for a token that starts with '-'",
     )
-    add("-u", "--users", type=_at_least(1), help="closed loop: concurrent users (load.users)")
-    add("-r", "--spawn-rate", type=_positive, help="users started per second (load.spawn_rate)")
-    add("--arrival-rate", type=_positive, help="open loop: turns started per second, Poisson")
+    add("-u", "--users", type=at_least(1), help="closed loop: concurrent users (load.users)")
+    add("-r", "--spawn-rate", type=positive, help="users started per second (load.spawn_rate)")
+    add("--arrival-rate", type=positive, help="open loop: turns started per second, Poisson")
     add(
         "-t",
         "--run-time",
-        type=_duration(positive=True),
+        type=duration(positive=True),
         help="run time: 30, 30s, 2m, 1h30m (load.run_time)",
     )
-    add("--turns", type=_at_least(1), help="turns per conversation (chat.turns)")
+    add("--turns", type=at_least(1), help="turns per conversation (chat.turns)")
     add(
         "--slo",
         action="append",
@@ -110,10 +110,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     add(
         "--stop-timeout",
-        type=_duration(positive=False),
+        type=duration(positive=False),
         help="time turns in flight get to finish at the end, as 30 or 30s (default 30 s)",
     )
-    add("--workers", type=_at_least(0), help="Locust worker processes (0: one local process)")
+    add("--workers", type=at_least(0), help="Locust worker processes (0: one local process)")
     add(
         "--master",
         action="store_true",
@@ -121,7 +121,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--master-host THIS_HOST' to join (they get the scenario, settings and tokens from here), "
         "then run; keep the master port on a private network, as it carries the tokens",
     )
-    add("--expect-workers", type=_at_least(1), metavar="N", help="with --master: how many")
+    add("--expect-workers", type=at_least(1), metavar="N", help="with --master: how many")
     add(
         "--master-bind-host",
         default="*",
@@ -130,14 +130,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     add(
         "--master-bind-port",
-        type=_at_least(1),
+        type=at_least(1),
         default=MASTER_PORT,
         metavar="P",
         help=f"with --master: the port workers connect to (default {MASTER_PORT}, Locust's)",
     )
     add(
         "--expect-workers-max-wait",
-        type=_duration(positive=True),
+        type=duration(positive=True),
         default=600.0,
         metavar="TIME",
         help="with --master: how long to wait for the workers to join (default 10m); then exit 2",
@@ -155,7 +155,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     # scaletestPrometheusFlags: default 15s; cli/exp_scaletest_chat.go waits, then closes).
     add(
         "--prometheus-wait",
-        type=_duration(positive=False),
+        type=duration(positive=False),
         default=0.0,
         metavar="TIME",
         help="with --prometheus: keep serving the final figures this long after the run "
@@ -204,7 +204,7 @@ def add_trace_flags(parser: argparse.ArgumentParser) -> None:
     )
     add(
         "--speedup",
-        type=_positive,
+        type=positive,
         default=1.0,
         metavar="X",
         help="with --trace: X times as fast (starts and think times / X; 1)",
@@ -238,44 +238,6 @@ def server_metrics(
     run, which ``sim`` names), or None."""
     urls = endpoints(getattr(args, "server_metrics", None), embedded.url if embedded else None)
     return ServerMetrics(urls, command=command) if urls else None
-
-
-def _at_least(low: int) -> Callable[[str], int]:
-    """An argparse type: a whole number >= ``low`` (argparse then blames the flag)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be at least {low}, not {value}")
-        return value
-
-    return parse
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
-    return value
-
-
-def _duration(positive: bool) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            seconds = parse_duration(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-        if positive and seconds <= 0:
-            raise argparse.ArgumentTypeError(f"must be longer than 0, not {text!r}")
-        return seconds
-
-    return parse
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:

@@ -115,3 +115,31 @@ def test_the_core_imports_only_pure_parts() -> None:
             if not inside and top not in CORE_ALLOWED:
                 impure.append(f"{module_of(path)} imports {name}")
     assert impure == []
+
+
+def private_imports(source: str, where: str = "<test>") -> list[str]:
+    """``from loadtest.x import _name``: a module reaching into another's private names."""
+    found = []
+    for node in ast.walk(ast.parse(source, where)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("loadtest"):
+            found += [
+                f"{where} imports {node.module}.{alias.name}"
+                for alias in node.names
+                if alias.name.startswith("_") and not alias.name.startswith("__")
+            ]
+    return found
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    found = [
+        line
+        for path in PACKAGE.rglob("*.py")
+        for line in private_imports(path.read_text(), module_of(path))
+    ]
+    assert found == []
+
+
+def test_the_private_import_finder_finds_one() -> None:
+    assert private_imports("from loadtest.runner.command import _helper, public") == [
+        "<test> imports loadtest.runner.command._helper"
+    ]
