@@ -22,7 +22,7 @@ name = "prometheus"
 [load]
 users = 4
 spawn_rate = 8
-run_time = "6s"
+run_time = "12s"
 workers = {workers}
 [chat]
 turns = 100
@@ -57,7 +57,8 @@ def test_metrics_rise_during_the_run_and_match_the_report(tmp_path: Path, worker
     out = tmp_path / "out"
     run = subprocess.Popen(
         [sys.executable, "-m", "loadtest.cli", "run", "--quiet", "--scenario", str(path),
-         "--prometheus", f"127.0.0.1:{port}", "--report-dir", str(out)],
+         "--prometheus", f"127.0.0.1:{port}", "--prometheus-wait", "5s",
+         "--report-dir", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
     )  # fmt: skip
     try:
@@ -71,9 +72,10 @@ def test_metrics_rise_during_the_run_and_match_the_report(tmp_path: Path, worker
             if first.get("coderd_scaletest_chat_turns_completed_total", 0) > 0:
                 break
             time.sleep(0.2)
-        # Workers report to the master every few seconds: wait (bounded) for the next one.
+        # Workers report to the master every few seconds: wait (bounded) for the next one;
+        # --prometheus-wait keeps the page up for a slow one after the run's end.
         second = first
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         completed = "coderd_scaletest_chat_turns_completed_total"
         while second[completed] <= first[completed] and time.monotonic() < deadline:
             time.sleep(0.5)
