@@ -48,8 +48,9 @@ class Load(Section):
 
     #: closed: ``users`` each wait on their own turns; open: turns start at ``arrival_rate``.
     mode: Literal["closed", "open"] = "closed"
-    #: steady | ramp (0 -> users over ramp_s) | step (+step_users every step_s) | spike.
-    shape: Literal["steady", "ramp", "step", "spike"] = "steady"
+    #: steady | ramp (0 -> users over ramp_s) | step (+step_users every step_s) | spike |
+    #: storm (Coder's ``scaletest chat``: every chat at once, turn_start_delay).
+    shape: Literal["steady", "ramp", "step", "spike", "storm"] = "steady"
     spawn_rate: float = Field(5.0, gt=0)
     run_time: float = 30.0
     stop_timeout: float = Field(30.0, ge=0)
@@ -235,12 +236,12 @@ def load_scenario(
             raise ScenarioError(str(exc)) from None
         data.setdefault("name", path.stem)
     load, switched = data.get("load") or {}, (overrides or {}).get("load") or {}
-    was = str(load.get("mode", "closed"))
-    mode = str(switched.get("mode", was))
-    if mode != was:
-        # A flag that switches the loop (-u, --arrival-rate) drops the file's settings of the
-        # other loop: they are not the flag's mistake.
-        profile = chosen(mode, str(load.get("shape", "steady")))
+    was, shape_was = str(load.get("mode", "closed")), str(load.get("shape", "steady"))
+    mode, shape = str(switched.get("mode", was)), str(switched.get("shape", shape_was))
+    if mode != was or shape != shape_was:
+        # A flag that switches the loop (-u, --arrival-rate) or the shape (--shape) drops the
+        # file's settings of the other loop or shape: they are not the flag's mistake.
+        profile = chosen(mode, shape)
         dropped = PROFILE_KEYS - (profile.KEYS if profile else frozenset())
         data["load"] = {k: v for k, v in load.items() if k not in dropped}
         if mode == "open":

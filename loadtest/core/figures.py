@@ -105,6 +105,16 @@ FIGURES: Final[tuple[Figure, ...]] = (
         "watch_sockets_per_user)",
         lower_is_better=True,
     ),
+    _latency(
+        "storm_release_spread",
+        "storm shape: the start barrier's release -> each chat's first turn starting (its "
+        "create sent), the release dated on each load process's clock",
+    ),
+    _latency(
+        "storm_follow_up_spread",
+        "storm shape with turn_start_delay: the follow-up barrier's release -> each chat's "
+        "second turn starting (its message sent)",
+    ),
     # A chat's first turn (Coder's scaletest ``phase="initial"``); the rest are follow-ups.
     *(
         _latency(f"{name}_initial", f"{name} of each chat's first turn (scaletest phase initial)")

@@ -1,7 +1,7 @@
 """Load profiles as small typed classes: how much load a run asks for at each moment.
 
 Closed loop (users each waiting on their own turns): ``Steady``, ``Ramp``, ``Step``,
-``Spike`` answer ``users_at(t)``. Open loop (turns at a rate, whatever the server does):
+``Spike`` and ``Storm`` (Coder's ``scaletest chat``: every chat at once) answer ``users_at(t)``. Open loop (turns at a rate, whatever the server does):
 ``Open`` answers ``next_gap(rng)``. Each class holds only its own fields and forbids others,
 so a scenario that sets a field of another profile is rejected with the field's name. Pure:
 the caller passes the time and the random source.
@@ -74,6 +74,18 @@ class Spike(ClosedProfile):
         return self.users
 
 
+class Storm(ClosedProfile):
+    """Coder's ``coder exp scaletest chat`` load: ``users`` chats, each created at once behind
+    a start barrier (the create carries the first prompt, so that is the storm of first
+    turns), each sending its next turn the moment the last one ends, ``[chat] turns`` in all.
+    ``turn_start_delay`` > 0 (with more than one turn) holds every follow-up until every chat's
+    first turn has ended, then that long, then releases them together (``core/storm.py``)."""
+
+    KEYS = frozenset({"users", "turn_start_delay"})
+    kind: Literal["storm"] = "storm"
+    turn_start_delay: float = Field(0.0, ge=0)
+
+
 class Open(Profile):
     """Turns started at ``arrival_rate`` per second: Poisson arrivals, or evenly spaced."""
 
@@ -88,19 +100,22 @@ class Open(Profile):
         return rng.expovariate(rate) if self.arrival == "poisson" else 1 / rate
 
 
-AnyProfile = Annotated[Steady | Ramp | Step | Spike | Open, Field(discriminator="kind")]
+AnyProfile = Annotated[Steady | Ramp | Step | Spike | Storm | Open, Field(discriminator="kind")]
 
 SHAPES: dict[str, type[ClosedProfile]] = {
     "steady": Steady,
     "ramp": Ramp,
     "step": Step,
     "spike": Spike,
+    "storm": Storm,
 }
 #: Every key some profile owns: a key here that the chosen profile does not own is an error.
 PROFILES: tuple[type[Profile], ...] = (*SHAPES.values(), Open)
 PROFILE_KEYS: frozenset[str] = frozenset(key for profile in PROFILES for key in profile.KEYS)
 #: Profile keys that are durations (the scenario parses "10s", "2m" before they get here).
-DURATION_KEYS: frozenset[str] = frozenset({"ramp_s", "step_s", "spike_at_s", "spike_s"})
+DURATION_KEYS: frozenset[str] = frozenset(
+    {"ramp_s", "step_s", "spike_at_s", "spike_s", "turn_start_delay"}
+)
 
 
 def chosen(mode: str, shape: str) -> type[Profile] | None:

@@ -21,7 +21,7 @@ from gevent import Greenlet
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from loadtest.locust import join, runtime
+from loadtest.locust import join, runtime, storm
 from loadtest.locust.collector import FINAL_MESSAGE, REPORT_KEY, Collector, pack
 
 
@@ -41,6 +41,7 @@ def install(
             sampler.kill(block=False)
 
     environment.events.test_stopping.add_listener(stopping)
+    storm.install(environment, rt)  # a storm's barriers, when the profile is one
     if isinstance(runner, WorkerRunner):
 
         def report(client_id: str, data: dict[str, Any], **_: Any) -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from locust import LoadTestShape
 
-from loadtest.core.profiles import ClosedProfile
-from loadtest.locust import runtime
+from loadtest.core.profiles import ClosedProfile, Storm
+from loadtest.locust import runtime, storm
 
 
 class ScenarioShape(LoadTestShape):
-    """Users over time from the profile; fixed-count watchers come on top."""
+    """Users over time from the profile; fixed-count watchers come on top. A storm's users
+    all start at once (its barrier releases them together anyway) and its run ends when every
+    chat has, as Coder's scaletest does."""
 
     def tick(self) -> tuple[int, float] | None:
         assert self.runner is not None
@@ -20,4 +22,8 @@ class ScenarioShape(LoadTestShape):
             return None
         users = load.profile.users_at(t)
         watchers = users * scenario.chat.watchers_per_chat
+        if isinstance(load.profile, Storm):
+            if storm.of(self.runner.environment).finished:
+                return None
+            return users + watchers, float(max(users + watchers, 1))
         return users + watchers, max(load.spawn_rate, 1.0)

@@ -1,5 +1,6 @@
-"""Locust users: ``ChatUser`` drives chats, ``StreamWatcher`` watches them, ``OpenLoopUser``
-starts turns on a schedule. Thin: each decides when, ``locust/driver.py`` does the work.
+"""Locust users: ``ChatUser`` drives chats, ``StormUser`` drives one in a storm (Coder's
+``scaletest chat``), ``StreamWatcher`` watches them, ``OpenLoopUser`` starts turns on a
+schedule. Thin: each decides when, ``locust/driver.py`` does the work.
 
 One Locust task is one turn, so stopping (``--stop-timeout``) lets the turn in flight end and
 starts no new one. REST calls and ended turns are reported to Locust as requests (through the
@@ -21,13 +22,19 @@ from locust.env import Environment
 
 from loadtest.client.rest import ApiError, ChatClient
 from loadtest.core.profiles import Open
+from loadtest.core.storm import FOLLOW_UP, START, Phase
 from loadtest.core.tracker import TurnTracker
 from loadtest.core.turn import Turn
-from loadtest.locust import runtime
+from loadtest.locust import runtime, storm
 from loadtest.locust.driver import Conversation, ReconnectingStream
 from loadtest.locust.tabs import Tabs
 from loadtest.trace.model import TraceChat
 from loadtest.trace.replay import prompt
+
+#: A storm user waits for a barrier this long at a time (between waits Locust may stop it).
+STORM_WAIT_S = 0.5
+#: A storm user whose chat has ended idles this long at a time until the run ends.
+STORM_IDLE_S = 1.0
 
 
 class Reporter:
@@ -118,13 +125,10 @@ class _ChatloadUser(User):
         gevent.sleep(self._rt.rng.uniform(0.2, 0.5))
 
 
-class ChatUser(_ChatloadUser):
-    """Creates a chat, streams it, runs its turns, archives it; then starts another.
+class _ChatDriver(_ChatloadUser):
+    """A user that drives chats of its own, one at a time, with its watch sockets (tabs)."""
 
-    Each task first thinks (a yield), then starts a turn only if the run is not stopping.
-    Locust kills a user it saw waiting at its next yield, which may come after the user woke:
-    with the think first, that kill never lands between a turn's start and its POST.
-    """
+    abstract = True
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
@@ -142,14 +146,41 @@ class ChatUser(_ChatloadUser):
             self._rt,
             self._client,
             self._organization,
-            self._reporter.turn,
+            self._turn_ended,
             tabs.stream_saw if tabs is not None else None,
             self._replica,
         )
 
+    def _turn_ended(self, turn: Turn) -> None:
+        self._reporter.turn(turn)
+
     def _admitted(self, chat_id: str, t: int) -> None:
         if self._conversation.chat_id == chat_id:
             self._conversation.admitted(t)
+
+    def _finish(self) -> None:
+        """Close the conversation and start the next; its chat is no longer the tabs'."""
+        chat_id = self._conversation.chat_id
+        self._conversation.finish()
+        if self._tabs is not None and chat_id is not None:
+            self._tabs.forget(chat_id)
+        self._conversation = self._new_conversation()
+
+    def on_stop(self) -> None:
+        self._conversation.abandon()
+        self._conversation.finish()
+        if self._tabs is not None:
+            self._tabs.close()
+        self._client.close()
+
+
+class ChatUser(_ChatDriver):
+    """Creates a chat, streams it, runs its turns, archives it; then starts another.
+
+    Each task first thinks (a yield), then starts a turn only if the run is not stopping.
+    Locust kills a user it saw waiting at its next yield, which may come after the user woke:
+    with the think first, that kill never lands between a turn's start and its POST.
+    """
 
     @task
     def turn(self) -> None:
@@ -175,20 +206,79 @@ class ChatUser(_ChatloadUser):
         if conversation.turns >= chat.turns:
             self._finish()
 
-    def _finish(self) -> None:
-        """Close the conversation and start the next; its chat is no longer the tabs'."""
-        chat_id = self._conversation.chat_id
-        self._conversation.finish()
-        if self._tabs is not None and chat_id is not None:
-            self._tabs.forget(chat_id)
-        self._conversation = self._new_conversation()
 
-    def on_stop(self) -> None:
-        self._conversation.abandon()
-        self._conversation.finish()
-        if self._tabs is not None:
-            self._tabs.close()
-        self._client.close()
+class StormUser(_ChatDriver):
+    """One chat of a storm (``[load] shape = "storm"``), as one runner of Coder's ``coder exp
+    scaletest chat`` (``core/storm.py``): it counts itself in at the start barrier; released
+    with every other, it creates its chat with the first prompt (the first turn); then it
+    sends each next turn the moment the last one ends (no think time, edit, interrupt or
+    queueing: Coder's runner does none), after the follow-up barrier when ``turn_start_delay``
+    sets one, ``[chat] turns`` in all. A failed turn ends its chat, as it ends Coder's runner.
+    Then the user idles; the run ends when every chat has.
+
+    One task is one step (a wait, or one turn), so a stopping run starts no new turn.
+    """
+
+    def __init__(self, environment: Environment) -> None:
+        self._failed = False
+        self._over = False
+        super().__init__(environment)
+        self._storm = storm.of(environment)
+
+    def on_start(self) -> None:
+        self._storm.ready()
+
+    def _turn_ended(self, turn: Turn) -> None:
+        super()._turn_ended(turn)
+        if turn.outcome == "failed":
+            self._failed = True
+
+    @task
+    def step(self) -> None:
+        if self._over or self._rt.stopping:
+            gevent.sleep(STORM_IDLE_S)
+        elif self._conversation.chat_id is None:
+            self._first_turn()
+        else:
+            self._follow_up()
+
+    def _released(self, phase: Phase, spread: str) -> bool:
+        """Whether ``phase`` was released (and the run goes on); records how long after the
+        release this chat's turn starts, under ``spread``."""
+        released = self._storm.wait(phase, STORM_WAIT_S)
+        if released is None or self._rt.stopping:
+            return False
+        self._rt.recorder.request(spread, time.perf_counter_ns() - released)
+        return True
+
+    def _first_turn(self) -> None:
+        if not self._released(START, "storm_release_spread"):
+            return
+        conversation = self._conversation
+        began = conversation.begin(self._prompt())
+        if began:
+            conversation.follow()
+        self._storm.initial_ended()
+        self._next_or_end(began)
+
+    def _follow_up(self) -> None:
+        conversation = self._conversation
+        gate = conversation.turns == 1 and self._storm.gated
+        if gate and not self._released(FOLLOW_UP, "storm_follow_up_spread"):
+            return
+        posted = conversation.post(self._prompt())
+        if posted:
+            conversation.follow()
+        self._next_or_end(posted)
+
+    def _next_or_end(self, sent: bool) -> None:
+        """After a turn: the chat ends when its turns are done, or one failed."""
+        turns = self._rt.settings.scenario.chat.turns
+        if sent and not self._failed and self._conversation.turns < turns:
+            return
+        self._finish()
+        self._over = True
+        self._storm.chat_done()
 
 
 class StreamWatcher(_ChatloadUser):

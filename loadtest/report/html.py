@@ -366,6 +366,56 @@ def _summaries(
     return f"<section><h2>{_e(title)}</h2>{table}</section>"
 
 
+#: The figures of ``report.phases``, in the order shown, with their labels.
+PHASE_ROWS = (
+    ("message_latency", "message sent (create / post)"),
+    ("time_to_running", "time to running"),
+    ("time_to_first_output", "time to first output"),
+    ("time_to_terminal_status", "time to terminal status"),
+)
+
+
+def _phase_cells(summary: Summary | None) -> str:
+    if summary is None or not summary.count:
+        return "<td class='num'>0</td>" + "<td class='num'>—</td>" * 3
+    values = (summary.count, summary.p50, summary.p95, summary.max)
+    return "".join(f"<td class='num'>{fmt.number(v)}</td>" for v in values)
+
+
+def _phases(report: Report) -> str:
+    """First turns beside follow-ups (Coder's scaletest phases); a storm's release spreads."""
+    phases, storm = report.phases, report.storm
+    if not phases.initial and storm is None:
+        return ""
+    rows = [
+        f"<tr><td>{_e(text)}</td>{_phase_cells(phases.initial.get(name))}"
+        f"{_phase_cells(phases.follow_up.get(name))}</tr>"
+        for name, text in PHASE_ROWS
+    ]
+    head = ("", "initial: turns", "p50", "p95", "max", "follow-up: turns", "p50", "p95", "max")
+    parts = [
+        "<p>Each chat's first turn (the one its create carried: Coder's scaletest phase "
+        "<code>initial</code>) apart from its later turns (<code>follow_up</code>).</p>",
+        _table(head, rows, numeric=range(1, 9)),
+    ]
+    if storm is not None:
+        delay = ""
+        if storm.follow_up_release_spread_ms is not None:
+            delay = f", follow-ups held {fmt.seconds(storm.turn_start_delay_s)} after every first"
+        parts.append(
+            f"<h3>Storm</h3><p>{fmt.number(storm.chats)} chats of {fmt.number(storm.turns)} "
+            f"turns, created at once behind a barrier{_e(delay)}. How long after each release "
+            "each chat's turn started:</p>"
+        )
+        spreads = [("first turns", storm.release_spread_ms)]
+        if storm.follow_up_release_spread_ms is not None:
+            spreads.append(("follow-ups", storm.follow_up_release_spread_ms))
+        rows = [f"<tr><td>{_e(what)}</td>{_phase_cells(s)}</tr>" for what, s in spreads]
+        spread_head = ("released", "turns", "p50 (ms)", "p95 (ms)", "max (ms)")
+        parts.append(_table(spread_head, rows, numeric=range(1, 5), css="narrow"))
+    return f"<section><h2>By phase</h2>{''.join(parts)}</section>"
+
+
 def _errors(report: Report) -> str:
     if not report.errors:
         return "<section><h2>Errors</h2><p>No errors.</p></section>"
@@ -471,6 +521,7 @@ def render_html(report: Report) -> str:
             _headline(report),
             _plots(report),
             _summaries("Latencies (ms)", report.latency_ms, report.formulas),
+            _phases(report),
             _server(report),
             _summaries("Distributions", report.distributions, report.formulas, whole=True),
             _errors(report),

@@ -61,6 +61,7 @@ def render_markdown(report: Report) -> str:
     lines += _table(
         ("figure", "value"), [row for _, rows in headline(report) for row in rows], numeric=(1,)
     )
+    lines += _phases(report)
     if report.errors:
         lines += [f"### Top errors ({len(report.errors)} kinds)", ""]
         errors = [
@@ -87,3 +88,35 @@ def render_markdown(report: Report) -> str:
         lines += ["### Generator warnings", ""]
         lines += [f"- :warning: {_cell(w)}" for w in report.generator.warnings] + [""]
     return "\n".join(lines)
+
+
+def _phases(report: Report) -> list[str]:
+    """First turns beside follow-ups (Coder's scaletest phases), p50 / p95 in ms; a storm's
+    release spreads."""
+    initial, follow_up = report.phases.initial, report.phases.follow_up
+    if not any(s.count for s in [*initial.values(), *follow_up.values()]):
+        return []
+    rows = []
+    for name, text in (
+        ("message_latency", "message sent (create / post)"),
+        ("time_to_running", "time to running"),
+        ("time_to_first_output", "time to first output"),
+        ("time_to_terminal_status", "time to terminal status"),
+    ):
+        cells = [
+            f"{fmt.ms(s.p50)} / {fmt.ms(s.p95)}" if s is not None and s.count else "—"
+            for s in (initial.get(name), follow_up.get(name))
+        ]
+        rows.append((text, *cells))
+    lines = ["### By phase (p50 / p95)", ""]
+    lines += _table(("figure", "initial", "follow-up"), rows, numeric=(1, 2))
+    storm = report.storm
+    if storm is not None:
+        spreads = [("first turns", storm.release_spread_ms)]
+        if storm.follow_up_release_spread_ms is not None:
+            spreads.append(("follow-ups", storm.follow_up_release_spread_ms))
+        started = "; ".join(
+            f"{what} {fmt.ms(s.p50)} (p50), {fmt.ms(s.max)} (max)" for what, s in spreads
+        )
+        lines += [f"Storm of {storm.chats} chats: started after their release: {started}.", ""]
+    return lines

@@ -16,11 +16,13 @@ from loadtest.core.figures import (
     DISTRIBUTIONS,
     FIGURES,
     FORMULAS,
+    INITIAL_LATENCIES,
     INTEGRITY_BREAKS,
     LATENCIES,
     SERIES_LATENCIES,
 )
 from loadtest.core.histogram import Histogram, lowest_equivalent
+from loadtest.core.profiles import Storm
 from loadtest.core.recorder import (
     RECONNECTS_PREFIX,
     REPLAY_PREFIX,
@@ -379,6 +381,30 @@ def replay_section(
     )
 
 
+class Phases(Strict):
+    """Each chat's first turn (``initial``: the turn its create carried) apart from the rest
+    (``follow_up``), as Coder's scaletest splits its figures by ``phase``: time to running,
+    first output and terminal status, and ``message_latency``, the POST that sent the turn's
+    message (for a first turn the create, ``chat_create_latency``; for a follow-up the message,
+    ``chat_message_latency``)."""
+
+    initial: dict[str, Summary] = Field(default_factory=dict)
+    follow_up: dict[str, Summary] = Field(default_factory=dict)
+
+
+class StormRun(Strict):
+    """A storm run (``[load] shape = "storm"``, Coder's ``scaletest chat``): its chats, and
+    how close together its barriers started their turns (docs/metrics.md, "Storms")."""
+
+    chats: int
+    turns: int
+    turn_start_delay_s: float
+    #: Each chat's first turn's start less the start barrier's release (count: chats released).
+    release_spread_ms: Summary
+    #: Each chat's second turn's start less the follow-up barrier's release; None without one.
+    follow_up_release_spread_ms: Summary | None = None
+
+
 class Report(Strict):
     schema_version: int = SCHEMA_VERSION
     tool: Tool = Field(default_factory=Tool)
@@ -408,6 +434,10 @@ class Report(Strict):
     server_metrics: ServerMetrics | None = None
     #: How faithful a ``--trace`` replay was; None for a run of the scenario's load.
     trace: TraceReplay | None = None
+    #: Each chat's first turns apart from its follow-ups (Coder's scaletest ``phase``).
+    phases: Phases = Field(default_factory=Phases)
+    #: A storm run's chats and release spreads; None for other shapes.
+    storm: StormRun | None = None
 
     def figure(self, path: str) -> float | None:
         """A figure by its SLO path: ``time_to_first_output.p95``, ``error_rate``, ..."""
@@ -527,6 +557,33 @@ def build_report(
         replicas=_replicas(snapshot, run.target.replicas),
         reconnects_by_cause=snapshot.counts_under(RECONNECTS_PREFIX),
         retries_by_kind=snapshot.counts_under(RETRIES_PREFIX),
+        phases=phases(snapshot),
+    )
+
+
+def phases(snapshot: Snapshot) -> Phases:
+    """First turns from ``<name>_initial``; follow-ups as the whole less those, exactly."""
+    initial, follow_up = {}, {}
+    for name in INITIAL_LATENCIES:
+        first = snapshot.histogram(f"{name}_initial")
+        initial[name] = Summary.of(first, 1000.0)
+        follow_up[name] = Summary.of(snapshot.histogram(name).minus(first), 1000.0)
+    initial["message_latency"] = Summary.of(snapshot.histogram("chat_create_latency"), 1000.0)
+    follow_up["message_latency"] = Summary.of(snapshot.histogram("chat_message_latency"), 1000.0)
+    return Phases(initial=initial, follow_up=follow_up)
+
+
+def storm_run(snapshot: Snapshot, profile: Storm, turns: int) -> StormRun:
+    """What a storm run's report says of its barriers."""
+    gated = profile.turn_start_delay > 0 and turns > 1
+    return StormRun(
+        chats=profile.users,
+        turns=turns,
+        turn_start_delay_s=profile.turn_start_delay,
+        release_spread_ms=Summary.of(snapshot.histogram("storm_release_spread"), 1000.0),
+        follow_up_release_spread_ms=Summary.of(snapshot.histogram("storm_follow_up_spread"), 1000.0)
+        if gated
+        else None,
     )
 
 

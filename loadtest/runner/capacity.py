@@ -161,6 +161,8 @@ def main(args: argparse.Namespace) -> int:
     try:
         replaying = replay_plan(args)
         scenario, slos, host, tokens = plan(args)
+        if scenario.load.shape == "storm":
+            raise UsageError("the storm shape ends when its chats do; capacity steps hold a load")
         search = _search(args)
     except (UsageError, ValueError) as exc:
         print(f"chatload capacity: {exc}", file=sys.stderr)

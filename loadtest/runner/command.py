@@ -31,6 +31,7 @@ from loadtest.client.preflight import (
     split_hosts,
 )
 from loadtest.client.server_metrics import ServerMetrics, endpoints, redacted
+from loadtest.core.profiles import SHAPES, Storm
 from loadtest.core.slo import Slo, SloError, evaluate, parse_slo, per_turn_bounds
 from loadtest.core.snapshot import Snapshot
 from loadtest.locust import runtime
@@ -42,7 +43,15 @@ from loadtest.runner.prometheus import MetricsServer
 from loadtest.runner.web import DEFAULT_ADDRESS as WEB_ADDRESS
 from loadtest.runner.web import WebUi
 from loadtest.report.junit import render_junit
-from loadtest.report.model import Load, Report, RunInfo, Target, build_report, replay_section
+from loadtest.report.model import (
+    Load,
+    Report,
+    RunInfo,
+    Target,
+    build_report,
+    replay_section,
+    storm_run,
+)
 from loadtest.report.server_metrics import build_server_metrics, server_metrics_line
 from loadtest.runner import processes
 from loadtest.runner.flags import at_least, duration, positive
@@ -69,6 +78,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "  chatload run                                   # smoke test against the simulator\n"
         "  chatload run -u 50 -r 10 -t 2m --workers 2     # 50 users, 2 worker processes\n"
         "  chatload run --arrival-rate 5 -t 60s           # open loop: 5 turns/s\n"
+        "  chatload run --shape storm -u 100 --turns 10   # Coder's scaletest chat load\n"
         "  chatload run --master --expect-workers 4 --host URL   # workers on other machines\n"
         "      (and on each: chatload worker --master-host MASTER)\n"
         "  chatload run --host https://coder.example.com --token $TOKEN \\\n"
@@ -100,6 +110,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="run time: 30, 30s, 2m, 1h30m (load.run_time)",
     )
     add("--turns", type=at_least(1), help="turns per conversation (chat.turns)")
+    add(
+        "--shape",
+        choices=sorted(SHAPES),
+        help="closed loop's load shape (load.shape); storm: Coder's 'coder exp scaletest chat' "
+        "(every chat created at once behind a barrier, each next turn as its last ends, the "
+        "run over when every chat is; -u chats, --turns turns each)",
+    )
+    add(
+        "--turn-start-delay",
+        type=duration(positive=False),
+        metavar="TIME",
+        help="with --shape storm: hold every follow-up until every chat's first turn ended, "
+        "then this long, then release them together (load.turn_start_delay; Coder's "
+        "--turn-start-delay; default 0: each chat's follow-ups go as soon as it is ready)",
+    )
     add(
         "--slo",
         action="append",
@@ -246,6 +271,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         load.update(users=args.users, mode="closed")
     if args.spawn_rate is not None:
         load["spawn_rate"] = args.spawn_rate
+    if getattr(args, "shape", None) is not None:
+        load.update(shape=args.shape, mode="closed")
+    if getattr(args, "turn_start_delay", None) is not None:
+        load["turn_start_delay"] = args.turn_start_delay
     if args.arrival_rate is not None:
         load.update(arrival_rate=args.arrival_rate, mode="open")
     if args.run_time is not None:
@@ -287,6 +316,8 @@ HOST_HELP = (
 def plan(args: argparse.Namespace) -> tuple[Scenario, list[Slo], str | None, list[str]]:
     """Everything checked before a request is sent: a mistake here exits 2, never 3."""
     _check_master_flags(args)
+    if getattr(args, "shape", None) is not None and args.arrival_rate is not None:
+        raise UsageError("--shape sets the closed loop's shape; --arrival-rate runs the open loop")
     path = args.scenario or (DEFAULT_SCENARIO if DEFAULT_SCENARIO.exists() else None)
     try:
         scenario = load_scenario(path, _overrides(args))
@@ -550,6 +581,8 @@ def _execute(
         report.trace = replay_section(
             result.snapshot, replaying.file, replaying.speedup, replaying.loop, len(replaying.chats)
         )
+    if isinstance(load.profile, Storm):
+        report.storm = storm_run(result.snapshot, load.profile, scenario.chat.turns)
     if scraper is not None and scraped is not None:
         report.server_metrics = build_server_metrics(
             scraper.shown, scraped, scraper.scrape(), report.latency_ms["time_to_first_output"]

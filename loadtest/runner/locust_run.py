@@ -36,7 +36,7 @@ from loadtest.core.snapshot import Snapshot
 from loadtest.locust import distributed, join, runtime
 from loadtest.locust.collector import MISSING, Collector
 from loadtest.locust.shape import ScenarioShape
-from loadtest.locust.users import ChatUser, OpenLoopUser, ReplayUser, StreamWatcher
+from loadtest.locust.users import ChatUser, OpenLoopUser, ReplayUser, StormUser, StreamWatcher
 from loadtest.report.model import WorkerNode
 from loadtest.runner import processes
 from loadtest.runner.progress import Progress
@@ -133,7 +133,8 @@ class LocustRun:
             count = max(1, workers)
             return [type("OpenLoopUser", (OpenLoopUser,), {"fixed_count": count})], count
         watchers = users * scenario.chat.watchers_per_chat
-        classes: list[type[locust.User]] = [type("ChatUser", (ChatUser,), {})]
+        driver = StormUser if scenario.load.shape == "storm" else ChatUser
+        classes: list[type[locust.User]] = [type(driver.__name__, (driver,), {})]
         if watchers:
             classes.append(type("StreamWatcher", (StreamWatcher,), {"fixed_count": watchers}))
         return classes, users + watchers

@@ -191,8 +191,41 @@ def print_summary(report: Report, files: list[Path]) -> None:
         if name in optional and name not in lat:
             continue  # only when the run had them
         print(latency_row(name, label), file=out)
+    _phases(report)
     for check in report.slo.checks:
         mark = "PASS" if check.passed else "FAIL"
         print(f"  SLO {mark}: {check.expr} (observed {check.observed})", file=out)
     if files:
         print(f"  report: {files[0].parent}/", file=out)
+
+
+def _phases(report: Report) -> None:
+    """Each chat's first turns beside its follow-ups (Coder's scaletest phases), and how close
+    together a storm's barriers started them."""
+    out, initial, follow_up = sys.stdout, report.phases.initial, report.phases.follow_up
+    if any(s.count for s in initial.values()) and any(s.count for s in follow_up.values()):
+        print(f"  {'by phase (ms, p50 / p95)':<28} {'initial':>21} {'follow-up':>21}", file=out)
+        for name, label in (
+            ("message_latency", "message (create / post)"),
+            ("time_to_running", "time to running"),
+            ("time_to_first_output", "time to first output"),
+            ("time_to_terminal_status", "time to terminal status"),
+        ):
+            cells = [
+                f"{s.p50:.1f} / {s.p95:.1f}" if s is not None and s.count else "n/a"
+                for s in (initial.get(name), follow_up.get(name))
+            ]
+            print(f"  {label:<28} {cells[0]:>21} {cells[1]:>21}", file=out)
+    storm = report.storm
+    if storm is None:
+        return
+    spreads = [("first turns", storm.release_spread_ms)]
+    if storm.follow_up_release_spread_ms is not None:
+        spreads.append(("follow-ups", storm.follow_up_release_spread_ms))
+    started = "; ".join(
+        f"{what}: {s.count} started {s.p50:.1f} ms (p50), {s.max:.1f} ms (max) after the release"
+        if s.count
+        else f"{what}: none released"
+        for what, s in spreads
+    )
+    print(f"  storm of {storm.chats} chats: {started}", file=out)

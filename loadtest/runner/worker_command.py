@@ -25,7 +25,7 @@ from locust.log import setup_logging
 
 from loadtest import __version__
 from loadtest.locust import distributed, join
-from loadtest.locust.users import ChatUser, OpenLoopUser, ReplayUser, StreamWatcher
+from loadtest.locust.users import ChatUser, OpenLoopUser, ReplayUser, StormUser, StreamWatcher
 
 EXIT_DONE, EXIT_REFUSED, EXIT_UNREACHABLE = 0, 2, 3
 
@@ -75,7 +75,8 @@ def main(args: argparse.Namespace) -> int:
     setup_logging(args.loglevel)
     where = f"{args.master_host}:{args.master_port}"
     environment = Environment(
-        user_classes=[ChatUser, StreamWatcher, OpenLoopUser, ReplayUser], events=Events()
+        user_classes=[ChatUser, StormUser, StreamWatcher, OpenLoopUser, ReplayUser],
+        events=Events(),
     )
     say = (
         (lambda _: None) if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))

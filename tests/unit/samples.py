@@ -41,6 +41,27 @@ def feed_some(recorder: Recorder, seed: int, frames: int) -> None:
         t += 1100 * MS
 
 
+def chat_of_turns(recorder: Recorder, ttfts_ms: list[int]) -> None:
+    """One chat: its first turn (the create's) and follow-ups, each with the TTFT given and
+    its end 50 ms later."""
+    tracker = TurnTracker(recorder)
+    meter = StreamMeter(recorder, tracker)
+    t = 0
+    for i, ttft in enumerate(ttfts_ms):
+        tracker.start(t).initial = i == 0
+        meter.feed(array_frame(message(2 * i + 1), status("running")), t + 2 * MS)
+        meter.feed(array_frame(part()), t + ttft * MS)
+        meter.feed(
+            array_frame(
+                message(2 * i + 2, "assistant", output_tokens=3, text="x"), status("waiting")
+            ),
+            t + (ttft + 50) * MS,
+        )
+        latency = "chat_create_latency" if i == 0 else "chat_message_latency"
+        recorder.request(latency, (20 if i == 0 else 5) * MS)
+        t += 1000 * MS
+
+
 def run_info(duration: float = 2.0) -> RunInfo:
     started = datetime(2026, 11, 21, 12, 0, 0, tzinfo=UTC)
     return RunInfo(

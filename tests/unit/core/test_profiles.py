@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.core.profiles import Open, Ramp, Spike, Steady, Step
+from loadtest.core.profiles import Open, Ramp, Spike, Steady, Step, Storm
 from loadtest.scenario import ScenarioError, load_scenario
 
 
@@ -19,6 +19,8 @@ def test_closed_profiles_give_users_over_time() -> None:
     assert [step.users_at(t) for t in (0, 9, 10, 25, 90)] == [3, 3, 6, 9, 10]
     spike = Spike(users=10, spike_users=40, spike_at_s=20, spike_s=5)
     assert [spike.users_at(t) for t in (19, 20, 24.9, 25)] == [10, 50, 50, 10]
+    # Every chat of a storm exists from the start: its barrier holds them, not a ramp.
+    assert [Storm(users=10).users_at(t) for t in (0, 0.1, 99)] == [10, 10, 10]
 
 
 def test_open_arrivals_average_the_rate() -> None:
@@ -72,3 +74,20 @@ def test_a_flag_that_switches_the_loop_drops_the_files_other_loop(tmp_path: Path
         {"load": {"mode": "closed", "users": 7}},
     ).load
     assert back.profile == Steady(users=7)
+
+
+def test_a_storm_takes_coders_turn_start_delay_as_a_duration(tmp_path: Path) -> None:
+    load = load_scenario(
+        scenario(tmp_path, 'shape = "storm"\nusers = 20\nturn_start_delay = "1m30s"')
+    ).load
+    assert load.profile == Storm(users=20, turn_start_delay=90.0) and load.users == 20
+    with pytest.raises(ScenarioError, match="turn_start_delay is not a setting of the steady"):
+        load_scenario(scenario(tmp_path, 'turn_start_delay = "2s"'))
+    with pytest.raises(ScenarioError, match=r"load\.turn_start_delay"):
+        load_scenario(scenario(tmp_path, 'shape = "storm"\nturn_start_delay = -1'))
+
+
+def test_a_shape_flag_drops_the_files_keys_of_its_old_shape(tmp_path: Path) -> None:
+    path = scenario(tmp_path, 'shape = "ramp"\nusers = 8\nramp_s = "20s"')
+    storm = load_scenario(path, {"load": {"shape": "storm", "turn_start_delay": 2.0}}).load
+    assert storm.profile == Storm(users=8, turn_start_delay=2.0)

@@ -6,10 +6,11 @@ import orjson
 import pytest
 
 from loadtest.core.histogram import Histogram
+from loadtest.core.profiles import Storm
 from loadtest.core.recorder import Recorder
-from loadtest.report.model import Report, buckets, build_report
+from loadtest.report.model import Report, buckets, build_report, storm_run
 from tests.unit.events import MS
-from tests.unit.samples import feed_some, run_info
+from tests.unit.samples import chat_of_turns, feed_some, run_info
 
 
 def test_generator_bottleneck_warning() -> None:
@@ -211,3 +212,39 @@ def test_a_plateau_after_start_up_raises_no_memory_warning() -> None:
 def test_a_short_run_is_not_judged_for_memory() -> None:
     gen = _memory_report([100.0 + 10 * s for s in range(200)]).generator
     assert gen.memory_growth_mb_per_min is not None and gen.warnings == []
+
+
+def test_phases_split_each_chats_first_turn_from_its_follow_ups_exactly() -> None:
+    recorder = Recorder()
+    chat_of_turns(recorder, [100, 30, 40])
+    chat_of_turns(recorder, [300, 60])
+    phases = build_report(recorder.snapshot(), run_info()).phases
+    first, later = phases.initial, phases.follow_up
+    assert first["time_to_first_output"].count == 2 and later["time_to_first_output"].count == 3
+    assert first["time_to_first_output"].min == pytest.approx(100, rel=1e-3)
+    assert first["time_to_first_output"].max == pytest.approx(300, rel=1e-3)
+    assert later["time_to_first_output"].min == pytest.approx(30, rel=1e-3)
+    assert later["time_to_first_output"].max == pytest.approx(60, rel=1e-3)
+    assert later["time_to_terminal_status"].max == pytest.approx(110, rel=1e-3)
+    # The message that started each turn: the create, then the posts.
+    assert first["message_latency"].count == 2 and first["message_latency"].p50 == 20
+    assert later["message_latency"].count == 3 and later["message_latency"].p50 == 5
+
+
+def test_a_storms_report_says_how_close_together_each_barrier_started_its_turns() -> None:
+    recorder = Recorder()
+    for spread_ms in (1, 2, 9):
+        recorder.request("storm_release_spread", spread_ms * MS)
+    recorder.request("storm_follow_up_spread", 4 * MS)
+    snap = recorder.snapshot()
+    held = storm_run(snap, Storm(users=3, turn_start_delay=2.0), turns=5)
+    assert (held.chats, held.turns, held.turn_start_delay_s) == (3, 5, 2.0)
+    assert held.release_spread_ms.count == 3 and held.release_spread_ms.max == 9
+    assert held.follow_up_release_spread_ms is not None
+    assert held.follow_up_release_spread_ms.p50 == 4
+    # No delay (or a single turn): nothing held the follow-ups, so no spread is claimed.
+    assert storm_run(snap, Storm(users=3), turns=5).follow_up_release_spread_ms is None
+    assert (
+        storm_run(snap, Storm(users=3, turn_start_delay=2), turns=1).follow_up_release_spread_ms
+        is None
+    )

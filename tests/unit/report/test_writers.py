@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from loadtest.core.profiles import Storm
 from loadtest.core.recorder import Recorder
 from loadtest.core.slo import SloCheck, SloResult
 from loadtest.report.files import write_json, write_report_files
@@ -25,10 +26,12 @@ from loadtest.report.model import (
     Report,
     SeriesPoint,
     build_report,
+    storm_run,
 )
 from loadtest.report.svg import BOTTOM, HEIGHT
 from loadtest.report.timeseries_csv import render_timeseries_csv
-from tests.unit.samples import feed_some, run_info
+from tests.unit.events import MS
+from tests.unit.samples import chat_of_turns, feed_some, run_info
 
 REPO = Path(__file__).resolve().parents[3]
 NUMBER = r"-?\d+(?:\.\d+)?"
@@ -383,3 +386,30 @@ def test_report_command_rejects_bad_input(
     assert sorted(p.name for p in tmp_path.iterdir()) == (
         [] if content is None else ["report.json"]
     )
+
+
+def test_first_turns_beside_follow_ups_and_a_storms_spreads_are_shown() -> None:
+    recorder = Recorder(origin_ns=0, origin_epoch_s=run_info().started_at.timestamp())
+    chat_of_turns(recorder, [100, 30, 40])
+    for spread_ms in (2, 3, 7):
+        recorder.request("storm_release_spread", spread_ms * MS)
+    recorder.request("storm_follow_up_spread", 4 * MS)
+    snap = recorder.snapshot()
+    plain = build_report(snap, run_info())
+    page = render_html(plain)
+    phases = re.search(r"<h2>By phase</h2>(.*?)</section>", page, re.S)
+    assert phases and "<h3>Storm</h3>" not in phases[1]
+    row = re.search(r"<tr><td>time to first output</td>(.*?)</tr>", phases[1])
+    assert row and re.findall(r"<td class='num'>(.*?)</td>", row[1]) == [
+        "1", "100", "100", "100", "2", "30.0", "40.0", "40.0"
+    ]  # fmt: skip
+    storm = plain.model_copy(
+        update={"storm": storm_run(snap, Storm(users=3, turn_start_delay=1.0), turns=3)}
+    )
+    section = re.search(r"<h3>Storm</h3>(.*?)</section>", render_html(storm), re.S)
+    assert section and "3 chats of 3 turns" in section[1] and "held 1.0 s" in section[1]
+    spreads = re.findall(r"<tr><td>(first turns|follow-ups)</td><td class='num'>(\d+)", section[1])
+    assert spreads == [("first turns", "3"), ("follow-ups", "1")]
+    markdown = render_markdown(storm)
+    assert "| time to first output | 100 ms / 100 ms | 30.0 ms / 40.0 ms |" in markdown
+    assert "Storm of 3 chats: started after their release: first turns 3.00 ms" in markdown

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from loadtest.core.profiles import Storm
 from loadtest.core.recorder import Recorder
 from loadtest.core.snapshot import merge
 from loadtest.core.turn import ErrorInfo
-from loadtest.report.model import build_report
+from loadtest.report.model import build_report, storm_run
 from loadtest.runner.progress import Progress, print_summary
-from tests.unit.samples import run_info
+from tests.unit.samples import chat_of_turns, run_info
 
 MS = 1_000_000
 
@@ -48,3 +51,19 @@ def test_the_summary_names_the_bottleneck_the_stages_and_the_lost_turns(
     assert "errors by stage: stream_closed 98, archive 1" in out
     assert "98 dropped, 98 reconnects" in out
     assert "2 lost with a worker" in out
+
+
+def test_the_summary_splits_first_turns_from_follow_ups_and_gives_a_storms_spread(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    recorder = Recorder()
+    chat_of_turns(recorder, [100, 30, 40])
+    for spread_ms in (2, 3, 7):
+        recorder.request("storm_release_spread", spread_ms * MS)
+    report = build_report(recorder.snapshot(), run_info())
+    report.storm = storm_run(recorder.snapshot(), Storm(users=3), turns=3)
+    print_summary(report, [])
+    out = capsys.readouterr().out
+    assert re.search(r"time to first output +100\.\d / 100\.\d +30\.\d / 40\.\d", out), out
+    assert re.search(r"message \(create / post\) +20\.0 / 20\.0 +5\.0 / 5\.0", out), out
+    assert "storm of 3 chats: first turns: 3 started 3.0 ms (p50), 7.0 ms (max) after" in out
