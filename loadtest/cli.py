@@ -16,13 +16,16 @@ from loadtest import __version__
 
 #: name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("loadtest.runner.command", "run a load test (against the simulator without --host)"),
+    "run": (
+        "loadtest.runner.run_command",
+        "run a load test (against the simulator without --host)",
+    ),
     "worker": (
         "loadtest.runner.worker_command",
         "join a 'chatload run --master' on another machine as one of its workers",
     ),
     "capacity": (
-        "loadtest.runner.capacity",
+        "loadtest.runner.capacity_command",
         "find the most load a deployment takes while every SLO holds",
     ),
     "sim": ("loadtest.sim.command", "serve a simulated Coder chat server"),

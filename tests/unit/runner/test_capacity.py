@@ -5,7 +5,7 @@ from __future__ import annotations
 from loadtest.core.histogram import Histogram
 from loadtest.core.slo import parse_slo
 from loadtest.core.snapshot import Snapshot
-from loadtest.runner.capacity import StepMonitor
+from loadtest.runner.capacity_command import StepMonitor
 
 
 def snapshot(ttft_ms: list[int], completed: int, failed: int = 0) -> Snapshot:

@@ -7,7 +7,8 @@ import argparse
 import pytest
 
 from loadtest.client.server_metrics import endpoints
-from loadtest.runner.command import UsageError, configure, plan
+from loadtest.runner.plan import UsageError, plan
+from loadtest.runner.run_command import configure
 
 
 def args(*argv: str) -> argparse.Namespace:

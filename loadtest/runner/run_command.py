@@ -1,4 +1,5 @@
-"""``chatload run``: flags -> plan (scenario, SLOs, target) -> ``LocustRun`` -> report -> exit code.
+"""``chatload run``: flags -> plan (``plan.py``) -> target (``target.py``) -> ``LocustRun`` ->
+report -> exit code.
 
 Exit codes (``docs/report-contract.md``): 0 ran and every SLO held; 1 an SLO failed (or, with
 no SLO, a turn failed); 2 bad usage or configuration; 3 target unreachable or credentials
@@ -10,29 +11,16 @@ its report, marked ``complete: false``, whatever its SLOs say.
 import locust  # noqa: F401, I001
 
 import argparse
-import dataclasses
-import math
-import os
-import secrets
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
 from locust.env import Environment
 
-from loadtest.client.preflight import (
-    find_workspaces,
-    TargetError,
-    TargetInfo,
-    inspect_replicas,
-    split_hosts,
-)
-from loadtest.client.server_metrics import ServerMetrics, endpoints, redacted
+from loadtest.client.preflight import TargetInfo
+from loadtest.client.server_metrics import ServerMetrics, endpoints
 from loadtest.core.profiles import SHAPES, Storm
-from loadtest.core.slo import Slo, SloError, evaluate, parse_slo, per_turn_bounds
+from loadtest.core.slo import Slo, evaluate, per_turn_bounds
 from loadtest.core.snapshot import Snapshot
 from loadtest.locust import runtime
 from loadtest.locust.join import MASTER_PORT
@@ -53,19 +41,27 @@ from loadtest.report.model import (
     storm_run,
 )
 from loadtest.report.server_metrics import build_server_metrics, server_metrics_line
-from loadtest.runner import processes
 from loadtest.runner.flags import at_least, duration, positive
-from loadtest.runner.accounts import driving_users, shared_account_warning
-from loadtest.trace.files import read_trace
-from loadtest.trace.replay import ReplayPlan, Window
-from loadtest.trace.replay import plan as replay
-from loadtest.runner.locust_run import LocustRun, RemoteWorkers, RunResult
+from loadtest.runner.accounts import shared_account_warning
+from loadtest.trace.replay import ReplayPlan
+from loadtest.runner.plan import (
+    DEFAULT_SCENARIO,
+    EXIT_FAILED,
+    EXIT_INCOMPLETE,
+    EXIT_PASSED,
+    EXIT_USAGE,
+    HOST_HELP,
+    REPLAY_ACCOUNTS,
+    REPLAY_RUN_TIME_S,
+    UsageError,
+    plan,
+    remote_workers,
+    replay_plan,
+)
+from loadtest.runner.target import against_target
+from loadtest.runner.locust_run import LocustRun, RunResult
 from loadtest.runner.progress import Progress, print_summary
-from loadtest.scenario import Scenario, ScenarioError, load_scenario
-
-DEFAULT_SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "smoke.toml"
-#: ``chatload run``'s exit codes (``--help`` and docs/report-contract.md).
-EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INCOMPLETE = range(5)
+from loadtest.scenario import Scenario
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -265,169 +261,6 @@ def server_metrics(
     return ServerMetrics(urls, command=command) if urls else None
 
 
-def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    load: dict[str, Any] = {}
-    if args.users is not None:
-        load.update(users=args.users, mode="closed")
-    if args.spawn_rate is not None:
-        load["spawn_rate"] = args.spawn_rate
-    if getattr(args, "shape", None) is not None:
-        load.update(shape=args.shape, mode="closed")
-    if getattr(args, "turn_start_delay", None) is not None:
-        load["turn_start_delay"] = args.turn_start_delay
-    if args.arrival_rate is not None:
-        load.update(arrival_rate=args.arrival_rate, mode="open")
-    if args.run_time is not None:
-        load["run_time"] = args.run_time
-    if args.stop_timeout is not None:
-        load["stop_timeout"] = args.stop_timeout
-    if args.workers is not None:
-        load["workers"] = args.workers
-    if getattr(args, "master", False):
-        load["workers"] = args.expect_workers
-    chat = {"turns": args.turns} if args.turns is not None else {}
-    target: dict[str, Any] = {}
-    sim: dict[str, Any] = {}
-    if args.era:
-        target["era"] = args.era
-        if args.era != "auto":
-            sim["era"] = args.era
-    return {"load": load, "chat": chat, "target": target, "sim": sim}
-
-
-#: A replay's run time when -t does not cap it: it ends with the trace's last turn.
-REPLAY_RUN_TIME_S = 10 * 365 * 86400.0
-#: Against the embedded simulator a replay's chats log in as up to this many accounts.
-REPLAY_ACCOUNTS = 1000
-
-
-class UsageError(Exception):
-    """Bad flags or configuration: exit 2."""
-
-
-HOST_HELP = (
-    "deployment URL (or CODER_URL); absent: the embedded simulator. Repeat it (or separate "
-    "URLs with commas) to name the replicas of one deployment: drivers are spread over them, "
-    "watchers and watch sockets go to another replica than their chat's driver, and a "
-    "dropped stream reconnects to the next replica"
-)
-
-
-def plan(args: argparse.Namespace) -> tuple[Scenario, list[Slo], str | None, list[str]]:
-    """Everything checked before a request is sent: a mistake here exits 2, never 3."""
-    _check_master_flags(args)
-    if getattr(args, "shape", None) is not None and args.arrival_rate is not None:
-        raise UsageError("--shape sets the closed loop's shape; --arrival-rate runs the open loop")
-    path = args.scenario or (DEFAULT_SCENARIO if DEFAULT_SCENARIO.exists() else None)
-    try:
-        scenario = load_scenario(path, _overrides(args))
-    except ScenarioError as exc:
-        raise UsageError(str(exc)) from None
-    # Flags win over the file: --slo replaces the scenario's [slo] checks.
-    exprs, source = (args.slo, "--slo") if args.slo else (scenario.slo.checks, f"{path} [slo]")
-    try:
-        slos = [parse_slo(expr) for expr in exprs]
-    except SloError as exc:
-        raise UsageError(f"{source}: {exc}") from None
-    flag_host = ",".join(args.host) if args.host else None
-    host = flag_host or os.environ.get("CODER_URL") or scenario.target.host
-    tokens = [args.token or os.environ.get("CODER_SESSION_TOKEN") or ""]
-    if args.setup is not None:
-        from loadtest.deploy.setup_file import read_setup_file
-
-        try:
-            setup = read_setup_file(args.setup)
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"{args.setup}: {exc}") from None
-        host = flag_host or setup.url
-        tokens = setup.tokens
-    for flag, address, server in (
-        ("--prometheus", getattr(args, "prometheus", None), MetricsServer),
-        ("--web", getattr(args, "web", None), WebUi),
-    ):
-        if not address:
-            continue
-        try:
-            server(address).check()
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-        except OSError as exc:
-            raise UsageError(f"{flag} {address}: cannot listen there: {exc.strerror}") from None
-    try:
-        scraped = endpoints(getattr(args, "server_metrics", None), None if host else "http://sim")
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    for url in scraped:
-        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
-            raise UsageError(
-                f"--server-metrics {redacted(url)!r} is not a URL with a scheme, e.g. "
-                "http://coder.internal:2112/metrics (or 'sim' for the embedded simulator)"
-            )
-    if host:
-        for replica in split_hosts(host):
-            _check_host(replica)
-        if not all(tokens):
-            raise UsageError(
-                "no session token for " + host + ": pass --token or set CODER_SESSION_TOKEN "
-                "(or prepare users with 'chatload setup' and pass --setup)"
-            )
-    return scenario, slos, host, tokens
-
-
-def _check_master_flags(args: argparse.Namespace) -> None:
-    master, expect = getattr(args, "master", False), getattr(args, "expect_workers", None)
-    if master and expect is None:
-        raise UsageError("--master needs --expect-workers N: how many workers will join")
-    if expect is not None and not master:
-        raise UsageError("--expect-workers is for --master (workers on other machines)")
-    if master and args.workers:
-        raise UsageError(
-            "--workers starts workers on this machine, --master waits for them elsewhere: "
-            "choose one (or start 'chatload worker' here too)"
-        )
-
-
-def remote_workers(args: argparse.Namespace) -> RemoteWorkers | None:
-    """``--master``'s workers, or None when the workers (if any) start here."""
-    if not getattr(args, "master", False):
-        return None
-    return RemoteWorkers(
-        expect=args.expect_workers,
-        bind_host=args.master_bind_host,
-        bind_port=args.master_bind_port,
-        max_wait_s=args.expect_workers_max_wait,
-    )
-
-
-def _check_host(host: str) -> None:
-    parsed = urlsplit(host)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise UsageError(
-            f"--host {host!r} is not a URL with a scheme: write it as Coder's CLI takes it, "
-            "e.g. https://coder.example.com or http://127.0.0.1:3000"
-        )
-
-
-def replay_plan(args: argparse.Namespace) -> ReplayPlan | None:
-    """The trace ``--trace`` names, as a replay plan; a bad trace or window is a UsageError
-    naming the line (nothing runs)."""
-    path: Path | None = getattr(args, "trace", None)
-    if path is None:
-        for flag in ("window", "loop"):
-            if getattr(args, flag, None):
-                raise UsageError(f"--{flag} shapes a --trace replay: give --trace FILE")
-        return None
-    try:
-        window = Window.parse(args.window) if args.window else Window()
-        trace = read_trace(path)
-    except (OSError, ValueError) as exc:
-        raise UsageError(str(exc)) from None
-    plan = replay(trace, str(path), args.speedup, window, args.loop)
-    if not plan.chats:
-        raise UsageError(f"{path}: no user's chat starts in the window; nothing to replay")
-    return plan
-
-
 def main(args: argparse.Namespace) -> int:
     try:
         replaying = replay_plan(args)
@@ -454,78 +287,6 @@ def main(args: argparse.Namespace) -> int:
         ),
         users=min(len(replaying.chats), REPLAY_ACCOUNTS) if replaying else None,
     )
-
-
-def against_target(
-    command: str,
-    scenario: Scenario,
-    host: str | None,
-    tokens: list[str],
-    body: Callable[[TargetInfo, list[str]], int],
-    users: int | None = None,
-) -> int:
-    """``body`` against ``host``, or against the embedded simulator (started for it and
-    stopped after) when there is none, once the preflight has found the target usable.
-    The simulator's users log in as ``[sim] accounts`` says, for ``users`` simulated users
-    at most (default: the scenario's)."""
-    sim: processes.SimProcess | None = None
-    try:
-        if not host:
-            token = secrets.token_urlsafe(24)
-            sim = processes.SimProcess.start(
-                scenario.sim.era, token, _sim_config(scenario, users or driving_users(scenario))
-            )
-            accounts = scenario.sim.account_count(users or driving_users(scenario))
-            host, tokens = sim.url, (sim.accounts(accounts) if accounts > 1 else [token])
-        try:
-            target = inspect_replicas(split_hosts(host), tokens, scenario.target.era)
-            target = _with_workspaces(target, tokens[0], scenario, users)
-        except TargetError as exc:
-            print(f"chatload {command}: {exc}", file=sys.stderr)
-            return EXIT_UNREACHABLE
-        return body(target, tokens)
-    except processes.ProcessError as exc:
-        print(f"chatload {command}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        # Before the load started (while the simulator or the preflight ran): nothing to report.
-        print(
-            f"chatload {command}: interrupted before the load started; no report", file=sys.stderr
-        )
-        return EXIT_INCOMPLETE
-    finally:
-        if sim is not None:
-            sim.stop()
-
-
-def _sim_config(scenario: Scenario, users: int) -> dict[str, Any]:
-    """The embedded simulator's settings: the scenario's, plus Coder's ``scaletest-``
-    workspaces when the scenario wants workspaces the simulator was not told to make (one
-    per ``chats_per_workspace`` users)."""
-    config = dict(scenario.sim.config)
-    target = scenario.target
-    if target.workspaces and "workspaces" not in config:
-        config["workspaces"] = max(1, math.ceil(users / (target.chats_per_workspace or 1)))
-    return config
-
-
-def _with_workspaces(
-    target: TargetInfo, token: str, scenario: Scenario, users: int | None
-) -> TargetInfo:
-    """The target with the workspaces ``[target] workspaces`` names (a TargetError when none
-    can take chats, or too few for ``chats_per_workspace``)."""
-    prefix = scenario.target.workspaces
-    if not prefix:
-        return target
-    ids = find_workspaces(target.url, token, prefix)
-    per = scenario.target.chats_per_workspace
-    wanted = users or driving_users(scenario)
-    if per is not None and wanted > len(ids) * per:
-        raise TargetError(
-            f"{wanted} users need {math.ceil(wanted / per)} workspaces named {prefix!r}* at "
-            f"{per} chats each (chats_per_workspace), but {len(ids)} have a connected agent"
-        )
-    return dataclasses.replace(target, workspaces=ids)
 
 
 def _report_dir(args: argparse.Namespace, scenario: Scenario) -> Path:

@@ -40,21 +40,19 @@ from loadtest.report.capacity import (
 from loadtest.report.files import write_report_files
 from loadtest.report.model import Report, build_report
 from loadtest.report.server_metrics import build_server_metrics
-from loadtest.runner.command import (
+from loadtest.runner.plan import (
     EXIT_FAILED,
     EXIT_INCOMPLETE,
     EXIT_PASSED,
     EXIT_USAGE,
     HOST_HELP,
-    UsageError,
     REPLAY_ACCOUNTS,
-    against_target,
-    add_server_metrics,
+    UsageError,
     plan,
     replay_plan,
-    run_info,
-    server_metrics,
 )
+from loadtest.runner.run_command import add_server_metrics, run_info, server_metrics
+from loadtest.runner.target import against_target
 from loadtest.runner.flags import at_least, duration, positive
 from loadtest.runner.locust_run import LocustRun, RunResult
 from loadtest.trace.replay import ReplayPlan
