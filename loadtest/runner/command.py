@@ -548,7 +548,11 @@ def _execute(
         )
     if scraper is not None and scraped is not None:
         report.server_metrics = build_server_metrics(
-            scraper.shown, scraped, scraper.scrape(), report.latency_ms["time_to_first_output"]
+            scraper.shown,
+            scraped,
+            scraper.scrape(),
+            report.latency_ms["time_to_first_output"],
+            report.latency_ms.get("tool_time"),
         )
         scraper.close()
     report.slo = evaluate(report.figure, slos)
