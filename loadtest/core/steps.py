@@ -294,7 +294,9 @@ class Subagents:
         if anchor is not None and turn.first_output_at is not None:
             rec.request("subagent_time_to_first_output", max(0, turn.first_output_at - anchor))
         if turn.outcome in ("failed", "unfinished"):
-            if turn.outcome == "failed" and not child.failed:
+            error = turn.error
+            ended_in_error = error is not None and error.stage == "status_error"
+            if turn.outcome == "failed" and ended_in_error and not child.failed:
                 child.failed = True
                 rec.counts["subagents_failed"] += 1
             return
@@ -340,6 +342,10 @@ class ChildRecorder:
         pass
 
     def turn_ended(self, turn: Turn) -> None:
+        error = turn.error
+        if turn.outcome == "failed" and error is not None and error.stage != "status_error":
+            # The client's trouble with the child's stream (not the child failing): an error.
+            self._recorder.error(error, turn.t0 if turn.terminal_at is None else turn.terminal_at)
         self._subagents.child_turn(self._child_id, turn)
 
     def part_frame(self, turn: Turn, parts: int, t: int) -> None:

@@ -21,10 +21,11 @@ from locust.env import Environment
 
 from loadtest.client.rest import ApiError, ChatClient
 from loadtest.core.profiles import Open
+from loadtest.core.steps import Subagents
 from loadtest.core.tracker import TurnTracker
 from loadtest.core.turn import Turn
 from loadtest.locust import runtime
-from loadtest.locust.driver import Conversation, ReconnectingStream
+from loadtest.locust.driver import Conversation, ReconnectingStream, follow_child
 from loadtest.locust.tabs import Tabs
 from loadtest.trace.model import TraceChat
 from loadtest.trace.replay import prompt
@@ -128,9 +129,22 @@ class ChatUser(_ChatloadUser):
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
-        tabs = self._rt.settings.scenario.chat.watch_sockets_per_user
+        chat = self._rt.settings.scenario.chat
+        #: The children its chats spawn; their streams, when followed, each in a greenlet.
+        self._children = Group()
+        self._subagents = Subagents(
+            self._rt.recorder, self._follow_child if chat.follow_subagents else None
+        )
+        tabs = chat.watch_sockets_per_user
         self._tabs = (
-            Tabs(self._rt, self._client, tabs, self._admitted, self._rt.placed(self._replica))
+            Tabs(
+                self._rt,
+                self._client,
+                tabs,
+                self._admitted,
+                self._rt.placed(self._replica),
+                self._subagents,
+            )
             if tabs
             else None
         )
@@ -144,6 +158,19 @@ class ChatUser(_ChatloadUser):
             self._organization,
             self._reporter.turn,
             tabs.stream_saw if tabs is not None else None,
+            self._replica,
+            self._subagents,
+        )
+
+    def _follow_child(self, child_id: str, spawned_at: int | None) -> None:
+        """``follow_subagents``: the child's stream, read until it is done."""
+        self._children.spawn(
+            follow_child,
+            self._rt,
+            self._client,
+            self._subagents,
+            child_id,
+            spawned_at,
             self._replica,
         )
 
@@ -188,6 +215,7 @@ class ChatUser(_ChatloadUser):
         self._conversation.finish()
         if self._tabs is not None:
             self._tabs.close()
+        self._children.kill(block=True, timeout=5)
         self._client.close()
 
 

@@ -456,14 +456,19 @@ def _timeline(report: Report) -> str:
     if turn is None:
         return ""
     spans = []
-    tools: Counter[str] = Counter()
+    #: Per tool name, where each of its rows is free from: a call shares a row with an
+    #: earlier call of its tool that ended before it began, else it gets a row of its own.
+    free: dict[str, list[float]] = {}
     for segment in turn.segments:
         group, what = SEGMENT_GROUPS[segment.kind]
         row = segment.label
         if segment.kind == "tool":
-            # Each call its own row: calls of one step run side by side.
-            tools[row] += 1
-            row = f"tool: {row}" + (f" #{tools[row]}" if tools[row] > 1 else "")
+            rows = free.setdefault(row, [])
+            index = next((i for i, end in enumerate(rows) if end <= segment.start_ms), len(rows))
+            if index == len(rows):
+                rows.append(segment.end_ms)
+            rows[index] = segment.end_ms
+            row = f"tool: {row}" + (f" #{index + 1}" if index else "")
         spans.append(
             Span(
                 row=row,
