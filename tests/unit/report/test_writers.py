@@ -415,5 +415,8 @@ def test_an_agent_run_shows_its_tools_and_a_typical_turn_as_a_timeline() -> None
     assert float(x_exec) < float(x_read) and float(w_read) > float(w_exec)
     # The tools table, by name.
     assert re.search(r"<td>spawn_agent</td><td class='num'>2</td><td class='num'>2</td>", page)
+    # summary.md lists the tools too.
+    assert "| spawn_agent | 2 | 200 ms | 240 ms |" in render_markdown(report)
     # A plain run draws none of it.
     assert "Agents: steps" not in render_html(sample_report())
+    assert "### Agents" not in render_markdown(sample_report())
