@@ -283,6 +283,8 @@ class OpenLoopUser(_ChatloadUser):
         self._profile = profile
         self._pool = Group()
         self._next_at: int | None = None
+        #: The children its chats spawn (counted from their spawn_agent results; not followed).
+        self._subagents = Subagents(self._rt.recorder)
 
     @task
     def arrive(self) -> None:
@@ -303,6 +305,7 @@ class OpenLoopUser(_ChatloadUser):
             self._organization,
             self._reporter.turn,
             replica=self._replica,
+            subagents=self._subagents,
         )
         try:
             if conversation.begin(self._prompt(), intended=intended):
@@ -334,6 +337,8 @@ class ReplayUser(_ChatloadUser):
         self._plan = plan
         self._chats = plan.mine(self._rt.slot, self._rt.slots)
         self._pool = Group()
+        #: The children its chats spawn (counted from their spawn_agent results; not followed).
+        self._subagents = Subagents(self._rt.recorder)
         self._began: int | None = None
         self._pass = 0
 
@@ -374,7 +379,9 @@ class ReplayUser(_ChatloadUser):
             if turn.outcome == "completed" and turn.terminal_at and planned is not None:
                 rt.recorder.replay_turn(planned, turn.terminal_at - turn.origin)
 
-        conversation = Conversation(rt, client, self._organization, ended, replica=self._replica)
+        conversation = Conversation(
+            rt, client, self._organization, ended, replica=self._replica, subagents=self._subagents
+        )
         try:
             first, *rest = chat.turns
             sent = time.perf_counter_ns()
