@@ -134,6 +134,9 @@ class Chat(Section):
     #: ``/chats/watch`` sockets each user holds for the whole run: the chat list of an open
     #: Coder tab, one per tab (status, title and action-required changes of their chats).
     watch_sockets_per_user: int = Field(0, ge=0, le=16)
+    #: Open each sub-agent's own stream when its chat spawns one, as a user clicking "View
+    #: agent" (protocol §10.3): its time to first output and duration are then measured.
+    follow_subagents: bool = False
     #: Era D ``requires_action``: how long the user's own tool runs before it posts the
     #: results (``[min, max]``, one duration, or a distribution spec, as ``think_time``).
     tool_time: Distribution = Field(default_factory=lambda: Distribution(value=0.2))

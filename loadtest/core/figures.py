@@ -102,7 +102,45 @@ FIGURES: Final[tuple[Figure, ...]] = (
         "capacity_wait",
         "t0 (or intended start) -> the watch socket's capacity_change admitting the turn's "
         "chat (only turns the deployment's concurrent-agent gate queued, and only with "
-        "watch_sockets_per_user)",
+        "watch_sockets_per_user): the root pool, the users' own chats",
+        lower_is_better=True,
+    ),
+    # ---------------------------------------------------------------- agents (protocol §10)
+    _latency(
+        "step_time_to_first_output",
+        "steps 2..n of a turn: the live commit that ended the previous step (the last tool "
+        "message, or the assistant message if no tool ran) -> the step's first live part, "
+        "any attempt (step 1 is TTFT)",
+        lower_is_better=True,
+    ),
+    _latency(
+        "tool_time",
+        "the complete tool-call part -> the tool-result part with the same tool_call_id, "
+        "both live (by tool name: tool_time_by_name)",
+        lower_is_better=True,
+    ),
+    _latency(
+        "subagent_time_to_running",
+        "a spawn_agent call's complete part on the parent's stream -> its child first seen "
+        "running (the watch's created or status_change, or the followed child's stream); "
+        "children paired with their parent's calls in call order",
+        lower_is_better=True,
+    ),
+    _latency(
+        "subagent_time_to_first_output",
+        "the spawn_agent call's complete part -> the child's first live part (followed "
+        "children only: follow_subagents)",
+        lower_is_better=True,
+    ),
+    _latency(
+        "subagent_duration",
+        "the child first seen running -> its terminal status on its own stream (followed "
+        "children only)",
+    ),
+    _latency(
+        "capacity_wait_subagent",
+        "the spawn_agent call's complete part (or the child first seen) -> the watch's "
+        "capacity_change admitting the child: the subagent pool (watch_sockets_per_user)",
         lower_is_better=True,
     ),
     _latency(
@@ -188,6 +226,16 @@ FIGURES: Final[tuple[Figure, ...]] = (
     Figure("retries_per_turn", "distributions", "retry events of each ended turn", contract=True),
     Figure("output_tokens_per_turn", "distributions", "usage.output_tokens of each turn"),
     Figure(
+        "steps_per_turn",
+        "distributions",
+        "assistant messages (steps whose output was committed) of each completed turn",
+    ),
+    Figure(
+        "tool_calls_per_turn",
+        "distributions",
+        "tool-call parts of the committed assistant messages of each completed turn",
+    ),
+    Figure(
         "output_tokens_per_s",
         "distributions",
         "output_tokens / (E2E - TTFT), per turn",
@@ -217,6 +265,22 @@ FIGURES: Final[tuple[Figure, ...]] = (
     _count("turns_good", "turns within every per-turn SLO"),
     _count("turns_requires_action", "ended turns that stopped at least once for client tools"),
     _count("tool_results_posted", "POST tool-results the users sent (one per action_required)"),
+    _count(
+        "tool_calls",
+        "tool-call parts of committed assistant messages of ended turns (by tool name: "
+        "report.json's tool_calls_by_name)",
+    ),
+    _count("tool_errors", "tool-result parts with is_error of committed tool messages"),
+    _count(
+        "subagents_spawned",
+        "children of this run's chats: a watch created event naming one as parent_chat_id, "
+        "or a spawn_agent result (each child once)",
+    ),
+    _count(
+        "subagents_failed",
+        "children seen in status error (their watch events or their followed stream)",
+    ),
+    _count("subagents_followed", "children whose own stream was opened (follow_subagents)"),
     _count("retry_recovered", "turns that retried and still ended in waiting"),
     _count("retry_exhausted", "turns that retried and ended in error"),
     _count("frames", contract=True),

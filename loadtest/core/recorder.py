@@ -11,8 +11,9 @@ is taken. It is the turn tracker's ``TurnRecorder`` (by shape: neither imports t
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from loadtest.core.figures import (
     DISTRIBUTIONS,
@@ -76,6 +77,14 @@ RETRIES_PREFIX = "retries:"
 #: A replayed trace's counts (``chats_planned``, ``chats_started``, ``chats_ended``,
 #: ``turns_planned``) travel in counts under this prefix.
 REPLAY_PREFIX = "replay:"
+#: Tool calls by tool name travel in counts, tool times by name in latencies, under these.
+TOOL_CALLS_PREFIX = "tool_calls:"
+TOOL_TIME_PREFIX = "tool_time:"
+#: Distinct tool names kept apart per process; further ones are counted as ``other``.
+MAX_TOOL_NAMES: Final = 64
+#: Completed turns' timelines are kept one per band of durations this wide (a ratio): the
+#: shortest of each band (``Snapshot.timelines``), for the report's typical turn.
+TIMELINE_BAND: Final = 1.25
 
 
 class Recorder:
@@ -103,6 +112,8 @@ class Recorder:
         "origin_ns",
         "replicas",
         "series",
+        "timelines",
+        "tool_names",
         "turn_slos",
     )
 
@@ -140,6 +151,10 @@ class Recorder:
         self._decode_time = self.dist["decode_time_ns"]
         #: Per target replica, when the run has several (index into the run's replicas).
         self.replicas: dict[int, ReplicaTally] = {}
+        #: A completed turn's timeline per band of durations (``TIMELINE_BAND``).
+        self.timelines: dict[str, list[Any]] = {}
+        #: The tool names kept apart so far (``MAX_TOOL_NAMES``).
+        self.tool_names: set[str] = set()
 
     # ------------------------------------------------------------ time series
 
@@ -372,6 +387,7 @@ class Recorder:
         if turn.retries:
             counts["turns_retried"] += 1
         replica = self.replica(turn.replica) if turn.replica is not None else None
+        self._agent(turn, outcome == "failed")
         if outcome == "failed":
             counts["turns_failed"] += 1
             if replica is not None:
@@ -392,6 +408,67 @@ class Recorder:
         if replica is not None and turn.first_output_at is not None:
             replica.ttft.record((turn.first_output_at - turn.origin) // NS_PER_US)
         self._turn_latencies(turn, bucket)
+
+    def _agent(self, turn: Turn, failed: bool) -> None:
+        """An ended turn's steps and tools (docs/metrics.md, "Agent steps, tools and
+        sub-agents"); a failed turn's tools count too, its step distributions do not."""
+        log = turn.agent
+        counts, latency = self.counts, self.latency
+        calls = 0
+        for name, n in log.tool_calls.items():
+            calls += n
+            key = TOOL_CALLS_PREFIX + self._tool_name(name)
+            counts[key] = counts.get(key, 0) + n
+        counts["tool_calls"] += calls
+        counts["tool_errors"] += log.tool_errors
+        if log.step_ttfts:
+            hist = latency["step_time_to_first_output"]
+            for ns in log.step_ttfts:
+                hist.record(ns // NS_PER_US)
+        if log.tool_times:
+            every = latency["tool_time"]
+            for name, ns in log.tool_times:
+                us = ns // NS_PER_US
+                every.record(us)
+                key = TOOL_TIME_PREFIX + self._tool_name(name)
+                by_name = latency.get(key)
+                if by_name is None:
+                    by_name = latency[key] = Histogram()
+                by_name.record(us)
+        if failed:
+            return
+        self.dist["steps_per_turn"].record(log.steps)
+        self.dist["tool_calls_per_turn"].record(calls)
+        if turn.outcome == "completed" and log.timeline and turn.terminal_live:
+            self._keep_timeline(turn, log.steps)
+
+    def _tool_name(self, name: str) -> str:
+        """``name``, or ``other`` once ``MAX_TOOL_NAMES`` others are kept apart."""
+        names = self.tool_names
+        if name in names:
+            return name
+        if len(names) >= MAX_TOOL_NAMES:
+            return "other"
+        names.add(name)
+        return name
+
+    def _keep_timeline(self, turn: Turn, steps: int) -> None:
+        """The turn's timeline, if it is the shortest of its band of durations so far:
+        ``[duration µs, steps, [[kind, label, start µs, end µs], ...]]`` from its t0."""
+        assert turn.terminal_at is not None
+        t0 = turn.t0
+        duration = max(1, (turn.terminal_at - t0) // NS_PER_US)
+        band = str(int(math.log(duration) / math.log(TIMELINE_BAND)))
+        kept = self.timelines.get(band)
+        if kept is not None and kept[0] < duration:
+            return
+        segments = [
+            [kind, label, (start - t0) // NS_PER_US, (end - t0) // NS_PER_US]
+            for kind, label, start, end in turn.agent.timeline
+        ]
+        candidate = [duration, steps, segments]
+        if kept is None or candidate < kept:
+            self.timelines[band] = candidate
 
     def _turn_latencies(self, turn: Turn, bucket: SecondBucket) -> None:
         latency = self.latency
@@ -525,6 +602,7 @@ class Recorder:
             maxima={k: v for k, v in self.maxima.items() if v},
             levels={k: v for k, v in self.levels.items() if v},
             errors=[[*key, n] for key, n in self.errors.items()],
+            timelines=dict(self.timelines),
             series={
                 str(key): [b.columns, {k: h.to_wire() for k, h in b.latencies.items()}]
                 for key, b in self.series.items()

@@ -1,7 +1,8 @@
 """A recorder's figures as plain data, the unit that travels between processes; ``merge``.
 
 JSON- and msgpack-safe. Snapshots add exactly: N workers' snapshots merged equal one recorder
-fed everything (counts and histogram buckets add, maxima take the max, levels add).
+fed everything (counts and histogram buckets add, maxima take the max, levels add, and of
+the sample turns' timelines each band keeps the least, as each recorder does).
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ class Snapshot:
     errors: list[list[Any]] = field(default_factory=list)
     series: dict[str, list[Any]] = field(default_factory=dict)
     levels: dict[str, int] = field(default_factory=dict)
+    #: Completed turns' timelines, one per band of durations (``Recorder._keep_timeline``):
+    #: band -> ``[duration µs, steps, [[kind, label, start µs, end µs], ...]]``.
+    timelines: dict[str, list[Any]] = field(default_factory=dict)
 
     def __add__(self, other: Snapshot) -> Snapshot:
         return merge([self, other])
@@ -52,6 +56,7 @@ class Snapshot:
             "errors": self.errors,
             "series": self.series,
             "levels": self.levels,
+            "timelines": self.timelines,
         }
 
     @classmethod
@@ -64,6 +69,7 @@ class Snapshot:
             errors=[list(row) for row in data.get("errors") or ()],
             series=dict(data.get("series") or {}),
             levels=dict(data.get("levels") or {}),
+            timelines=dict(data.get("timelines") or {}),
         )
 
     def histogram(self, name: str) -> Histogram:
@@ -86,7 +92,8 @@ class Snapshot:
     def since(self, baseline: Snapshot) -> Snapshot:
         """What happened after ``baseline`` (an earlier snapshot of the same recorders): a
         step's figures without its warm-up. Counts, buckets, errors and series seconds
-        subtract; maxima and levels are this snapshot's (a peak is not undone)."""
+        subtract; maxima, levels and timelines are this snapshot's (a peak is not undone,
+        a sample not unpicked)."""
 
         def minus(now: Mapping[str, list[int]], then: Mapping[str, list[int]]) -> dict[str, Any]:
             left = {
@@ -118,6 +125,7 @@ class Snapshot:
             errors=errors,
             series=series,
             levels=dict(self.levels),
+            timelines=dict(self.timelines),
         )
 
     def level(self, name: str) -> int:
@@ -141,6 +149,7 @@ def merge(snapshots: Iterable[Snapshot]) -> Snapshot:
     levels: dict[str, int] = {}
     errors: dict[tuple[Any, ...], int] = {}
     series: dict[str, tuple[list[int], dict[str, Histogram]]] = {}
+    timelines: dict[str, list[Any]] = {}
     for snap in snapshots:
         _merge_hists(latency, snap.latency)
         _merge_hists(dist, snap.dist)
@@ -160,6 +169,10 @@ def merge(snapshots: Iterable[Snapshot]) -> Snapshot:
             for i, n in enumerate(columns):
                 mine[0][i] += n
             _merge_hists(mine[1], hists)
+        for band, timeline in snap.timelines.items():
+            kept = timelines.get(band)
+            if kept is None or timeline < kept:
+                timelines[band] = timeline
     return Snapshot(
         latency={k: h.to_wire() for k, h in latency.items()},
         dist={k: h.to_wire() for k, h in dist.items()},
@@ -171,4 +184,5 @@ def merge(snapshots: Iterable[Snapshot]) -> Snapshot:
             k: [cols, {n: h.to_wire() for n, h in hists.items()}]
             for k, (cols, hists) in sorted(series.items(), key=lambda kv: int(kv[0]))
         },
+        timelines=dict(sorted(timelines.items(), key=lambda kv: int(kv[0]))),
     )

@@ -32,6 +32,7 @@ from typing import Any, Final, Protocol
 from zlib import crc32
 
 from loadtest.core.decode import STREAM_ERROR_KEY
+from loadtest.core.steps import ChatSteps
 from loadtest.core.turn import ErrorInfo, Outcome, Turn
 from loadtest.protocol.models import TERMINAL_STATUSES
 
@@ -100,6 +101,7 @@ class TurnTracker:
         "max_message_id",
         "message_ids",
         "replica_integrity",
+        "steps",
     )
 
     def __init__(
@@ -140,6 +142,8 @@ class TurnTracker:
         self.replica_integrity: dict[str, int] | None = None
         self.conversation_start: int | None = None
         self.conversation_end: int | None = None
+        #: Its agent turns' steps, tools and sub-agents (``core/steps.py``).
+        self.steps = ChatSteps()
 
     # ------------------------------------------------------------ what the caller reports
 
@@ -381,13 +385,17 @@ class TurnTracker:
         except (KeyError, TypeError, AttributeError):
             self._check_each(parts, turn, t)
             return
+        try:
+            text: str | None = "".join(texts)
+        except TypeError:  # parts without text (tool calls and results) among them, or a bad one
+            text = None
+        if (text is None or self.steps.waiting) and turn is not None:
+            self.steps.parts(parts, turn, t)  # (these parts are always live)
         if numbered and not self._in_order([event["message_part"] for event in parts], turn):
             self._check_each(parts, turn, t)
             return
         if self._text_known:
-            try:
-                text = "".join(texts)
-            except TypeError:  # parts without text (tool calls) among them, or a bad one
+            if text is None:
                 if any(text is not None and type(text) is not str for text in texts):
                     self._check_each(parts, turn, t, numbered=False)
                     return
@@ -404,6 +412,8 @@ class TurnTracker:
         except (KeyError, TypeError, AttributeError):
             self._check_each(parts, turn, t)
             return
+        if (text is None or self.steps.waiting) and turn is not None and not self._in_snapshot:
+            self.steps.parts(parts, turn, t)
         if seq is not None and not self._in_order([body], turn):
             self._check_each(parts, turn, t)
             return
@@ -573,6 +583,8 @@ class TurnTracker:
                 return
             self.max_message_id = message_id
         turn = self._active
+        if turn is not None:
+            self.steps.message(turn, role, message.get("content"), t, live)
         if live:
             self._commit(turn, message)
         if turn is None:
@@ -689,6 +701,8 @@ class TurnTracker:
     def _end(self, turn: Turn, t: int, outcome: Outcome, ended: list[Turn], live: bool) -> None:
         if turn is self._active:
             self._close_episode(turn)
+        if turn is self._active or self._active is None:
+            self.steps.turn_ended()
         if turn.integrity_errors and outcome not in ("failed", "unfinished"):
             found = ", ".join(f"{n} {name}" for name, n in sorted(turn.integrity_errors.items()))
             turn.error = ErrorInfo("integrity", f"stream integrity: {found}")

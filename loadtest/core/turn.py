@@ -67,6 +67,26 @@ class ErrorInfo:
 
 
 @dataclass(slots=True)
+class StepLog:
+    """An agent turn's steps and tools (``core/steps.py`` fills it in; docs/metrics.md,
+    "Agent steps, tools and sub-agents"). Times are ns."""
+
+    #: Steps whose output was committed: assistant messages of the turn.
+    steps: int = 0
+    #: ``tool-call`` parts of its committed assistant messages, by tool name.
+    tool_calls: dict[str, int] = field(default_factory=dict)
+    #: ``tool-result`` parts of its committed tool messages with ``is_error``.
+    tool_errors: int = 0
+    #: Steps 2..n: the commit that ended the previous step -> this step's first live part.
+    step_ttfts: list[int] = field(default_factory=list)
+    #: (tool name, complete tool-call part -> its tool-result part), live parts only.
+    tool_times: list[tuple[str, int]] = field(default_factory=list)
+    #: What a timeline plot draws: (kind, label, start, end); kind ``wait`` (the step's start
+    #: -> its first live part), ``stream`` (-> its commit) or ``tool`` (call -> result).
+    timeline: list[tuple[str, str, int, int]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class Turn:
     """One user message and everything the server did about it. Times are ns."""
 
@@ -107,6 +127,8 @@ class Turn:
     integrity_errors: dict[str, int] = field(default_factory=dict)
     checked: bool = False
     error: ErrorInfo | None = field(default=None)
+    #: Its steps, tools and their times (an agent's turn; one step for a plain answer).
+    agent: StepLog = field(default_factory=StepLog)
 
     @property
     def origin(self) -> int:

@@ -19,6 +19,7 @@ from gevent.event import Event
 from loadtest.client.rest import ApiError, ChatClient
 from loadtest.client.ws import HandshakeError, WebSocketStream
 from loadtest.core.meter import StreamMeter
+from loadtest.core.steps import ChildRecorder, Subagents
 from loadtest.core.tracker import TurnTracker
 from loadtest.core.turn import ErrorInfo, Stage, Turn
 from loadtest.locust.runtime import Runtime
@@ -236,12 +237,15 @@ class Conversation:
         on_turn_ended: TurnHook | None = None,
         on_status: StatusHook | None = None,
         replica: int | None = None,
+        subagents: Subagents | None = None,
     ) -> None:
+        """``subagents``: the user's, told of this chat and of each ``spawn_agent`` it runs."""
         self._rt = rt
         self._client = client
         self._organization = organization
         self._on_turn_ended = on_turn_ended
         self._on_status = on_status
+        self._subagents = subagents
         #: The replica this chat's driver talks to (several replicas only).
         self._replica = replica
         self.chat_id: str | None = None
@@ -273,6 +277,9 @@ class Conversation:
             return False
         rt.recorder.request("chat_create_latency", latency)
         self.chat_id = chat.id
+        if self._subagents is not None:
+            self._subagents.watch(chat.id)
+            tracker.steps.chat_id, tracker.steps.subagents = chat.id, self._subagents
         rt.live_chats[chat.id] = 0
         rt.chat_clients[chat.id] = self._client
         if self._replica is not None:
@@ -445,3 +452,33 @@ class Conversation:
     def _count_429(self, error: ApiError) -> None:
         if error.kind in ("queue_full", "rate_limited"):
             self._rt.recorder.counts[error.kind] += 1
+
+
+def follow_child(
+    rt: Runtime,
+    client: ChatClient,
+    subagents: Subagents,
+    child_id: str,
+    spawned_at: int | None,
+    replica: int | None = None,
+) -> None:
+    """Read a sub-agent's own stream, as a user clicking "View agent" (``follow_subagents``):
+    one turn from its ``spawn_agent`` call to its terminal status (``ChildRecorder``), within
+    the turn timeout; run in a greenlet of its own."""
+    tracker = TurnTracker(
+        ChildRecorder(rt.recorder, subagents, child_id),
+        on_status=lambda status, t: subagents.status(child_id, status, t),
+    )
+    tracker.start(spawned_at if spawned_at is not None else time.perf_counter_ns())
+    rt.recorder.counts["subagents_followed"] += 1
+    stream = ReconnectingStream(rt, client, child_id, tracker, replica)
+    try:
+        if stream.open():
+            deadline = time.monotonic() + rt.settings.scenario.chat.turn_timeout
+            while tracker.busy and not rt.stopping and time.monotonic() < deadline:
+                stream.changed.wait(timeout=0.5)
+                stream.changed.clear()
+        if tracker.busy:
+            tracker.abandon(time.perf_counter_ns())
+    finally:
+        stream.close()

@@ -1,8 +1,10 @@
 """A user's open Coder tabs: each holds a ``/chats/watch`` socket, read in its own greenlet.
 
 Every event is counted by kind; a ``status_change`` of a chat the user drives is paired with
-the same change on the chat's stream (``core.watch.WatchLag``) for ``watch_lag``; events of
-the account's other chats are counted and dropped. A socket that drops is dialled
+the same change on the chat's stream (``core.watch.WatchLag``) for ``watch_lag``; a
+``created`` chat whose parent is one of the user's, and that child's later status and
+capacity changes, go to the user's ``core.steps.Subagents``; events of the account's other
+chats are counted and dropped. A socket that drops is dialled
 again after a pause, as the web UI does; a socket that cannot be opened is an error at
 stage ``stream_open`` (a tab without its list).
 """
@@ -18,6 +20,7 @@ import orjson
 
 from loadtest.client.rest import ChatClient
 from loadtest.client.ws import HandshakeError, WebSocketStream
+from loadtest.core.steps import Subagents
 from loadtest.core.turn import ErrorInfo
 from loadtest.core.watch import WatchLag
 from loadtest.locust.runtime import Runtime
@@ -38,6 +41,7 @@ class Tabs:
         count: int,
         on_admitted: Callable[[str, int], object] | None = None,
         replica: int | None = None,
+        subagents: Subagents | None = None,
     ) -> None:
         """``on_admitted`` hears of each chat the concurrent-agent gate admitted from its
         queue (a ``capacity_change`` to ``queued_for_capacity: false``), with its arrival.
@@ -46,6 +50,7 @@ class Tabs:
         self._client = client
         self._base_url = rt.replica_url(replica) if replica is not None else None
         self._on_admitted = on_admitted
+        self._subagents = subagents
         self._lag = WatchLag()
         self._sockets: list[WebSocketStream | None] = [None] * count
         self._greenlets = [gevent.spawn(self._hold, index) for index in range(count)]
@@ -117,6 +122,8 @@ class Tabs:
         chat = data.get("chat")
         if not isinstance(chat, dict):
             return
+        if self._subagents is not None:
+            self._child(kind, chat, t)
         if kind == "capacity_change" and chat.get("queued_for_capacity") is False:
             if self._on_admitted is not None and isinstance(chat.get("id"), str):
                 self._on_admitted(chat["id"], t)
@@ -127,3 +134,21 @@ class Tabs:
         if isinstance(chat_id, str) and isinstance(status, str):
             for lag in self._lag.watch_saw(chat_id, status, t, socket):
                 recorder.watch_lag(lag)
+
+    def _child(self, kind: str, chat: dict[str, Any], t: int) -> None:
+        """A sub-agent's ``created`` (protocol §10.3: its ``parent_chat_id``), status and
+        admission by the concurrent-agent gate, for the user's ``Subagents``."""
+        subagents = self._subagents
+        chat_id = chat.get("id")
+        if subagents is None or not isinstance(chat_id, str):
+            return
+        if kind == "created":
+            parent = chat.get("parent_chat_id")
+            if isinstance(parent, str):
+                subagents.created(chat_id, parent, chat.get("status"), t)
+        elif not subagents.is_child(chat_id):
+            return
+        elif kind == "status_change" and isinstance(chat.get("status"), str):
+            subagents.status(chat_id, chat["status"], t)
+        elif kind == "capacity_change" and chat.get("queued_for_capacity") is False:
+            subagents.admitted(chat_id, t)

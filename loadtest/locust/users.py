@@ -22,11 +22,12 @@ from locust.env import Environment
 
 from loadtest.client.rest import ApiError, ChatClient
 from loadtest.core.profiles import Open
+from loadtest.core.steps import Subagents
 from loadtest.core.storm import FOLLOW_UP, START, Phase
 from loadtest.core.tracker import TurnTracker
 from loadtest.core.turn import Turn
 from loadtest.locust import runtime, storm
-from loadtest.locust.driver import Conversation, ReconnectingStream
+from loadtest.locust.driver import Conversation, ReconnectingStream, follow_child
 from loadtest.locust.tabs import Tabs
 from loadtest.trace.model import TraceChat
 from loadtest.trace.replay import prompt
@@ -132,9 +133,22 @@ class _ChatDriver(_ChatloadUser):
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
-        tabs = self._rt.settings.scenario.chat.watch_sockets_per_user
+        chat = self._rt.settings.scenario.chat
+        #: The children its chats spawn; their streams, when followed, each in a greenlet.
+        self._children = Group()
+        self._subagents = Subagents(
+            self._rt.recorder, self._follow_child if chat.follow_subagents else None
+        )
+        tabs = chat.watch_sockets_per_user
         self._tabs = (
-            Tabs(self._rt, self._client, tabs, self._admitted, self._rt.placed(self._replica))
+            Tabs(
+                self._rt,
+                self._client,
+                tabs,
+                self._admitted,
+                self._rt.placed(self._replica),
+                self._subagents,
+            )
             if tabs
             else None
         )
@@ -148,6 +162,19 @@ class _ChatDriver(_ChatloadUser):
             self._organization,
             self._turn_ended,
             tabs.stream_saw if tabs is not None else None,
+            self._replica,
+            self._subagents,
+        )
+
+    def _follow_child(self, child_id: str, spawned_at: int | None) -> None:
+        """``follow_subagents``: the child's stream, read until it is done."""
+        self._children.spawn(
+            follow_child,
+            self._rt,
+            self._client,
+            self._subagents,
+            child_id,
+            spawned_at,
             self._replica,
         )
 
@@ -280,6 +307,14 @@ class StormUser(_ChatDriver):
         self._over = True
         self._storm.chat_done()
 
+    def on_stop(self) -> None:
+        self._conversation.abandon()
+        self._conversation.finish()
+        if self._tabs is not None:
+            self._tabs.close()
+        self._children.kill(block=True, timeout=5)
+        self._client.close()
+
 
 class StreamWatcher(_ChatloadUser):
     """Holds a read-only stream on a chat another user drives, as a browser tab would."""
@@ -345,6 +380,8 @@ class OpenLoopUser(_ChatloadUser):
         self._profile = profile
         self._pool = Group()
         self._next_at: int | None = None
+        #: The children its chats spawn (counted from their spawn_agent results; not followed).
+        self._subagents = Subagents(self._rt.recorder)
 
     @task
     def arrive(self) -> None:
@@ -365,6 +402,7 @@ class OpenLoopUser(_ChatloadUser):
             self._organization,
             self._reporter.turn,
             replica=self._replica,
+            subagents=self._subagents,
         )
         try:
             if conversation.begin(self._prompt(), intended=intended):
@@ -396,6 +434,8 @@ class ReplayUser(_ChatloadUser):
         self._plan = plan
         self._chats = plan.mine(self._rt.slot, self._rt.slots)
         self._pool = Group()
+        #: The children its chats spawn (counted from their spawn_agent results; not followed).
+        self._subagents = Subagents(self._rt.recorder)
         self._began: int | None = None
         self._pass = 0
 
@@ -436,7 +476,9 @@ class ReplayUser(_ChatloadUser):
             if turn.outcome == "completed" and turn.terminal_at and planned is not None:
                 rt.recorder.replay_turn(planned, turn.terminal_at - turn.origin)
 
-        conversation = Conversation(rt, client, self._organization, ended, replica=self._replica)
+        conversation = Conversation(
+            rt, client, self._organization, ended, replica=self._replica, subagents=self._subagents
+        )
         try:
             first, *rest = chat.turns
             sent = time.perf_counter_ns()

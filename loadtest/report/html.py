@@ -21,7 +21,7 @@ from loadtest.report.headline import (
     verdict,
 )
 from loadtest.report.model import Report, SeriesPoint, Summary
-from loadtest.report.svg import Bar, Series, bar_chart, hbar_chart, line_chart
+from loadtest.report.svg import Bar, Series, Span, bar_chart, hbar_chart, line_chart, timeline_chart
 
 STATS = ("count", "min", "mean", "p50", "p90", "p95", "p99", "p999", "max")
 HEADINGS = ("count", "min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max")
@@ -461,6 +461,23 @@ def _server(report: Report) -> str:
     ]
     head = ("time to first token", "client", "server", "network, API, queue")
     parts.append(_table(head, rows, numeric=(1, 2, 3), css="narrow"))
+    tools = section.client_vs_server_tool_time
+    if tools.client_mean_ms is not None or tools.server_mean_ms is not None:
+        rows = [
+            (
+                f"<tr><td>{stat}</td><td class='num'>{fmt.ms(getattr(tools, f'client_{stat}_ms'))}"
+                f"</td><td class='num'>{fmt.ms(getattr(tools, f'server_{stat}_ms'))}</td>"
+                f"<td class='num'>{fmt.ms(getattr(tools, f'difference_{stat}_ms'))}</td></tr>"
+            )
+            for stat in ("mean", "p50", "p95")
+        ]
+        head = (
+            "tool time",
+            "client tool_time",
+            "server tool_call stage",
+            "commit, publish, deliver",
+        )
+        parts.append(_table(head, rows, numeric=(1, 2, 3), css="narrow"))
     stages = [
         f"<tr><td>{_e(name)}</td><td class='num'>{fmt.number(f.count)}</td>"
         f"<td class='num'>{fmt.ms(f.mean_ms)}</td><td class='num'>{fmt.ms(f.p50_ms)}</td>"
@@ -474,6 +491,110 @@ def _server(report: Report) -> str:
         "<p>Server quantiles are estimated from Coder's histogram buckets; the means are exact.</p>"
     )
     return f"<section><h2>What the server saw</h2>{''.join(parts)}</section>"
+
+
+#: A typical turn's bars: (legend entry, what the bar spans).
+SEGMENT_GROUPS = {
+    "wait": ("waiting for the step's first output", "start or last commit -> first part"),
+    "stream": ("the LLM streaming", "first part -> the step's commit"),
+    "tool": ("a tool running", "tool-call part -> tool-result part"),
+}
+
+
+def _timeline(report: Report) -> str:
+    turn = report.typical_turn
+    if turn is None:
+        return ""
+    spans = []
+    #: Per tool name, where each of its rows is free from: a call shares a row with an
+    #: earlier call of its tool that ended before it began, else it gets a row of its own.
+    free: dict[str, list[float]] = {}
+    for segment in turn.segments:
+        group, what = SEGMENT_GROUPS[segment.kind]
+        row = segment.label
+        if segment.kind == "tool":
+            rows = free.setdefault(row, [])
+            index = next((i for i, end in enumerate(rows) if end <= segment.start_ms), len(rows))
+            if index == len(rows):
+                rows.append(segment.end_ms)
+            rows[index] = segment.end_ms
+            row = f"tool: {row}" + (f" #{index + 1}" if index else "")
+        spans.append(
+            Span(
+                row=row,
+                start=segment.start_ms,
+                end=segment.end_ms,
+                group=group,
+                tip=f"{row}, {what}: {fmt.number(segment.start_ms)} to "
+                f"{fmt.number(segment.end_ms)} ms ({fmt.number(segment.end_ms - segment.start_ms)} ms)",
+            )
+        )
+    return _figure(
+        "A typical turn",
+        f"the completed turn nearest the median E2E: {fmt.number(turn.duration_ms)} ms, "
+        f"{turn.steps} step{'' if turn.steps == 1 else 's'}; each step waits for its first "
+        "output, then streams until its commit; tools run between steps",
+        timeline_chart("typical_turn", "A typical turn", spans, "ms since the turn's start"),
+    )
+
+
+def _agents(report: Report) -> str:
+    """Steps, tools and sub-agents (docs/metrics.md): only for a run of agents' turns."""
+    if not report.agent_run:
+        return ""
+    c, lat, dist = report.counts, report.latency_ms, report.distributions
+
+    def p50_max(summary: Summary | None, unit: str = "") -> str:
+        if summary is None or not summary.count:
+            return "n/a"
+        p50, high = (int(v) if float(v).is_integer() else v for v in (summary.p50, summary.max))
+        return f"p50 {fmt.number(p50)}{unit}, max {fmt.number(high)}{unit}"
+
+    rows = [
+        ("steps per turn", p50_max(dist.get("steps_per_turn"))),
+        ("tool calls per turn", p50_max(dist.get("tool_calls_per_turn"))),
+        (
+            "step time to first output (steps 2..n)",
+            p50_max(lat.get("step_time_to_first_output"), " ms"),
+        ),
+        ("tool calls / with an error", f"{fmt.number(c.tool_calls)} / {fmt.number(c.tool_errors)}"),
+        (
+            "sub-agents spawned / failed / followed",
+            f"{fmt.number(c.subagents_spawned)} / {fmt.number(c.subagents_failed)} / "
+            f"{fmt.number(c.subagents_followed)}",
+        ),
+        ("sub-agent time to running", p50_max(lat.get("subagent_time_to_running"), " ms")),
+    ]
+    tools = []
+    for name in sorted(set(report.tool_calls_by_name) | set(report.tool_time_by_name)):
+        timed = report.tool_time_by_name.get(name)
+        cells = "".join(
+            f"<td class='num'>{fmt.number(getattr(timed, stat)) if timed and timed.count else '—'}</td>"
+            for stat in ("count", "p50", "p95", "p99", "max")
+        )
+        calls = fmt.number(report.tool_calls_by_name.get(name, 0))
+        tools.append(f"<tr><td>{_e(name)}</td><td class='num'>{calls}</td>{cells}</tr>")
+    head = ("tool", "calls", "timed", "p50 ms", "p95 ms", "p99 ms", "max ms")
+    parts = [_pairs(rows, "narrow")]
+    if tools:
+        parts.append(_table(head, tools, numeric=range(1, 7), css="narrow"))
+    pools = [
+        f"<tr><td>{_e(pool)}</td><td class='num'>{fmt.number(s.count)}</td>"
+        f"<td class='num'>{fmt.ms(s.p50 if s.count else None)}</td>"
+        f"<td class='num'>{fmt.ms(s.p95 if s.count else None)}</td></tr>"
+        for pool, s in report.capacity_wait_by_pool.items()
+    ]
+    if pools:
+        parts.append(
+            _table(
+                ("capacity wait, pool", "waits", "p50", "p95"),
+                pools,
+                numeric=(1, 2, 3),
+                css="narrow",
+            )
+        )
+    parts.append(_timeline(report))
+    return f"<section><h2>Agents: steps, tools and sub-agents</h2>{''.join(parts)}</section>"
 
 
 def _generator(report: Report) -> str:
@@ -520,6 +641,7 @@ def render_html(report: Report) -> str:
             _slo(report),
             _headline(report),
             _plots(report),
+            _agents(report),
             _summaries("Latencies (ms)", report.latency_ms, report.formulas),
             _phases(report),
             _server(report),

@@ -69,6 +69,19 @@ def render_markdown(report: Report) -> str:
             for e in report.errors[:TOP_ERRORS]
         ]
         lines += _table(("stage", "kind", "status", "count", "message"), errors, numeric=(3,))
+    if report.agent_run:
+        lines += ["### Agents: tools", ""]
+        tools = [
+            (
+                name,
+                report.tool_calls_by_name.get(name, 0),
+                fmt.ms(timed.p50 if timed and timed.count else None),
+                fmt.ms(timed.p95 if timed and timed.count else None),
+            )
+            for name in sorted(set(report.tool_calls_by_name) | set(report.tool_time_by_name))
+            for timed in [report.tool_time_by_name.get(name)]
+        ]
+        lines += _table(("tool", "calls", "tool time p50", "p95"), tools, numeric=(1, 2, 3))
     if report.server_metrics is not None:
         compare = report.server_metrics.client_vs_server_ttft
         lines += ["### Time to first token: client and server", ""]

@@ -28,10 +28,13 @@ from loadtest.core.recorder import (
     REPLAY_PREFIX,
     REPLICA_PREFIX,
     RETRIES_PREFIX,
+    TOOL_CALLS_PREFIX,
+    TOOL_TIME_PREFIX,
     WATCH_EVENTS_PREFIX,
 )
 from loadtest.core.slo import SloResult
 from loadtest.core.snapshot import SERIES_COLUMNS, Snapshot
+from loadtest.protocol.agents import POOL_ROOT, POOL_SUBAGENT
 from loadtest.report.server_metrics import ServerMetrics
 from loadtest.report.strict import Strict
 
@@ -221,6 +224,12 @@ class Counts(Strict):
     #: Turns a lost worker had started whose end no report reached: started - completed -
     #: failed - unfinished (0 in a complete run).
     turns_lost: int = 0
+    # Agents (docs/metrics.md, "Agent steps, tools and sub-agents"):
+    tool_calls: int = 0
+    tool_errors: int = 0
+    subagents_spawned: int = 0
+    subagents_failed: int = 0
+    subagents_followed: int = 0
 
 
 class Integrity(Strict):
@@ -336,6 +345,46 @@ class Replica(Strict):
     integrity: dict[str, int] = Field(default_factory=dict)
 
 
+class Segment(Strict):
+    """One bar of a turn's timeline: ``wait`` (a step's start -> its first part),
+    ``stream`` (-> its commit) or ``tool`` (the call -> its result); ms from the turn's t0."""
+
+    kind: Literal["wait", "stream", "tool"]
+    label: str
+    start_ms: float
+    end_ms: float
+
+
+class TypicalTurn(Strict):
+    """A completed turn at (or nearest) the run's median time to terminal status, step by
+    step: what a turn of this run looked like."""
+
+    duration_ms: float
+    steps: int
+    segments: list[Segment]
+
+
+def typical_turn(snapshot: Snapshot) -> TypicalTurn | None:
+    """The kept timeline whose duration is nearest the median ``time_to_terminal_status``."""
+    kept = list(snapshot.timelines.values())
+    if not kept:
+        return None
+    e2e = snapshot.histogram("time_to_terminal_status")
+    median = (
+        e2e.value_at_percentile(50.0) if e2e.count else sorted(k[0] for k in kept)[len(kept) // 2]
+    )
+    duration, steps, segments = min(kept, key=lambda k: (abs(k[0] - median), k[0]))
+    return TypicalTurn(
+        duration_ms=duration / 1000,
+        steps=steps,
+        segments=[
+            Segment(kind=kind, label=label, start_ms=start / 1000, end_ms=end / 1000)
+            for kind, label, start, end in segments
+            if kind in ("wait", "stream", "tool")
+        ],
+    )
+
+
 class TraceReplay(Strict):
     """``report.json``'s ``trace`` (docs/report-contract.md § Traces): how faithfully a
     trace was replayed."""
@@ -438,6 +487,15 @@ class Report(Strict):
     phases: Phases = Field(default_factory=Phases)
     #: A storm run's chats and release spreads; None for other shapes.
     storm: StormRun | None = None
+    #: ``counts.tool_calls`` by tool name, and ``latency_ms.tool_time`` by tool name.
+    tool_calls_by_name: dict[str, int] = Field(default_factory=dict)
+    tool_time_by_name: dict[str, Summary] = Field(default_factory=dict)
+    #: ``capacity_wait`` by the concurrent-agent gate's pool: ``root`` (the users' chats,
+    #: ``latency_ms.capacity_wait``) and ``subagent`` (``capacity_wait_subagent``); empty
+    #: when neither waited.
+    capacity_wait_by_pool: dict[str, Summary] = Field(default_factory=dict)
+    #: A completed turn at the median duration, as a timeline of steps and tools.
+    typical_turn: TypicalTurn | None = None
 
     def figure(self, path: str) -> float | None:
         """A figure by its SLO path: ``time_to_first_output.p95``, ``error_rate``, ..."""
@@ -452,6 +510,15 @@ class Report(Strict):
             if head in data and not tail:
                 return float(data[head])
         return None
+
+    @property
+    def agent_run(self) -> bool:
+        """Whether its turns were agents' (tool calls, sub-agents, or several steps)."""
+        steps = self.distributions.get("steps_per_turn")
+        counts = self.counts
+        return bool(
+            counts.tool_calls or counts.subagents_spawned or (steps is not None and steps.max > 1)
+        )
 
     def to_json(self) -> bytes:
         return orjson.dumps(self.model_dump(mode="json"), option=orjson.OPT_INDENT_2)
@@ -557,6 +624,22 @@ def build_report(
         replicas=_replicas(snapshot, run.target.replicas),
         reconnects_by_cause=snapshot.counts_under(RECONNECTS_PREFIX),
         retries_by_kind=snapshot.counts_under(RETRIES_PREFIX),
+        tool_calls_by_name=snapshot.counts_under(TOOL_CALLS_PREFIX),
+        tool_time_by_name={
+            name.removeprefix(TOOL_TIME_PREFIX): Summary.of(Histogram.from_wire(wire), 1000.0)
+            for name, wire in sorted(snapshot.latency.items())
+            if name.startswith(TOOL_TIME_PREFIX)
+        },
+        capacity_wait_by_pool={
+            pool: Summary.of(snapshot.histogram(name), 1000.0)
+            for pool, name in (
+                (POOL_ROOT, "capacity_wait"),
+                (POOL_SUBAGENT, "capacity_wait_subagent"),
+            )
+            if snapshot.latency.get("capacity_wait")
+            or snapshot.latency.get("capacity_wait_subagent")
+        },
+        typical_turn=typical_turn(snapshot),
         phases=phases(snapshot),
     )
 

@@ -59,6 +59,18 @@ class ClientVsServerTtft(Strict):
     difference_p95_ms: float | None = None
 
 
+class ClientVsServerToolTime(ClientVsServerTtft):
+    """The client's ``tool_time`` (a complete tool-call part -> its tool-result part, on the
+    chat's stream) beside chatd's ``tool_call`` stage (``coderd_chatd_stage_duration_seconds
+    {stage="tool_call"}``, coderd/x/chatd/chatloop/metrics.go: the tool running);
+    difference = client - server (the commit before the tool runs, and publishing and
+    delivering the two parts)."""
+
+
+#: chatd's stage that times a tool run (coderd/x/chatd/chatloop/metrics.go, protocol §9.7).
+TOOL_CALL_STAGE = "tool_call"
+
+
 class ServerMetrics(Strict):
     scraped_from: str | None
     started_at: datetime | None = None
@@ -83,6 +95,10 @@ class ServerMetrics(Strict):
     agents: Agents = Field(default_factory=Agents)
     pubsub: Pubsub = Field(default_factory=Pubsub)
     client_vs_server_ttft: ClientVsServerTtft = Field(default_factory=ClientVsServerTtft)
+    #: The client's tool time beside chatd's ``tool_call`` stage (agents' turns).
+    client_vs_server_tool_time: ClientVsServerToolTime = Field(
+        default_factory=ClientVsServerToolTime
+    )
     #: The families not in the end scrape: never observed, or not exported (the stage
     #: histogram needs Coder's ``chat-stage-metrics`` experiment).
     missing: list[str] = Field(default_factory=list)
@@ -101,24 +117,14 @@ def _minus(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else round(a - b, 6)
 
 
-def build_server_metrics(
-    scraped_from: str,
-    started: tuple[datetime, list[Scrape]],
-    ended: tuple[datetime, list[Scrape]],
-    client_ttft: Latency | None,
-) -> ServerMetrics:
-    """The section from the scrapes at the start and the end; ``client_ttft`` is the report's
-    ``latency_ms.time_to_first_output``."""
-    figures = server_figures(started[1], ended[1])
-    section = ServerMetrics(
-        scraped_from=scraped_from, started_at=started[0], ended_at=ended[0], **figures
-    )
-    server = section.ttft
-    compare = ClientVsServerTtft()
-    if client_ttft is not None and client_ttft.count:
-        compare.client_mean_ms = client_ttft.mean
-        compare.client_p50_ms = client_ttft.p50
-        compare.client_p95_ms = client_ttft.p95
+def _compare(
+    compare: ClientVsServerTtft, client: Latency | None, server: StageFigures | None
+) -> None:
+    """``compare``'s fields: the client's summary, the server's figures, their differences."""
+    if client is not None and client.count:
+        compare.client_mean_ms = client.mean
+        compare.client_p50_ms = client.p50
+        compare.client_p95_ms = client.p95
     if server is not None and server.count:
         compare.server_mean_ms = server.mean_ms
         compare.server_p50_ms = server.p50_ms
@@ -126,7 +132,27 @@ def build_server_metrics(
     compare.difference_mean_ms = _minus(compare.client_mean_ms, compare.server_mean_ms)
     compare.difference_p50_ms = _minus(compare.client_p50_ms, compare.server_p50_ms)
     compare.difference_p95_ms = _minus(compare.client_p95_ms, compare.server_p95_ms)
-    section.client_vs_server_ttft = compare
+
+
+def build_server_metrics(
+    scraped_from: str,
+    started: tuple[datetime, list[Scrape]],
+    ended: tuple[datetime, list[Scrape]],
+    client_ttft: Latency | None,
+    client_tool_time: Latency | None = None,
+) -> ServerMetrics:
+    """The section from the scrapes at the start and the end; ``client_ttft`` is the report's
+    ``latency_ms.time_to_first_output``, ``client_tool_time`` its ``tool_time``."""
+    figures = server_figures(started[1], ended[1])
+    section = ServerMetrics(
+        scraped_from=scraped_from, started_at=started[0], ended_at=ended[0], **figures
+    )
+    _compare(section.client_vs_server_ttft, client_ttft, section.ttft)
+    _compare(
+        section.client_vs_server_tool_time,
+        client_tool_time,
+        section.stages.get(TOOL_CALL_STAGE),
+    )
     return section
 
 
@@ -140,9 +166,16 @@ def server_metrics_line(section: ServerMetrics) -> str:
     if compare.server_mean_ms is None:
         why = section.error or "no coderd_chatd_ttft_seconds observations between the scrapes"
         return f"server metrics ({section.scraped_from}): {why}"
+    tools = section.client_vs_server_tool_time
+    tool_time = (
+        f"; tool time p50 client {_ms(tools.client_p50_ms)}, server tool_call stage "
+        f"{_ms(tools.server_p50_ms)}"
+        if tools.client_mean_ms is not None and tools.server_mean_ms is not None
+        else ""
+    )
     return (
         f"server metrics: TTFT p50 client {_ms(compare.client_p50_ms)}, server "
         f"{_ms(compare.server_p50_ms)} (mean {_ms(compare.client_mean_ms)} vs "
         f"{_ms(compare.server_mean_ms)}: {_ms(compare.difference_mean_ms)} is network, API, "
-        "queueing and retries)"
+        f"queueing and retries){tool_time}"
     )

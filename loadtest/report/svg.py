@@ -328,3 +328,82 @@ def hbar_chart(name: str, title: str, bars: Sequence[Bar], x_label: str) -> str:
     )
     out.extend([legend, "</svg>"])
     return "".join(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """One bar of a timeline: on ``row`` from ``start`` to ``end`` (x units), coloured by
+    ``group`` (a legend entry)."""
+
+    row: str
+    start: float
+    end: float
+    group: str
+    tip: str = ""
+
+
+#: Rows a timeline draws; the rest are named in a note under it.
+MAX_ROWS = 30
+
+
+def timeline_chart(name: str, title: str, spans: Sequence[Span], x_label: str) -> str:
+    """Horizontal bars on a shared time axis (a Gantt chart), one row per distinct ``row``
+    in order of first appearance; spans of one row share it (a step's wait, then its
+    streaming)."""
+    if not spans:
+        return _empty(name, title, "none recorded")
+    rows: dict[str, int] = {}
+    for span in spans:
+        rows.setdefault(span.row, len(rows))
+    shown = [span for span in spans if rows[span.row] < MAX_ROWS]
+    hidden = len(rows) - min(len(rows), MAX_ROWS)
+    left = LEFT + 110
+    colors = _colors([Bar(label=s.row, value=0, group=s.group) for s in spans])
+    legend, top = _legend_of(colors)
+    count = min(len(rows), MAX_ROWS)
+    height = round(top) + ROW * count + BOTTOM + (ROW if hidden else 0)
+    bottom = round(top) + ROW * count
+    end = max(s.end for s in spans) or 1.0
+    ticks = x_ticks(0.0, end)
+    scale = (WIDTH - RIGHT - left) / end
+    out = [_open(name, title, height)]
+    for tick in ticks:
+        x = left + tick * scale
+        out.append(
+            f'<line class="grid" x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{bottom}"/>'
+            f'<text class="tick" x="{x:.1f}" y="{bottom + 16}" text-anchor="middle">'
+            f"{short(tick)}</text>"
+        )
+    for row, index in rows.items():
+        if index >= MAX_ROWS:
+            continue
+        y = top + index * ROW
+        text = fit(row, left - 6 - 4, SMALL)
+        tip = f"<title>{escape(row)}</title>" if text != row else ""
+        out.append(
+            f'<text class="tick" x="{left - 6}" y="{y + ROW / 2 + 4:.1f}" text-anchor="end">'
+            f"{escape(text)}{tip}</text>"
+        )
+    for span in shown:
+        y = top + rows[span.row] * ROW
+        x = left + span.start * scale
+        width = max(1.0, (span.end - span.start) * scale)
+        tip = span.tip or f"{span.row}: {short(span.start)} to {short(span.end)}"
+        out.append(
+            f'<rect class="bar" data-group="{escape(span.group)}" x="{x:.1f}" '
+            f'y="{y + 3:.1f}" width="{width:.1f}" height="{ROW - 6}" '
+            f'fill="{colors[span.group]}"><title>{escape(tip)}</title></rect>'
+        )
+    out.append(
+        f'<line class="axis" x1="{left}" y1="{top}" x2="{left}" y2="{bottom}"/>'
+        f'<line class="axis" x1="{left}" y1="{bottom}" x2="{WIDTH - RIGHT}" y2="{bottom}"/>'
+        f'<text class="label" x="{(left + WIDTH - RIGHT) / 2}" y="{bottom + 36}" '
+        f'text-anchor="middle">{escape(x_label)}</text>'
+    )
+    if hidden:
+        out.append(
+            f'<text class="label" x="{left}" y="{bottom + 36 + ROW}">'
+            f"{hidden} more row{'s' if hidden > 1 else ''} not drawn</text>"
+        )
+    out.extend([legend, "</svg>"])
+    return "".join(out)

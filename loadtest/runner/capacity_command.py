@@ -379,6 +379,7 @@ class Capacity:
                 scraped[-1],
                 self.scraper.scrape(),
                 report.latency_ms["time_to_first_output"],
+                report.latency_ms.get("tool_time"),
             )
         name = f"{load:g}" if repeat == 0 else f"{load:g}-repeat-{repeat}"
         step_dir = self.dir / "steps" / name

@@ -13,9 +13,21 @@ from collections.abc import Callable
 from pathlib import Path
 
 from loadtest.core.snapshot import Snapshot
-from loadtest.report.model import Report
+from loadtest.report.model import Report, Summary
 
 INTERVAL_S = 2.0
+#: The summary's agent latencies, printed only when the run measured them.
+AGENT_LATENCIES = frozenset(
+    {
+        "step_time_to_first_output",
+        "tool_time",
+        "subagent_time_to_running",
+        "subagent_time_to_first_output",
+        "subagent_duration",
+        "capacity_wait",
+        "capacity_wait_subagent",
+    }
+)
 
 
 class Progress:
@@ -52,8 +64,27 @@ class Progress:
             f"last {span:.0f}s: turns/s {rate['turns_completed']:6.2f}, "
             f"events/s {rate['events']:8.0f} | "
             f"run so far: TTFT p50 {ttft.value_at_percentile(50) / 1000:6.0f} ms, "
-            f"p95 {ttft.value_at_percentile(95) / 1000:6.0f} ms; " + ", ".join(trouble)
+            f"p95 {ttft.value_at_percentile(95) / 1000:6.0f} ms; "
+            + ", ".join(trouble)
+            + agents_so_far(snap)
         )
+
+
+def agents_so_far(snap: Snapshot) -> str:
+    """The live line's agent part, once a turn called a tool or spawned a sub-agent."""
+    calls, spawned = snap.count("tool_calls"), snap.count("subagents_spawned")
+    if not calls and not spawned:
+        return ""
+    tool = snap.histogram("tool_time")
+    step = snap.histogram("step_time_to_first_output")
+    out = f" | tools {calls} ({snap.count('tool_errors')} errors)"
+    if tool.count:
+        out += f", tool time p50 {tool.value_at_percentile(50) / 1000:.0f} ms"
+    if step.count:
+        out += f", step TTFT p50 {step.value_at_percentile(50) / 1000:.0f} ms"
+    if spawned:
+        out += f", sub-agents {spawned} ({snap.count('subagents_failed')} failed)"
+    return out
 
 
 def print_summary(report: Report, files: list[Path]) -> None:
@@ -61,11 +92,13 @@ def print_summary(report: Report, files: list[Path]) -> None:
     c, r, lat = report.counts, report.rates, report.latency_ms
     out = sys.stdout
 
-    def latency_row(name: str, label: str) -> str:
-        s = lat.get(name)
+    def summary_row(s: Summary | None, label: str) -> str:
         if s is None or not s.count:
             return f"  {label:<28} {'n/a':>10}"
         return f"  {label:<28} {s.p50:>10.1f} {s.p95:>10.1f} {s.p99:>10.1f} {s.max:>10.1f}"
+
+    def latency_row(name: str, label: str) -> str:
+        return summary_row(lat.get(name), label)
 
     status = (
         "complete"
@@ -159,6 +192,17 @@ def print_summary(report: Report, files: list[Path]) -> None:
             f"({c.tool_results_posted} tool results posted)",
             file=out,
         )
+    steps = report.distributions.get("steps_per_turn")
+    if report.agent_run:
+        by_name = ", ".join(f"{name} {n}" for name, n in report.tool_calls_by_name.items())
+        per_turn = f"p50 {steps.p50:g}, max {steps.max:g}" if steps and steps.count else "n/a"
+        print(
+            f"  agents: steps per turn {per_turn}; {c.tool_calls} tool calls"
+            + (f" ({by_name})" if by_name else "")
+            + f", {c.tool_errors} with an error; sub-agents {c.subagents_spawned} spawned, "
+            f"{c.subagents_failed} failed, {c.subagents_followed} followed",
+            file=out,
+        )
     if report.watch.sockets_opened:
         kinds = ", ".join(f"{kind} {n}" for kind, n in report.watch.events_by_kind.items())
         print(
@@ -183,12 +227,23 @@ def print_summary(report: Report, files: list[Path]) -> None:
         ("time_to_action_required", "time to action required"),
         ("time_to_terminal_status", "time to terminal status"),
         ("time_per_output_token", "time per output token"),
+        ("step_time_to_first_output", "step time to first output"),
+        ("tool_time", "tool time"),
+        *((f"tool_time:{name}", f"  tool time: {name}") for name in report.tool_time_by_name),
+        ("subagent_time_to_running", "sub-agent time to running"),
+        ("subagent_time_to_first_output", "sub-agent first output"),
+        ("subagent_duration", "sub-agent duration"),
+        ("capacity_wait", "capacity wait (root pool)"),
+        ("capacity_wait_subagent", "capacity wait (sub-agents)"),
         ("watch_lag", "watch lag (watch - stream)"),
         ("cross_replica_lag", "cross-replica lag"),
         ("reconnect_time", "reconnect time"),
     ):
         optional = ("time_to_action_required", "watch_lag", "cross_replica_lag", "reconnect_time")
-        if name in optional and name not in lat:
+        if name.startswith("tool_time:"):
+            print(summary_row(report.tool_time_by_name[name.partition(":")[2]], label), file=out)
+            continue
+        if (name in optional or name in AGENT_LATENCIES) and name not in lat:
             continue  # only when the run had them
         print(latency_row(name, label), file=out)
     _phases(report)

@@ -27,9 +27,15 @@ from prometheus_client.utils import floatToGoString
 
 from loadtest.core.figures import INTEGRITY_BREAKS
 from loadtest.core.histogram import Histogram, highest_equivalent
-from loadtest.core.recorder import RECONNECTS_PREFIX, RETRIES_PREFIX
+from loadtest.core.recorder import (
+    RECONNECTS_PREFIX,
+    RETRIES_PREFIX,
+    TOOL_CALLS_PREFIX,
+    TOOL_TIME_PREFIX,
+)
 from loadtest.core.snapshot import Snapshot
 from loadtest.protocol import scaletest
+from loadtest.protocol.agents import POOL_ROOT, POOL_SUBAGENT
 from loadtest.runner.listen import check_free, parse_address
 
 #: scaletest's histogram -> our latency (``<name>_initial`` holds a chat's first turns alone).
@@ -67,6 +73,23 @@ COUNTERS = (
         "failover_loss",
         "chatload_failover_loss",
         "Committed messages a dropped stream never received",
+    ),
+    ("tool_errors", "chatload_tool_errors", "Tool results with is_error in committed messages"),
+    ("subagents_spawned", "chatload_subagents_spawned", "Children the run's chats spawned"),
+    ("subagents_failed", "chatload_subagents_failed", "Children seen in status error"),
+)
+#: chatload's agent latencies (docs/metrics.md, "Agent steps, tools and sub-agents"), in
+#: seconds with scaletest's request buckets: (latency, metric, help).
+AGENT_HISTOGRAMS = (
+    (
+        "step_time_to_first_output",
+        "chatload_step_time_to_first_output_seconds",
+        "Steps 2..n of a turn: the previous step's commit -> the step's first live part",
+    ),
+    (
+        "subagent_time_to_running",
+        "chatload_subagent_time_to_running_seconds",
+        "A spawn_agent call -> its child first seen running",
     ),
 )
 
@@ -200,6 +223,45 @@ class LiveFigures(Collector):
             "kind",
             snap.counts_under(RETRIES_PREFIX),
         )
+        yield from _agents(snap)
+
+
+def _seconds(family: HistogramMetricFamily, labels: list[str], hist: Histogram) -> None:
+    cumulative, total = buckets(hist.counts, hist.count, hist.total, scaletest.REQUEST_BUCKETS)
+    family.add_metric(labels, cumulative, sum_value=total)
+
+
+def _agents(snap: Snapshot) -> Iterator[Metric]:
+    """Tool calls and tool time by tool name, step and sub-agent latencies, capacity waits by
+    pool: the client's side of chatd's ``tool_call`` and ``capacity_wait`` stages."""
+    yield _by_label(
+        "chatload_tool_calls",
+        "Tool calls in committed assistant messages, by tool name",
+        "tool",
+        snap.counts_under(TOOL_CALLS_PREFIX),
+    )
+    tools = HistogramMetricFamily(
+        "chatload_tool_time_seconds",
+        "A complete tool-call part -> its tool-result part, by tool name",
+        labels=["tool"],
+    )
+    for name in sorted(snap.latency):
+        if name.startswith(TOOL_TIME_PREFIX):
+            _seconds(tools, [name.removeprefix(TOOL_TIME_PREFIX)], snap.histogram(name))
+    yield tools
+    for ours, metric, text in AGENT_HISTOGRAMS:
+        family = HistogramMetricFamily(metric, text, labels=[])
+        _seconds(family, [], snap.histogram(ours))
+        yield family
+    waits = HistogramMetricFamily(
+        "chatload_capacity_wait_seconds",
+        "A turn's start (a child's spawn call) -> the concurrent-agent gate admitting its chat, "
+        "by pool",
+        labels=["pool"],
+    )
+    for pool, ours in ((POOL_ROOT, "capacity_wait"), (POOL_SUBAGENT, "capacity_wait_subagent")):
+        _seconds(waits, [pool], snap.histogram(ours))
+    yield waits
 
 
 def _by_label(name: str, text: str, label: str, counts: dict[str, int]) -> CounterMetricFamily:

@@ -170,7 +170,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="serve live figures on http://ADDR/metrics while the run lasts (e.g. "
         "0.0.0.0:21112, Coder's scaletest default), under Coder's scaletest metric names, "
         "labels and buckets (coderd_scaletest_chat_*, each with run_id = report.json's "
-        "run.run_id; phase initial|follow_up on the turn histograms) and chatload_* for the rest",
+        "run.run_id; phase initial|follow_up on the turn histograms) and chatload_* for the rest "
+        "(agents: chatload_tool_time_seconds{tool}, chatload_tool_calls_total{tool}, ...)",
     )
     # Coder's scaletest waits before closing its /metrics (coder/coder cli/exp_scaletest.go
     # scaletestPrometheusFlags: default 15s; cli/exp_scaletest_chat.go waits, then closes).
@@ -247,7 +248,8 @@ def add_server_metrics(parser: argparse.ArgumentParser) -> None:
         help="scrape the deployment's Prometheus endpoint (e.g. http://coder:2112/metrics; "
         "repeat it, or separate URLs with commas, for each replica's) at the start and end of "
         "the run and put the deltas in report.json's server_metrics: chatd stage durations, "
-        "the server's TTFT beside the client's, retries, agents, pubsub. 'sim': the embedded "
+        "the server's TTFT beside the client's, chatd's tool_call stage beside the client's "
+        "tool_time, retries, agents, pubsub. 'sim': the embedded "
         "simulator's /metrics. A failed scrape is a warning, never a lost report",
     )
 
@@ -346,7 +348,11 @@ def _execute(
         report.storm = storm_run(result.snapshot, load.profile, scenario.chat.turns)
     if scraper is not None and scraped is not None:
         report.server_metrics = build_server_metrics(
-            scraper.shown, scraped, scraper.scrape(), report.latency_ms["time_to_first_output"]
+            scraper.shown,
+            scraped,
+            scraper.scrape(),
+            report.latency_ms["time_to_first_output"],
+            report.latency_ms.get("tool_time"),
         )
         scraper.close()
     report.slo = evaluate(report.figure, slos)

@@ -21,7 +21,7 @@ from typing import Any
 from locust.env import Environment
 
 from loadtest.core.figures import INTEGRITY_BREAKS
-from loadtest.core.recorder import RECONNECTS_PREFIX, RETRIES_PREFIX
+from loadtest.core.recorder import RECONNECTS_PREFIX, RETRIES_PREFIX, TOOL_CALLS_PREFIX
 from loadtest.core.snapshot import Snapshot
 from loadtest.runner.listen import check_free, parse_address
 
@@ -33,12 +33,12 @@ DEFAULT_ADDRESS = "127.0.0.1:8089"
 RATE_WINDOW_S = 2.0
 
 
-def _ms(snap: Snapshot, name: str) -> str:
+def _ms(snap: Snapshot, name: str, of: str = "turns") -> str:
     hist = snap.histogram(name)
     if not hist.count:
         return "n/a"
     p50, p95, p99 = (hist.value_at_percentile(p) / 1000 for p in (50, 95, 99))
-    return f"p50 {p50:.0f} · p95 {p95:.0f} · p99 {p99:.0f} ms ({hist.count} turns)"
+    return f"p50 {p50:.0f} · p95 {p95:.0f} · p99 {p99:.0f} ms ({hist.count} {of})"
 
 
 def _by_label(counts: dict[str, int]) -> str:
@@ -94,6 +94,29 @@ class LiveTab:
             ),
             ("decode errors", f"{snap.count('decode_errors')}", "run so far"),
         ]
+        if snap.count("tool_calls") or snap.count("subagents_spawned"):
+            rows += [
+                (
+                    "tool calls",
+                    f"{snap.count('tool_calls')} ({snap.count('tool_errors')} with an error): "
+                    + _by_label(snap.counts_under(TOOL_CALLS_PREFIX)),
+                    "run so far",
+                ),
+                ("tool time", _ms(snap, "tool_time", "calls"), "run so far"),
+                (
+                    "step time to first output",
+                    _ms(snap, "step_time_to_first_output", "steps"),
+                    "run so far",
+                ),
+                (
+                    "sub-agents",
+                    f"{snap.count('subagents_spawned')} spawned, "
+                    f"{snap.count('subagents_failed')} failed, "
+                    f"{snap.count('subagents_followed')} followed; time to running "
+                    + _ms(snap, "subagent_time_to_running", "children"),
+                    "run so far",
+                ),
+            ]
         return [dict(zip((k for k, _ in COLUMNS), row, strict=True)) for row in rows]
 
 

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+from loadtest.protocol.agents import SPAWN_AGENT
 from loadtest.trace.model import (
     SCHEMA_VERSION,
     ChatLine,
@@ -29,9 +30,6 @@ from loadtest.trace.model import (
     turns_json,
 )
 
-#: The tool that starts a sub-agent (coderd/x/chatd/subagent.go ``spawnAgentToolName``;
-#: protocol §10.3): each call is one child chat.
-SPAWN_AGENT = "spawn_agent"
 #: Roles that answer a turn (Coder's ``chat_message_role``: system, user, assistant, tool;
 #: coderd/database/dump.sql).
 ANSWER_ROLES = frozenset({"assistant", "tool"})

@@ -86,3 +86,20 @@ def test_no_label_of_a_plot_covers_another(
     assert shot.exists()
     print(f"screenshot: {shot}")
     assert not found, found
+
+
+@pytest.mark.parametrize("width", [1400, 700])
+def test_a_typical_turns_timeline_has_no_label_over_another(
+    chromium: str, tmp_path: Path, width: int
+) -> None:
+    """An agent run's page: its typical turn, drawn as a timeline of steps and tools."""
+    from loadtest.report.model import build_report
+    from tests.unit.agent_events import agent_recorder
+    from tests.unit.samples import run_info
+
+    directory = tmp_path / "agents"
+    write_report_files(build_report(agent_recorder().snapshot(), run_info()), directory)
+    plots = label_boxes(chromium, directory / "report.html", tmp_path, width)
+    (timeline,) = [plot for plot in plots if plot["plot"] == "typical_turn"]
+    assert {t["text"] for t in timeline["texts"]} >= {"step 1", "tool: spawn_agent #2"}
+    assert not collisions(timeline), collisions(timeline)

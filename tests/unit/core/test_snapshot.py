@@ -75,3 +75,15 @@ def test_since_a_baseline_leaves_exactly_what_came_after() -> None:
     assert 39_900 <= ttft.min <= 40_000 and ttft.max == 50_000  # bucket precision at the low end
     assert after.count("frames") == 2
     assert sorted((row[0], row[-1]) for row in after.errors) == [("decode", 1), ("timeout", 1)]
+
+
+def test_sample_timelines_merge_by_the_least_per_band_and_travel() -> None:
+    """Each band keeps its shortest turn, as one recorder fed every turn would: the same
+    whichever process saw which turn."""
+    a = Snapshot(timelines={"30": [1_000, 2, [["wait", "step 1", 0, 10]]]})
+    b = Snapshot(timelines={"30": [900, 1, [["stream", "step 1", 0, 900]]], "40": [20_000, 3, []]})
+    for merged in (merge([a, b]), merge([b, a])):
+        assert merged.timelines == {"30": b.timelines["30"], "40": [20_000, 3, []]}
+    assert Snapshot.from_dict(merge([a, b]).to_dict()).timelines == merge([a, b]).timelines
+    # A step's figures keep the later snapshot's samples (a sample cannot be subtracted).
+    assert merge([a, b]).since(a).timelines == merge([a, b]).timelines

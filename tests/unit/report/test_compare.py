@@ -53,7 +53,7 @@ def row(rows: list[Row], figure: str) -> Row:
 def test_every_headline_figure_is_compared_in_order() -> None:
     rows = compare(made_up(), made_up(), 10.0)
     assert [r.figure for r in rows] == [f for f, _ in COMPARED]
-    assert len(rows) == 10 * 3 + 5  # 10 latencies x 3 percentiles, 5 rates
+    assert len(rows) == 15 * 3 + 5  # 15 latencies (5 of agents) x 3 percentiles, 5 rates
     assert {r.verdict for r in rows} == {"same"}
     assert {r.change_pct for r in rows if r.figure != "retry_rate"} == {0.0}
 

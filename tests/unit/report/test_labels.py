@@ -217,3 +217,17 @@ def test_marker_labels_never_overlap_wherever_the_lines_are(marks: list[tuple[fl
     assert not overlapping(boxes)
     for box in boxes:
         assert box.x0 + 1e-6 >= svg.LEFT and box.x1 <= svg.WIDTH - 4 + 1e-6
+
+
+def test_a_typical_turns_timeline_has_its_texts_apart() -> None:
+    spans = [
+        svg.Span(
+            row=f"step {i} with a rather long label", start=i * 10.0, end=i * 10.0 + 8, group="s"
+        )
+        for i in range(40)
+    ] + [svg.Span(row="tool: execute", start=5.0, end=9.0, group="tool")]
+    markup = svg.timeline_chart("t", "t", spans, "ms")
+    assert_apart(markup)
+    # 41 rows: 30 drawn, the rest named.
+    assert "11 more rows not drawn" in markup
+    assert markup.count('<rect class="bar"') == svg.MAX_ROWS

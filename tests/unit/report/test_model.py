@@ -248,3 +248,78 @@ def test_a_storms_report_says_how_close_together_each_barrier_started_its_turns(
         storm_run(snap, Storm(users=3, turn_start_delay=2), turns=1).follow_up_release_spread_ms
         is None
     )
+
+
+def test_agent_figures_are_in_report_json_as_the_contract_names_them() -> None:
+    from tests.unit.agent_events import agent_recorder
+
+    report = build_report(agent_recorder().snapshot(), run_info())
+    data = orjson.loads(report.to_json())
+    counts = data["counts"]
+    assert (counts["tool_calls"], counts["tool_errors"]) == (4, 1)
+    assert (counts["subagents_spawned"], counts["subagents_failed"]) == (2, 1)
+    assert counts["subagents_followed"] == 1
+    assert data["tool_calls_by_name"] == {"execute": 1, "read_file": 1, "spawn_agent": 2}
+    by_name = data["tool_time_by_name"]
+    assert sorted(by_name) == ["execute", "read_file", "spawn_agent"]
+    assert (by_name["spawn_agent"]["count"], by_name["spawn_agent"]["min"]) == (2, 200.0)
+    latency = data["latency_ms"]
+    assert (latency["step_time_to_first_output"]["count"], latency["tool_time"]["count"]) == (2, 4)
+    assert latency["subagent_time_to_running"]["count"] == 2
+    assert latency["subagent_time_to_first_output"]["max"] == 500.0
+    assert latency["subagent_duration"]["max"] == 1200.0
+    assert data["distributions"]["steps_per_turn"]["max"] == 3.0
+    assert data["distributions"]["tool_calls_per_turn"]["max"] == 4.0
+    pools = data["capacity_wait_by_pool"]
+    assert (pools["root"]["count"], pools["subagent"]["max"]) == (0, 790.0)
+    turn = data["typical_turn"]
+    assert (turn["duration_ms"], turn["steps"], len(turn["segments"])) == (2100.0, 3, 10)
+    assert turn["segments"][2] == {
+        "kind": "tool",
+        "label": "execute",
+        "start_ms": 150.0,
+        "end_ms": 400.0,
+    }
+    assert report.agent_run and report.figure("tool_time.max") == by_name_max(data)
+    assert Report.model_validate_json(report.to_json()) == report
+
+
+def by_name_max(data: dict) -> float:
+    return max(summary["max"] for summary in data["tool_time_by_name"].values())
+
+
+def test_a_run_without_agents_has_none_of_their_sections() -> None:
+    recorder = Recorder(origin_ns=0, origin_epoch_s=run_info().started_at.timestamp())
+    feed_some(recorder, 1, frames=4)
+    report = build_report(recorder.snapshot(), run_info())
+    assert not report.agent_run and report.tool_calls_by_name == {}
+    assert report.capacity_wait_by_pool == {} and report.tool_time_by_name == {}
+    # A plain answer is a turn of one step: its timeline is kept all the same.
+    assert report.typical_turn is not None and report.typical_turn.steps == 1
+
+
+def test_the_typical_turn_is_the_one_nearest_the_median_duration() -> None:
+    from loadtest.core.tracker import TurnTracker
+    from tests.unit.agent_events import commit, text
+    from tests.unit.events import episode_part, message, status
+
+    recorder = Recorder()
+    tracker = TurnTracker(recorder)
+    start = 0
+    for mid, duration in enumerate((100, 5000, 900, 1100, 20), start=1):
+        t0 = start * MS
+        tracker.start(t0)
+        tracker.feed([message(mid * 2, "user"), status("running")], t0 + 5 * MS)
+        tracker.feed([episode_part("x", mid * 2, 1, 1)], t0 + 10 * MS)
+        tracker.feed(
+            [commit(mid * 2 + 1, "assistant", text("x")), status("waiting")],
+            t0 + duration * MS,
+        )
+        start += 10_000
+    snapshot = recorder.snapshot()
+    # The median of 20, 100, 900, 1100, 5000 ms is 900: that turn, one step, is drawn.
+    turn = build_report(snapshot, run_info()).typical_turn
+    assert turn is not None and (turn.duration_ms, turn.steps) == (900.0, 1)
+    assert [s.kind for s in turn.segments] == ["wait", "stream"]
+    # Kept per band of durations (5 bands here), merged across processes by the least.
+    assert len(snapshot.timelines) == 5

@@ -75,3 +75,45 @@ def test_the_section_rides_in_report_json_and_its_pages() -> None:
     assert "What the server saw" in page and "HTTP 503" in page
     assert "Time to first token: client and server" in render_markdown(rep)
     assert "HTTP 503" in server_metrics_line(rep.server_metrics)
+
+
+def tool_call_stage(count: float, total: float) -> Samples:
+    """chatd's ``tool_call`` stage: ``count`` tool runs, all within [0, 0.25] s."""
+    series = {"stage": "tool_call", "scope": "turn", "chat_kind": "root"}
+    return {
+        "coderd_chatd_stage_duration_seconds_bucket": {
+            labels_of({**series, "le": "0.25"}): count,
+            labels_of({**series, "le": "+Inf"}): count,
+        },
+        "coderd_chatd_stage_duration_seconds_count": {labels_of(series): count},
+        "coderd_chatd_stage_duration_seconds_sum": {labels_of(series): total},
+    }
+
+
+def test_the_clients_tool_time_stands_beside_chatds_tool_call_stage() -> None:
+    from tests.unit.agent_events import agent_recorder
+
+    rep = build_report(agent_recorder().snapshot(), run_info())
+    client = rep.latency_ms["tool_time"]
+    url = "http://coder:2112/metrics"
+    section = build_server_metrics(
+        url,
+        (AT, [Scrape(url, {**ttft(0, 0), **tool_call_stage(1, 0.1)})]),
+        (AT, [Scrape(url, {**ttft(1, 0.05), **tool_call_stage(5, 0.9)})]),
+        rep.latency_ms["time_to_first_output"],
+        client,
+    )
+    tools = section.client_vs_server_tool_time
+    assert tools.server_mean_ms == pytest.approx(200.0)  # 4 runs, 0.8 s
+    assert tools.client_mean_ms == client.mean == pytest.approx(262.5)
+    assert tools.difference_mean_ms == pytest.approx(62.5)
+    assert "tool time p50 client" in server_metrics_line(section)
+    rep.server_metrics = section
+    assert "server tool_call stage" in render_html(rep)
+    data = orjson.loads(rep.to_json())["server_metrics"]["client_vs_server_tool_time"]
+    assert data["server_mean_ms"] == pytest.approx(200.0)
+    # Without agents (no tool_time), nothing to compare: the row stays out of the page.
+    plain = build_server_metrics(
+        url, (AT, [Scrape(url, ttft(0, 0))]), (AT, [Scrape(url, ttft(1, 0.05))]), None
+    )
+    assert plain.client_vs_server_tool_time.client_mean_ms is None

@@ -413,3 +413,40 @@ def test_first_turns_beside_follow_ups_and_a_storms_spreads_are_shown() -> None:
     markdown = render_markdown(storm)
     assert "| time to first output | 100 ms / 100 ms | 30.0 ms / 40.0 ms |" in markdown
     assert "Storm of 3 chats: started after their release: first turns 3.00 ms" in markdown
+
+
+def test_an_agent_run_shows_its_tools_and_a_typical_turn_as_a_timeline() -> None:
+    from tests.unit.agent_events import agent_recorder
+
+    report = build_report(agent_recorder().snapshot(), run_info())
+    page = render_html(report)
+    assert "Agents: steps, tools and sub-agents" in page
+    timeline = plot(page, "typical_turn")
+    # One bar per segment: each step's wait and streaming, each tool's run.
+    bars = re.findall(
+        r'<rect class="bar" data-group="([^"]+)" x="([^"]+)"[^>]*width="([^"]+)"', timeline
+    )
+    assert len(bars) == 10
+    groups = [group for group, _, _ in bars]
+    assert groups.count("a tool running") == 4 and groups.count("the LLM streaming") == 3
+    # Rows: a step's wait and stream share one; each tool has its own, in time order.
+    rows = re.findall(r'<text class="tick" x="[^"]+" y="[^"]+" text-anchor="end">([^<]+)', timeline)
+    assert rows == [
+        "step 1",
+        "tool: execute",
+        "tool: read_file",
+        "step 2, 1 retry",
+        "tool: spawn_agent",
+        "tool: spawn_agent #2",
+        "step 3",
+    ]
+    # Bars stand where their times are: x grows with the start, width with the length.
+    (_, x_exec, w_exec), (_, x_read, w_read) = bars[2], bars[3]
+    assert float(x_exec) < float(x_read) and float(w_read) > float(w_exec)
+    # The tools table, by name.
+    assert re.search(r"<td>spawn_agent</td><td class='num'>2</td><td class='num'>2</td>", page)
+    # summary.md lists the tools too.
+    assert "| spawn_agent | 2 | 200 ms | 240 ms |" in render_markdown(report)
+    # A plain run draws none of it.
+    assert "Agents: steps" not in render_html(sample_report())
+    assert "### Agents" not in render_markdown(sample_report())

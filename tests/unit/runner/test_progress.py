@@ -67,3 +67,29 @@ def test_the_summary_splits_first_turns_from_follow_ups_and_gives_a_storms_sprea
     assert re.search(r"time to first output +100\.\d / 100\.\d +30\.\d / 40\.\d", out), out
     assert re.search(r"message \(create / post\) +20\.0 / 20\.0 +5\.0 / 5\.0", out), out
     assert "storm of 3 chats: first turns: 3 started 3.0 ms (p50), 7.0 ms (max) after" in out
+
+
+def test_an_agent_run_shows_its_steps_tools_and_sub_agents(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tests.unit.agent_events import agent_recorder
+
+    recorder = agent_recorder()
+    line = Progress().line(2.0, recorder.snapshot())
+    assert line.endswith(
+        " | tools 4 (1 errors), tool time p50 240 ms, step TTFT p50 50 ms, sub-agents 2 (1 failed)"
+    )
+    print_summary(build_report(recorder.snapshot(), run_info()), [])
+    out = capsys.readouterr().out
+    assert (
+        "agents: steps per turn p50 3, max 3; 4 tool calls (execute 1, read_file 1, "
+        "spawn_agent 2), 1 with an error; sub-agents 2 spawned, 1 failed, 1 followed"
+    ) in out
+    rows = {line[:30].strip(): line[30:].split() for line in out.splitlines()}
+    assert rows["tool time"][-1] == "360.0" and rows["tool time: spawn_agent"][-1] == "240.0"
+    assert rows["step time to first output"][0] == "50.0"
+    assert rows["capacity wait (sub-agents)"][0] == "790.0"
+    assert "capacity wait (root pool)" not in rows  # none waited: no row
+    # A run without agents prints none of this.
+    plain = worker(streams=1, drops=0)
+    assert "tools" not in Progress().line(2.0, plain.snapshot())

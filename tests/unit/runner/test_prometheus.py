@@ -123,3 +123,33 @@ def test_our_stages_map_onto_coders_five_and_stay_whole_in_chatload_stage_failur
         if n == "coderd_scaletest_chat_terminal_status_total"
     }
     assert terminal == {"waiting": 3, "error": 1}
+
+
+def test_tools_by_name_step_and_sub_agent_latencies_and_waits_by_pool() -> None:
+    from tests.unit.agent_events import agent_recorder
+
+    snap = agent_recorder().snapshot()
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(LiveFigures(lambda: snap, RUN))
+    samples = [
+        (s.name, s.labels, s.value)
+        for family in text_string_to_metric_families(generate_latest(registry).decode())
+        for s in family.samples
+    ]
+
+    def value(name: str, **labels: str) -> float:
+        (found,) = [v for n, la, v in samples if n == name and la == labels]
+        return found
+
+    assert value("chatload_tool_calls_total", tool="spawn_agent") == 2
+    assert value("chatload_tool_calls_total", tool="execute") == 1
+    assert value("chatload_tool_errors_total") == 1
+    assert value("chatload_tool_time_seconds_count", tool="spawn_agent") == 2
+    assert value("chatload_tool_time_seconds_sum", tool="spawn_agent") == 0.44
+    # 0.2 s and 0.24 s, under Coder's request buckets.
+    assert value("chatload_tool_time_seconds_bucket", tool="read_file", le="+Inf") == 1
+    assert value("chatload_step_time_to_first_output_seconds_count") == 2
+    assert value("chatload_subagent_time_to_running_seconds_count") == 2
+    assert value("chatload_subagents_spawned_total") == 2
+    assert value("chatload_capacity_wait_seconds_count", pool="subagent") == 1
+    assert value("chatload_capacity_wait_seconds_count", pool="root") == 0

@@ -51,3 +51,14 @@ def test_the_rest_is_so_far_and_broken_down_by_label() -> None:
     assert rows["integrity breaks"].startswith("1 of 4 turns checked (seq_gaps 1,")
     assert rows["retries by kind"] == "overloaded 2, rate_limit 1"
     assert rows["reconnects by cause"] == "1006 3"
+
+
+def test_an_agent_run_adds_its_tools_and_sub_agents() -> None:
+    from tests.unit.agent_events import agent_recorder
+
+    rows = by_figure(LiveTab(start_s=0.0).rows(agent_recorder().snapshot(), 1.0))
+    assert rows["tool calls"] == "4 (1 with an error): execute 1, read_file 1, spawn_agent 2"
+    assert rows["tool time"].endswith("ms (4 calls)")
+    assert rows["step time to first output"].startswith("p50 50 ·")
+    assert rows["sub-agents"].startswith("2 spawned, 1 failed, 1 followed; time to running p50")
+    assert "tool calls" not in by_figure(LiveTab(start_s=0.0).rows(snap(5), 1.0))
