@@ -9,7 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from loadtest.config import (
     ConfigError,
@@ -137,15 +145,20 @@ class Chat(Section):
     #: Open each sub-agent's own stream when its chat spawns one, as a user clicking "View
     #: agent" (protocol §10.3): its time to first output and duration are then measured.
     follow_subagents: bool = False
-    #: Era D ``requires_action``: how long the user's own tool runs before it posts the
-    #: results (``[min, max]``, one duration, or a distribution spec, as ``think_time``).
-    tool_time: Distribution = Field(default_factory=lambda: Distribution(value=0.2))
+    #: Era D ``requires_action``: how long the user's own (client) tool runs before it posts
+    #: the results (``[min, max]``, one duration, or a distribution spec, as ``think_time``).
+    #: Not the figure ``tool_time`` (a tool the agent ran in the workspace); the key's old
+    #: name ``tool_time`` is still read.
+    client_tool_time: Distribution = Field(
+        default_factory=lambda: Distribution(value=0.2),
+        validation_alias=AliasChoices("client_tool_time", "tool_time"),
+    )
     turn_timeout: float = Field(120.0, gt=0)
     #: Reconnects (with ``after_id``) allowed per turn after a dropped stream.
     max_reconnects: int = Field(3, ge=0)
     archive: bool = True
 
-    @field_validator("think_time", "tool_time", mode="before")
+    @field_validator("think_time", "client_tool_time", mode="before")
     @classmethod
     def _think(cls, value: Any) -> Any:
         if isinstance(value, list | tuple):

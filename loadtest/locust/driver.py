@@ -405,12 +405,12 @@ class Conversation:
             rt.recorder.error(http_error("archive", exc), time.perf_counter_ns())
 
     def _run_tools(self, turn: Turn) -> None:
-        """Era D ``requires_action``: run the client's tools (``tool_time``), then post
+        """Era D ``requires_action``: run the client's tools (``client_tool_time``), then post
         their results; a refused post fails the turn at stage ``tool_results``."""
         assert self.chat_id is not None
         calls, turn.tool_calls = turn.tool_calls, []
         rt = self._rt
-        gevent.sleep(rt.settings.scenario.chat.tool_time.sample(rt.rng))
+        gevent.sleep(rt.settings.scenario.chat.client_tool_time.sample(rt.rng))
         try:
             latency = self._client.submit_tool_results(self.chat_id, calls, {"ok": True})
         except ApiError as exc:

@@ -680,7 +680,9 @@ def test_requires_action_turns_are_answered_counted_and_timed(sim: Sim, tmp_path
     out = tmp_path / "report"
     path = scenario(tmp_path, run_time="3s")
     path.write_text(
-        path.read_text().replace("[chat]", '[chat]\nwatch_sockets_per_user = 1\ntool_time = "50ms"')
+        path.read_text().replace(
+            "[chat]", '[chat]\nwatch_sockets_per_user = 1\nclient_tool_time = "50ms"'
+        )
     )
     result = run_against(sim, path, out)
     assert result.returncode == 0, result.stderr[-3000:]
