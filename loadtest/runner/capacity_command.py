@@ -38,7 +38,8 @@ from loadtest.report.capacity import (
     write_capacity_files,
 )
 from loadtest.report.files import write_report_files
-from loadtest.report.model import Report, build_report
+from loadtest.report.model import Report
+from loadtest.report.build import build_report
 from loadtest.report.server_metrics import build_server_metrics
 from loadtest.runner.plan import (
     EXIT_FAILED,

@@ -31,15 +31,8 @@ from loadtest.runner.prometheus import MetricsServer
 from loadtest.runner.web import DEFAULT_ADDRESS as WEB_ADDRESS
 from loadtest.runner.web import WebUi
 from loadtest.report.junit import render_junit
-from loadtest.report.model import (
-    Load,
-    Report,
-    RunInfo,
-    Target,
-    build_report,
-    replay_section,
-    storm_run,
-)
+from loadtest.report.model import Load, Report, RunInfo, Target
+from loadtest.report.build import build_report, replay_section, storm_run
 from loadtest.report.server_metrics import build_server_metrics, server_metrics_line
 from loadtest.runner.flags import at_least, duration, positive
 from loadtest.runner.accounts import shared_account_warning

@@ -93,7 +93,7 @@ def test_a_typical_turns_timeline_has_no_label_over_another(
     chromium: str, tmp_path: Path, width: int
 ) -> None:
     """An agent run's page: its typical turn, drawn as a timeline of steps and tools."""
-    from loadtest.report.model import build_report
+    from loadtest.report.build import build_report
     from tests.unit.agent_events import agent_recorder
     from tests.unit.samples import run_info
 

@@ -9,7 +9,8 @@ import pytest
 from loadtest.core.recorder import Recorder
 from loadtest.core.slo import SloError, evaluate, parse_slo, per_turn_bounds
 from loadtest.core.tracker import TurnTracker
-from loadtest.report.model import Load, RunInfo, Target, build_report
+from loadtest.report.build import build_report
+from loadtest.report.model import Load, RunInfo, Target
 from tests.unit.events import MS, message, part, status
 
 

@@ -6,8 +6,8 @@ from xml.etree import ElementTree
 
 from loadtest.core.recorder import Recorder
 from loadtest.core.slo import SloCheck, SloResult
+from loadtest.report.build import build_report
 from loadtest.report.junit import render_junit
-from loadtest.report.model import build_report
 from tests.unit.samples import run_info
 
 

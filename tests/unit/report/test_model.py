@@ -8,7 +8,8 @@ import pytest
 from loadtest.core.histogram import Histogram
 from loadtest.core.profiles import Storm
 from loadtest.core.recorder import Recorder
-from loadtest.report.model import Report, buckets, build_report, storm_run
+from loadtest.report.build import buckets, build_report, storm_run
+from loadtest.report.model import Report
 from tests.unit.events import MS
 from tests.unit.samples import chat_of_turns, feed_some, run_info
 

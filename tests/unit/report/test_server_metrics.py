@@ -9,9 +9,10 @@ import pytest
 
 from loadtest.core.recorder import Recorder
 from loadtest.core.server_delta import Samples, Scrape, labels_of
+from loadtest.report.build import build_report
 from loadtest.report.html import render_html
 from loadtest.report.markdown import render_markdown
-from loadtest.report.model import Report, build_report
+from loadtest.report.model import Report
 from loadtest.report.server_metrics import build_server_metrics, server_metrics_line
 from tests.unit.samples import feed_some, run_info
 

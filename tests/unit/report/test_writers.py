@@ -17,17 +17,11 @@ import pytest
 from loadtest.core.profiles import Storm
 from loadtest.core.recorder import Recorder
 from loadtest.core.slo import SloCheck, SloResult
+from loadtest.report.build import build_report, storm_run
 from loadtest.report.files import write_json, write_report_files
 from loadtest.report.html import render_html
 from loadtest.report.markdown import render_markdown
-from loadtest.report.model import (
-    ErrorRow,
-    Generator,
-    Report,
-    SeriesPoint,
-    build_report,
-    storm_run,
-)
+from loadtest.report.model import ErrorRow, Generator, Report, SeriesPoint
 from loadtest.report.svg import BOTTOM, HEIGHT
 from loadtest.report.timeseries_csv import render_timeseries_csv
 from tests.unit.events import MS

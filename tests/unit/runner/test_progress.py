@@ -10,7 +10,7 @@ from loadtest.core.profiles import Storm
 from loadtest.core.recorder import Recorder
 from loadtest.core.snapshot import merge
 from loadtest.core.turn import ErrorInfo
-from loadtest.report.model import build_report, storm_run
+from loadtest.report.build import build_report, storm_run
 from loadtest.runner.progress import Progress, print_summary
 from tests.unit.samples import chat_of_turns, run_info
 
