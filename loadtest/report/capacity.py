@@ -16,8 +16,8 @@ import orjson
 from pydantic import Field
 
 from loadtest.report.atomic import write_atomic
-from loadtest.report.html import CSS
 from loadtest.report.strict import Strict
+from loadtest.report.style import CSS
 from loadtest.report.svg import Series, line_chart
 
 SCHEMA_VERSION = 1

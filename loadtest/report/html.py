@@ -6,85 +6,24 @@ are not ours.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Container, Iterable, Sequence
 from html import escape
 
 from loadtest.core.figures import ALIASES
 from loadtest.report import fmt
 from loadtest.report.headline import (
-    PERCENTILES,
     headline,
     label,
     observed,
     passed,
     verdict,
 )
-from loadtest.report.model import Report, SeriesPoint, Summary
-from loadtest.report.svg import Bar, Series, Span, bar_chart, hbar_chart, line_chart, timeline_chart
+from loadtest.report.html_plots import memory_plot, plots, timeline
+from loadtest.report.model import Report, Summary
+from loadtest.report.style import CSS
 
 STATS = ("count", "min", "mean", "p50", "p90", "p95", "p99", "p999", "max")
 HEADINGS = ("count", "min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max")
-
-CSS = """
-:root { --fg: #1d232b; --muted: #5d6773; --line: #d9dee4; --bg: #f5f7f9; --pass: #177245;
-  --fail: #b42318; --warn: #9a5b00; --warn-bg: #fff4e0; --fail-bg: #fdecea; }
-* { box-sizing: border-box; }
-body { margin: 0; background: var(--bg); color: var(--fg);
-  font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; }
-main { max-width: 1360px; margin: 0 auto; padding: 24px 28px 40px; }
-h1 { font-size: 24px; margin: 0 0 12px; display: flex; gap: 12px; align-items: center;
-  flex-wrap: wrap; }
-h2 { font-size: 17px; margin: 32px 0 10px; padding-bottom: 4px; border-bottom: 1px solid var(--line); }
-section, header { background: #fff; border: 1px solid var(--line); border-radius: 8px;
-  padding: 4px 20px 18px; margin-top: 18px; }
-header { padding-top: 18px; }
-.badge { font-size: 13px; font-weight: 700; letter-spacing: .04em; padding: 3px 10px;
-  border-radius: 4px; color: #fff; }
-.badge.pass { background: var(--pass); } .badge.fail { background: var(--fail); }
-.badge.incomplete { background: var(--warn); }
-.meta { display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: 8px 24px; margin: 0; }
-.meta div { min-width: 0; } .meta dt { color: var(--muted); font-size: 12px; }
-.meta dd { margin: 0; overflow-wrap: anywhere; font-weight: 500; }
-.verdict { margin: 12px 0 0; color: var(--muted); }
-.alert { margin-top: 14px; padding: 10px 14px; border-radius: 6px; border-left: 5px solid; }
-.alert.incomplete { background: var(--fail-bg); border-color: var(--fail); }
-.alert.warning { background: var(--warn-bg); border-color: var(--warn); }
-.alert ul { margin: 4px 0 0; padding-left: 20px; }
-table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
-table.narrow { width: auto; min-width: 560px; }
-th, td { padding: 5px 10px; line-height: 20px; border-bottom: 1px solid var(--line); text-align: left;
-  vertical-align: top; }
-th { font-size: 12px; color: var(--muted); font-weight: 600; background: #fafbfc; }
-td.num, th.num { text-align: right; white-space: nowrap; }
-tr.none td { color: #a3abb5; }
-td.pass { color: var(--pass); font-weight: 700; } td.fail { color: var(--fail); font-weight: 700; }
-td.formula { color: var(--muted); font-size: 12px; }
-td.message { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px;
-  overflow-wrap: anywhere; }
-.headline { display: grid; align-items: start; grid-template-columns: repeat(3, minmax(0, 1fr)); gap: 24px; }
-.headline h3 { font-size: 13px; margin: 0 0 4px; color: var(--muted); }
-.headline td.num { font-size: 16px; font-weight: 600; }
-.plots { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 20px 28px; }
-figure { margin: 0; min-width: 0; }
-figcaption { font-weight: 600; margin-bottom: 2px; }
-figcaption span { display: block; font-weight: 400; color: var(--muted); font-size: 12px; }
-svg.plot { width: 100%; height: auto; display: block; overflow: visible; }
-.plot text { font-size: 11px; fill: #3d4650; }
-.plot text.label { font-size: 12px; fill: var(--muted); }
-.plot text.empty { font-size: 14px; fill: #a3abb5; }
-.plot .legend text { font-size: 12px; }
-.plot .axis { stroke: #8a949e; stroke-width: 1; }
-.plot .grid { stroke: #e8ebef; stroke-width: 1; }
-.plot .line { fill: none; stroke-width: 2; stroke-linejoin: round; stroke-linecap: round; }
-.plot line.marker { stroke: #d55e00; stroke-width: 1.5; stroke-dasharray: 4 3; }
-.plot text.marker { font-weight: 600; fill: #d55e00; paint-order: stroke; stroke: #fff; stroke-width: 3px; }
-.plot text.value.inside { fill: #fff; }
-.plot rect.bar:hover { opacity: .75; }
-.counts { display: grid; align-items: start; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: 0 24px; }
-footer { color: var(--muted); font-size: 12px; margin-top: 18px; }
-@media (max-width: 900px) { .plots, .headline, .meta, .counts { grid-template-columns: 1fr; } }
-"""
 
 
 def _e(value: object) -> str:
@@ -188,156 +127,8 @@ def _headline(report: Report) -> str:
     return f'<section><h2>Headline</h2><div class="headline">{"".join(groups)}</div></section>'
 
 
-def _series(points: Sequence[SeriesPoint], fields: Sequence[tuple[str, str]]) -> list[Series]:
-    return [
-        Series(
-            name=title,
-            points=[(p.t, getattr(p, field)) for p in points],
-            dashed=field.endswith("_p95"),
-        )
-        for title, field in fields
-    ]
-
-
-def _distribution(report: Report, name: str, unit: str) -> list[Bar]:
-    return [
-        Bar(label=fmt.short(bound), value=count, tip=f"≤ {fmt.number(bound)} {unit}: {count:g}")
-        for bound, count in report.histograms.get(name, [])
-    ]
-
-
-def _markers(report: Report, name: str) -> list[tuple[str, int]]:
-    """Which bar holds each headline percentile: the first whose upper bound reaches it."""
-    rows = report.histograms.get(name, [])
-    summary = report.latency_ms.get(name)
-    if not rows or summary is None:
-        return []
-    bounds = [bound for bound, _ in rows]
-    return [
-        (p, next((i for i, b in enumerate(bounds) if b >= value), len(bounds) - 1))
-        for p in PERCENTILES
-        for value in [getattr(summary, p)]
-    ]
-
-
-def _error_bars(report: Report) -> list[Bar]:
-    by_kind: Counter[str] = Counter()
-    for row in report.errors:
-        by_kind[f"{row.stage} / {row.kind}" if row.kind else row.stage] += row.count
-    bars = [Bar(label=k, value=n, group="errors") for k, n in by_kind.most_common()]
-    counts = report.counts
-    retries = (
-        ("retry events", counts.retry_events),
-        ("turns retried", counts.turns_retried),
-        ("retried, then recovered", counts.retry_recovered),
-        ("retried, then failed", counts.retry_exhausted),
-    )
-    return bars + [Bar(label=k, value=n, group="retries") for k, n in retries if n]
-
-
 def _figure(title: str, note: str, svg: str) -> str:
     return f"<figure><figcaption>{_e(title)}<span>{_e(note)}</span></figcaption>{svg}</figure>"
-
-
-def _plots(report: Report) -> str:
-    points = report.timeseries
-    elapsed = "seconds since start"
-    ttft, e2e = "time_to_first_output", "time_to_terminal_status"
-    figures = [
-        _figure(
-            "TTFT over time",
-            "time to first output of the turns that ended in each second",
-            line_chart(
-                "ttft_over_time",
-                "TTFT over time",
-                _series(points, (("p50", f"{ttft}_p50"), ("p95", f"{ttft}_p95"))),
-                elapsed,
-                "ms",
-            ),
-        ),
-        _figure(
-            "E2E over time",
-            "time to terminal status of the turns that ended in each second",
-            line_chart(
-                "e2e_over_time",
-                "E2E over time",
-                _series(points, (("p50", f"{e2e}_p50"), ("p95", f"{e2e}_p95"))),
-                elapsed,
-                "ms",
-            ),
-        ),
-        _figure(
-            "Stream throughput",
-            "received by all clients, per second",
-            line_chart(
-                "throughput",
-                "Stream throughput",
-                _series(points, (("events/s", "events_per_s"), ("frames/s", "frames_per_s"))),
-                elapsed,
-                "per second",
-            ),
-        ),
-        _figure(
-            "Turns",
-            "turns started and completed, errors and retries, per second",
-            line_chart(
-                "turns",
-                "Turns",
-                _series(
-                    points,
-                    (
-                        ("completed", "turns_completed"),
-                        ("started", "turns_started"),
-                        ("errors", "errors"),
-                        ("retries", "retries"),
-                    ),
-                ),
-                elapsed,
-                "per second",
-            ),
-        ),
-        _figure(
-            "TTFT distribution",
-            "turns per latency bucket, with the headline percentiles",
-            bar_chart(
-                "ttft_distribution",
-                "TTFT distribution",
-                _distribution(report, ttft, "ms"),
-                "TTFT, ms (bucket upper bound)",
-                "turns",
-                _markers(report, ttft),
-            ),
-        ),
-        _figure(
-            "E2E distribution",
-            "turns per latency bucket, with the headline percentiles",
-            bar_chart(
-                "e2e_distribution",
-                "E2E distribution",
-                _distribution(report, e2e, "ms"),
-                "E2E, ms (bucket upper bound)",
-                "turns",
-                _markers(report, e2e),
-            ),
-        ),
-        _figure(
-            "Errors and retries",
-            "errors by stage / kind; retries by outcome",
-            hbar_chart("errors", "Errors and retries", _error_bars(report), "count"),
-        ),
-        _figure(
-            "Events per frame",
-            "how many events the server batched into one websocket frame",
-            bar_chart(
-                "events_per_frame",
-                "Events per frame",
-                _distribution(report, "events_per_frame", "events"),
-                "events in a frame (bucket upper bound)",
-                "frames",
-            ),
-        ),
-    ]
-    return f'<section><h2>Plots</h2><div class="plots">{"".join(figures)}</div></section>'
 
 
 def _summaries(
@@ -493,51 +284,6 @@ def _server(report: Report) -> str:
     return f"<section><h2>What the server saw</h2>{''.join(parts)}</section>"
 
 
-#: A typical turn's bars: (legend entry, what the bar spans).
-SEGMENT_GROUPS = {
-    "wait": ("waiting for the step's first output", "start or last commit -> first part"),
-    "stream": ("the LLM streaming", "first part -> the step's commit"),
-    "tool": ("a tool running", "tool-call part -> tool-result part"),
-}
-
-
-def _timeline(report: Report) -> str:
-    turn = report.typical_turn
-    if turn is None:
-        return ""
-    spans = []
-    #: Per tool name, where each of its rows is free from: a call shares a row with an
-    #: earlier call of its tool that ended before it began, else it gets a row of its own.
-    free: dict[str, list[float]] = {}
-    for segment in turn.segments:
-        group, what = SEGMENT_GROUPS[segment.kind]
-        row = segment.label
-        if segment.kind == "tool":
-            rows = free.setdefault(row, [])
-            index = next((i for i, end in enumerate(rows) if end <= segment.start_ms), len(rows))
-            if index == len(rows):
-                rows.append(segment.end_ms)
-            rows[index] = segment.end_ms
-            row = f"tool: {row}" + (f" #{index + 1}" if index else "")
-        spans.append(
-            Span(
-                row=row,
-                start=segment.start_ms,
-                end=segment.end_ms,
-                group=group,
-                tip=f"{row}, {what}: {fmt.number(segment.start_ms)} to "
-                f"{fmt.number(segment.end_ms)} ms ({fmt.number(segment.end_ms - segment.start_ms)} ms)",
-            )
-        )
-    return _figure(
-        "A typical turn",
-        f"the completed turn nearest the median E2E: {fmt.number(turn.duration_ms)} ms, "
-        f"{turn.steps} step{'' if turn.steps == 1 else 's'}; each step waits for its first "
-        "output, then streams until its commit; tools run between steps",
-        timeline_chart("typical_turn", "A typical turn", spans, "ms since the turn's start"),
-    )
-
-
 def _agents(report: Report) -> str:
     """Steps, tools and sub-agents (docs/metrics.md): only for a run of agents' turns."""
     if not report.agent_run:
@@ -593,7 +339,7 @@ def _agents(report: Report) -> str:
                 css="narrow",
             )
         )
-    parts.append(_timeline(report))
+    parts.append(timeline(report))
     return f"<section><h2>Agents: steps, tools and sub-agents</h2>{''.join(parts)}</section>"
 
 
@@ -617,17 +363,7 @@ def _generator(report: Report) -> str:
                 "n/a" if slope is None else f"{slope:+.1f} MB/min",
             ),
         ]
-        memory = _figure(
-            "Generator memory",
-            "the load processes' resident memory together: a soak's should level off",
-            line_chart(
-                "generator_memory",
-                "Generator memory",
-                _series(report.timeseries, (("memory", "generator_memory_mb"),)),
-                "seconds since start",
-                "MB",
-            ),
-        )
+        memory = memory_plot(report)
     note = _warnings(report) or "<p>No warnings: the generator kept up.</p>"
     return f"<section><h2>Generator health</h2>{_pairs(rows, 'narrow')}{note}{memory}</section>"
 
@@ -640,7 +376,7 @@ def render_html(report: Report) -> str:
             _header(report),
             _slo(report),
             _headline(report),
-            _plots(report),
+            plots(report),
             _agents(report),
             _summaries("Latencies (ms)", report.latency_ms, report.formulas),
             _phases(report),

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from html import escape
 
 from loadtest.report.fmt import number, seconds
-from loadtest.report.html import CSS
+from loadtest.report.style import CSS
 from loadtest.report.svg import Bar, Series, bar_chart, hbar_chart, line_chart
 from loadtest.trace.model import Trace
 
