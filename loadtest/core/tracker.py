@@ -228,6 +228,7 @@ class TurnTracker:
         turn = self._active
         parts = 0
         start = 0
+        taken = -1  # an error event already taken with the status before it
         for index, event in enumerate(events):
             kind = event["type"]
             if kind == "message_part":
@@ -240,6 +241,12 @@ class TurnTracker:
                 self._parts(turn, parts, t)
                 parts = 0
             if kind == "status":
+                follows = _error_after(events, index)
+                if follows is not None:
+                    # Era D's sync writes the status, then the error it ended with (spec §9.3):
+                    # the error belongs to the turn that status ends, so it is taken first.
+                    self._error(events[follows], t)
+                    taken = follows
                 self._status(event, t, ended, live=True)
             elif kind == "message":
                 self._message(event, t, ended, live=True)
@@ -247,7 +254,8 @@ class TurnTracker:
                 self._retry(event, turn, t)
                 self._new_step(turn)  # the server starts the step again
             elif kind == "error":
-                self._error(event, t)
+                if index != taken:
+                    self._error(event, t)
             elif kind == "queue_update":
                 self._queue_update(event, t)
             elif kind == "preview_reset":
@@ -746,6 +754,21 @@ class TurnTracker:
         self._active = None
         self._queued.clear()
         return turns
+
+
+def _error_after(events: list[dict[str, Any]], index: int) -> int | None:
+    """The index of an ``error`` event that follows a ``status: error`` at ``index`` in the
+    same frame (before any other status), if there is one."""
+    payload = events[index].get("status")
+    if type(payload) is not dict or payload.get("status") != "error":
+        return None
+    for after in range(index + 1, len(events)):
+        kind = events[after]["type"]
+        if kind == "error":
+            return after
+        if kind == "status":
+            return None
+    return None
 
 
 def _fingerprint(message: dict[str, Any]) -> int:

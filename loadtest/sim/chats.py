@@ -689,11 +689,14 @@ class ChatStore:
         return [event]
 
     def fail(self, chat: Chat, failure: Failure) -> list[Event]:
+        """``FinishError``: era D's sync writes the status, then the error (spec §9.3's
+        order); eras A-C the error first."""
         self._tx(chat)
         chat.last_error = failure
         self._clear_retry(chat)
         self._clear_step(chat)
-        return [self.events.error(chat.id, failure), self._set_status(chat, "error")]
+        error, status = self.events.error(chat.id, failure), self._set_status(chat, "error")
+        return [status, error] if self.era is Era.D else [error, status]
 
     def finish_turn(self, chat: Chat, promote: bool = True) -> tuple[list[Event], bool]:
         """``FinishTurn``: promote the queue head (no ``waiting`` between) or wait."""

@@ -197,17 +197,11 @@ class StreamLoop:
             out += await self._messages(history, bootstrap)
         if queue_version > self.queue_version:
             out.append(self._queue_update(queue or []))
-        error: list[Event] = []
+        if status != self.status:
+            out.append(events.status(chat_id, status))
         if status == "error" and history > self.error_history:
             self.error_history = history
-            error = [self._error(last_error or {})]
-        if status != self.status:
-            # A failed turn's error before its status, as the worker's own streams get them
-            # (Coder's Sync writes the status first: see this package's README note).
-            out += error
-            error = []
-            out.append(events.status(chat_id, status))
-        out += error
+            out.append(self._error(last_error or {}))
         if status == "requires_action" and history > self.action_history:
             self.action_history = history
             calls = {"tool_calls": pending or []}
