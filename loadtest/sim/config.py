@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from loadtest.config import Distribution
+from loadtest.protocol.constants import REQUIRES_ACTION_TIMEOUT_S
 from loadtest.protocol.models import ErrorKind
 
 #: Coder's ``chatretry.MaxAttempts``: an error that fails this many attempts is final.
@@ -125,6 +126,14 @@ class SimConfig(BaseModel):
     requires_action_ratio: float = _probability(
         "era d: share of turns whose first step ends in a dynamic tool call the client must "
         "answer (requires_action, then POST /tool-results)"
+    )
+    requires_action_timeout_ms: int = Field(
+        int(REQUIRES_ACTION_TIMEOUT_S * 1000),
+        ge=1,
+        description="era d: how long a requires_action chat waits for POST /tool-results "
+        "before chatd answers its calls with cancellation results and runs on, in ms "
+        "(Coder: 5 minutes)",
+        json_schema_extra={"flag": "--requires-action-timeout", "metavar": "MS"},
     )
     partial_output_ratio: float = _probability(
         "share of failed attempts that stream some output before failing (era D then throws "

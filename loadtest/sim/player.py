@@ -243,6 +243,7 @@ class Player:
         failure = plan.failure
         for attempt in range(1, plan.failed_attempts + 1):
             assert failure is not None
+            self._attempt(chat)
             if sim.rng.random() < config.partial_output_ratio:
                 await self._partial_output(chat, plan.ttft, config)
             if plan.final_failure and (attempt >= MAX_ATTEMPTS or not failure.retryable):
@@ -257,19 +258,22 @@ class Player:
 
     async def _generate(self, chat: Chat, config: SimConfig, plan: plans.TurnPlan) -> bool:
         """A planned turn's successful attempt: its steps, in time."""
-        sim, store, hub = self.sim, self.sim.store, self.sim.hub
+        sim, hub = self.sim, self.sim.hub
         began = time.perf_counter_ns()
+        self._attempt(chat)
         await _sleep(plan.ttft)
         await self._share(PREFILL_TOKENS)
         self._first_output(chat.id)
         self._first_token(chat, began)
         fault = plan.fault
         steps = list(plan.steps)
-        if store.era is Era.D and sim.rng.random() < config.requires_action_ratio:
+        if sim.store.era is Era.D and sim.rng.random() < config.requires_action_ratio:
             steps.insert(1, steps[0])  # the answer after the client's tool result
         for index, step in enumerate(steps):
             if step.tool:
                 await self._tool_round_trip(chat, plan.output_tokens)
+            if index:
+                self._attempt(chat)  # the next LLM call
             deltas = [("reasoning", t) for t in step.reasoning] + [("text", t) for t in step.text]
             cut = plan.fault_at if index == 0 else len(deltas)
             broken = config.faults.part_faults(sim.rng, len(deltas))
@@ -288,17 +292,35 @@ class Player:
 
     async def _requires_action(self, chat: Chat, output_tokens: int | None) -> None:
         """End the step in a dynamic tool call and wait, as chatd does, for the client's
-        ``POST /tool-results`` (whose handler commits the result and wakes this run)."""
+        ``POST /tool-results`` (whose handler commits the result and wakes this run): the
+        step's commit first, then, in a transaction of its own, ``requires_action`` (spec
+        §9.3). Past the deadline chatd answers the call with a cancellation and runs on."""
+        sim, store, hub = self.sim, self.sim.store, self.sim.hub
         answered = self._answered[chat.id] = asyncio.Event()
         call_id = f"call_{uuid.uuid4().hex[:24]}"
-        events = self.sim.store.requires_action(
-            chat, call_id, "chatload_client_tool", {"input": "chatload"}, output_tokens
-        )
-        self.sim.hub.publish(chat.id, events)
-        self.sim.counters.of(chat.id).actions_required += 1
         began = time.perf_counter_ns()
-        await answered.wait()
+        hub.publish(
+            chat.id,
+            store.requires_action(
+                chat, call_id, "chatload_client_tool", {"input": "chatload"}, output_tokens
+            ),
+        )
+        sim.metrics.stage("commit", _since(began))
+        await asyncio.sleep(0)
+        hub.publish(chat.id, store.enter_requires_action(chat))
+        sim.counters.of(chat.id).actions_required += 1
+        began = time.perf_counter_ns()
+        try:
+            await asyncio.wait_for(answered.wait(), sim.config.requires_action_timeout_ms / 1000)
+        except TimeoutError:
+            self._answered.pop(chat.id, None)
+            hub.publish(chat.id, store.cancel_requires_action(chat))
+            sim.counters.of(chat.id).actions_cancelled += 1
         self.sim.metrics.stage("tool_call", _since(began))
+
+    def _attempt(self, chat: Chat) -> None:
+        """``RecordGenerationAttempt`` before an LLM call or a tool batch (spec §9.2)."""
+        self.sim.hub.publish(chat.id, self.sim.store.record_attempt(chat))
 
     async def _partial_output(self, chat: Chat, ttft: float, config: SimConfig) -> None:
         """An attempt that streams some text, then fails: its parts are thrown away."""
@@ -356,14 +378,20 @@ class Player:
         self.sim.metrics.stage("retry_backoff", _since(began))
 
     async def _tool_round_trip(self, chat: Chat, output_tokens: int | None) -> None:
+        """An LLM call that asks for ``execute`` (its own attempt, committed), then the tool
+        batch that runs it (another attempt, committed): section 10.4."""
         store, hub = self.sim.store, self.sim.hub
         call_id = f"call_{uuid.uuid4().hex[:24]}"
         args = {"command": "echo chatload"}
+        self._attempt(chat)
         hub.publish(chat.id, store.tool_call(chat, call_id, "execute", args))
         self._commit(chat, output_tokens)
         began = time.perf_counter_ns()
+        self._attempt(chat)
         result = {"output": "chatload\n", "exit_code": 0}
-        hub.publish(chat.id, store.tool_result(chat, call_id, "execute", result))
+        streamed, committed = store.run_tools(chat, [(call_id, "execute", result)])
+        hub.publish(chat.id, streamed)
+        hub.publish(chat.id, committed)
         self.sim.metrics.stage("tool_call", _since(began))
 
     # ------------------------------------------------------------ the LLM tier
@@ -387,6 +415,7 @@ class Player:
             attempt = 0
             while True:
                 attempt += 1
+                self._attempt(chat)
                 began, first = time.perf_counter_ns(), True
                 try:
                     async for kind, payload in stream_chat(
@@ -421,13 +450,19 @@ class Player:
             if not calls:
                 return True
             history.append(_assistant_with_calls(text, calls))
-            for call in calls.values():
-                result = {"output": f"chatload sim ran {call['name']}"}
-                hub.publish(chat.id, store.tool_result(chat, call["id"], call["name"], result))
+            self._attempt(chat)  # the tool batch: its results, then one commit
+            ran = [
+                (call["id"], call["name"], {"output": f"chatload sim ran {call['name']}"})
+                for call in calls.values()
+            ]
+            streamed, committed = store.run_tools(chat, ran)
+            hub.publish(chat.id, streamed)
+            hub.publish(chat.id, committed)
+            for call_id, _, result in ran:
                 history.append(
                     {
                         "role": "tool",
-                        "tool_call_id": call["id"],
+                        "tool_call_id": call_id,
                         "content": orjson.dumps(result).decode(),
                     }
                 )

@@ -24,6 +24,10 @@ CHAT = "6e0a4d0e-8d8c-4c2e-9d4f-000000000001"
 def test_hand_built_text_part_is_the_model_form(era: Era) -> None:
     events = Events(era)
     episode = Episode()
+    episode.transaction()
+    episode.history_changed()
+    episode.transaction()
+    episode.attempt_recorded()
     built = events.text_part(CHAT, "text", "hi", episode)
     stream_part = ChatStreamMessagePart(
         role="assistant", part=ChatMessagePart(type="text", text="hi")
