@@ -85,6 +85,16 @@ REQUIRES_ACTION_TIMEOUT_S: Final = 300.0
 #: (coderd/x/chatd/chatstate: ``CancelRequiresAction``'s default reason, committed by
 #: ``synthesizePendingToolCancellations``).
 TOOL_CALL_CANCELLED: Final = "Tool execution timed out"
+#: The error a workspace tool (``execute`` …) gives the model in a chat without a workspace;
+#: the turn goes on (coderd/x/chatd/chattool, ``ErrChatHasNoWorkspace``: "Their messages are
+#: shown to the model"). The result's shape, a JSON string with ``is_error`` true, is a guess.
+NO_WORKSPACE: Final = (
+    "this tool requires a workspace and this chat does not have one. Use the create_workspace "
+    "tool to create one"
+)
+#: How long ``wait_agent`` waits for the child when the call names no ``timeout_seconds``
+#: (coderd/x/chatd/subagent.go: 5 minutes, spec §10.3).
+WAIT_AGENT_TIMEOUT_S: Final = 300.0
 
 # ---------------------------------------------------------------- the relay between replicas
 # coderd/x/chatd/streamparts.go (the parts endpoint), streamparts_transport.go (its JSON

@@ -101,7 +101,11 @@ def routes(sim: Sim) -> list[BaseRoute]:
             if organization != ORGANIZATION_ID:
                 raise ApiError(403, "You are not a member of the specified organization.")
         content = input_parts(create.content)
-        chat, events = store.create(user, content, model_for(create.model_config_id))
+        # Section 10.1: stored as asked (Coder checks the caller may use it; guess: not here).
+        workspace = parse_uuid(create.workspace_id) if create.workspace_id else None
+        chat, events = store.create(
+            user, content, model_for(create.model_config_id), workspace_id=workspace
+        )
         hub.publish(chat.id, events)
         player.start(chat)
         return JSON(chat_wire(era, chat), status_code=201)

@@ -90,6 +90,7 @@ class Chat:
         "archived",
         "buffer_done",
         "buffer_until",
+        "children",
         "created_at",
         "delivered",
         "episode",
@@ -101,17 +102,20 @@ class Chat:
         "model_config_id",
         "needs",
         "owner_id",
+        "parent_chat_id",
         "parts",
         "queue",
         "queue_changed",
         "queued_for_capacity",
         "reasoning",
         "retry_event",
+        "root_chat_id",
         "status",
         "text",
         "title",
         "tool_calls",
         "updated_at",
+        "workspace_id",
     )
 
     def __init__(self, owner_id: str, title: str, model_config_id: str, now: datetime) -> None:
@@ -150,6 +154,13 @@ class Chat:
         self.queued_for_capacity = False
         #: The tool calls a ``requires_action`` chat waits on the client for.
         self.needs: list[ChatActionRequiredToolCall] = []
+        #: Section 10.1: the workspace its tools run in (none: they fail, the turn goes on).
+        self.workspace_id: str | None = None
+        #: Section 10.3: a sub-agent's parent and root (depth 1: both the spawning chat), and
+        #: a root chat's sub-agents, oldest first.
+        self.parent_chat_id: str | None = None
+        self.root_chat_id: str | None = None
+        self.children: list[Chat] = []
 
     @property
     def active(self) -> bool:
@@ -300,10 +311,24 @@ class ChatStore:
     # ------------------------------------------------------------ changes by the API
 
     def create(
-        self, user: User, content: list[ChatMessagePart], model_config_id: str
+        self,
+        user: User | None,
+        content: list[ChatMessagePart],
+        model_config_id: str,
+        workspace_id: str | None = None,
+        parent: Chat | None = None,
+        title: str | None = None,
     ) -> tuple[Chat, list[Event]]:
-        title = _text_of(content).strip().splitlines()[0][:80]
-        chat = Chat(user.id, title, model_config_id, self._clock())
+        """A new chat and its first turn's events; with ``parent``, a sub-agent that chatd's
+        ``spawn_agent`` makes (section 10.3): the parent's workspace, its parent and root."""
+        title = title or _text_of(content).strip().splitlines()[0][:80]
+        owner = parent.owner_id if parent is not None else user.id if user is not None else ""
+        chat = Chat(owner, title, model_config_id, self._clock())
+        chat.workspace_id = workspace_id
+        if parent is not None:
+            chat.workspace_id = parent.workspace_id
+            chat.parent_chat_id = chat.root_chat_id = parent.id
+            parent.children.append(chat)
         self._tx(chat)  # snapshot_version 1; the initial history makes history_version 1
         _, events = self._start(chat, content)
         self.chats[chat.id] = chat
@@ -528,23 +553,30 @@ class ChatStore:
 
     def tool_call(self, chat: Chat, call_id: str, name: str, args: dict[str, Any]) -> list[Event]:
         """A streamed tool call: its arguments as a delta, then the complete call."""
-        events, episode = self.events, chat.episode
-        delta = ChatMessagePart(
-            type="tool-call",
-            tool_call_id=call_id,
-            tool_name=name,
-            args_delta=orjson.dumps(args).decode(),
+        delta = self.tool_call_delta(chat, call_id, name, orjson.dumps(args).decode())
+        return delta + self.tool_call_complete(chat, call_id, name, args)
+
+    def tool_call_delta(self, chat: Chat, call_id: str, name: str, args_delta: str) -> list[Event]:
+        """Section 10.4, 1: one argument delta of a tool call the LLM is streaming."""
+        part = ChatMessagePart(
+            type="tool-call", tool_call_id=call_id, tool_name=name, args_delta=args_delta
         )
+        out = [self.events.part(chat.id, part, "assistant", chat.episode)]
+        self._buffer(chat).extend(out)
+        self._generated(chat, out)
+        return out
+
+    def tool_call_complete(
+        self, chat: Chat, call_id: str, name: str, args: dict[str, Any]
+    ) -> list[Event]:
+        """Section 10.4, 2: the complete call, kept for the step's commit."""
         complete = ChatMessagePart(
             type="tool-call", tool_call_id=call_id, tool_name=name, args=args
         )
         if self.era is not Era.A:
             complete.created_at = self._now()  # not a field of the seed's ChatMessagePart
         chat.tool_calls.append(complete)
-        out = [
-            events.part(chat.id, delta, "assistant", episode),
-            events.part(chat.id, complete, "assistant", episode),
-        ]
+        out = [self.events.part(chat.id, complete, "assistant", chat.episode)]
         self._buffer(chat).extend(out)
         self._generated(chat, out)
         return out
@@ -657,17 +689,21 @@ class ChatStore:
         return self._committed(chat, events)
 
     def run_tools(
-        self, chat: Chat, results: list[tuple[str, str, dict[str, Any]]]
+        self, chat: Chat, results: list[tuple[str, str, Any, bool]]
     ) -> tuple[list[Event], list[Event]]:
-        """A batch of tools the server runs, each ``(call id, name, result)``, in the attempt
-        recorded for the batch: (their result parts, streamed as they finish; the one
-        ``CommitStep`` of a tool message each, which ends the episode)."""
+        """A batch of tools the server runs, each ``(call id, name, result, is_error)``, in
+        the attempt recorded for the batch: (their result parts, streamed as they finish; the
+        one ``CommitStep`` of a tool message each, which ends the episode)."""
         streamed = []
         parts = []
-        for call_id, name, result in results:
+        for call_id, name, result, is_error in results:
             part = ChatMessagePart(
                 type="tool-result", tool_call_id=call_id, tool_name=name, result=result
             )
+            if is_error:
+                part.is_error = True
+            if self.era is not Era.A:
+                part.created_at = self._now()
             parts.append(part)
             streamed.append(self.events.part(chat.id, part, "tool", chat.episode))
         self._buffer(chat).extend(streamed)

@@ -53,6 +53,9 @@ class Counts:
         "seq_gaps",
         "seq_out_of_order",
         "streams_opened",
+        "subagents_spawned",
+        "tool_calls",
+        "tool_errors",
         "tool_results",
         "turns_completed",
         "turns_failed",
@@ -76,6 +79,11 @@ class Counts:
         self.actions_required = 0
         self.tool_results = 0
         self.actions_cancelled = 0
+        #: Section 10: tools the server ran, by name; those whose result was an error (a
+        #: chat without a workspace); sub-agent chats spawned.
+        self.tool_calls: dict[str, int] = {}
+        self.tool_errors = 0
+        self.subagents_spawned = 0
         #: Live parts each stream received of episodes a live preview_reset then threw away.
         self.parts_discarded = 0
         #: Live preview_reset events written (not the one in each connect snapshot).
@@ -92,11 +100,12 @@ class Counts:
 
     def add(self, other: Counts) -> None:
         for name in self.__slots__:
-            if name not in ("by_type", "live_by_type"):
+            if name not in ("by_type", "live_by_type", "tool_calls"):
                 setattr(self, name, getattr(self, name) + getattr(other, name))
         for mine, theirs in (
             (self.by_type, other.by_type),
             (self.live_by_type, other.live_by_type),
+            (self.tool_calls, other.tool_calls),
         ):
             for kind, count in theirs.items():
                 mine[kind] = mine.get(kind, 0) + count
@@ -120,6 +129,9 @@ class Counts:
             "actions_required": self.actions_required,
             "tool_results": self.tool_results,
             "actions_cancelled": self.actions_cancelled,
+            "tool_calls": dict(self.tool_calls),
+            "tool_errors": self.tool_errors,
+            "subagents_spawned": self.subagents_spawned,
             "parts_discarded": self.parts_discarded,
             "preview_resets": self.preview_resets,
             "integrity": {name: getattr(self, name) for name in INTEGRITY},

@@ -62,10 +62,10 @@ def test_episode_numbering_and_the_retry_preview_reset_order(era_d: EraSim) -> N
     # The first step: attempts 1, 2 (the retries) and 3 (the one that worked), one history.
     first = episodes[0][0]
     assert episodes[:3] == [(first, 1), (first, 2), (first, 3)], episodes
-    # Then every commit starts a new history at attempt 1: the tool call's step, the tool
-    # batch and the answer.
+    # The first step ends in the tool call (section 10.4); then every commit starts a new
+    # history at attempt 1: the tool batch and the answer.
     later = episodes[3:]
-    assert [attempt for _, attempt in later] == [1, 1, 1], episodes
+    assert [attempt for _, attempt in later] == [1, 1], episodes
     histories = [history for history, _ in episodes[2:]]
     assert histories == sorted(set(histories)), histories
     # Once per transaction, not per message: each retry's recorded attempt (and its retry

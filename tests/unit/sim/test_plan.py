@@ -78,7 +78,8 @@ def test_retry_backoff_is_coders() -> None:
 def test_plan() -> None:
     config = SimConfig(parts_per_turn=4, tool_steps=2, reasoning_parts=1, part_chars=5)
     turn = plan(config, random.Random(3), "openai")
-    assert [step.tool for step in turn.steps] == [False, True, True]
+    # Each tool step ends in its call; the last step calls none (section 10.4).
+    assert [step.call for step in turn.steps] == ["execute", "execute", None]
     assert len(turn.steps[0].reasoning) == 1 and len(turn.steps[1].reasoning) == 0
     assert all(len(text) == 5 for step in turn.steps for text in step.text)
     assert turn.failure is None and turn.fault is None
