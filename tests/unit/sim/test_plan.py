@@ -86,3 +86,10 @@ def test_plan() -> None:
     failing = plan(SimConfig(error_rate=1, error_retries=25), random.Random(3), "openai")
     assert failing.final_failure and failing.failure is not None
     assert failing.failure.status_code == 529
+
+
+def test_the_agent_gate_has_coders_unlicensed_pools() -> None:
+    assert SimConfig().pool_limit(False) is None  # no gate
+    gated = SimConfig(agent_gate=True)
+    assert (gated.pool_limit(False), gated.pool_limit(True)) == (5, 10)
+    assert SimConfig(agent_limit=2).pool_limit(True) == 10
