@@ -6,6 +6,7 @@ the key: ``load.users: Input should be greater than or equal to 0``.
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -36,6 +37,7 @@ from loadtest.core.profiles import (
     Steady,
     chosen,
 )
+from loadtest.mockllm.control import render
 
 
 class ScenarioError(ConfigError):
@@ -153,12 +155,31 @@ class Chat(Section):
         default_factory=lambda: Distribution(value=0.2),
         validation_alias=AliasChoices("client_tool_time", "tool_time"),
     )
+    #: Tool calls each turn asks for, written into the prompt's control block (protocol
+    #: §10.2; ``chatload mock-llm`` and ``chatload sim`` read it): one number, ``[min, max]``,
+    #: or a distribution spec, rounded per turn. None: the server's own setting.
+    tool_calls_per_turn: Distribution | None = None
+    #: Sub-agents each turn spawns (``spawn_agent`` then ``wait_agent``), written likewise.
+    subagents_per_turn: Distribution | None = None
     turn_timeout: float = Field(120.0, gt=0)
     #: Reconnects (with ``after_id``) allowed per turn after a dropped stream.
     max_reconnects: int = Field(3, ge=0)
     archive: bool = True
 
-    @field_validator("think_time", "client_tool_time", mode="before")
+    def prompt(self, rng: random.Random) -> str:
+        """A prompt for the next turn, headed by the control block of its shape when
+        ``tool_calls_per_turn`` or ``subagents_per_turn`` is set."""
+        text = rng.choice(self.prompts)
+        keys = {}
+        if self.tool_calls_per_turn is not None:
+            keys["tool_calls_this_turn"] = max(0, round(self.tool_calls_per_turn.sample(rng)))
+        if self.subagents_per_turn is not None:
+            keys["subagents_this_turn"] = max(0, round(self.subagents_per_turn.sample(rng)))
+        return f"{render(**keys)}\n{text}" if keys else text
+
+    @field_validator(
+        "think_time", "client_tool_time", "tool_calls_per_turn", "subagents_per_turn", mode="before"
+    )
     @classmethod
     def _think(cls, value: Any) -> Any:
         if isinstance(value, list | tuple):

@@ -22,6 +22,7 @@ import httpx
 import orjson
 
 from loadtest.client.tls import tls_context
+from loadtest.protocol.constants import QUEUE_FULL, SESSION_TOKEN_HEADER
 from loadtest.protocol.eras import PATHS, ChatPaths, Era
 from loadtest.protocol.models import (
     BuildInfoResponse,
@@ -37,7 +38,6 @@ from loadtest.protocol.models import (
     UpdateChatRequest,
 )
 
-TOKEN_HEADER = "Coder-Session-Token"
 #: Idle pooled connections are dropped after this long: well under the 5 s that uvicorn and
 #: most servers keep them, so a request never races the server closing its connection.
 KEEPALIVE_EXPIRY_S = 2.0
@@ -45,7 +45,6 @@ KEEPALIVE_EXPIRY_S = 2.0
 #: may have reached the server, so it is never repeated.
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 BYPASS_RATELIMIT_HEADER = "X-Coder-Bypass-Ratelimit"
-QUEUE_FULL_MESSAGE = "Message queue is full."
 
 #: (name, method, latency ns, response bytes, error or None)
 RequestHook = Callable[[str, str, int, int, "ApiError | None"], None]
@@ -68,7 +67,7 @@ class ApiError(Exception):
         if self.status is None:
             return "connection"
         if self.status == 429:
-            return "queue_full" if self.message == QUEUE_FULL_MESSAGE else "rate_limited"
+            return "queue_full" if self.message == QUEUE_FULL[0] else "rate_limited"
         return None
 
 
@@ -123,7 +122,7 @@ class ChatClient:
         that cannot connect moves to the next, as a load balancer would."""
         headers = {"Accept": "application/json", "User-Agent": "chatload"}
         if token:
-            headers[TOKEN_HEADER] = token
+            headers[SESSION_TOKEN_HEADER] = token
         if bypass_ratelimit:
             headers[BYPASS_RATELIMIT_HEADER] = "true"
         self.base_url = base_url.rstrip("/")
@@ -265,9 +264,13 @@ class ChatClient:
         return self.call("interrupt_chat", "POST", self.paths.interrupt(chat_id)).latency_ns
 
     def submit_tool_results(self, chat_id: str, call_ids: list[str], output: object) -> int:
-        """Answer an ``action_required`` (era D): the same ``output`` for each call."""
+        """Answer an ``action_required`` (era D, spec §9.3): the same ``output`` for each
+        call, none of them an error; 204 when accepted."""
         body = SubmitToolResultsRequest(
-            results=[ToolResult(tool_call_id=call_id, output=output) for call_id in call_ids]
+            results=[
+                ToolResult(tool_call_id=call_id, output=output, is_error=False)
+                for call_id in call_ids
+            ]
         ).wire()
         path = f"{self.paths.chat(chat_id)}/tool-results"
         return self.call("submit_tool_results", "POST", path, body, expect=(204,)).latency_ns

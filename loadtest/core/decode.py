@@ -15,8 +15,10 @@ from typing import Any, Final
 
 import orjson
 
-#: The client read limit Coder's own SDK sets (``conn.SetReadLimit(1 << 22)``).
-MAX_FRAME_BYTES: Final = 1 << 22
+from loadtest.protocol.constants import READ_LIMIT_BYTES
+
+#: The client read limit Coder's own SDK sets (``loadtest.protocol.constants``).
+MAX_FRAME_BYTES: Final = READ_LIMIT_BYTES
 
 #: Key set on the error event synthesised from an era-A ``error`` envelope, so the turn
 #: tracker can tell a stream failure from a provider error event.

@@ -302,7 +302,8 @@ FIGURES: Final[tuple[Figure, ...]] = (
     ),
     _count(
         "message_updates",
-        "era-D messages re-sent live with a higher revision (updates, not duplicates)",
+        "messages re-sent live with the same id and different content (updates; an "
+        "identical copy is a duplicate, not counted: the wire has no revision)",
     ),
     _count(
         "watch_events",

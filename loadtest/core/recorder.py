@@ -278,7 +278,7 @@ class Recorder:
             self.latency["watch_lead"].record(-ns // NS_PER_US)
 
     def message_update(self) -> None:
-        """An era-D message re-sent with a higher revision."""
+        """A message re-sent live that reads differently (an update; an identical copy is not one)."""
         self.counts["message_updates"] += 1
 
     def error_event(self) -> None:

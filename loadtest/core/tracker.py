@@ -19,7 +19,7 @@ Attribution, as ``docs/metrics.md`` defines a turn:
 - integrity (``docs/metrics.md``): era-D parts must number 1, 2, 3 ... within their
   (history_version, generation_attempt) episode, and the text (and reasoning) deltas of a
   step must add up (length and CRC-32, never the text itself) to the committed message that
-  closes it. A step is only compared when this connection saw it from its start: live, or replayed whole by an
+  closes it (era D: or to a prefix of it, a preview the commit cut short). A step is only compared when this connection saw it from its start: live, or replayed whole by an
   era-D snapshot (after its ``preview_reset``); eras A-C replay a step in progress only in
   part, so such a step is skipped.
 """
@@ -31,9 +31,12 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final, Protocol
 from zlib import crc32
 
+import orjson
+
 from loadtest.core.decode import STREAM_ERROR_KEY
 from loadtest.core.steps import ChatSteps
 from loadtest.core.turn import ErrorInfo, Outcome, Turn
+from loadtest.protocol.constants import BATCH_SIZE
 from loadtest.protocol.models import TERMINAL_STATUSES
 
 
@@ -62,8 +65,8 @@ class TurnRecorder(Protocol):
 #: Statuses that end a turn: ``requires_action`` only pauses it until the client answers.
 ENDS_A_TURN: Final = TERMINAL_STATUSES - {"requires_action"}
 
-#: Coder sends a snapshot in chunks of at most this many events (``chatStreamBatchSize``).
-SNAPSHOT_CHUNK: Final = 256
+#: Coder sends a snapshot in chunks of at most this many events (its frame limit).
+SNAPSHOT_CHUNK: Final = BATCH_SIZE
 
 #: What ``feed`` returns for a frame that ended no turn.
 NO_TURNS: Final[tuple[Turn, ...]] = ()
@@ -83,6 +86,7 @@ class TurnTracker:
         "_active",
         "_episode",
         "_episode_parts",
+        "_episodes",
         "_finished",
         "_in_snapshot",
         "_last_seq",
@@ -91,8 +95,9 @@ class TurnTracker:
         "_on_status",
         "_queued",
         "_recorder",
-        "_revisions",
+        "_seen",
         "_snapshot_parts",
+        "_step_broken",
         "_text_crc",
         "_text_known",
         "_text_length",
@@ -130,11 +135,18 @@ class TurnTracker:
         #: The current step's text so far: whether it was seen from its start, its length
         #: and running CRC-32.
         self._text_known = False
+        #: The step's text so far is counted in UTF-8 bytes, with its running CRC-32.
         self._text_length = 0
         self._text_crc = 0
+        #: Whether this stream speaks era D's episodes (a preview_reset was seen), and
+        #: whether the step's parts broke their numbering (then a short text is a loss).
+        self._episodes = False
+        self._step_broken = False
         self._snapshot_parts = 0
-        #: Era D: the revision of each message seen, so a re-sent one is an update.
-        self._revisions: dict[int, int] = {}
+        #: A fingerprint of each message seen (CRC-32 of its JSON): Coder re-sends a message
+        #: whose row changed, with no revision on the wire (spec §9.1), so a re-sent one is an
+        #: update only when it reads differently; the same again is a duplicate.
+        self._seen: dict[int, int] = {}
         self.max_message_id = 0
         #: Every committed message id this chat's stream received, live or in a snapshot.
         self.message_ids: set[int] = set()
@@ -220,6 +232,7 @@ class TurnTracker:
         turn = self._active
         parts = 0
         start = 0
+        taken = -1  # an error event already taken with the status before it
         for index, event in enumerate(events):
             kind = event["type"]
             if kind == "message_part":
@@ -232,6 +245,12 @@ class TurnTracker:
                 self._parts(turn, parts, t)
                 parts = 0
             if kind == "status":
+                follows = _error_after(events, index)
+                if follows is not None:
+                    # Era D's sync writes the status, then the error it ended with (spec §9.3):
+                    # the error belongs to the turn that status ends, so it is taken first.
+                    self._error(events[follows], t)
+                    taken = follows
                 self._status(event, t, ended, live=True)
             elif kind == "message":
                 self._message(event, t, ended, live=True)
@@ -239,13 +258,16 @@ class TurnTracker:
                 self._retry(event, turn, t)
                 self._new_step(turn)  # the server starts the step again
             elif kind == "error":
-                self._error(event, t)
+                if index != taken:
+                    self._error(event, t)
             elif kind == "queue_update":
                 self._queue_update(event, t)
             elif kind == "preview_reset":
                 self._preview_reset(turn)
             elif kind == "action_required":
                 self._action_required(event, turn, t, live=True)
+            elif kind == "history_reset":
+                self._seen.clear()  # the history follows again: a new baseline, no updates
             turn = self._active
         if parts:
             self._check_parts(events[start:], turn, t)
@@ -310,6 +332,7 @@ class TurnTracker:
                 if self._text_known:
                     self._check_parts(events[index : index + 1], self._active, t)
             elif kind == "preview_reset":
+                self._episodes = True
                 self._new_step(None)
             elif kind == "message":
                 self._message(event, t, ended, live=False)
@@ -346,6 +369,7 @@ class TurnTracker:
         """Era D: the parts streamed since the last commit are thrown away (a retry, or a new
         step after a commit: then there are none)."""
         self._recorder.preview_reset()
+        self._episodes = True
         self._new_step(turn)
         discarded, self._episode_parts = self._episode_parts, 0
         if discarded:
@@ -400,8 +424,9 @@ class TurnTracker:
                     self._check_each(parts, turn, t, numbered=False)
                     return
                 text = "".join(filter(None, texts))
-            self._text_length += len(text)
-            self._text_crc = crc32(text.encode(), self._text_crc)
+            data = text.encode()
+            self._text_length += len(data)
+            self._text_crc = crc32(data, self._text_crc)
 
     def _check_part(self, parts: list[dict[str, Any]], turn: Turn | None, t: int) -> None:
         """``_check_parts`` of a frame with one part: the same, with nothing to join."""
@@ -421,8 +446,9 @@ class TurnTracker:
             if type(text) is not str:
                 self._check_each(parts, turn, t, numbered=False)
                 return
-            self._text_length += len(text)
-            self._text_crc = crc32(text.encode(), self._text_crc)
+            data = text.encode()
+            self._text_length += len(data)
+            self._text_crc = crc32(data, self._text_crc)
 
     def _in_order(self, bodies: list[dict[str, Any]], turn: Turn | None) -> bool:
         """True, and noted, when era-D parts continue their episode exactly; False for the
@@ -458,8 +484,9 @@ class TurnTracker:
                 part = body.get("part")
                 text = part.get("text") if type(part) is dict else None
                 if type(text) is str:
-                    length += len(text)
-                    crc = crc32(text.encode(), crc)
+                    data = text.encode()
+                    length += len(data)
+                    crc = crc32(data, crc)
         self._text_length, self._text_crc = length, crc
 
     def _numbered(self, body: dict[str, Any], seq: Any, turn: Turn | None, t: int) -> bool:
@@ -516,23 +543,34 @@ class TurnTracker:
         self._text_known = True
         self._text_length = 0
         self._text_crc = 0
+        self._step_broken = False
 
     def _compare_text(self, turn: Turn | None, message: dict[str, Any]) -> None:
-        """The committed text (its text and reasoning parts, in order) against the deltas."""
+        """The committed text (its text and reasoning parts, in order) against the deltas.
+        Era D: deltas that are a prefix of it are a preview cut short, not a mismatch (Coder's
+        stream loop rejects an episode's parts once the commit's Sync is past it, so a
+        relay that lags shows less of the step, never other text)."""
         content = message.get("content")
-        length, crc = 0, 0
+        texts = []
         if type(content) is list:
             for part in content:
                 text = part.get("text") if type(part) is dict else None
                 if type(text) is str:
-                    length += len(text)
-                    crc = crc32(text.encode(), crc)
+                    texts.append(text)
+        committed = "".join(texts).encode()
+        crc = crc32(committed)
         if turn is not None:
             turn.checked = True
-        if length != self._text_length or crc != self._text_crc:
-            self._integrity("content_mismatches", 1, turn)
+        if len(committed) == self._text_length and crc == self._text_crc:
+            return
+        whole = self._episodes and not (self._step_broken or self._missing)
+        short = self._text_length < len(committed)
+        if whole and short and crc32(committed[: self._text_length]) == self._text_crc:
+            return
+        self._integrity("content_mismatches", 1, turn)
 
     def _integrity(self, name: str, n: int, turn: Turn | None) -> None:
+        self._step_broken = True
         self._recorder.integrity(name, n)
         if self.replica_integrity is not None:
             self.replica_integrity[name] = self.replica_integrity.get(name, 0) + n
@@ -571,14 +609,13 @@ class TurnTracker:
             return
         if message_id is not None:
             self.message_ids.add(message_id)
-            revision = message.get("revision")
-            if type(revision) is int:
-                seen = self._revisions.get(message_id)
-                self._revisions[message_id] = revision
-                if seen is not None and revision > seen:
-                    # Era D re-sends a message whose revision rose: an update, not a copy.
-                    self._recorder.message_update()
-                    return
+            fingerprint = _fingerprint(message)
+            seen = self._seen.get(message_id)
+            self._seen[message_id] = fingerprint
+            if seen is not None:
+                if live and seen != fingerprint:
+                    self._recorder.message_update()  # its row changed; a copy is ignored
+                return
             if message_id <= self.max_message_id:
                 return
             self.max_message_id = message_id
@@ -731,6 +768,29 @@ class TurnTracker:
         self._active = None
         self._queued.clear()
         return turns
+
+
+def _error_after(events: list[dict[str, Any]], index: int) -> int | None:
+    """The index of an ``error`` event that follows a ``status: error`` at ``index`` in the
+    same frame (before any other status), if there is one."""
+    payload = events[index].get("status")
+    if type(payload) is not dict or payload.get("status") != "error":
+        return None
+    for after in range(index + 1, len(events)):
+        kind = events[after]["type"]
+        if kind == "error":
+            return after
+        if kind == "status":
+            return None
+    return None
+
+
+def _fingerprint(message: dict[str, Any]) -> int:
+    """CRC-32 of a message as JSON, keys sorted (what orjson cannot write, by its repr)."""
+    try:
+        return crc32(orjson.dumps(message, option=orjson.OPT_SORT_KEYS))
+    except TypeError:  # orjson.JSONEncodeError: an integer past 64 bits, say
+        return crc32(repr(message).encode())
 
 
 def _json_type(value: Any) -> str:

@@ -119,7 +119,7 @@ class _ChatloadUser(User):
         self._client: ChatClient = self._rt.client(identity, self._reporter.request)
 
     def _prompt(self) -> str:
-        return self._rt.rng.choice(self._rt.settings.scenario.chat.prompts)
+        return self._rt.settings.scenario.chat.prompt(self._rt.rng)
 
     def _pause_after_error(self) -> None:
         """Back off a little so a failing target is not hammered in a tight loop."""

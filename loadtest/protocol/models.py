@@ -150,6 +150,9 @@ class ChatMessageUsage(Model):
 
 
 class ChatMessage(Model):
+    """``codersdk.ChatMessage`` (spec §9.1): no ``revision`` and no ``queued_message_id`` on
+    the wire (the database has a revision; a client cannot see it)."""
+
     id: int
     chat_id: str
     created_by: str | None = None
@@ -158,10 +161,6 @@ class ChatMessage(Model):
     role: Literal["system", "user", "assistant", "tool"] | str
     content: list[ChatMessagePart] | None = None
     usage: ChatMessageUsage | None = None
-    #: Era D: re-sent with a higher revision when the message changes.
-    revision: int | None = None
-    #: Era D: the queued entry a promoted message came from.
-    queued_message_id: int | None = None
 
 
 class ChatQueuedMessage(Model):
@@ -400,17 +399,18 @@ class ChatStreamActionRequired(Model):
 
 
 class ToolResult(Model):
-    """One answer to an ``action_required`` tool call. Field names are a guess from
-    codersdk's Go names (``ToolCallID``, ``Output``; coderd's chats tests call
-    ``SubmitToolResults`` with them): the JSON tags were not seen."""
+    """One answer to an ``action_required`` tool call (codersdk ``ToolResult``, spec §9.3):
+    ``output`` is raw JSON (a missing one is not valid JSON: 400), ``is_error`` says the
+    client's tool failed."""
 
     tool_call_id: str
     output: Any = None
+    is_error: bool = False
 
 
 class SubmitToolResultsRequest(Model):
-    """``POST /chats/{chat}/tool-results`` (era D; 204, or 409 when the chat is not in
-    ``requires_action``)."""
+    """``POST /chats/{chat}/tool-results`` (era D; 204 with no body; 409 when the chat is not
+    in ``requires_action``; 400 for a result that does not answer its pending calls)."""
 
     results: list[ToolResult] = Field(default_factory=list)
 
@@ -432,7 +432,8 @@ class ChatStreamEvent(Model):
 
 class ChatWatchEvent(Model):
     """One ``/chats/watch`` event (section 3.8): era A wraps it in ``{"type":"data"}``; B+
-    sends it bare, one per frame."""
+    sends it bare, one per frame. ``tool_calls`` only from older versions: today's
+    ``action_required`` watch event has none (spec §9.3)."""
 
     kind: str
     chat: Chat

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from loadtest.protocol.constants import (
+    BUSY_BEHAVIOR,
+    INTERRUPT_ARCHIVED,
+    MODEL_NOT_FOUND,
+    NO_ORG_MODEL,
+    NOTHING_TO_PROMOTE,
+    PROMOTE_ARCHIVED,
+    RELAY_PATH,
+    TITLE_EMPTY,
+    TITLE_TOO_LONG,
+)
 from loadtest.protocol.eras import EXPERIMENTAL_BASE, Era
 from loadtest.protocol.models import (
     CreateChatMessageRequest,
@@ -21,18 +32,7 @@ from loadtest.protocol.models import (
 from loadtest.sim.accounts import ORGANIZATION_ID, User
 from loadtest.sim.chat_wire import chat_wire, messages_page, with_messages_wire
 from loadtest.sim.chats import Chat, input_parts
-from loadtest.sim.errors import (
-    BUSY_BEHAVIOR,
-    INTERRUPT_ARCHIVED,
-    MODEL_NOT_FOUND,
-    NO_ORG_MODEL,
-    NOTHING_TO_PROMOTE,
-    PROMOTE_ARCHIVED,
-    TITLE_EMPTY,
-    TITLE_TOO_LONG,
-    ApiError,
-    not_found,
-)
+from loadtest.sim.errors import ApiError, not_found
 from loadtest.sim.relay import serve_relay
 from loadtest.sim.stream import StreamEndpoint
 from loadtest.sim.watch import WatchEndpoint
@@ -47,6 +47,10 @@ from loadtest.sim.web import (
 
 if TYPE_CHECKING:
     from loadtest.sim.state import Sim
+
+
+#: Headers every websocket dial carries (RFC 6455 and HTTP's own), not counted as a relay's.
+HANDSHAKE_HEADERS: Final = ("host", "upgrade", "connection", "sec-websocket-", "user-agent")
 
 
 def routes(sim: Sim) -> list[BaseRoute]:
@@ -97,7 +101,11 @@ def routes(sim: Sim) -> list[BaseRoute]:
             if organization != ORGANIZATION_ID:
                 raise ApiError(403, "You are not a member of the specified organization.")
         content = input_parts(create.content)
-        chat, events = store.create(user, content, model_for(create.model_config_id))
+        # Section 10.1: stored as asked (Coder checks the caller may use it; guess: not here).
+        workspace = parse_uuid(create.workspace_id) if create.workspace_id else None
+        chat, events = store.create(
+            user, content, model_for(create.model_config_id), workspace_id=workspace
+        )
         hub.publish(chat.id, events)
         player.start(chat)
         return JSON(chat_wire(era, chat), status_code=201)
@@ -230,22 +238,31 @@ def routes(sim: Sim) -> list[BaseRoute]:
         return forwarded
 
     async def relay(websocket: WebSocket) -> None:
-        """Coder's replica-to-replica relay of a chat's parts (``chatload sim --replicas``):
-        the chat's owner's credentials, forwarded by the replica asking."""
+        """Coder's replica-to-replica relay of a chat's parts (``chatload sim --replicas``),
+        for a caller who may read the chat: served from this replica's part buffer, whether
+        or not this replica runs the chat (an episode not begun is waited for)."""
         replica = sim.replica
-        chat_id = websocket.path_params["chat"]
         try:
             user = sim.chat_user(
                 websocket.headers, websocket.cookies, websocket.query_params, websocket.url.path
             )
-            chat = store.get(user, parse_uuid(chat_id))
+            chat_id = parse_uuid(websocket.path_params["chat"])
+            if replica is None:
+                raise not_found()
+            if chat_id not in store.chats:
+                found = await replica.remote_chat(chat_id)
+                if found is None or found[0] != user.id:
+                    raise not_found()
+            else:
+                store.get(user, chat_id)
         except ApiError as error:
             await websocket.send_denial_response(error_response(error))
             return
-        if replica is None:
-            await websocket.send_denial_response(error_response(not_found()))
-            return
-        await serve_relay(chat, replica.relays, websocket)
+        replica.tally.relays_served += 1
+        replica.tally.relay_headers = sorted(
+            name for name in websocket.headers if not name.startswith(HANDSHAKE_HEADERS)
+        )
+        await serve_relay(replica.parts, chat_id, websocket)
 
     def mounted(base: str) -> list[BaseRoute]:
         one = f"{base}/{{chat}}"
@@ -266,7 +283,7 @@ def routes(sim: Sim) -> list[BaseRoute]:
             Route(f"{one}/queue/{{queued}}", forwarding(queued), methods=["DELETE"]),
             Route(f"{one}/queue/{{queued}}/promote", forwarding(promote), methods=["POST"]),
             WebSocketRoute(f"{one}/stream", StreamEndpoint(sim)),
-            WebSocketRoute(f"{one}/stream/parts", relay),
+            WebSocketRoute(f"{one}{RELAY_PATH}", relay),
             WebSocketRoute(f"{base}/watch", WatchEndpoint(sim)),
         ]
         if era is Era.D:

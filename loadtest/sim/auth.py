@@ -6,13 +6,15 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Final
 
+from loadtest.protocol.constants import SESSION_TOKEN_COOKIE, SESSION_TOKEN_HEADER
 from loadtest.sim.accounts import Accounts, User
 from loadtest.sim.errors import SIGNED_OUT, ApiError
 
-TOKEN_HEADER: Final = "coder-session-token"
-TOKEN_COOKIE: Final = "coder_session_token"
+#: Starlette's headers are looked up case-insensitively; kept lower-case as they arrive.
+TOKEN_HEADER: Final = SESSION_TOKEN_HEADER.lower()
+TOKEN_COOKIE: Final = SESSION_TOKEN_COOKIE
 BYPASS_HEADER: Final = "x-coder-bypass-ratelimit"
-_WWW_AUTHENTICATE: Final = {"WWW-Authenticate": "Coder-Session-Token"}
+_WWW_AUTHENTICATE: Final = {"WWW-Authenticate": SESSION_TOKEN_HEADER}
 
 
 def session_token(

@@ -32,9 +32,14 @@ def chat_wire(era: Era, chat: Chat) -> dict[str, Any]:
             summary=None,
             shared=False,
             client_type="api",
-            children=[],
+            # Section 9.1: a root chat's sub-agents (always [] on a child: depth 1).
+            children=[chat_wire(era, child) for child in chat.children],
             queued_for_capacity=chat.queued_for_capacity,
         )
+    # Section 10: omitted when unset (``omitempty``).
+    for name in ("workspace_id", "parent_chat_id", "root_chat_id"):
+        if getattr(chat, name) is not None:
+            fields[name] = getattr(chat, name)
     if era in (Era.C, Era.D):
         # A ChatError object since May 2026 (#24919), omitted when there is none.
         if chat.last_error is not None:

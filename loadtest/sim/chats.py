@@ -4,6 +4,12 @@ Every method is synchronous and returns the stream events the change produces, i
 order; the adapters add time (``runner``) and delivery (``hub``). Statuses follow chatd
 (spec section 4): eras a/b go ``pending`` -> ``running``; era d starts at ``running`` and
 interrupts through ``interrupting``.
+
+Era D (spec §9.2): each method is one of chatd's transactions, and returns what a stream that
+syncs after it is sent (coderd/x/chatd/ARCHITECTURE.md, "Sync operation"): messages, the
+queue, the status, the error, ``action_required``, ``retry``, then ``preview_reset`` when the
+history changed or a new generation attempt was recorded (``record_attempt``, before every
+LLM call or tool batch).
 """
 
 from __future__ import annotations
@@ -15,6 +21,23 @@ from typing import Any, Final
 
 import orjson
 
+from loadtest.protocol.constants import (
+    ALREADY_ARCHIVED,
+    ALREADY_UNARCHIVED,
+    ARCHIVE_ACTIVE,
+    ARCHIVED_POST,
+    CONTENT_REQUIRED,
+    INVALID_STATE,
+    MAX_QUEUE,
+    NOT_INTERRUPTIBLE,
+    QUEUE_FULL,
+    TOOL_CALL_CANCELLED,
+    TOOL_RESULT_DUPLICATE,
+    TOOL_RESULT_INVALID_JSON,
+    TOOL_RESULT_MISSING,
+    TOOL_RESULT_UNEXPECTED,
+    go_quote,
+)
 from loadtest.protocol.eras import PATHS, Era
 from loadtest.protocol.models import (
     ChatActionRequiredToolCall,
@@ -32,21 +55,9 @@ from loadtest.protocol.models import (
 )
 from loadtest.sim.accounts import User
 from loadtest.sim.chaterror import failure
-from loadtest.sim.errors import (
-    ALREADY_ARCHIVED,
-    ALREADY_UNARCHIVED,
-    ARCHIVE_ACTIVE,
-    ARCHIVED_POST,
-    CONTENT_REQUIRED,
-    NOT_INTERRUPTIBLE,
-    QUEUE_FULL,
-    ApiError,
-    not_found,
-)
+from loadtest.sim.errors import ApiError, not_found
 from loadtest.sim.events import Episode, Event, Events, Failure, mark
 
-#: chatd's ``MaxQueueSize``.
-MAX_QUEUE: Final = 20
 #: How long a finished run's last deltas stay in the snapshot (wall time, not scaled).
 BUFFER_GRACE: Final = timedelta(seconds=5)
 ACTIVE: Final = frozenset({"pending", "running", "interrupting", "requires_action"})
@@ -79,6 +90,7 @@ class Chat:
         "archived",
         "buffer_done",
         "buffer_until",
+        "children",
         "created_at",
         "delivered",
         "episode",
@@ -90,17 +102,20 @@ class Chat:
         "model_config_id",
         "needs",
         "owner_id",
+        "parent_chat_id",
         "parts",
         "queue",
         "queue_changed",
         "queued_for_capacity",
         "reasoning",
         "retry_event",
+        "root_chat_id",
         "status",
         "text",
         "title",
         "tool_calls",
         "updated_at",
+        "workspace_id",
     )
 
     def __init__(self, owner_id: str, title: str, model_config_id: str, now: datetime) -> None:
@@ -139,6 +154,13 @@ class Chat:
         self.queued_for_capacity = False
         #: The tool calls a ``requires_action`` chat waits on the client for.
         self.needs: list[ChatActionRequiredToolCall] = []
+        #: Section 10.1: the workspace its tools run in (none: they fail, the turn goes on).
+        self.workspace_id: str | None = None
+        #: Section 10.3: a sub-agent's parent and root (depth 1: both the spawning chat), and
+        #: a root chat's sub-agents, oldest first.
+        self.parent_chat_id: str | None = None
+        self.root_chat_id: str | None = None
+        self.children: list[Chat] = []
 
     @property
     def active(self) -> bool:
@@ -155,15 +177,18 @@ class ChatStore:
         self._message_id = 0
         self._queued_id = 0
         #: Told of each change a chat list shows (a ``/chats/watch`` kind): the watch hub.
-        self.on_change: (
-            Callable[[Chat, str, list[ChatActionRequiredToolCall] | None], object] | None
-        ) = None
+        self.on_change: Callable[[Chat, str], object] | None = None
+        #: Told of every part as generated, before any integrity fault (chat id, episode key,
+        #: the parts): chatd's message part buffer, which the relay serves (a replica).
+        self.on_parts: Callable[[str, tuple[int, int], list[Event]], object] | None = None
 
-    def _changed(
-        self, chat: Chat, kind: str, tool_calls: list[ChatActionRequiredToolCall] | None = None
-    ) -> None:
+    def _changed(self, chat: Chat, kind: str) -> None:
         if self.on_change is not None and chat.id in self.chats:
-            self.on_change(chat, kind, tool_calls)
+            self.on_change(chat, kind)
+
+    def _generated(self, chat: Chat, parts: list[Event]) -> None:
+        if self.on_parts is not None and parts:
+            self.on_parts(chat.id, chat.episode.key, parts)
 
     # ------------------------------------------------------------ reading
 
@@ -184,13 +209,30 @@ class ChatStore:
             del self.chats[chat_id]
         return gone
 
-    # ------------------------------------------------------------ changes by the API
+    # ------------------------------------------------------------ transactions
 
     def _now(self, chat: Chat | None = None) -> datetime:
         now = self._clock()
         if chat is not None:
             chat.updated_at = now
         return now
+
+    @staticmethod
+    def _tx(chat: Chat) -> None:
+        """A transaction on the chat begins (``snapshot_version`` + 1)."""
+        chat.episode.transaction()
+
+    @staticmethod
+    def _clear_retry(chat: Chat) -> None:
+        """The retry state goes with the attempt it was recorded for (chatd's trigger)."""
+        if chat.retry_event is not None:
+            chat.retry_event = None
+            chat.episode.retry = chat.episode.snapshot
+
+    def _queue_changed(self, chat: Chat) -> Event:
+        chat.queue_changed = True
+        chat.episode.queue = chat.episode.snapshot
+        return self.events.queue_update(chat.id, chat.queue)
 
     def _message(
         self,
@@ -200,7 +242,8 @@ class ChatStore:
         usage: ChatMessageUsage | None = None,
         chars: int | None = None,
     ) -> ChatMessage:
-        """Persist a message; ``chars`` is its text length when the caller knows it."""
+        """Persist a message (spec §9.1: ``codersdk.ChatMessage`` carries no revision);
+        ``chars`` is its text length when the caller knows it."""
         self._message_id += 1
         message = ChatMessage(
             id=self._message_id,
@@ -210,19 +253,16 @@ class ChatStore:
             role=role,
             content=content,
         )
-        if self.era is Era.D:
-            # Section 8.5: messages carry a revision (re-sent when it rises).
-            message.revision = 1
-            if role == "user":
-                message.created_by = chat.owner_id
+        if self.era is Era.D and role == "user":
+            message.created_by = chat.owner_id
         if usage is not None:
             message.usage = usage
         chat.messages.append(message)
         chat.history_chars += len(_text_of(content)) if chars is None else chars
-        if self.era is Era.D:
-            # Section 8.5: history_version rises on every committed message; seq restarts.
-            chat.episode.history += 1
-            chat.episode.seq = 0
+        # The message trigger: history_version takes this transaction's snapshot, and the
+        # generation attempt (with its retry state) starts over.
+        chat.episode.history_changed()
+        self._clear_retry(chat)
         return message
 
     def _committed(self, chat: Chat, events: list[Event]) -> list[Event]:
@@ -258,7 +298,7 @@ class ChatStore:
         return "pending" if self.paths.has_pending else "running"
 
     def _start(self, chat: Chat, content: list[ChatMessagePart]) -> tuple[ChatMessage, list[Event]]:
-        """Persist a user message and make the chat runnable."""
+        """Persist a user message and make the chat runnable (within a transaction)."""
         message = self._message(chat, "user", content)
         chat.last_error = None
         self._clear_step(chat)
@@ -268,11 +308,28 @@ class ChatStore:
             [events.message(chat.id, message), self._set_status(chat, self._run_status())],
         )
 
+    # ------------------------------------------------------------ changes by the API
+
     def create(
-        self, user: User, content: list[ChatMessagePart], model_config_id: str
+        self,
+        user: User | None,
+        content: list[ChatMessagePart],
+        model_config_id: str,
+        workspace_id: str | None = None,
+        parent: Chat | None = None,
+        title: str | None = None,
     ) -> tuple[Chat, list[Event]]:
-        title = _text_of(content).strip().splitlines()[0][:80]
-        chat = Chat(user.id, title, model_config_id, self._clock())
+        """A new chat and its first turn's events; with ``parent``, a sub-agent that chatd's
+        ``spawn_agent`` makes (section 10.3): the parent's workspace, its parent and root."""
+        title = title or _text_of(content).strip().splitlines()[0][:80]
+        owner = parent.owner_id if parent is not None else user.id if user is not None else ""
+        chat = Chat(owner, title, model_config_id, self._clock())
+        chat.workspace_id = workspace_id
+        if parent is not None:
+            chat.workspace_id = parent.workspace_id
+            chat.parent_chat_id = chat.root_chat_id = parent.id
+            parent.children.append(chat)
+        self._tx(chat)  # snapshot_version 1; the initial history makes history_version 1
         _, events = self._start(chat, content)
         self.chats[chat.id] = chat
         self._changed(chat, "created")
@@ -304,6 +361,7 @@ class ChatStore:
             if len(chat.queue) >= MAX_QUEUE:
                 full, detail = QUEUE_FULL
                 raise ApiError(429, full, detail.format(limit=MAX_QUEUE))
+            self._tx(chat)
             self._queued_id += 1
             queued = ChatQueuedMessage(
                 id=self._queued_id, chat_id=chat.id, content=content, created_at=self._now()
@@ -311,13 +369,13 @@ class ChatStore:
             if self.era is Era.D:
                 queued.model_config_id = chat.model_config_id
             chat.queue.append(queued)
-            chat.queue_changed = True
             response = CreateChatMessageResponse(queued=True, queued_message=queued)
-            events = [self.events.queue_update(chat.id, chat.queue)]
+            events = [self._queue_changed(chat)]
             if chat.active:
                 return response.wire(), events, False
             # A backlog an error or interrupt left behind: run its head now, in order.
-            return response.wire(), events + self.promote(chat, chat.queue[0])[1], True
+            return response.wire(), events + self._promote(chat, chat.queue[0])[1], True
+        self._tx(chat)
         message, events = self._start(chat, content)
         return CreateChatMessageResponse(queued=False, message=message).wire(), events, True
 
@@ -338,22 +396,19 @@ class ChatStore:
     ) -> tuple[dict[str, Any], list[Event]]:
         """Truncate at ``edited``, insert it anew, clear the queue, run again, and have every
         subscriber refetch everything (chatd's ``full_refresh``)."""
+        self._tx(chat)
         deleted = [m.id for m in chat.messages if m.id >= edited.id]
         chat.messages = [m for m in chat.messages if m.id < edited.id]
         chat.history_chars = sum(len(_text_of(m.content)) for m in chat.messages)
         had_queue = bool(chat.queue)
         chat.queue.clear()
-        chat.queue_changed = chat.queue_changed or had_queue
-        chat.retry_event = None
-        chat.episode.history += 1
-        chat.episode.attempt = 1
-        chat.episode.seq = 0
+        chat.needs = []
         message, _ = self._start(chat, content)
         events = self.events
         refresh = [events.history_reset(chat.id)] if self.era is Era.D else []
         refresh += [events.message(chat.id, m) for m in chat.messages]
         if had_queue:
-            refresh.append(events.queue_update(chat.id, chat.queue))
+            refresh.append(self._queue_changed(chat))
         refresh.append(events.status(chat.id, chat.status))
         self._committed(chat, refresh)
         if self.era is Era.D:
@@ -372,20 +427,21 @@ class ChatStore:
         return found
 
     def delete_queued(self, chat: Chat, queued: ChatQueuedMessage) -> list[Event]:
+        self._tx(chat)
         chat.queue.remove(queued)
-        chat.queue_changed = True
-        return [self.events.queue_update(chat.id, chat.queue)]
+        return [self._queue_changed(chat)]
 
     def promote(self, chat: Chat, queued: ChatQueuedMessage) -> tuple[ChatMessage, list[Event]]:
-        """Move a queued message into the history and run it (the chat must be idle)."""
+        """Move a queued message into the history and run it (the chat must be idle). Spec
+        §9.1: the message carries no ``queued_message_id``."""
+        self._tx(chat)
+        return self._promote(chat, queued)
+
+    def _promote(self, chat: Chat, queued: ChatQueuedMessage) -> tuple[ChatMessage, list[Event]]:
         chat.queue.remove(queued)
-        chat.queue_changed = True
+        queue = self._queue_changed(chat)
         message, events = self._start(chat, list(queued.content))
-        if self.era is Era.D:
-            # The promoted message names the queued entry it came from.
-            message.queued_message_id = queued.id
-            events[0] = self.events.message(chat.id, message)
-        events.insert(1, self.events.queue_update(chat.id, chat.queue))
+        events.insert(1, queue)
         return message, events
 
     def set_archived(self, chat: Chat, archived: bool) -> None:
@@ -399,6 +455,7 @@ class ChatStore:
             )
         if archived and chat.active and self.era is Era.D:
             raise ApiError(409, ARCHIVE_ACTIVE)
+        self._tx(chat)
         chat.archived = archived
         self._now(chat)
 
@@ -406,18 +463,34 @@ class ChatStore:
         """Era d's first half of an interrupt (409 when there is nothing to interrupt)."""
         if not chat.active:
             raise ApiError(409, NOT_INTERRUPTIBLE)
+        self._tx(chat)
         return [self._set_status(chat, "interrupting")]
 
     # ------------------------------------------------------------ changes by a running turn
 
     def running(self, chat: Chat) -> list[Event]:
+        self._tx(chat)
         return [self._set_status(chat, "running")]
+
+    def record_attempt(self, chat: Chat) -> list[Event]:
+        """``RecordGenerationAttempt``, before every LLM call and every tool batch: the next
+        attempt of the episode (1 after a commit, +1 after a failed one), its own ``preview_reset``
+        in a frame of its own (spec §9.2), and whatever the last attempt streamed dropped."""
+        self._tx(chat)
+        chat.episode.attempt_recorded()
+        self._clear_retry(chat)
+        self._clear_step(chat)
+        if self.era is not Era.D:
+            return []
+        events = self.events
+        return [events.frame_break(), events.preview_reset(chat.id), events.frame_break()]
 
     def text_part(self, chat: Chat, kind: str, text: str) -> Event:
         (chat.reasoning if kind == "reasoning" else chat.text).append(text)
         chat.delivered.append(text)
         event = self.events.text_part(chat.id, kind, text, chat.episode)
         self._buffer(chat).append(event)
+        self._generated(chat, [event])
         return event
 
     def text_parts(
@@ -432,6 +505,7 @@ class ChatStore:
         for kind, text in deltas:
             (chat.reasoning if kind == "reasoning" else chat.text).append(text)
         events = self.events.text_parts(chat.id, deltas, chat.episode)
+        self._generated(chat, events)
         if faults is None and chat.held is None:
             chat.delivered.extend(text for _, text in deltas)
         else:
@@ -479,29 +553,38 @@ class ChatStore:
 
     def tool_call(self, chat: Chat, call_id: str, name: str, args: dict[str, Any]) -> list[Event]:
         """A streamed tool call: its arguments as a delta, then the complete call."""
-        events, episode = self.events, chat.episode
-        delta = ChatMessagePart(
-            type="tool-call",
-            tool_call_id=call_id,
-            tool_name=name,
-            args_delta=orjson.dumps(args).decode(),
+        delta = self.tool_call_delta(chat, call_id, name, orjson.dumps(args).decode())
+        return delta + self.tool_call_complete(chat, call_id, name, args)
+
+    def tool_call_delta(self, chat: Chat, call_id: str, name: str, args_delta: str) -> list[Event]:
+        """Section 10.4, 1: one argument delta of a tool call the LLM is streaming."""
+        part = ChatMessagePart(
+            type="tool-call", tool_call_id=call_id, tool_name=name, args_delta=args_delta
         )
+        out = [self.events.part(chat.id, part, "assistant", chat.episode)]
+        self._buffer(chat).extend(out)
+        self._generated(chat, out)
+        return out
+
+    def tool_call_complete(
+        self, chat: Chat, call_id: str, name: str, args: dict[str, Any]
+    ) -> list[Event]:
+        """Section 10.4, 2: the complete call, kept for the step's commit."""
         complete = ChatMessagePart(
             type="tool-call", tool_call_id=call_id, tool_name=name, args=args
         )
         if self.era is not Era.A:
             complete.created_at = self._now()  # not a field of the seed's ChatMessagePart
         chat.tool_calls.append(complete)
-        out = [
-            events.part(chat.id, delta, "assistant", episode),
-            events.part(chat.id, complete, "assistant", episode),
-        ]
+        out = [self.events.part(chat.id, complete, "assistant", chat.episode)]
         self._buffer(chat).extend(out)
+        self._generated(chat, out)
         return out
 
     def finish_step(self, chat: Chat, output_tokens: int | None) -> list[Event]:
-        """Persist the step's assistant message (with ``usage``); the buffer is kept until
-        the next step streams."""
+        """``CommitStep``: persist the step's assistant message (with ``usage``); the buffer
+        is kept until the next step streams."""
+        self._tx(chat)
         content = []
         if chat.reasoning:
             content.append(ChatMessagePart(type="reasoning", text="".join(chat.reasoning)))
@@ -525,21 +608,26 @@ class ChatStore:
     def requires_action(
         self, chat: Chat, call_id: str, name: str, args: dict[str, Any], output_tokens: int | None
     ) -> list[Event]:
-        """Era D: the step ends in a dynamic tool call only the client can run. Its commit,
-        then ``requires_action`` and the ``action_required`` event naming the calls (that
-        order is a guess; the snapshot's is section 8.5's)."""
+        """Era D, spec §9.3: the step ends in a dynamic tool call only the client can run. Its
+        ``CommitStep`` (the assistant message holding the call, then ``preview_reset``); the
+        caller then runs ``enter_requires_action``, a transaction of its own."""
         chat.tool_calls.append(
             ChatMessagePart(type="tool-call", tool_call_id=call_id, tool_name=name, args=args)
         )
-        committed = self.finish_step(chat, output_tokens)
         chat.needs = [
             ChatActionRequiredToolCall(
                 tool_call_id=call_id, tool_name=name, args=orjson.dumps(args).decode()
             )
         ]
+        return self.finish_step(chat, output_tokens)
+
+    def enter_requires_action(self, chat: Chat) -> list[Event]:
+        """``EnterRequiresAction``: ``status`` then ``action_required`` naming the calls; the
+        watch gets ``action_required`` with the chat only (spec §9.3: no ``tool_calls``)."""
+        self._tx(chat)
         status = self._set_status(chat, "requires_action")
-        self._changed(chat, "action_required", chat.needs)
-        return [*committed[:-1], status, committed[-1], self._action_required(chat)]
+        self._changed(chat, "action_required")
+        return [status, self._action_required(chat)]
 
     def _action_required(self, chat: Chat) -> Event:
         return ChatStreamEvent(
@@ -549,71 +637,111 @@ class ChatStore:
         ).wire()
 
     def tool_results(self, chat: Chat, results: list[ToolResult]) -> list[Event]:
-        """``POST /tool-results``: the client's answers become a tool message and the chat
-        runs on (409 when it waits for none; 400 for a call it did not ask for)."""
+        """``POST /tool-results`` (``CompleteRequiresAction``): checked as
+        chatstate/toolresults.go does, then one tool message per result and the chat runs
+        on. 409 when the chat waits for none; 400 for a duplicate id or an ``output`` that is
+        not JSON (per result, in order), then a pending call left unanswered, then an id not
+        pending."""
         if chat.status != "requires_action":
-            raise ApiError(409, "Chat is not waiting for tool results.")
-        asked = {call.tool_call_id: call for call in chat.needs}
-        parts = []
+            raise ApiError(409, INVALID_STATE)
+        submitted: dict[str, ToolResult] = {}
         for result in results:
-            call = asked.get(result.tool_call_id)
-            if call is None:
-                raise ApiError(400, "Unknown tool call ID.", result.tool_call_id)
-            parts.append(
-                ChatMessagePart(
-                    type="tool-result",
-                    tool_call_id=call.tool_call_id,
-                    tool_name=call.tool_name,
-                    result=result.output,
-                )
-            )
-        if not parts:
-            raise ApiError(400, "At least one tool result is required.")
-        chat.needs = []
-        message = self._message(chat, "tool", parts)
-        return self._committed(
-            chat, [self.events.message(chat.id, message), self._set_status(chat, "running")]
+            call_id = result.tool_call_id
+            if call_id in submitted:
+                raise _tool_error(TOOL_RESULT_DUPLICATE, call_id)
+            if "output" not in result.model_fields_set:  # Go: an empty RawMessage
+                raise _tool_error(TOOL_RESULT_INVALID_JSON, call_id)
+            submitted[call_id] = result
+        asked = {call.tool_call_id: call for call in chat.needs}
+        for call_id in asked:
+            if call_id not in submitted:
+                raise _tool_error(TOOL_RESULT_MISSING, call_id)
+        for call_id in submitted:
+            if call_id not in asked:
+                raise _tool_error(TOOL_RESULT_UNEXPECTED, call_id)
+        return self._answer(
+            chat,
+            [(asked[r.tool_call_id], r.output, r.is_error) for r in submitted.values()],
         )
 
-    def tool_result(
-        self, chat: Chat, call_id: str, name: str, result: dict[str, Any]
+    def cancel_requires_action(self, chat: Chat) -> list[Event]:
+        """``CancelRequiresAction``, past the deadline: each pending call gets the
+        cancellation result (an error) and the chat runs on."""
+        return self._answer(chat, [(call, TOOL_CALL_CANCELLED, True) for call in chat.needs])
+
+    def _answer(
+        self, chat: Chat, answers: list[tuple[ChatActionRequiredToolCall, Any, bool]]
     ) -> list[Event]:
-        part = ChatMessagePart(
-            type="tool-result", tool_call_id=call_id, tool_name=name, result=result
-        )
-        streamed = self.events.part(chat.id, part, "tool", chat.episode)
-        self._buffer(chat).append(streamed)
+        self._tx(chat)
+        events = []
+        for call, output, is_error in answers:
+            part = ChatMessagePart(
+                type="tool-result",
+                tool_call_id=call.tool_call_id,
+                tool_name=call.tool_name,
+                result=output,
+            )
+            if is_error:
+                part.is_error = True
+            events.append(self.events.message(chat.id, self._message(chat, "tool", [part])))
+        chat.needs = []
+        events.append(self._set_status(chat, "running"))
+        return self._committed(chat, events)
+
+    def run_tools(
+        self, chat: Chat, results: list[tuple[str, str, Any, bool]]
+    ) -> tuple[list[Event], list[Event]]:
+        """A batch of tools the server runs, each ``(call id, name, result, is_error)``, in
+        the attempt recorded for the batch: (their result parts, streamed as they finish; the
+        one ``CommitStep`` of a tool message each, which ends the episode)."""
+        streamed = []
+        parts = []
+        for call_id, name, result, is_error in results:
+            part = ChatMessagePart(
+                type="tool-result", tool_call_id=call_id, tool_name=name, result=result
+            )
+            if is_error:
+                part.is_error = True
+            if self.era is not Era.A:
+                part.created_at = self._now()
+            parts.append(part)
+            streamed.append(self.events.part(chat.id, part, "tool", chat.episode))
+        self._buffer(chat).extend(streamed)
+        self._generated(chat, streamed)
         chat.buffer_done = True
-        message = self._message(chat, "tool", [part])
-        return self._committed(chat, [streamed, self.events.message(chat.id, message)])
+        self._tx(chat)
+        messages = [self.events.message(chat.id, self._message(chat, "tool", [p])) for p in parts]
+        return streamed, self._committed(chat, messages)
 
     def retry(
         self, chat: Chat, attempt: int, delay_ms: int, failure: Failure, at: datetime
     ) -> list[Event]:
+        """``RecordRetryState``: the ``retry`` notice alone; the next attempt's
+        ``preview_reset`` comes when it is recorded, after the backoff (spec §9.2)."""
+        self._tx(chat)
         event = self.events.retry(chat.id, attempt, delay_ms, failure, at)
         chat.retry_event = event
-        chat.episode.attempt += 1
-        chat.episode.seq = 0
-        self._clear_step(chat)
-        if self.era is Era.D:
-            # A new generation attempt: what the last one streamed is thrown away.
-            return [event, self.events.preview_reset(chat.id)]
+        chat.episode.retry = chat.episode.snapshot
         return [event]
 
     def fail(self, chat: Chat, failure: Failure) -> list[Event]:
+        """``FinishError``: era D's sync writes the status, then the error (spec §9.3's
+        order); eras A-C the error first."""
+        self._tx(chat)
         chat.last_error = failure
-        chat.retry_event = None
+        self._clear_retry(chat)
         self._clear_step(chat)
-        return [self.events.error(chat.id, failure), self._set_status(chat, "error")]
+        error, status = self.events.error(chat.id, failure), self._set_status(chat, "error")
+        return [status, error] if self.era is Era.D else [error, status]
 
     def finish_turn(self, chat: Chat, promote: bool = True) -> tuple[list[Event], bool]:
-        """End of a run: promote the queue head (no ``waiting`` between) or wait."""
-        chat.retry_event = None
+        """``FinishTurn``: promote the queue head (no ``waiting`` between) or wait."""
+        self._tx(chat)
+        self._clear_retry(chat)
         chat.needs = []
-        chat.episode.seq = 0
         if promote and chat.queue:
             head = chat.queue[0]
-            return self.promote(chat, head)[1], True
+            return self._promote(chat, head)[1], True
         chat.buffer_until = self._clock() + BUFFER_GRACE
         return [self._set_status(chat, "waiting")], False
 
@@ -625,8 +753,6 @@ class ChatStore:
         more, promoted = self.finish_turn(chat, promote)
         return events + more, promoted
 
-    # ------------------------------------------------------------ the stream's snapshot
-
     # ------------------------------------------------------------ replicas
 
     def restore(
@@ -636,26 +762,30 @@ class ChatStore:
         title: str,
         model_config_id: str,
         messages: list[ChatMessage],
+        versions: tuple[int, int, int, int, int],
     ) -> Chat:
-        """A chat taken over from a dead replica, rebuilt from its committed history: ids
-        continue above its last message, era D's next commit has the next history_version
-        and the next generation is a new attempt."""
+        """A chat taken over from a dead replica, rebuilt from its committed history and its
+        row's versions (snapshot, history, attempt, queue, retry): ids continue above its
+        last message, and its next transaction continues the row's numbering."""
         chat = Chat(owner_id, title, model_config_id, self._clock())
         chat.id = chat_id
         chat.messages = messages
         self._message_id = max([self._message_id, *(m.id for m in messages)])
-        chat.episode.history = 1 + len(messages)
-        chat.episode.attempt += 1
+        episode = chat.episode
+        episode.snapshot, episode.history, episode.attempt, episode.queue, episode.retry = versions
+        chat.queue_changed = episode.queue > 0
         self.chats[chat_id] = chat
         return chat
 
     def taken_over(self, chat: Chat) -> list[Event]:
-        """A chat recovered from a dead replica runs its turn again here: a new generation
-        attempt (era D: ``preview_reset``) and ``running`` again."""
+        """A chat recovered from a dead replica runs its turn again here (``Acquire``; its
+        next attempt is recorded when it calls the LLM)."""
+        self._tx(chat)
         self._clear_step(chat)
         chat.status = ""
-        reset = [self.events.preview_reset(chat.id)] if self.era is Era.D else []
-        return [*reset, self._set_status(chat, self._run_status())]
+        return [self._set_status(chat, self._run_status())]
+
+    # ------------------------------------------------------------ the stream's snapshot
 
     def snapshot(self, chat: Chat, after_id: int | None) -> list[Event]:
         """What a new stream gets first (spec section 3.5, per era)."""
@@ -670,8 +800,9 @@ class ChatStore:
         if self.era is not Era.D:
             parts = chat.parts if chat.active or retained else []
             return status + parts + messages + queue
-        # Era D relays only the episode under way: a committed step's parts are history.
-        parts = chat.parts if chat.active and not chat.buffer_done else []
+        # Era D relays only the episode under way (its attempt recorded, nothing committed
+        # since): a committed step's parts are history.
+        parts = chat.parts if chat.active and chat.episode.attempt else []
         error = []
         if chat.status == "error":
             # With no error recorded, chatd falls back to a generic one.
@@ -681,3 +812,8 @@ class ChatStore:
         # Section 8.5's order; preview_reset always, then the current episode's parts.
         reset = [events.preview_reset(chat.id)]
         return messages + queue + status + error + action + retry + reset + parts
+
+
+def _tool_error(words: tuple[str, str], call_id: str) -> ApiError:
+    message, detail = words
+    return ApiError(400, message, detail.format(id=go_quote(call_id)))

@@ -23,6 +23,9 @@ class Cluster(Deployment, Protocol):
 #: The replica's settings travel to its process in this environment variable (JSON).
 REPLICA_ENV: Final = "CHATLOAD_SIM_REPLICA"
 
+#: What chatd's tables keep (coderd/x/chatd/ARCHITECTURE.md): a chat's row with its versions,
+#: and messages with their revision (the snapshot of the transaction that last wrote them)
+#: and a soft-delete mark, so a stream loop syncs as Coder's does.
 SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS sim_replicas (
     worker_id text PRIMARY KEY, url text NOT NULL, heartbeat timestamptz NOT NULL
@@ -32,9 +35,20 @@ CREATE TABLE IF NOT EXISTS sim_chats (
     chat jsonb NOT NULL, queue_changed boolean NOT NULL DEFAULT false,
     queue jsonb NOT NULL DEFAULT '[]', last_error jsonb
 );
+ALTER TABLE sim_chats
+    ADD COLUMN IF NOT EXISTS snapshot_version bigint NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS history_version bigint NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS generation_attempt bigint NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS queue_version bigint NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS retry_state jsonb,
+    ADD COLUMN IF NOT EXISTS retry_state_version bigint NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS pending_actions jsonb;
 CREATE TABLE IF NOT EXISTS sim_messages (
     chat_id uuid NOT NULL, id bigint NOT NULL, event jsonb NOT NULL, PRIMARY KEY (chat_id, id)
 );
+ALTER TABLE sim_messages
+    ADD COLUMN IF NOT EXISTS revision bigint NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS deleted boolean NOT NULL DEFAULT false;
 """
 
 
@@ -75,6 +89,10 @@ class ReplicaCounts:
         self.chats_taken_over = 0
         #: Edits of another replica's chat that this replica's streams were refreshed for.
         self.refreshes_mirrored = 0
+        #: Relay dials this replica served, and the headers the last one carried beyond the
+        #: websocket handshake's own (spec §9.4: the session token and the source replica).
+        self.relays_served = 0
+        self.relay_headers: list[str] = []
 
-    def wire(self) -> dict[str, int]:
+    def wire(self) -> dict[str, int | list[str]]:
         return dict(vars(self))

@@ -14,10 +14,15 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from loadtest.config import Distribution
+from loadtest.protocol.constants import REQUIRES_ACTION_TIMEOUT_S
 from loadtest.protocol.models import ErrorKind
 
 #: Coder's ``chatretry.MaxAttempts``: an error that fails this many attempts is final.
 MAX_ATTEMPTS = 25
+#: The concurrent-agent gate's pools without an enterprise licence (coderd/x/chatd
+#: ARCHITECTURE.md: "up to five top-level chats and ten subagent chats at once").
+UNLICENSED_ROOT = 5
+UNLICENSED_SUBAGENTS = 10
 
 
 def _probability(description: str) -> Any:
@@ -99,8 +104,23 @@ class SimConfig(BaseModel):
     tool_steps: int = Field(
         0,
         ge=0,
-        description="tool round trips per turn: tool-call part, assistant and tool messages, "
-        "more text",
+        description="tool calls per turn (execute, one per LLM step, as Coder's llmmock): "
+        "tool-call part, assistant and tool messages, the next step; a prompt's control block "
+        "overrides it per turn",
+    )
+    tool_time_ms: Distribution = Field(
+        default_factory=lambda: Distribution(value=0),
+        description="how long a tool the server runs (execute, in the chat's workspace) takes, "
+        "in ms, as --ttft",
+        json_schema_extra={"flag": "--tool-time"},
+    )
+    subagents_per_turn: int = Field(
+        0,
+        ge=0,
+        le=16,
+        description="sub-agents each root chat's turn spawns (spawn_agent, then wait_agent for "
+        "its report) after its tool steps; a prompt's control block overrides it per turn",
+        json_schema_extra={"metavar": "N"},
     )
     workspaces: int = Field(
         0,
@@ -125,6 +145,14 @@ class SimConfig(BaseModel):
     requires_action_ratio: float = _probability(
         "era d: share of turns whose first step ends in a dynamic tool call the client must "
         "answer (requires_action, then POST /tool-results)"
+    )
+    requires_action_timeout_ms: int = Field(
+        int(REQUIRES_ACTION_TIMEOUT_S * 1000),
+        ge=1,
+        description="era d: how long a requires_action chat waits for POST /tool-results "
+        "before chatd answers its calls with cancellation results and runs on, in ms "
+        "(Coder: 5 minutes)",
+        json_schema_extra={"flag": "--requires-action-timeout", "metavar": "MS"},
     )
     partial_output_ratio: float = _probability(
         "share of failed attempts that stream some output before failing (era D then throws "
@@ -152,9 +180,21 @@ class SimConfig(BaseModel):
     agent_limit: int | None = Field(
         None,
         ge=1,
-        description="Coder's concurrent-agent gate (section 8.7): at most N turns generate at "
-        "once, deployment-wide; the rest wait queued_for_capacity, with no output",
+        description="Coder's concurrent-agent gate (section 8.7): at most N root chats' turns "
+        "generate at once, deployment-wide; the rest wait queued_for_capacity, with no output",
         json_schema_extra={"metavar": "N"},
+    )
+    subagent_limit: int | None = Field(
+        None,
+        ge=1,
+        description="the gate's sub-agent pool: at most N sub-agent chats at once (default, "
+        "with the gate on: 10)",
+        json_schema_extra={"metavar": "N"},
+    )
+    agent_gate: bool = Field(
+        False,
+        description="turn the concurrent-agent gate on with Coder's unlicensed limits: 5 root "
+        "and 10 sub-agent chats at once (--agent-limit/--subagent-limit change either)",
     )
     llm_tokens_per_s: float | None = Field(
         None,
@@ -183,3 +223,12 @@ class SimConfig(BaseModel):
         description="whether GET /api/v2/experiments lists agents (eras a/b gate chats on it)",
         json_schema_extra={"flag": None},
     )
+
+    def pool_limit(self, subagent: bool) -> int | None:
+        """The gate's limit for a pool (None: no gate). Coder's unlicensed deployment admits
+        "up to five top-level chats and ten subagent chats at once" (chatd ARCHITECTURE.md)."""
+        if not self.agent_gate and self.agent_limit is None and self.subagent_limit is None:
+            return None
+        if subagent:
+            return self.subagent_limit if self.subagent_limit is not None else UNLICENSED_SUBAGENTS
+        return self.agent_limit if self.agent_limit is not None else UNLICENSED_ROOT

@@ -17,26 +17,7 @@ INVALID_JSON = "Request body must be valid JSON."
 VALIDATION_FAILED = "Validation failed."
 FORBIDDEN = "Forbidden."
 
-# Coder's exact strings (protocol section 8.1, from the chat handlers): (message, detail).
-ARCHIVED_POST = "Cannot send messages to an archived chat."
-MODEL_NOT_FOUND = "Invalid model_config_id: model config not found or disabled."
-QUEUE_FULL = ("Message queue is full.", "Maximum {limit} messages can be queued.")
-CONTENT_REQUIRED = ("Content is required.", "Content cannot be empty.")
-BUSY_BEHAVIOR = ("Invalid busy_behavior value.", 'Must be "queue" or "interrupt".')
-NO_ORG_MODEL = (
-    "No chat model is available in this organization.",
-    "Ask an organization administrator to configure and enable a chat model.",
-)
-ARCHIVE_ACTIVE = "Cannot archive an active chat. Interrupt or wait for the chat to finish first."
-ALREADY_ARCHIVED = "Chat is already archived."
-ALREADY_UNARCHIVED = "Chat is already not archived."
-TITLE_EMPTY = "Title cannot be empty."
-TITLE_TOO_LONG = "Title must be at most 200 characters."
-NOT_INTERRUPTIBLE = "Chat is not in an interruptible state."
-INTERRUPT_ARCHIVED = "Cannot interrupt an archived chat."
-NOTHING_TO_PROMOTE = "Chat has no queued messages to promote."
-PROMOTE_ARCHIVED = "Cannot promote queued messages in an archived chat."
-BAD_AFTER_ID = "Invalid after_id parameter."
+# The chat handlers' own strings are facts both sides use: loadtest/protocol/constants.py.
 
 
 class ApiError(Exception):

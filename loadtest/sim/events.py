@@ -26,11 +26,10 @@ from loadtest.protocol.models import (
 
 Event = dict[str, Any]
 
-#: Coder's ``chatStreamBatchSize``: at most this many events go into one frame.
-BATCH_SIZE: Final = 256
-
 #: The type of a ``mark``: never sent, only counted by the stream that passes it.
 MARK: Final = "mark:"
+#: Never sent either: the frame being written ends here, so what follows starts a new one.
+FRAME_BREAK: Final = "frame:break"
 
 
 def mark(name: str) -> Event:
@@ -91,14 +90,42 @@ class Failure:
 
 
 class Episode:
-    """Era d's part numbering: which history and generation attempt a part belongs to."""
+    """A chat's versions, as chatd keeps them on its row (coderd/x/chatd/ARCHITECTURE.md,
+    "Message revisions and history version"): ``snapshot`` rises once per transaction;
+    ``history`` takes the transaction's snapshot whenever message history changes (so it
+    may skip numbers) and sends ``attempt`` back to 0; ``RecordGenerationAttempt`` raises
+    ``attempt`` before every LLM call (or tool batch), so an episode's first attempt is 1.
+    ``queue`` and ``retry`` are the snapshots of the last queue and retry-state changes; ``seq``
+    numbers the parts of the episode (``history``, ``attempt``) from 1."""
 
-    __slots__ = ("attempt", "history", "seq")
+    __slots__ = ("attempt", "history", "queue", "retry", "seq", "snapshot")
 
     def __init__(self) -> None:
-        self.history = 1
-        self.attempt = 1
+        self.snapshot = 0
+        self.history = 0
+        self.attempt = 0
+        self.queue = 0
+        self.retry = 0
         self.seq = 0
+
+    def transaction(self) -> None:
+        """A transaction began: it advances ``snapshot`` before it changes anything."""
+        self.snapshot += 1
+
+    def history_changed(self) -> None:
+        """A message was inserted or rewritten (the trigger: once per transaction)."""
+        self.history = self.snapshot
+        self.attempt = 0
+        self.seq = 0
+
+    def attempt_recorded(self) -> None:
+        self.attempt += 1
+        self.seq = 0
+
+    @property
+    def key(self) -> tuple[int, int]:
+        """The episode parts now belong to: (history_version, generation_attempt)."""
+        return self.history, self.attempt
 
 
 class Events:
@@ -194,6 +221,10 @@ class Events:
         if self.envelope:
             return ChatError(message=failure.message)
         return failure.chat_error(detail=self.era in (Era.C, Era.D))
+
+    @staticmethod
+    def frame_break() -> Event:
+        return {"type": FRAME_BREAK}
 
     def preview_reset(self, chat_id: str) -> Event:
         """Era D: drop the parts streamed so far in this episode; they will not be committed."""

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from typing import Any, Final
 
 import orjson
 
-from loadtest.sim.events import BATCH_SIZE, MARK, Event
+from loadtest.protocol.constants import BATCH_SIZE
+from loadtest.sim.events import FRAME_BREAK, MARK, Event
 
 #: A subscriber whose backlog passes HIGH items makes the generator wait until it is below
 #: LOW.
@@ -35,6 +37,7 @@ class Counts:
     rest count deliveries (each subscriber's copy)."""
 
     __slots__ = (
+        "actions_cancelled",
         "actions_required",
         "by_type",
         "bytes",
@@ -50,6 +53,9 @@ class Counts:
         "seq_gaps",
         "seq_out_of_order",
         "streams_opened",
+        "subagents_spawned",
+        "tool_calls",
+        "tool_errors",
         "tool_results",
         "turns_completed",
         "turns_failed",
@@ -68,9 +74,16 @@ class Counts:
         self.turns_interrupted = 0
         self.streams_opened = 0
         self.llm_retries = 0
-        #: Turns that stopped in requires_action, and the tool results posted to answer.
+        #: Turns that stopped in requires_action, the tool results posted to answer, and
+        #: the waits chatd ended past their deadline with cancellation results.
         self.actions_required = 0
         self.tool_results = 0
+        self.actions_cancelled = 0
+        #: Section 10: tools the server ran, by name; those whose result was an error (a
+        #: chat without a workspace); sub-agent chats spawned.
+        self.tool_calls: dict[str, int] = {}
+        self.tool_errors = 0
+        self.subagents_spawned = 0
         #: Live parts each stream received of episodes a live preview_reset then threw away.
         self.parts_discarded = 0
         #: Live preview_reset events written (not the one in each connect snapshot).
@@ -87,11 +100,12 @@ class Counts:
 
     def add(self, other: Counts) -> None:
         for name in self.__slots__:
-            if name not in ("by_type", "live_by_type"):
+            if name not in ("by_type", "live_by_type", "tool_calls"):
                 setattr(self, name, getattr(self, name) + getattr(other, name))
         for mine, theirs in (
             (self.by_type, other.by_type),
             (self.live_by_type, other.live_by_type),
+            (self.tool_calls, other.tool_calls),
         ):
             for kind, count in theirs.items():
                 mine[kind] = mine.get(kind, 0) + count
@@ -114,6 +128,10 @@ class Counts:
             "llm_retries": self.llm_retries,
             "actions_required": self.actions_required,
             "tool_results": self.tool_results,
+            "actions_cancelled": self.actions_cancelled,
+            "tool_calls": dict(self.tool_calls),
+            "tool_errors": self.tool_errors,
+            "subagents_spawned": self.subagents_spawned,
             "parts_discarded": self.parts_discarded,
             "preview_resets": self.preview_resets,
             "integrity": {name: getattr(self, name) for name in INTEGRITY},
@@ -165,6 +183,7 @@ class Subscriber:
         "closed",
         "episode_parts",
         "flush",
+        "on_close",
         "queue",
         "room",
         "snapshot_left",
@@ -189,6 +208,8 @@ class Subscriber:
         #: Whether this stream's client sees the current step whole, so compares its text:
         #: not when its snapshot replayed only part of one (eras A-C).
         self.step_known = True
+        #: Told once when the stream is gone (a stream loop then stops).
+        self.on_close: Callable[[], object] | None = None
 
     def close(self, code: int, reason: str = "", *, flush: bool = False) -> None:
         """Ask the writer to close the socket with ``code``: at once, or after sending what
@@ -222,6 +243,9 @@ class Hub:
     def unsubscribe(self, subscriber: Subscriber) -> None:
         subscriber.closed = True
         subscriber.room.set()
+        on_close, subscriber.on_close = subscriber.on_close, None
+        if on_close is not None:
+            on_close()
         subs = self.subscribers.get(subscriber.chat_id)
         if subs and subscriber in subs:
             subs.remove(subscriber)
@@ -276,6 +300,11 @@ class Hub:
             if len(subscriber.queue) > HIGH_WATER:
                 self._congested.add(chat_id)
 
+    def send(self, subscriber: Subscriber, events: list[Event]) -> None:
+        """``publish`` to one subscriber only (a stream loop of another replica's chat)."""
+        if not subscriber.closed:
+            self._deliver(subscriber.chat_id, [subscriber], _items(events))
+
     def inject(self, chat_id: str, fault: str) -> None:
         """Queue a transport fault behind what each stream of the chat already has."""
         for subscriber in self.subscribers.get(chat_id, ()):
@@ -302,8 +331,10 @@ class Hub:
 
 
 def _items(events: list[Event]) -> list[Item]:
-    """One item per event; a ``mark`` becomes a note with no data."""
+    """One item per event; a ``mark`` or a frame break becomes a note with no data."""
     return [
-        (kind, None, 0) if (kind := event["type"]).startswith(MARK) else (kind, _dumps(event), 1)
+        (kind, None, 0)
+        if (kind := event["type"]).startswith(MARK) or kind == FRAME_BREAK
+        else (kind, _dumps(event), 1)
         for event in events
     ]

@@ -48,15 +48,19 @@ async def stream_chat(
     api_key: str,
     model: str,
     messages: list[dict[str, Any]],
+    tools: list[dict[str, Any]] | None = None,
 ) -> AsyncIterator[tuple[str, Any]]:
-    """Yield ``("text", str)``, ``("tool", delta)`` and ``("usage", dict)``; raise LLMError."""
+    """Yield ``("text", str)``, ``("tool", delta)`` and ``("usage", dict)``; raise LLMError.
+    ``tools``: the function tools the request offers (chatd offers its agent tools)."""
     url = base_url.rstrip("/") + "/chat/completions"
-    body = {
+    body: dict[str, Any] = {
         "model": model,
         "messages": messages,
         "stream": True,
         "stream_options": {"include_usage": True},
     }
+    if tools:
+        body["tools"] = tools
     headers = {"Authorization": f"Bearer {api_key}", "Accept": "text/event-stream"}
     done = False
     try:

@@ -1,4 +1,16 @@
-"""A chat another replica runs, as this replica's streams see it: database, pubsub and relay, in order."""
+"""A stream here of a chat another replica runs: Coder's stream loop, fed by the database, pubsub and relay.
+
+As coderd/x/chatd/ARCHITECTURE.md describes it ("Stream loop", "Relay mechanism"; spec §9.4):
+one loop per client stream, handling one operation at a time. ``Sync``, on each pubsub notify
+(a hint only) and every ``POLL_S``, reads the chat's row and changed messages from the
+database and emits, in order: messages, the queue, the status, the error, ``action_required``,
+``retry``, then ``preview_reset`` when the history or a non-zero generation attempt changed; it
+then points the relay at the chat's worker and episode. ``Part``, for each relayed part,
+passes it on only if it is of the episode the last Sync saw and its ``seq`` is the last + 1.
+Commit order comes from the database: a step's parts come before the message that ends it
+because the worker relays them before it commits, and the loop reads that message only after
+the commit's notify.
+"""
 
 from __future__ import annotations
 
@@ -6,32 +18,34 @@ import asyncio
 import contextlib
 import logging
 import random
-import time
-from collections import deque
 from typing import Any, Final, Protocol
 
 import orjson
 
-from loadtest.protocol.notify import ChatStreamNotifyMessage, stream_channel
+from loadtest.protocol.constants import READ_LIMIT_BYTES, RELAY_PATH, RELAY_SOURCE_HEADER
+from loadtest.protocol.constants import SESSION_TOKEN_HEADER as TOKEN_HEADER
+from loadtest.protocol.notify import stream_channel
 from loadtest.pubsub.bus import Pubsub
-from loadtest.sim.chats import ACTIVE
 from loadtest.sim.cluster_config import Cluster, ReplicaCounts, ReplicaSettings
-from loadtest.sim.events import MARK, Event, mark
-from loadtest.sim.hub import Hub, Subscriber
-from loadtest.sim.relay import COMMIT, HELLO, RELAY_SOURCE_HEADER
+from loadtest.sim.events import Event, mark
+from loadtest.sim.hub import Subscriber
 
 log = logging.getLogger("chatload.sim")
 
-#: How long a stream on another replica waits for a message's relayed commit mark before it
-#: emits the message anyway (the relay may be gone with its replica).
-COMMIT_WAIT_S: Final = 1.0
-#: How long a first stream waits for the relay's hello, and for the database to hold what
-#: the hello says was committed.
-HELLO_WAIT_S: Final = 2.0
+#: How often a loop syncs without a notify (Coder's sync poller: every 10 s).
+POLL_S: Final = 10.0
+#: The relay's redial backoff while its worker does not answer (s).
+REDIAL_S: Final = (0.1, 1.0)
+
+_ROW = (
+    "SELECT status, worker_id, snapshot_version, history_version, generation_attempt, "
+    "queue_version, queue, last_error, retry_state, retry_state_version, pending_actions "
+    "FROM sim_chats WHERE id = %s"
+)
 
 
 class Host(Protocol):
-    """What a mirror needs of its replica (``replica.Replica``)."""
+    """What a stream loop needs of its replica (``replica.Replica``)."""
 
     settings: ReplicaSettings
     tally: ReplicaCounts
@@ -39,276 +53,210 @@ class Host(Protocol):
     pubsub: Pubsub | None
     sim: Cluster
     worker_id: str
-    mirrors: dict[str, Mirror]
 
     async def query(self, sql: str, params: tuple[Any, ...] = ...) -> list[tuple[Any, ...]]: ...
 
     async def worker_url(self, worker_id: str) -> str | None: ...
 
-    async def history(self, chat_id: str, after_id: int = ...) -> list[tuple[int, Event]]: ...
+    def loop_closed(self, loop: StreamLoop) -> None: ...
 
 
-class Mirror:
-    """A chat another replica runs, as streams on this replica see it: durable events from
-    the database and pubsub, parts from the relay, merged in the worker's order."""
+class StreamLoop:
+    """One stream of a chat another replica runs."""
 
-    def __init__(self, replica: Host, chat_id: str, credentials: dict[str, str]) -> None:
+    def __init__(self, replica: Host, chat_id: str, token: str, after_id: int | None) -> None:
         self.replica = replica
         self.chat_id = chat_id
-        self.credentials = credentials
-        self.hub: Hub = replica.sim.hub
+        self.token = token
+        self.after_id = after_id
         self.events = replica.sim.store.events
-        self.last_id = 0
-        self.worker: str | None = None
-        #: Durable events in notify order: ("message", id, [event]), ("event", 0, [event]) or
-        #: ("refresh", newest id, [history_reset, *history]).
-        self.durable: deque[tuple[str, int, list[Event]]] = deque()
-        #: Relay items in the worker's order: events, and (COMMIT, id).
-        self.relayed: deque[Event] = deque()
-        #: The highest message id whose commit mark the relay passed (or that preceded it).
-        self.committed = 0
-        #: The highest message id this mirror's streams have been sent.
-        self.emitted = 0
-        self.relay_task: asyncio.Task[None] | None = None
-        #: "connecting", "up", or "down" (its worker gone: messages go without commit marks).
-        self.relay_state = "down"
-        self.waiting_since: float | None = None
-        #: The step under way as this mirror's streams were sent it: its text deltas and
-        #: their seqs (its commit is compared with them, as a client does).
-        self.text: list[str] = []
-        self.seqs: set[int] = set()
-        self._listening = False
-        self._wake = asyncio.Event()
-        self._pump_task: asyncio.Task[None] | None = None
-        self._notifies: deque[bytes] = deque()
-        self._ready = False
-        #: Set once the first stream has its snapshot: from then on the mirror emits.
-        self._live = False
-        #: The first stream's snapshot waits for the relay's hello (newest id, parts).
-        self._hello: asyncio.Future[tuple[int, list[Event]]] | None = None
-        #: Streams reading their snapshot now: the mirror stays for them.
-        self._attaching = 0
-        #: The last status sent to this mirror's streams.
+        self.subscriber: Subscriber | None = None
+        # The loop's local state (ARCHITECTURE.md "Local stream state"), null at first.
+        self.snapshot = 0
+        self.history = 0
+        self.queue_version = 0
+        self.retry_version = 0
         self.status = ""
-        #: What the streams were sent of the episode under way (a late stream gets it too).
-        self.episode: list[Event] = []
+        self.worker = ""
+        self.attempt = 0
+        self.last_seq = 0
+        self.error_history = 0
+        self.action_history = 0
+        #: Message id -> the revision this stream was sent.
+        self.known: dict[int, int] = {}
+        self.inbox: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._listening = False
+        # The relay: its worker, the episode wanted, and the control messages to write.
+        self._relay_worker = ""
+        self._relay_task: asyncio.Task[None] | None = None
+        self._wanted: tuple[int, int] | None = None
+        self._controls: asyncio.Queue[tuple[int, int]] = asyncio.Queue()
+        #: With relay faults on, the last accepted part waits for the next one: only a part
+        #: another of its episode follows may be broken, so a client can see each break.
+        self._held: Event | None = None
+        #: The step's text as this stream was sent it (deduplicated by seq, as a client does).
+        self._text: list[str] = []
+        self._seqs: set[int] = set()
 
-    async def start(self) -> None:
+    # ------------------------------------------------------------ life
+
+    async def open(self) -> Subscriber:
+        """Listen, sync from nothing (the snapshot), then subscribe: the snapshot and the
+        subscription are one step (no await between)."""
         replica = self.replica
         assert replica.pubsub is not None
         await replica.pubsub.subscribe(stream_channel(self.chat_id), self._notified)
         self._listening = True
-        self._pump_task = asyncio.create_task(self._pump())
-
-    def _notified(self, _channel: str, payload: bytes) -> None:
-        if self._ready:
-            self._notifies.append(payload)
-            self._wake.set()
-
-    async def subscribe(self, after_id: int | None) -> Subscriber:
-        """A new stream here (§8.5's snapshot order). The first one's snapshot is read from
-        the database; a later one's is what this mirror has sent its streams so far, plus
-        the parts of the episode under way, so it lines up with what follows live."""
-        # Notifies from now on are kept: what they announce may postdate the reads below.
-        self._ready = True
-        self._attaching += 1
-        try:
-            return await self._attach(after_id)
-        finally:
-            self._attaching -= 1
-
-    async def _attach(self, after_id: int | None) -> Subscriber:
-        replica, events, chat_id = self.replica, self.events, self.chat_id
-        rows = await replica.query(
-            "SELECT status, worker_id, queue_changed, queue, last_error FROM sim_chats "
-            "WHERE id = %s",
-            (chat_id,),
-        )
-        status, worker, queue_changed, queue, last_error = rows[0]
-        buffered: list[Event] = []
-        relayed_from: int | None = None
-        if not self._live:
-            # The first stream's history ends where the relay starts: what the worker
-            # committed before then is history (its parts were never relayed), what it
-            # streams after is live. So the relay's hello comes before the history is read.
-            hello = self._hello = asyncio.get_running_loop().create_future()
-            self._relay_to(worker)
-            try:
-                relayed_from, buffered = await asyncio.wait_for(hello, timeout=HELLO_WAIT_S)
-                await self._history_reaches(relayed_from)
-            except TimeoutError:
-                pass  # its worker is gone: the next one's hello goes to the relayed items
-            finally:
-                self._hello = None
-        messages = await replica.history(chat_id)
-        # No await from here on: the snapshot and the subscription are one step.
-        local = replica.sim.store.chats.get(chat_id)
+        snapshot = await self._sync(bootstrap=True)
+        store, hub = replica.sim.store, replica.sim.hub
+        local = store.chats.get(self.chat_id)
         if local is not None:  # taken over by this replica meanwhile: an ordinary stream
-            history = replica.sim.store.snapshot(local, after_id)
-            return self.hub.subscribe(chat_id, history, whole=True)
-        if not self._live:
-            newest = max((row[0] for row in messages), default=0)
-            if relayed_from is not None:
-                # What came after the hello is live (its parts follow in the relay).
-                newest = min(newest, relayed_from)
-                self.committed = relayed_from
-            else:
-                self.committed = newest
-            self.last_id = self.emitted = newest
-            self.status = status
-            self._new_step()
-            for part in buffered:
-                self._send_to_nobody(part)
-        else:
-            status = self.status
-        snapshot: list[Event] = [
-            row[1]
-            for row in messages
-            if row[0] <= self.emitted and (after_id is None or row[0] > after_id)
-        ]
-        if queue_changed:
-            snapshot.append(self._queue_update(queue))
-        snapshot.append(events.status(chat_id, status))
-        if status == "error" and last_error:
-            text = last_error.get("message", "")
-            snapshot.append(self._error(None if self.replica.settings.legacy else last_error, text))
-        snapshot.append(events.preview_reset(chat_id))
-        snapshot.extend(self.episode)
-        subscriber = self.hub.subscribe(chat_id, snapshot, whole=True)
-        self._live = True
-        self._wake.set()
-        return subscriber
+            await self.close()
+            return hub.subscribe(self.chat_id, store.snapshot(local, self.after_id), whole=True)
+        self.subscriber = hub.subscribe(self.chat_id, snapshot, whole=True)
+        self.subscriber.on_close = self._gone
+        self._task = asyncio.create_task(self._run())
+        return self.subscriber
 
-    async def _history_reaches(self, message_id: int) -> None:
-        """Wait (bounded) until the worker's writes reach ``message_id`` in the database."""
-        deadline = time.monotonic() + HELLO_WAIT_S
-        while time.monotonic() < deadline:
-            rows = await self.replica.query(
-                "SELECT coalesce(max(id), 0) FROM sim_messages WHERE chat_id = %s",
-                (self.chat_id,),
-            )
-            if rows[0][0] >= message_id:
-                return
-            await asyncio.sleep(0.01)
+    def _notified(self, _channel: str, _payload: bytes) -> None:
+        self.inbox.put_nowait(("sync", None))
 
-    def _send_to_nobody(self, part: Event) -> None:
-        """A part of the episode under way, kept for the snapshot of the streams to come."""
-        self.episode.append(part)
-        self._add_text(part["message_part"])
+    def _gone(self) -> None:
+        self.inbox.put_nowait(("stop", None))
 
-    def _relay_to(self, worker: str) -> None:
-        if self.worker == worker and self.relay_task is not None and not self.relay_task.done():
-            return
-        self.worker = worker
-        if self.relay_task is not None:
-            self.relay_task.cancel()
-        self.relay_state = "connecting"
-        self.relay_task = asyncio.create_task(self._relay(worker))
+    async def close(self) -> None:
+        """Stop syncing and relaying; the subscriber stays with this replica's hub."""
+        if self._relay_task is not None:
+            self._relay_task.cancel()
+        if self._task is not None and self._task is not asyncio.current_task():
+            self._task.cancel()
+        if self._listening and self.replica.pubsub is not None:
+            self._listening = False
+            with contextlib.suppress(Exception):
+                await self.replica.pubsub.unsubscribe(stream_channel(self.chat_id), self._notified)
+        self.replica.loop_closed(self)
 
-    async def _relay(self, worker: str) -> None:
-        """The worker's parts, in its order, until it closes or dies."""
-        from websockets.asyncio.client import connect as ws_connect
+    async def handover(self) -> None:
+        """This replica took the chat over: one last sync, then its own events follow."""
+        if self._task is not None:
+            self._task.cancel()
+        with contextlib.suppress(Exception):
+            self._emit(await self._sync())
+        self._flush_held()
+        await self.close()
 
-        url = await self.replica.worker_url(worker)
-        if url is None:
-            return
-        path = self.replica.sim.paths.stream(self.chat_id) + "/parts"
-        target = url.replace("http://", "ws://", 1) + path
-        headers = {**self.credentials, RELAY_SOURCE_HEADER: self.replica.worker_id}
+    async def _run(self) -> None:
         try:
-            async with ws_connect(
-                target,
-                additional_headers=headers,
-                open_timeout=5,
-                compression=None,
-                max_size=None,
-            ) as ws:
-                self.relay_state = "up"
-                async for frame in ws:
-                    for item in orjson.loads(frame):
-                        if item["type"] == HELLO and self._hello is not None:
-                            # The first stream's snapshot is waiting for this.
-                            hello, self._hello = self._hello, None
-                            if not hello.done():
-                                hello.set_result((item["last_message_id"], item["parts"]))
-                        elif item["type"] == HELLO:
-                            # A relay to a new worker (a takeover): messages up to its newest,
-                            # then, as in a snapshot, preview_reset and the episode it is on.
-                            self.relayed.append({"type": COMMIT, "id": item["last_message_id"]})
-                            self.relayed.append(self.events.preview_reset(self.chat_id))
-                            self.relayed.extend(item["parts"])
-                        else:
-                            self.relayed.append(item)
-                    self._wake.set()
-        except Exception as exc:  # the worker is gone: a status notify names the next one
-            log.info("relay of chat %s from %s ended: %s", self.chat_id, worker, exc)
+            while True:
+                try:
+                    op, arg = await asyncio.wait_for(self.inbox.get(), POLL_S)
+                except TimeoutError:
+                    op, arg = "sync", None
+                if op == "stop" or self.subscriber is None or self.subscriber.closed:
+                    break
+                try:
+                    if op == "sync":
+                        self._emit(await self._sync())
+                    elif op == "part":
+                        self._part(arg)
+                    elif op == "relay_down":
+                        self._flush_held()
+                except Exception:
+                    log.exception("stream loop of chat %s", self.chat_id)
         finally:
-            if self.relay_task is asyncio.current_task():
-                self.relay_state = "down"
-            self._wake.set()
-
-    async def _pump(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=COMMIT_WAIT_S / 4)
-            self._wake.clear()
-            if not self._live:
-                continue  # the first stream's snapshot is being read
-            try:
-                await self._take_notifies()
-                self._emit()
-            except Exception:
-                log.exception("mirror of chat %s", self.chat_id)
-            if not self.hub.subscribers.get(self.chat_id) and not self._attaching:
+            if self._task is asyncio.current_task():
+                self._task = None
                 await self.close()
-                return
 
-    async def _take_notifies(self) -> None:
+    # ------------------------------------------------------------ Sync
+
+    async def _sync(self, bootstrap: bool = False) -> list[Event]:
+        """Read the chat's state; the events that bring this stream up to it."""
         replica, events, chat_id = self.replica, self.events, self.chat_id
-        legacy = replica.settings.legacy
-        while self._notifies:
-            try:
-                notify = ChatStreamNotifyMessage.decode(self._notifies.popleft())
-            except ValueError as exc:
-                log.warning("chat %s: bad notify: %s", chat_id, exc)
-                continue
-            if notify.full_refresh:
-                # An edit: the whole history again, after a history_reset (§8.5).
-                rows = await replica.history(chat_id)
-                newest = max((row[0] for row in rows), default=0)
-                reset = events.history_reset(chat_id)
-                replica.tally.refreshes_mirrored += 1
-                self.durable.append(("refresh", newest, [reset, *(row[1] for row in rows)]))
-                self.last_id = max(self.last_id, newest)
-            elif notify.after_message_id:
-                for message_id, event in await replica.history(chat_id, self.last_id):
-                    self.durable.append(("message", message_id, [event]))
-                    self.last_id = message_id
-            if notify.status:
-                self.durable.append(("event", 0, [events.status(chat_id, notify.status)]))
-                if notify.status in ACTIVE and notify.worker_id:
-                    self._relay_to(notify.worker_id)
-            if notify.retry is not None:
-                retry = {"type": "retry", "chat_id": chat_id, "retry": notify.retry.wire()}
-                self.durable.append(("event", 0, [retry]))
-            structured = notify.error_payload if not legacy else None
-            if structured is not None or notify.error:
-                # A legacy replica reads only the text, and a legacy replica's notify has
-                # only the text.
-                error = self._error(
-                    structured.wire() if structured is not None else None, notify.error
-                )
-                self.durable.append(("event", 0, [error]))
-            if notify.queue_update:
-                found = await replica.query("SELECT queue FROM sim_chats WHERE id = %s", (chat_id,))
-                queue = found[0][0] if found else []
-                self.durable.append(("event", 0, [self._queue_update(queue)]))
+        rows = await replica.query(_ROW, (chat_id,))
+        if not rows:
+            return []
+        (
+            status,
+            worker,
+            snapshot,
+            history,
+            attempt,
+            queue_version,
+            queue,
+            last_error,
+            retry_state,
+            retry_version,
+            pending,
+        ) = rows[0]
+        if snapshot <= self.snapshot:
+            return []
+        out: list[Event] = []
+        if history > self.history:
+            out += await self._messages(history, bootstrap)
+        if queue_version > self.queue_version:
+            out.append(self._queue_update(queue or []))
+        if status != self.status:
+            out.append(events.status(chat_id, status))
+        if status == "error" and history > self.error_history:
+            self.error_history = history
+            out.append(self._error(last_error or {}))
+        if status == "requires_action" and history > self.action_history:
+            self.action_history = history
+            calls = {"tool_calls": pending or []}
+            out.append({"type": "action_required", "chat_id": chat_id, "action_required": calls})
+        if retry_version > self.retry_version and retry_state:
+            out.append({"type": "retry", "chat_id": chat_id, "retry": retry_state})
+        if history != self.history or (attempt != self.attempt and attempt != 0):
+            self.last_seq = 0
+            out.append(events.preview_reset(chat_id))
+        self.snapshot, self.history, self.attempt = snapshot, history, attempt
+        self.queue_version, self.retry_version = queue_version, retry_version
+        self.status, self.worker = status, worker
+        if worker:
+            # Connected while the chat has a worker; an episode selected once its attempt
+            # is recorded (ARCHITECTURE.md "Relay behavior").
+            self._relay_to(worker, (history, attempt) if attempt > 0 else None)
+        return out
 
-    def _error(self, structured: dict[str, Any] | None, text: str) -> Event:
-        """An ``error`` event: the structured ChatError, or only the legacy text, which a
-        client sees as a generic error (the seed's form, kind added)."""
-        error = structured if structured is not None else {"message": text, "kind": "generic"}
-        return {"type": "error", "chat_id": self.chat_id, "error": error}
+    async def _messages(self, history: int, bootstrap: bool) -> list[Event]:
+        """Messages whose revision is newer than this stream has; all of them again after a
+        ``history_reset`` when one it had was deleted (an edit)."""
+        replica, chat_id = self.replica, self.chat_id
+        changed = await replica.query(
+            "SELECT id, event, deleted, revision FROM sim_messages WHERE chat_id = %s "
+            "AND revision > %s AND revision <= %s ORDER BY id",
+            (chat_id, self.history, history),
+        )
+        out: list[Event] = []
+        if not bootstrap and any(row[2] and row[0] in self.known for row in changed):
+            current = await replica.query(
+                "SELECT id, event, revision FROM sim_messages WHERE chat_id = %s "
+                "AND NOT deleted AND revision <= %s ORDER BY id",
+                (chat_id, history),
+            )
+            replica.tally.refreshes_mirrored += 1
+            self.known = {row[0]: row[2] for row in current}
+            return [self.events.history_reset(chat_id), *(row[1] for row in current)]
+        for message_id, event, deleted, revision in changed:
+            if deleted:
+                self.known.pop(message_id, None)
+                continue
+            if self.known.get(message_id, 0) >= revision:
+                continue
+            self.known[message_id] = revision
+            if bootstrap and self.after_id is not None and message_id <= self.after_id:
+                continue
+            out.append(event)
+        return out
+
+    def _error(self, stored: dict[str, Any]) -> Event:
+        """The chat's ``last_error`` as an ``error`` event: a replica of the previous version
+        (or an error one wrote) knows only its text, which a client reads as generic."""
+        if self.replica.settings.legacy or "kind" not in stored:
+            stored = {"message": stored.get("message", ""), "kind": "generic"}
+        return {"type": "error", "chat_id": self.chat_id, "error": stored}
 
     def _queue_update(self, queue: list[Any]) -> Event:
         """The whole queue as read back (an empty one omits the key, as Go's omitempty)."""
@@ -317,137 +265,157 @@ class Mirror:
             event["queued_messages"] = queue
         return event
 
-    def _emit(self) -> None:
-        """Relayed parts as they come; a message once the relay passed its commit mark (or
-        the relay is gone, or it waited ``COMMIT_WAIT_S``); other durable events in order."""
-        relayed = self.relayed
+    # ------------------------------------------------------------ Part
+
+    def _part(self, part: Event) -> None:
+        body = part.get("message_part") or {}
+        episode = (body.get("history_version"), body.get("generation_attempt"))
+        if episode != (self.history, self.attempt) or body.get("seq") != self.last_seq + 1:
+            return  # of another episode, or out of sequence: rejected
+        self.last_seq = body["seq"]
+        if not self._faulty():
+            self._send([part])
+            return
+        held, self._held = self._held, part
+        if held is not None:
+            self._send(self._broken(held))
+
+    def _faulty(self) -> bool:
         settings = self.replica.settings
-        # With relay faults on, a part waits for the next item: only a part followed by
-        # another of its episode may be broken (so a client can see each break).
-        hold = bool(settings.relay_drop_rate or settings.relay_duplicate_rate)
-        while True:
-            if relayed and relayed[0]["type"] != COMMIT:
-                if hold and len(relayed) == 1 and self.relay_state == "up":
-                    return
-                self._emit_relayed(relayed.popleft())
-                continue
-            if relayed:  # a commit mark: the messages up to it go first
-                upto = relayed[0]["id"]
-                self.committed = max(self.committed, upto)
-                if self.emitted >= upto:
-                    relayed.popleft()
-                    continue
-                if self._emit_durable(force=False):
-                    continue
-                return
-            if not self._emit_durable(force=self.relay_state == "down"):
-                return
+        return bool(settings.relay_drop_rate or settings.relay_duplicate_rate)
 
-    def _emit_relayed(self, item: Event) -> None:
-        """A part (or integrity mark, or preview_reset) from the worker, with the relay
-        faults this replica plays on text parts that are not their episode's last."""
+    def _broken(self, part: Event) -> list[Event]:
+        """A text part with this replica's relay faults played (never a step's last part)."""
         settings, tally, rng = self.replica.settings, self.replica.tally, self.replica.rng
-        out = [item]
-        if item["type"] == "message_part" and _is_text(item) and self._more_of_episode(item):
-            if settings.relay_drop_rate and rng.random() < settings.relay_drop_rate:
-                tally.relay_parts_dropped += 1
-                out = [mark("seq_gaps")]
-            elif settings.relay_duplicate_rate and rng.random() < settings.relay_duplicate_rate:
-                tally.relay_parts_duplicated += 1
-                out = [item, item, mark("seq_duplicates")]  # the client drops the copy
-        self._send(out)
+        if (part["message_part"].get("part") or {}).get("type") != "text":
+            return [part]
+        if settings.relay_drop_rate and rng.random() < settings.relay_drop_rate:
+            tally.relay_parts_dropped += 1
+            return [mark("seq_gaps")]
+        if settings.relay_duplicate_rate and rng.random() < settings.relay_duplicate_rate:
+            tally.relay_parts_duplicated += 1
+            return [part, part, mark("seq_duplicates")]  # the client drops the copy
+        return [part]
 
-    def _send(self, out: list[Event]) -> None:
-        """To this mirror's streams, remembering the episode under way for late ones, and
-        what its text added up to: a step committed with other text gets a mark."""
+    def _flush_held(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            self._send([held])
+
+    # ------------------------------------------------------------ to the client
+
+    def _emit(self, events: list[Event]) -> None:
+        if events:
+            self._flush_held()  # the episode's last part, before what follows it
+            self._send(events)
+
+    def _send(self, events: list[Event]) -> None:
+        """To this loop's stream, with a mark where the text it was sent for a step differs
+        from the step's committed message (what its client will find)."""
         sent: list[Event] = []
-        for event in out:
+        for event in events:
             kind = event["type"]
             if kind == "message":
                 if event["message"].get("role") == "assistant" and self._text_differs(event):
                     sent.append(mark("content_mismatches"))
-                self._new_step()
-            elif kind == "preview_reset" or kind == "history_reset":
-                self._new_step()
+                self._text, self._seqs = [], set()
+            elif kind in ("preview_reset", "history_reset"):
+                self._text, self._seqs = [], set()
             elif kind == "message_part":
-                self.episode.append(event)
                 self._add_text(event["message_part"])
-            elif kind.startswith(MARK):
-                self.episode.append(event)
-            elif kind == "status":
-                self.status = event["status"]["status"]
             sent.append(event)
-        self.hub.publish(self.chat_id, sent)
-
-    def _new_step(self) -> None:
-        self.episode, self.text, self.seqs = [], [], set()
+        if self.subscriber is not None:
+            self.replica.sim.hub.send(self.subscriber, sent)
 
     def _add_text(self, part: Event) -> None:
-        """A delta as a client adds it up: era D drops a seq it already has."""
         seq = part.get("seq")
-        if seq is not None:
-            if seq in self.seqs:
+        if type(seq) is int:
+            if seq in self._seqs:
                 return
-            self.seqs.add(seq)
+            self._seqs.add(seq)
         text = (part.get("part") or {}).get("text")
         if isinstance(text, str):
-            self.text.append(text)
+            self._text.append(text)
 
     def _text_differs(self, message: Event) -> bool:
+        """Whether the step's text as sent differs from its commit: a preview cut short (the
+        commit's Sync overtook the relay, and the loop rejects the episode's later parts)
+        is a prefix of it, not a difference."""
         committed = "".join(
             p["text"]
             for p in message["message"].get("content") or ()
             if isinstance(p.get("text"), str)
         )
-        return "".join(self.text) != committed
+        return not committed.startswith("".join(self._text))
 
-    def _emit_durable(self, force: bool) -> bool:
-        """The head of the durable queue, if it may go now; whether one went."""
-        if not self.durable:
-            return False
-        kind, message_id, events = self.durable[0]
-        if kind == "message" and message_id > self.committed and not force:
-            now = time.monotonic()
-            if self.waiting_since is None:
-                self.waiting_since = now
-            if now - self.waiting_since < COMMIT_WAIT_S:
-                return False
-        self.waiting_since = None
-        self.durable.popleft()
-        if kind in ("message", "refresh"):
-            self.emitted = max(self.emitted, message_id)
-        self._send(events)
-        return True
+    # ------------------------------------------------------------ the relay
 
-    def _more_of_episode(self, part: Event) -> bool:
-        """Whether another part of the same episode follows this one in the relay (a fault
-        never takes a step's last part, so a client can see each)."""
-        if not self.relayed:
-            return False
-        after = self.relayed[0]
-        if after["type"] != "message_part":
-            return False
-        a, b = part["message_part"], after["message_part"]
-        return bool(
-            a.get("history_version") == b.get("history_version")
-            and a.get("generation_attempt") == b.get("generation_attempt")
-        )
+    def _relay_to(self, worker: str, episode: tuple[int, int] | None) -> None:
+        """Point the relay at ``worker`` and, when given, its ``episode``: a new connection
+        only for a new worker; a control message over the same one for a new episode."""
+        task = self._relay_task
+        if worker != self._relay_worker or task is None or task.done():
+            if task is not None:
+                task.cancel()
+            self._relay_worker = worker
+            self._wanted = episode
+            self._controls = asyncio.Queue()
+            self._relay_task = asyncio.create_task(self._relay(worker))
+        elif episode is not None and episode != self._wanted:
+            self._wanted = episode
+            self._controls.put_nowait(episode)
 
-    async def close(self) -> None:
-        """Stop following the chat; its streams stay subscribed to this replica's hub."""
-        replica = self.replica
-        if replica.mirrors.get(self.chat_id) is self:
-            del replica.mirrors[self.chat_id]
-        if self.relay_task is not None:
-            self.relay_task.cancel()
-        if self._pump_task is not None and self._pump_task is not asyncio.current_task():
-            self._pump_task.cancel()
-        if self._listening and replica.pubsub is not None:
-            self._listening = False
-            with contextlib.suppress(Exception):
-                await replica.pubsub.unsubscribe(stream_channel(self.chat_id), self._notified)
+    async def _relay(self, worker: str) -> None:
+        """The worker's parts of the wanted episode, until it closes or the loop moves on;
+        redialled while the worker is still the chat's."""
+        delay = REDIAL_S[0]
+        url = await self.replica.worker_url(worker)
+        while url is not None:
+            try:
+                await self._relay_once(url)
+                delay = REDIAL_S[0]
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the worker is gone or refused: a notify names the next
+                log.info("relay of chat %s from %s: %s", self.chat_id, worker, exc)
+            self.inbox.put_nowait(("relay_down", None))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, REDIAL_S[1])
+
+    async def _relay_once(self, url: str) -> None:
+        from websockets.asyncio.client import connect as ws_connect
+
+        path = self.replica.sim.paths.chat(self.chat_id) + RELAY_PATH
+        target = url.replace("http://", "ws://", 1) + path
+        # Only these two (enterprise relay dialer): the stream's token, and who is asking.
+        headers = {TOKEN_HEADER: self.token, RELAY_SOURCE_HEADER: self.replica.worker_id}
+        async with ws_connect(
+            target,
+            additional_headers=headers,
+            open_timeout=5,
+            compression=None,
+            max_size=READ_LIMIT_BYTES,
+        ) as ws:
+            while not self._controls.empty():  # the latest episode covers them
+                self._controls.get_nowait()
+            wanted = self._wanted
+            if wanted is not None:
+                await ws.send(_control(wanted))
+
+            async def write() -> None:
+                while True:
+                    await ws.send(_control(await self._controls.get()))
+
+            writer = asyncio.create_task(write())
+            try:
+                async for frame in ws:
+                    for item in orjson.loads(frame):
+                        if item.get("type") == "message_part":
+                            self.inbox.put_nowait(("part", item))
+            finally:
+                writer.cancel()
 
 
-def _is_text(event: Event) -> bool:
-    part = event["message_part"].get("part") or {}
-    return part.get("type") == "text"
+def _control(episode: tuple[int, int]) -> str:
+    history, attempt = episode
+    return orjson.dumps({"history_version": history, "generation_attempt": attempt}).decode()

@@ -9,6 +9,8 @@ import random
 from dataclasses import dataclass
 from typing import Final
 
+from loadtest.mockllm.coder_tools import EXECUTE, SPAWN_AGENT, WAIT_AGENT
+from loadtest.mockllm.control import Control
 from loadtest.sim.chaterror import failure
 from loadtest.sim.config import MAX_ATTEMPTS, SimConfig
 from loadtest.sim.events import Failure
@@ -33,9 +35,11 @@ def retry_delay_s(attempt: int, retry_after_s: float = 0.0) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """One LLM step: optional tool round trip first, then reasoning and text deltas."""
+    """One LLM step: reasoning and text deltas, then the tool call it ends in, if any (the
+    turn's last step calls none: section 10.4)."""
 
-    tool: bool
+    #: The tool this step calls (``execute``, ``spawn_agent``, ``wait_agent``), or None.
+    call: str | None
     reasoning: tuple[str, ...]
     text: tuple[str, ...]
     #: Seconds before each delta (reasoning first, then text).
@@ -72,13 +76,51 @@ def _chunks(rng: random.Random, count: int, size: int) -> tuple[str, ...]:
     return tuple(CORPUS[offset : offset + size] for offset in offsets)
 
 
-def plan(config: SimConfig, rng: random.Random, provider: str) -> TurnPlan:
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """What one turn does with tools: ``tools`` calls of ``tool``, then ``subagents`` times
+    ``spawn_agent`` and ``wait_agent`` (as chatload's mock LLM, ``mockllm/plan.py``)."""
+
+    tools: int
+    tool: str
+    command: str
+    subagents: int
+    #: Tool calls each sub-agent's own turn makes (None: the server's ``tool_steps``).
+    subagent_tools: int | None
+
+    @classmethod
+    def of(cls, config: SimConfig, control: Control | None, root: bool) -> Shape:
+        """The server's settings, overridden key by key by the prompt's control block; a
+        sub-agent spawns none (depth 1, section 10.3)."""
+        control = control or Control()
+        tools = control.tool_calls_this_turn
+        subagents = control.subagents_this_turn
+        return cls(
+            tools=config.tool_steps if tools is None else tools,
+            tool=control.tool or EXECUTE,
+            command=control.command or "echo chatload",
+            subagents=(config.subagents_per_turn if subagents is None else subagents)
+            if root
+            else 0,
+            subagent_tools=control.subagent_tool_calls,
+        )
+
+    @property
+    def calls(self) -> list[str]:
+        """The tool each step calls, in order (the last step, with no call, not listed)."""
+        return [self.tool] * self.tools + [SPAWN_AGENT, WAIT_AGENT] * self.subagents
+
+
+def plan(
+    config: SimConfig, rng: random.Random, provider: str, shape: Shape | None = None
+) -> TurnPlan:
+    calls: list[str | None] = [*(shape.calls if shape else [EXECUTE] * config.tool_steps), None]
     steps = []
-    for index in range(config.tool_steps + 1):
+    for index, call in enumerate(calls):
         reasoning = _chunks(rng, config.reasoning_parts if index == 0 else 0, config.part_chars)
         text = _chunks(rng, config.parts_per_turn, config.part_chars)
         gaps = config.part_gap_ms.samples(rng, len(reasoning) + len(text), scale=0.001)
-        steps.append(Step(index > 0, reasoning, text, gaps))
+        steps.append(Step(call, reasoning, text, gaps))
     failed, hit = 0, None
     if config.error_rate and rng.random() < config.error_rate:
         hit = failure(config.error_kind, provider)

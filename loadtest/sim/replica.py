@@ -1,19 +1,19 @@
 """One replica of a simulated Coder cluster: state in PostgreSQL, notifies over pubsub, relayed parts.
 
-As Coder's replicas do (protocol §5.1, §8.8; coderd/pubsub/chatstreamnotify.go): the
-replica running a chat (its worker) writes every committed message and status to the shared
-database and publishes a ``ChatStreamNotifyMessage`` on ``chat:stream:<id>``; a stream open
-on another replica re-reads the messages after ``after_message_id``, emits statuses, retries
-and errors from the notify itself, and gets the ``message_part``s through a relay socket to
-the worker. The relay also carries a commit mark per message, the part of era D's episode
-control this needs: a stream never sees a message before the parts it commits, nor parts of
-the next episode before it. A chat whose worker stops heartbeating is taken over by another
-replica once its lease expires, and its turn runs again there.
+As Coder's replicas do (coderd/x/chatd/ARCHITECTURE.md; spec §8.8, §9.4): the replica
+running a chat (its worker) writes each transaction's outcome to the shared database (the
+chat's row with its versions, its messages with their revisions) and publishes a notify on
+the chat's channel; a stream open on another replica is a ``mirror.StreamLoop`` that syncs
+from the database on each notify (the notify is only a hint) and gets the ``message_part``s
+of the episode under way through the worker's ``/stream/parts`` relay (``relay.py``), which
+serves them from the worker's message part buffer. A chat whose worker stops heartbeating is
+taken over by another replica once its lease expires, and its turn runs again there.
 
 Simplifications (ours, not Coder's): a chat runs on the replica that created it; REST calls
 about a chat on another replica are forwarded to its worker (Coder writes the database and
 lets the worker's subscription notice); message ids count per replica, and a replica that
-takes a chat over continues above its last one; ``action_required`` does not cross.
+takes a chat over continues above its last one; the notify is still the seed's
+``ChatStreamNotifyMessage`` (spec §8.8), not chatd's versioned ``chat:update`` payload.
 """
 
 from __future__ import annotations
@@ -38,12 +38,15 @@ from loadtest.protocol.notify import (
 from loadtest.pubsub.bus import Pubsub, connect
 from loadtest.sim.chats import ACTIVE, Chat
 from loadtest.sim.cluster_config import Cluster, ReplicaCounts, ReplicaSettings
-from loadtest.sim.events import MARK, Event
+from loadtest.sim.events import FRAME_BREAK, MARK, Event
 from loadtest.sim.hub import Hub, Subscriber
-from loadtest.sim.mirror import Mirror
-from loadtest.sim.relay import COMMIT
+from loadtest.sim.mirror import StreamLoop
+from loadtest.sim.relay import PartBuffer
 
 log = logging.getLogger("chatload.sim")
+
+#: Reading connections of a replica (its stream loops sync concurrently).
+READERS: Final = 4
 
 
 class Replica:
@@ -57,16 +60,20 @@ class Replica:
         self.rng = random.Random(settings.seed)
         self.url = ""
         self._db: Any = None
-        self._reader: Any = None
-        self._read_lock = asyncio.Lock()
+        #: Reading connections, each lent to one query at a time (stream loops sync at once).
+        self._readers: asyncio.Queue[Any] = asyncio.Queue()
+        self._opened: list[Any] = []
         self.pubsub: Pubsub | None = None
         self._outbox: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
-        #: Relay sockets other replicas hold on our chats: chat id -> their queues.
-        self.relays: dict[str, list[asyncio.Queue[list[Event]]]] = {}
-        #: Streams of chats another replica runs: chat id -> its mirror.
-        self.mirrors: dict[str, Mirror] = {}
+        #: The parts our chats generate, by episode, for other replicas' relays.
+        self.parts = PartBuffer()
+        #: Streams here of chats another replica runs: chat id -> their loops.
+        self.loops: dict[str, list[StreamLoop]] = {}
+        #: Message ids of each of our chats already written (an edit marks the rest deleted).
+        self._written: dict[str, set[int]] = {}
         self._http: Any = None
+        self._urls: dict[str, str] = {}
 
     # ------------------------------------------------------------ life
 
@@ -78,9 +85,12 @@ class Replica:
         self._db = await psycopg.AsyncConnection.connect(
             self.settings.database_url, autocommit=True
         )
-        self._reader = await psycopg.AsyncConnection.connect(
-            self.settings.database_url, autocommit=True
-        )
+        for _ in range(READERS):
+            reader = await psycopg.AsyncConnection.connect(
+                self.settings.database_url, autocommit=True
+            )
+            self._opened.append(reader)
+            self._readers.put_nowait(reader)
         self.pubsub = await connect(self.settings.pubsub_url)
         self._http = httpx.AsyncClient(timeout=30.0)
         await self._heartbeat_once()
@@ -90,18 +100,22 @@ class Replica:
     async def close(self) -> None:
         for task in self._tasks:
             task.cancel()
-        for mirror in list(self.mirrors.values()):
-            await mirror.close()
-        for resource in (self.pubsub, self._http, self._db, self._reader):
+        for loops in list(self.loops.values()):
+            for loop in list(loops):
+                await loop.close()
+        for resource in (self.pubsub, self._http, self._db, *self._opened):
             if resource is not None:
                 with contextlib.suppress(Exception):
                     await (resource.aclose() if hasattr(resource, "aclose") else resource.close())
 
     async def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        """Read the shared state (one reading connection, one query at a time)."""
-        async with self._read_lock:
-            cursor = await self._reader.execute(sql, params)
+        """Read the shared state (on a reading connection of the pool, waiting for one)."""
+        reader = await self._readers.get()
+        try:
+            cursor = await reader.execute(sql, params)
             return list(await cursor.fetchall())
+        finally:
+            self._readers.put_nowait(reader)
 
     # ------------------------------------------------------------ the worker's side
 
@@ -114,42 +128,66 @@ class Replica:
         return {"title": chat.title, "model_config_id": chat.model_config_id}
 
     def tap(self, chat_id: str, events: list[Event]) -> None:
-        """Every event our hub publishes for a chat we run, in order: durable ones to the
-        database and pubsub, parts (and integrity marks, and a commit mark per message) to
-        the relays of other replicas."""
-        relays = self.relays.get(chat_id)
-        relayed: list[Event] = []
-        # An edit re-sends the history after a history_reset: one full_refresh notify after
-        # the rewritten history, instead of one per message (chatd's edit).
-        refresh: list[Event] | None = (
-            [] if events and events[0]["type"] == "history_reset" else None
+        """Every event our hub publishes for a chat we run, in order. A transaction's (all
+        but parts and notes) is written to the database with the chat's state as it is now,
+        then announced; parts reach other replicas through the part buffer and its relay."""
+        chat = self.sim.store.chats.get(chat_id)
+        if chat is None or all(_note(e) or e["type"] == "message_part" for e in events):
+            return  # parts alone (and notes): no transaction
+        episode = chat.episode
+        written = self._written.setdefault(chat_id, set())
+        messages = [e for e in events if e["type"] == "message"]
+        kept = {m.id for m in chat.messages}
+        deleted = (
+            sorted(written - kept) if any(e["type"] == "history_reset" for e in events) else []
         )
+        written.difference_update(deleted)
+        written.update(e["message"]["id"] for e in messages)
+        notify = self._notify(events, messages, deleted)
+        error = chat.last_error.chat_error().wire() if chat.last_error is not None else None
+        if error is not None and self.settings.legacy:  # the old version knows only the text
+            error = {"message": error.get("message", "")}
+        retry = chat.retry_event["retry"] if chat.retry_event is not None else None
+        state = (
+            chat.status,
+            episode.snapshot,
+            episode.history,
+            episode.attempt,
+            episode.queue,
+            [q.wire() for q in chat.queue],
+            chat.queue_changed,
+            error,
+            retry,
+            episode.retry,
+            [call.wire() for call in chat.needs] if chat.status == "requires_action" else None,
+        )
+        self._outbox.put_nowait(("sync", chat_id, state, messages, deleted, notify))
+
+    def _notify(
+        self, events: list[Event], messages: list[Event], deleted: list[int]
+    ) -> ChatStreamNotifyMessage:
+        """The hint a transaction publishes (the seed's struct; a loop reads the database
+        whatever it says). A legacy replica's carries the error's text only."""
+        hints: dict[str, Any] = {}
+        if deleted:
+            hints["full_refresh"] = True
+        elif messages:
+            hints["after_message_id"] = messages[0]["message"]["id"] - 1
         for event in events:
             kind = event["type"]
-            if kind == "message_part" or kind == "preview_reset" or kind.startswith(MARK):
-                relayed.append(event)
-                continue
-            if kind == "message" and refresh is not None:
-                refresh.append(event)
-                relayed.append({"type": COMMIT, "id": event["message"]["id"]})
-            elif kind == "message":
-                message_id = event["message"]["id"]
-                self._outbox.put_nowait(("message", chat_id, message_id, event))
-                relayed.append({"type": COMMIT, "id": message_id})
-            elif kind == "history_reset":
-                continue
-            elif kind == "status":
-                if refresh is not None:  # the edit's history is complete
-                    self._outbox.put_nowait(("refresh", chat_id, refresh))
-                    refresh = None
-                self._outbox.put_nowait(("status", chat_id, event["status"]["status"]))
-            elif kind in ("error", "retry"):
-                self._outbox.put_nowait((kind, chat_id, event))
+            if kind == "status":
+                hints["status"] = event["status"]["status"]
+                hints["worker_id"] = self.worker_id
+            elif kind == "retry":
+                hints["retry"] = event["retry"]
+            elif kind == "error":
+                error = event["error"]
+                hints["error"] = error.get("message", "")
+                if not self.settings.legacy:
+                    hints["error_payload"] = error
             elif kind == "queue_update":
-                self._outbox.put_nowait(("queue", chat_id, event))
-        if relays and relayed:
-            for queue in relays:
-                queue.put_nowait(relayed)
+                hints["queue_update"] = True
+        return ChatStreamNotifyMessage.model_validate(hints)
 
     async def _drain_outbox(self) -> None:
         """Write and notify in the order things happened: a subscriber re-reading after a
@@ -171,45 +209,10 @@ class Replica:
                 (chat_id, item[2], self.worker_id, orjson.dumps(item[3]).decode()),
             )
             return
-        if kind == "message":
-            message_id, event = item[2], item[3]
-            await self._insert_message(chat_id, event)
-            await self.publish(chat_id, ChatStreamNotifyMessage(after_message_id=message_id - 1))
-        elif kind == "refresh":  # an edit: the history is what these messages say
-            history: list[Event] = item[2]
-            keep = [event["message"]["id"] for event in history]
-            await db.execute(
-                "DELETE FROM sim_messages WHERE chat_id = %s AND NOT id = ANY(%s)",
-                (chat_id, keep),
-            )
-            for event in history:
-                await self._insert_message(chat_id, event)
-            await self.publish(chat_id, ChatStreamNotifyMessage(full_refresh=True))
-        elif kind == "status":
-            await db.execute(
-                "UPDATE sim_chats SET status = %s, worker_id = %s WHERE id = %s",
-                (item[2], self.worker_id, chat_id),
-            )
-            notify = ChatStreamNotifyMessage(status=item[2], worker_id=self.worker_id)
+        if kind == "sync":
+            state, messages, deleted, notify = item[2], item[3], item[4], item[5]
+            await self._write(chat_id, state, messages, deleted)
             await self.publish(chat_id, notify)
-        elif kind == "error":
-            error = item[2]["error"]
-            await db.execute(
-                "UPDATE sim_chats SET last_error = %s WHERE id = %s",
-                (orjson.dumps(error).decode(), chat_id),
-            )
-            message = error.get("message", "")
-            if self.settings.legacy:  # the old version knows only the string
-                await self.publish(chat_id, ChatStreamNotifyMessage(error=message))
-            else:
-                payload = ChatStreamNotifyMessage.model_validate(
-                    {"error_payload": error, "error": message}
-                )
-                await self.publish(chat_id, payload)
-        elif kind == "retry":
-            await self.publish(
-                chat_id, ChatStreamNotifyMessage.model_validate({"retry": item[2]["retry"]})
-            )
         elif kind == "watch":
             owner_id, payload = item[1], item[2]
             # Issue #26368 was a watch payload over NOTIFY's limit: never ours.
@@ -217,26 +220,46 @@ class Replica:
             assert self.pubsub is not None
             await self.pubsub.publish(owner_channel(owner_id), payload)
             self.tally.notifies_published += 1
-        elif kind == "queue":
-            queue = item[2].get("queued_messages") or []
-            await db.execute(
-                "UPDATE sim_chats SET queue = %s, queue_changed = true WHERE id = %s",
-                (orjson.dumps(queue).decode(), chat_id),
-            )
-            await self.publish(chat_id, ChatStreamNotifyMessage(queue_update=True))
 
-    async def _insert_message(self, chat_id: str, event: Event) -> None:
-        """A committed message, as the ``message`` event its streams get."""
-        await self._db.execute(
-            "INSERT INTO sim_messages (chat_id, id, event) VALUES (%s, %s, %s) "
-            "ON CONFLICT DO NOTHING",
-            (chat_id, event["message"]["id"], orjson.dumps(event).decode()),
-        )
+    async def _write(
+        self, chat_id: str, state: tuple[Any, ...], messages: list[Event], deleted: list[int]
+    ) -> None:
+        """One transaction's outcome, atomically: its messages (revision: the history
+        version it made), the ones it deleted, and the chat's row."""
+        (status, snapshot, history, attempt, queue_version, queue, queue_changed, error, retry,
+         retry_version, pending) = state  # fmt: skip
+        dumps = _json
+        async with self._db.transaction():
+            for event in messages:
+                await self._db.execute(
+                    "INSERT INTO sim_messages (chat_id, id, event, revision) "
+                    "VALUES (%s, %s, %s, %s) ON CONFLICT (chat_id, id) DO UPDATE SET "
+                    "event = EXCLUDED.event, revision = EXCLUDED.revision, deleted = false",
+                    (chat_id, event["message"]["id"], dumps(event), history),
+                )
+            if deleted:
+                await self._db.execute(
+                    "UPDATE sim_messages SET deleted = true, revision = %s "
+                    "WHERE chat_id = %s AND id = ANY(%s)",
+                    (history, chat_id, deleted),
+                )
+            await self._db.execute(
+                "UPDATE sim_chats SET status = %s, worker_id = %s, snapshot_version = %s, "
+                "history_version = %s, generation_attempt = %s, queue_version = %s, "
+                "queue = %s, queue_changed = %s, last_error = %s, retry_state = %s, "
+                "retry_state_version = %s, pending_actions = %s WHERE id = %s",
+                (
+                    status, self.worker_id, snapshot, history, attempt, queue_version,
+                    dumps(queue), queue_changed, _json_or_null(error), _json_or_null(retry),
+                    retry_version, _json_or_null(pending), chat_id,
+                ),
+            )  # fmt: skip
 
     async def history(self, chat_id: str, after_id: int = 0) -> list[tuple[int, Event]]:
         """A chat's committed messages after ``after_id`` as (id, ``message`` event), in order."""
         rows = await self.query(
-            "SELECT id, event FROM sim_messages WHERE chat_id = %s AND id > %s ORDER BY id",
+            "SELECT id, event FROM sim_messages WHERE chat_id = %s AND id > %s "
+            "AND NOT deleted ORDER BY id",
             (chat_id, after_id),
         )
         return [(row[0], row[1]) for row in rows]
@@ -321,22 +344,25 @@ class Replica:
     async def _take_over(self, chat_id: str, old_worker: str) -> None:
         cursor = await self._db.execute(
             "UPDATE sim_chats SET worker_id = %s WHERE id = %s AND worker_id = %s "
-            "RETURNING owner_id, chat, status",
+            "RETURNING owner_id, chat, status, snapshot_version, history_version, "
+            "generation_attempt, queue_version, retry_state_version",
             (self.worker_id, chat_id, old_worker),
         )
         row = await cursor.fetchone()
         if row is None:
             return  # another replica was first
-        owner_id, info, status = row
+        owner_id, info, status, *versions = row
         messages = [
             ChatMessage.model_validate(event["message"]) for _, event in await self.history(chat_id)
         ]
-        mirror = self.mirrors.pop(chat_id, None)
-        if mirror is not None:
-            await mirror.close()  # its streams stay: this replica's own events reach them
+        self._written[chat_id] = {m.id for m in messages}
+        for loop in list(self.loops.get(chat_id, ())):
+            await loop.handover()  # its stream stays: this replica's own events reach it
         sim = self.sim
         store = sim.store
-        chat = store.restore(chat_id, owner_id, info["title"], info["model_config_id"], messages)
+        chat = store.restore(
+            chat_id, owner_id, info["title"], info["model_config_id"], messages, tuple(versions)
+        )
         self.tally.chats_taken_over += 1
         log.info("replica %d took over chat %s (%s)", self.settings.index, chat_id, status)
         # What the history says, not the status (its write may have died with the worker):
@@ -353,8 +379,16 @@ class Replica:
     # ------------------------------------------------------------ another replica's chats
 
     async def worker_url(self, worker_id: str) -> str | None:
-        rows = await self.query("SELECT url FROM sim_replicas WHERE worker_id = %s", (worker_id,))
-        return rows[0][0] if rows else None
+        """Where a worker serves (a worker id is one replica index: it keeps its URL)."""
+        url = self._urls.get(worker_id)
+        if url is None:
+            rows = await self.query(
+                "SELECT url FROM sim_replicas WHERE worker_id = %s", (worker_id,)
+            )
+            if not rows:
+                return None
+            url = self._urls[worker_id] = rows[0][0]
+        return url
 
     async def remote_chat(self, chat_id: str) -> tuple[str, str] | None:
         """(owner, worker id) of a chat another replica runs; None if none."""
@@ -363,16 +397,23 @@ class Replica:
         )
         return (rows[0][0], rows[0][1]) if rows else None
 
-    async def stream(
-        self, chat_id: str, after_id: int | None, credentials: dict[str, str]
-    ) -> Subscriber:
-        """A stream here of a chat another replica runs; ``credentials`` (the stream's own
-        auth headers) go with the relay, as Coder's relay forwards them."""
-        mirror = self.mirrors.get(chat_id)
-        if mirror is None:
-            mirror = self.mirrors[chat_id] = Mirror(self, chat_id, credentials)
-            await mirror.start()
-        return await mirror.subscribe(after_id)
+    async def stream(self, chat_id: str, after_id: int | None, token: str) -> Subscriber:
+        """A stream here of a chat another replica runs: a loop of its own (Coder's stream
+        loop), whose relay carries the stream's ``token``."""
+        loop = StreamLoop(self, chat_id, token, after_id)
+        self.loops.setdefault(chat_id, []).append(loop)
+        try:
+            return await loop.open()
+        except BaseException:
+            await loop.close()
+            raise
+
+    def loop_closed(self, loop: StreamLoop) -> None:
+        loops = self.loops.get(loop.chat_id)
+        if loops is not None and loop in loops:
+            loops.remove(loop)
+            if not loops:
+                del self.loops[loop.chat_id]
 
     async def forward(
         self, chat_id: str, method: str, path: str, headers: dict[str, str], body: bytes
@@ -421,9 +462,23 @@ def owner_channel(owner_id: str) -> str:
     return OWNER_PREFIX + owner_id
 
 
+def _note(event: Event) -> bool:
+    """A mark or frame break: for this replica's streams only, never written."""
+    kind = event["type"]
+    return kind.startswith(MARK) or kind == FRAME_BREAK
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _json_or_null(value: Any) -> str | None:
+    return None if value is None else _json(value)
+
+
 class TappedHub(Hub):
     """The hub of a replica: what it publishes for a chat it runs also goes to the cluster
-    (``Replica.tap``); what its mirrors publish for other replicas' chats does not."""
+    (``Replica.tap``); what its stream loops send for other replicas' chats does not."""
 
     def __init__(self, local: dict[str, Chat]) -> None:
         super().__init__()

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from starlette.requests import Request
 
 from loadtest.protocol.eras import PATHS, Era
-from loadtest.protocol.models import ChatActionRequiredToolCall, ErrorKind
+from loadtest.protocol.models import ErrorKind
 from loadtest.sim.accounts import OWNER_ID, Accounts, User
 from loadtest.sim.auth import Auth, RateLimiter
 from loadtest.sim.catalog import Catalog
@@ -75,11 +75,12 @@ class Sim:
         replica = self.replica = hub.replica = Replica(self, settings)
         watch = self.watch.publish
 
-        def changed(chat: Chat, kind: str, calls: list[ChatActionRequiredToolCall] | None) -> None:
-            watch(chat, kind, calls)
+        def changed(chat: Chat, kind: str) -> None:
+            watch(chat, kind)
             replica.changed(chat, kind)
 
         self.store.on_change = changed
+        self.store.on_parts = replica.parts.add
         self.watch.broadcast = replica.watch_event
         self.watch.on_owner = replica.watching
         return replica

@@ -16,11 +16,12 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from uvicorn.protocols.utils import ClientDisconnected
 
+from loadtest.protocol.constants import BAD_AFTER_ID, BATCH_SIZE
 from loadtest.protocol.eras import Era
-from loadtest.sim.errors import BAD_AFTER_ID, ApiError, not_found
-from loadtest.sim.events import BATCH_SIZE, MARK
+from loadtest.sim.errors import ApiError, not_found
+from loadtest.sim.events import FRAME_BREAK, MARK
 from loadtest.sim.hub import LOW_WATER, Counts, Subscriber
-from loadtest.sim.relay import CREDENTIAL_HEADERS
+from loadtest.sim.relay import relay_token
 from loadtest.sim.web import error_response, parse_uuid
 
 if TYPE_CHECKING:
@@ -107,7 +108,9 @@ class Writer:
                 for kind, _ in kinds:
                     _count_mark(counters.of(chat_id), sub, kind)
             else:
-                await self.fault(queue.popleft()[0])
+                name = queue.popleft()[0]
+                if name != FRAME_BREAK:
+                    await self.fault(name)
             if len(queue) <= LOW_WATER:
                 room.set()
 
@@ -211,12 +214,8 @@ class StreamEndpoint:
         if remote:
             # Another replica runs the chat: the database, pubsub and its relay (replica.py).
             assert sim.replica is not None
-            credentials = {
-                name: value
-                for name in CREDENTIAL_HEADERS
-                if (value := websocket.headers.get(name)) is not None
-            }
-            subscriber = await sim.replica.stream(chat_id, after_id, credentials)
+            token = relay_token(websocket.headers, websocket.cookies)
+            subscriber = await sim.replica.stream(chat_id, after_id, token)
         else:
             chat = sim.store.chats[chat_id]
             subscriber = sim.hub.subscribe(

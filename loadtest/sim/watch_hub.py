@@ -13,7 +13,7 @@ import orjson
 
 from loadtest.protocol.eras import Era
 from loadtest.protocol.models import Chat as ChatModel
-from loadtest.protocol.models import ChatActionRequiredToolCall, ChatWatchEvent
+from loadtest.protocol.models import ChatWatchEvent
 from loadtest.sim.chat_wire import chat_wire
 from loadtest.sim.chats import Chat
 
@@ -62,16 +62,13 @@ class WatchHub:
                 if self.on_owner is not None:
                     self.on_owner(socket.owner_id, False)
 
-    def publish(
-        self, chat: Chat, kind: str, tool_calls: list[ChatActionRequiredToolCall] | None = None
-    ) -> None:
+    def publish(self, chat: Chat, kind: str) -> None:
         """The store's change hook: tell every tab of the chat's owner (in a cluster, every
-        tab on every replica, through the pubsub)."""
+        tab on every replica, through the pubsub). Spec §9.3: ``{kind, chat}`` only, even
+        for ``action_required`` (its tool calls are on the chat stream)."""
         if self.broadcast is None and chat.owner_id not in self.sockets:
             return
         event = ChatWatchEvent(kind=kind, chat=ChatModel.model_validate(chat_wire(self.era, chat)))
-        if tool_calls is not None:
-            event.tool_calls = tool_calls
         wire = event.wire()
         if self.broadcast is not None:
             self.broadcast(chat.owner_id, orjson.dumps(wire))

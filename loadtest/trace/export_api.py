@@ -23,8 +23,8 @@ from typing import Any
 import httpx
 import orjson
 
-from loadtest.client.rest import TOKEN_HEADER
 from loadtest.client.tls import tls_context
+from loadtest.protocol.constants import SESSION_TOKEN_HEADER
 from loadtest.protocol.eras import PATHS, Era
 from loadtest.trace.build import Built, ExportError, Message, SourceChat, build_trace
 from loadtest.trace.progress import Progress
@@ -59,7 +59,11 @@ class Api:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._http = httpx.Client(
-            headers={TOKEN_HEADER: token, "Accept": "application/json", "User-Agent": "chatload"},
+            headers={
+                SESSION_TOKEN_HEADER: token,
+                "Accept": "application/json",
+                "User-Agent": "chatload",
+            },
             timeout=timeout,
             verify=tls_context(),
             transport=transport,

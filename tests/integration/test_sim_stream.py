@@ -49,10 +49,12 @@ def test_snapshot_then_live_turn(any_era: EraSim) -> None:
         stream.until_status("waiting", count=2)
         live = stream.events[len(snapshot) :]
         if sim.era == "d":
-            # Every commit ends with preview_reset: the user's message, then the answer's.
+            # Every commit ends with preview_reset: the user's message, then the answer's;
+            # and each generation attempt's start has its own (spec §9.2).
             assert _compact([e["type"] for e in live]) == [
                 "message",
                 "status",
+                "preview_reset",
                 "preview_reset",
                 "message_part",
                 "message",

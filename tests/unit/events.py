@@ -78,10 +78,3 @@ def episode_part(text: str, history: int, attempt: int, seq: int) -> dict[str, A
 
 def preview_reset() -> dict[str, Any]:
     return {"type": "preview_reset", "chat_id": "c"}
-
-
-def revised(mid: int, revision: int, role: str = "assistant", text: str = "") -> dict[str, Any]:
-    """An era-D message with its ``revision``."""
-    event = message(mid, role, text=text)
-    event["message"]["revision"] = revision
-    return event

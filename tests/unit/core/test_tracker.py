@@ -170,6 +170,19 @@ def test_retry_then_error_records_the_chat_error_fields() -> None:
     ]
 
 
+def test_an_error_after_its_status_belongs_to_the_turn_that_status_ends() -> None:
+    """Era D's sync writes ``status`` then ``error`` (spec §9.3): one error, the turn's."""
+    recorder, t = tracker()
+    t.start(0)
+    t.feed([message(1), status("running")], 1 * MS)
+    payload = {"message": "nope", "kind": "auth", "provider": "openai", "retryable": False}
+    (turn,) = t.feed([status("error"), error(payload)], 2 * MS)
+    assert turn.outcome == "failed" and turn.error is not None
+    assert (turn.error.stage, turn.error.kind) == ("status_error", "auth")
+    assert recorder.counts["error_events"] == 1
+    assert list(recorder.errors) == [("status_error", "auth", "openai", None, False, "nope")]
+
+
 def test_legacy_error_forms_are_kind_generic() -> None:
     for payload in ("plain string", {"message": "seed form"}):
         _recorder, t = tracker()

@@ -12,7 +12,6 @@ from tests.unit.events import (
     part,
     preview_reset,
     retry,
-    revised,
     status,
 )
 
@@ -145,15 +144,48 @@ def test_an_era_a_to_c_repeated_delta_is_a_mismatch() -> None:
     assert found(recorder)["content_mismatches"] == 1 and found(recorder)["seq_duplicates"] == 0
 
 
-def test_a_message_resent_with_a_higher_revision_is_an_update() -> None:
+def test_a_message_resent_with_other_content_is_an_update_and_the_same_a_duplicate() -> None:
+    """Spec §9.1: no revision on the wire. Coder re-sends a message whose row changed; a
+    client tells the update from a duplicate by what it says."""
     recorder, t, turn = started()
     t.feed([episode_part("a", 2, 1, 1)], 100 * MS)
-    t.feed([revised(2, 1, text="a"), preview_reset()], 110 * MS)
-    t.feed([revised(2, 2, text="a, edited")], 120 * MS)
+    t.feed([message(2, "assistant", text="a"), preview_reset()], 110 * MS)
+    t.feed([message(2, "assistant", text="a")], 115 * MS)  # a copy: nothing new
+    assert recorder.counts["message_updates"] == 0
+    t.feed([message(2, "assistant", text="a, edited")], 120 * MS)
     assert recorder.counts["message_updates"] == 1
     (ended,) = t.feed([status("waiting")], 130 * MS)
     assert ended is turn and turn.outcome == "completed"
     assert found(recorder)["content_mismatches"] == 0
+
+
+def test_the_history_after_a_history_reset_is_a_baseline_not_updates() -> None:
+    recorder, t, _ = started()
+    t.feed([message(2, "assistant", text="a"), preview_reset()], 110 * MS)
+    reset = {"type": "history_reset", "chat_id": "c"}
+    t.feed([reset, message(1), message(2, "assistant", text="b")], 120 * MS)
+    assert recorder.counts["message_updates"] == 0
+
+
+def test_an_era_d_preview_cut_short_by_its_commit_is_not_a_mismatch() -> None:
+    """Spec §9.4: the stream loop rejects an episode's parts once the commit's sync passed
+    it, so a lagging relay shows a prefix of the step; in eras A-C that is a loss."""
+    recorder, t, _ = started()
+    t.feed([preview_reset(), episode_part("ab", 2, 1, 1)], 100 * MS)
+    t.feed([message(2, "assistant", text="abcd"), preview_reset()], 110 * MS)
+    assert found(recorder)["content_mismatches"] == 0
+    t.feed([episode_part("ab", 3, 1, 1)], 120 * MS)  # not a prefix: a mismatch
+    t.feed([message(3, "assistant", text="xyab"), preview_reset()], 130 * MS)
+    assert found(recorder)["content_mismatches"] == 1
+    recorder = Recorder()  # era B: no episodes
+    t = TurnTracker(recorder)
+    t.start(0)
+    t.connected()
+    t.feed([status("pending")], 5 * MS)
+    t.feed([message(1), status("running")], 10 * MS)
+    t.feed([part("ab")], 100 * MS)
+    t.feed([message(2, "assistant", text="abcd")], 110 * MS)
+    assert found(recorder)["content_mismatches"] == 1
 
 
 def test_a_wild_seq_costs_no_memory_and_counts_its_gap() -> None:

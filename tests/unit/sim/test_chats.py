@@ -8,11 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from loadtest.protocol.constants import MAX_QUEUE
 from loadtest.protocol.eras import PATHS, Era
 from loadtest.protocol.models import ChatMessagePart, ToolResult
 from loadtest.sim.accounts import User
 from loadtest.sim.chaterror import failure
-from loadtest.sim.chats import BUFFER_GRACE, MAX_QUEUE, ChatStore
+from loadtest.sim.chats import BUFFER_GRACE, ChatStore
 from loadtest.sim.config import Faults
 from loadtest.sim.errors import ApiError
 from loadtest.sim.events import Event
@@ -129,6 +130,7 @@ def test_a_new_streams_snapshot_per_era(era: Era) -> None:
     chats, clock = store(era)
     chat, _ = chats.create(USER, text("a"), "m")
     chats.running(chat)
+    chats.record_attempt(chat)
     chats.text_part(chat, "text", "so far")
     snapshot = kinds(chats.snapshot(chat, after_id=None))
     if era is Era.D:
@@ -149,28 +151,54 @@ def test_a_new_streams_snapshot_per_era(era: Era) -> None:
     assert "message_part" not in kinds(chats.snapshot(chat, None))
 
 
-def test_era_d_messages_carry_a_revision_and_a_promoted_one_its_queued_id() -> None:
+def test_era_d_messages_carry_no_revision_nor_queued_id() -> None:
+    """Spec §9.1: ``codersdk.ChatMessage`` has neither, a promoted message included."""
     chats, _ = store(Era.D)
     chat, events = chats.create(USER, text("first"), "m")
-    assert events[0]["message"]["revision"] == 1
-    _, queued_events, _ = chats.post(chat, text("second"), None)
-    queued_id = queued_events[0]["queued_messages"][0]["id"]
+    chats.post(chat, text("second"), None)
     chats.finish_step(chat, 1)
     promoted, _ = chats.finish_turn(chat)
-    assert promoted[0]["message"]["queued_message_id"] == queued_id
-    # Episodes: every commit raised history_version, and parts restart their seq.
-    part = chats.text_part(chat, "text", "x")["message_part"]
-    assert (part["history_version"], part["seq"]) == (chat.episode.history, 1)
-    assert chat.episode.history == 4  # user, assistant, promoted user: three commits
+    for message in [events[0]["message"], promoted[0]["message"]]:
+        assert not {"revision", "queued_message_id"} & set(message)
+    assert set(promoted[0]["message"]) <= {
+        "id", "chat_id", "created_by", "model_config_id", "created_at", "role", "content", "usage"
+    }  # fmt: skip
 
 
-def test_a_retry_resets_the_preview_and_starts_a_new_attempt() -> None:
+def test_history_version_rises_once_a_transaction_and_attempts_count_from_one() -> None:
+    """Spec §9.2: history_version takes the transaction's snapshot (so it may skip numbers);
+    generation_attempt is 1 for an episode's first attempt, +1 per retry, 1 after a commit."""
     chats, clock = store(Era.D)
     chat, _ = chats.create(USER, text("go"), "m")
+    assert chat.episode.key == (1, 0)  # created: history 1, no attempt yet
+    chats.record_attempt(chat)
+    first = chats.text_part(chat, "text", "lost")["message_part"]
+    assert (first["history_version"], first["generation_attempt"], first["seq"]) == (1, 1, 1)
+    chats.retry(chat, 1, 1000, failure("overloaded", "openai"), clock.now)
+    chats.record_attempt(chat)
+    again = chats.text_part(chat, "text", "kept")["message_part"]
+    assert (again["generation_attempt"], again["seq"]) == (2, 1)
+    chats.finish_step(chat, 1)
+    # Four transactions so far (create, attempt, retry state, attempt) and the commit's:
+    assert chat.episode.key == (5, 0)
+    chats.record_attempt(chat)
+    assert chats.text_part(chat, "text", "next")["message_part"]["generation_attempt"] == 1
+    chats.post(chat, text("later"), None)  # a queue change: no history change
+    assert chat.episode.history == 5 and chat.episode.snapshot == 7
+
+
+def test_retry_is_sent_when_recorded_and_preview_reset_when_the_next_attempt_starts() -> None:
+    chats, clock = store(Era.D)
+    chat, _ = chats.create(USER, text("go"), "m")
+    chats.record_attempt(chat)
     chats.text_part(chat, "text", "lost")
-    attempt = chat.episode.attempt
     events = chats.retry(chat, 1, 1000, failure("overloaded", "openai"), clock.now)
-    assert kinds(events) == ["retry", "preview_reset"] and chat.episode.attempt == attempt + 1
+    assert kinds(events) == ["retry"] and chat.episode.attempt == 1
+    assert "retry" in kinds(chats.snapshot(chat, None))  # the retry state, replayed
+    events = chats.record_attempt(chat)
+    # In a frame of its own: the stream writer breaks the frame on both sides of it.
+    assert kinds(events) == ["frame:break", "preview_reset", "frame:break"]
+    assert chat.episode.attempt == 2 and "retry" not in kinds(chats.snapshot(chat, None))
     assert chats.text_part(chat, "text", "kept")["message_part"]["seq"] == 1
 
 
@@ -189,6 +217,7 @@ def sent(events: list[Event]) -> list[str]:
 def test_integrity_faults_break_parts_and_mark_what_a_client_can_see() -> None:
     chats, _ = store(Era.D)
     chat, _ = chats.create(USER, text("q"), "m")
+    chats.record_attempt(chat)
     deltas = [("text", c) for c in "abcdef"]
     events = chats.text_parts(chat, deltas, ["drop", "duplicate", "reorder", None, None, None])
     assert sent(events) == [
@@ -228,24 +257,82 @@ def test_requires_action_waits_for_the_clients_tool_results() -> None:
     chats, _ = store(Era.D)
     chat, _ = chats.create(USER, text("q"), "m")
     with pytest.raises(ApiError) as refused:
-        chats.tool_results(chat, [ToolResult(tool_call_id="x")])
-    assert refused.value.status == 409  # running: nothing to answer
-    events = chats.requires_action(chat, "call_1", "tool", {"a": 1}, 3)
-    assert kinds(events) == [
-        "message",
-        "status:requires_action",
-        "preview_reset",
-        "action_required",
-    ]
+        chats.tool_results(chat, [ToolResult(tool_call_id="x", output=1)])
+    assert (refused.value.status, refused.value.message) == (409, "Chat is in an invalid state.")
+    # Spec §9.3: the tool-call message is committed first, then, separately, requires_action.
+    committed = chats.requires_action(chat, "call_1", "tool", {"a": 1}, 3)
+    assert kinds(committed) == ["message", "preview_reset"] and chat.status == "running"
+    events = chats.enter_requires_action(chat)
+    assert kinds(events) == ["status:requires_action", "action_required"]
     assert events[-1]["action_required"]["tool_calls"] == [
         {"tool_call_id": "call_1", "tool_name": "tool", "args": '{"a":1}'}
     ]
     # A stream that opens now is asked too (section 8.5's snapshot order).
     snapshot = kinds(chats.snapshot(chat, after_id=None))
     assert snapshot[-3:] == ["status:requires_action", "action_required", "preview_reset"]
-    with pytest.raises(ApiError) as unknown:
-        chats.tool_results(chat, [ToolResult(tool_call_id="call_2")])
-    assert unknown.value.status == 400
-    answered = chats.tool_results(chat, [ToolResult(tool_call_id="call_1", output={"ok": 1})])
+    answered = chats.tool_results(
+        chat, [ToolResult(tool_call_id="call_1", output={"ok": 1}, is_error=True)]
+    )
     assert kinds(answered) == ["message", "status:running", "preview_reset"]
-    assert answered[0]["message"]["content"][0]["type"] == "tool-result"
+    part = answered[0]["message"]["content"][0]
+    assert (part["type"], part["result"], part["is_error"]) == ("tool-result", {"ok": 1}, True)
+
+
+@pytest.mark.parametrize(
+    ("results", "message", "detail"),
+    [
+        (
+            [{"tool_call_id": "a", "output": 1}, {"tool_call_id": "a", "output": 1}],
+            "Duplicate tool_call_id in results.",
+            'Duplicate tool call ID "a".',
+        ),
+        (
+            [{"tool_call_id": "a"}, {"tool_call_id": "b", "output": 1}],
+            "Tool result output must be valid JSON.",
+            'Output for tool call "a" is not valid JSON.',
+        ),
+        (
+            [{"tool_call_id": "a", "output": None}],
+            "Missing tool result.",
+            'Missing result for tool call "b".',
+        ),
+        (
+            [{"tool_call_id": c, "output": 1} for c in ("a", "b", "c")],
+            "Unexpected tool result.",
+            'No pending tool call with ID "c".',
+        ),
+    ],
+)
+def test_tool_results_that_do_not_answer_the_pending_calls_are_refused(
+    results: list[dict[str, object]], message: str, detail: str
+) -> None:
+    """chatstate/toolresults.go's order: per result a duplicate, then output that is not
+    JSON (a missing one; null is JSON); then a call left unanswered, then one not asked."""
+    chats, _ = store(Era.D)
+    chat, _ = chats.create(USER, text("q"), "m")
+    chats.requires_action(chat, "a", "tool", {}, 1)
+    chat.needs.append(chat.needs[0].model_copy(update={"tool_call_id": "b"}))
+    chats.enter_requires_action(chat)
+    with pytest.raises(ApiError) as refused:
+        chats.tool_results(chat, [ToolResult.model_validate(r) for r in results])
+    assert (refused.value.status, refused.value.message, refused.value.detail) == (
+        400,
+        message,
+        detail,
+    )
+    assert chat.status == "requires_action"  # nothing was taken
+
+
+def test_past_the_deadline_each_call_gets_a_cancellation_and_the_chat_runs_on() -> None:
+    chats, _ = store(Era.D)
+    chat, _ = chats.create(USER, text("q"), "m")
+    chats.requires_action(chat, "a", "tool", {}, 1)
+    chats.enter_requires_action(chat)
+    events = chats.cancel_requires_action(chat)
+    assert kinds(events) == ["message", "status:running", "preview_reset"]
+    part = events[0]["message"]["content"][0]
+    assert (part["tool_call_id"], part["result"], part["is_error"]) == (
+        "a",
+        "Tool execution timed out",
+        True,
+    )

@@ -24,6 +24,10 @@ CHAT = "6e0a4d0e-8d8c-4c2e-9d4f-000000000001"
 def test_hand_built_text_part_is_the_model_form(era: Era) -> None:
     events = Events(era)
     episode = Episode()
+    episode.transaction()
+    episode.history_changed()
+    episode.transaction()
+    episode.attempt_recorded()
     built = events.text_part(CHAT, "text", "hi", episode)
     stream_part = ChatStreamMessagePart(
         role="assistant", part=ChatMessagePart(type="text", text="hi")
@@ -74,10 +78,18 @@ def test_retry_backoff_is_coders() -> None:
 def test_plan() -> None:
     config = SimConfig(parts_per_turn=4, tool_steps=2, reasoning_parts=1, part_chars=5)
     turn = plan(config, random.Random(3), "openai")
-    assert [step.tool for step in turn.steps] == [False, True, True]
+    # Each tool step ends in its call; the last step calls none (section 10.4).
+    assert [step.call for step in turn.steps] == ["execute", "execute", None]
     assert len(turn.steps[0].reasoning) == 1 and len(turn.steps[1].reasoning) == 0
     assert all(len(text) == 5 for step in turn.steps for text in step.text)
     assert turn.failure is None and turn.fault is None
     failing = plan(SimConfig(error_rate=1, error_retries=25), random.Random(3), "openai")
     assert failing.final_failure and failing.failure is not None
     assert failing.failure.status_code == 529
+
+
+def test_the_agent_gate_has_coders_unlicensed_pools() -> None:
+    assert SimConfig().pool_limit(False) is None  # no gate
+    gated = SimConfig(agent_gate=True)
+    assert (gated.pool_limit(False), gated.pool_limit(True)) == (5, 10)
+    assert SimConfig(agent_limit=2).pool_limit(True) == 10
