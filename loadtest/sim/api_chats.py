@@ -108,6 +108,8 @@ def routes(sim: Sim) -> list[BaseRoute]:
         )
         hub.publish(chat.id, events)
         player.start(chat)
+        if sim.replica is not None:
+            await sim.replica.written()  # committed, as Coder's create is before it answers
         return JSON(chat_wire(era, chat), status_code=201)
 
     async def chat(request: Request) -> Response:

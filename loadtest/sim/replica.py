@@ -199,8 +199,19 @@ class Replica:
             except Exception:  # a failed write must not stop the replica
                 log.exception("replica %d: writing %s failed", self.settings.index, item[0])
 
+    async def written(self) -> None:
+        """Wait until what was queued for the database so far is written (Coder answers a
+        create once its transaction committed: another replica can then find the chat)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._outbox.put_nowait(("barrier", done))
+        await done
+
     async def _apply(self, item: tuple[Any, ...]) -> None:
         kind, chat_id = item[0], item[1]
+        if kind == "barrier":
+            if not chat_id.done():
+                chat_id.set_result(None)
+            return
         db = self._db
         if kind == "chat":
             await db.execute(

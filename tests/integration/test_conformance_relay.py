@@ -131,15 +131,19 @@ def test_a_stream_on_another_replica_relays_with_only_the_token_and_its_id(
     ).json()
     url = cluster.urls[1].replace("http://", "ws://") + f"/api/v2/chats/{chat['id']}/stream"
     with connect(url, additional_headers=headers, compression=None) as stream:
-        text, committed = [], None
+        text: list[str] = []
+        committed: dict[str, Any] | None = None
         while committed is None:
             for event in orjson.loads(stream.recv(timeout=20)):
                 if event["type"] == "message_part":
                     text.append(event["message_part"]["part"].get("text") or "")
                 elif event["type"] == "message" and event["message"]["role"] == "assistant":
                     committed = event["message"]
+                    break
     served = cluster.counts(0)["replica"]
     assert served["relays_served"] >= 1
     assert served["relay_headers"] == RELAY_HEADERS
-    # The parts crossed whole: the first step's deltas are its committed text.
-    assert "".join(text) == "".join(p.get("text", "") for p in committed["content"])
+    # The first step's parts crossed, in order: its committed text starts with them (all of
+    # them unless the commit's sync overtook the relay, which Coder's stream loop allows).
+    assert text and committed is not None
+    assert "".join(p.get("text", "") for p in committed["content"]).startswith("".join(text))
