@@ -102,8 +102,10 @@ WAIT_AGENT_TIMEOUT_S: Final = 300.0
 
 #: What a relay request says of itself: the dialing replica's id.
 RELAY_SOURCE_HEADER: Final = "X-Coder-Relay-Source-Replica"
-#: The path under a chat the dialer asks for.
-RELAY_PATH: Final = "/stream/parts"
+#: The path the dialer asks for, whatever the era's base path: the enterprise dialer's test
+#: (enterprise/coderd/x/chatd ``TestStreamPartsDialerDialsPartsEndpoint``) requires
+#: ``/api/experimental/chats/{chat}/stream/parts``.
+RELAY_PATH: Final = "/api/experimental/chats/{chat}/stream/parts"
 #: The control message's fields: the dialer selects an episode with ``{"history_version": N,
 #: "generation_attempt": M}`` (``streamPartsControl``), again whenever it switches.
 RELAY_CONTROL_FIELDS: Final = ("history_version", "generation_attempt")

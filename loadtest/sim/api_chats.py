@@ -285,7 +285,6 @@ def routes(sim: Sim) -> list[BaseRoute]:
             Route(f"{one}/queue/{{queued}}", forwarding(queued), methods=["DELETE"]),
             Route(f"{one}/queue/{{queued}}/promote", forwarding(promote), methods=["POST"]),
             WebSocketRoute(f"{one}/stream", StreamEndpoint(sim)),
-            WebSocketRoute(f"{one}{RELAY_PATH}", relay),
             WebSocketRoute(f"{base}/watch", WatchEndpoint(sim)),
         ]
         if era is Era.D:
@@ -299,6 +298,8 @@ def routes(sim: Sim) -> list[BaseRoute]:
 
     # Era C (v2.37) serves the chats API under both /api/v2 and /api/experimental (section
     # 1.4's dual mount); every other era under its one base.
+    # The relay is at one path in every era, the dialer's (protocol/constants.py).
+    relaying: list[BaseRoute] = [WebSocketRoute(RELAY_PATH, relay)]
     if era is Era.C:
-        return mounted(paths.base) + mounted(EXPERIMENTAL_BASE)
-    return mounted(paths.base)
+        return mounted(paths.base) + mounted(EXPERIMENTAL_BASE) + relaying
+    return mounted(paths.base) + relaying

@@ -385,7 +385,7 @@ class StreamLoop:
     async def _relay_once(self, url: str) -> None:
         from websockets.asyncio.client import connect as ws_connect
 
-        path = self.replica.sim.paths.chat(self.chat_id) + RELAY_PATH
+        path = RELAY_PATH.format(chat=self.chat_id)
         target = url.replace("http://", "ws://", 1) + path
         # Only these two (enterprise relay dialer): the stream's token, and who is asking.
         headers = {TOKEN_HEADER: self.token, RELAY_SOURCE_HEADER: self.replica.worker_id}

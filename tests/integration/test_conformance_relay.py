@@ -37,7 +37,8 @@ def cluster(postgres_url: str) -> Iterator[Cluster]:  # noqa: F811 (the fixture)
 def _dial(cluster: Cluster, replica: int, chat_id: str) -> ClientConnection:
     url = cluster.urls[replica].replace("http://", "ws://")
     return connect(
-        f"{url}/api/v2/chats/{chat_id}/stream/parts",
+        # The enterprise dialer's path in every era (its TestStreamPartsDialerDialsPartsEndpoint).
+        f"{url}/api/experimental/chats/{chat_id}/stream/parts",
         additional_headers={
             "Coder-Session-Token": cluster.token,
             "X-Coder-Relay-Source-Replica": "00000000-0000-4000-8000-0000000000ff",
