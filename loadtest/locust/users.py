@@ -480,17 +480,22 @@ class ReplayUser(_ChatloadUser):
             rt, client, self._organization, ended, replica=self._replica, subagents=self._subagents
         )
         try:
-            first, *rest = chat.turns
+            children = self._plan.child_tool_calls.get(chat.chat, [])
+
+            def shaped(index: int) -> str:
+                turn = chat.turns[index]
+                return prompt(turn, children[index] if index < len(children) else 0)
+
             sent = time.perf_counter_ns()
-            began = conversation.begin(prompt(first), intended=intended)
+            began = conversation.begin(shaped(0), intended=intended)
             if conversation.chat_id is not None:
                 rt.recorder.replay_chat(True, sent - (self._began or sent))
             if not began:
                 return
             conversation.follow()
-            for turn in rest:
+            for index, turn in enumerate(chat.turns[1:], start=1):
                 gevent.sleep(turn.think_s / speedup)
-                if rt.stopping or not conversation.post(prompt(turn)):
+                if rt.stopping or not conversation.post(shaped(index)):
                     break
                 conversation.follow()
         finally:

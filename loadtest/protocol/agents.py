@@ -26,6 +26,8 @@ RESULT: Final = "result"
 RESULT_DELTA: Final = "result_delta"
 #: ``spawn_agent``: each call starts one child chat (§10.3).
 SPAWN_AGENT: Final = "spawn_agent"
+#: The tool that waits for a sub-agent's report (coderd/x/chatd/subagent.go ``waitAgentArgs``).
+WAIT_AGENT: Final = "wait_agent"
 #: The concurrent-agent limiter's pools (``capacity.go``).
 POOL_ROOT: Final = "root"
 POOL_SUBAGENT: Final = "subagent"

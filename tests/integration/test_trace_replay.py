@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import secrets
 from pathlib import Path
 from typing import Any
 
+import httpx
+
+from loadtest.runner.processes import SimProcess
 from tests.integration.chatload_cli import chatload
 
 RUN_TIMEOUT = 180
@@ -116,3 +120,98 @@ def test_a_capacity_search_over_a_trace_raises_its_speed(tmp_path: Path) -> None
     assert [step["load"] for step in found["steps"]] == [1.0, 2.0, 4.0]
     rates = [step["figures"]["turns_per_s"] for step in found["steps"]]
     assert rates[2] > 1.5 * rates[0], f"turns/s by speedup: {rates}"  # faster replays, more load
+
+
+def test_a_replay_reproduces_the_traces_tool_calls_and_sub_agents_on_the_simulator(
+    tmp_path: Path,
+) -> None:
+    """The round trip: the simulator ran exactly the tool calls and sub-agents the trace
+    recorded, because each prompt asked for its turn's shape."""
+    turn = {"prompt_chars": 60, "output_tokens": 20, "duration_s": 1.0}
+    chats = [
+        {
+            "chat": f"user-{i}",
+            "start_s": i * 0.3,
+            "parent": None,
+            "workspace": 0,
+            "turns": [
+                {**turn, "think_s": 0.0, "steps": 3, "tools": {"execute": 2}, "subagents": 0},
+                {**turn, "think_s": 0.1, "steps": 1, "tools": {}, "subagents": 0},
+            ],
+        }
+        for i in range(3)
+    ]
+    chats[1]["turns"][1] = {
+        **turn,
+        "think_s": 0.1,
+        "steps": 4,
+        "tools": {"execute": 1, "spawn_agent": 1, "wait_agent": 1},
+        "subagents": 1,
+    }
+    child_turn = {**turn, "think_s": 0.0, "steps": 3, "tools": {"execute": 2}, "subagents": 0}
+    child = {"chat": "child", "start_s": 1.0, "parent": "user-1", "workspace": 0}
+    header = {
+        "schema_version": 1,
+        "source": "test",
+        "started_at": "2026-12-01T09:00:00Z",
+        "duration_s": 2.0,
+        "chats": 4,
+    }
+    trace = tmp_path / "agents.jsonl"
+    lines = [header, *chats, {**child, "turns": [child_turn]}]
+    trace.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    config = {"ttft_ms": 20, "parts_per_turn": 3, "part_gap_ms": 2, "workspaces": 1}
+    token = secrets.token_urlsafe(12)
+    sim = SimProcess.start("d", token, config)
+    try:
+        scenario = tmp_path / "r.toml"
+        scenario.write_text('name = "r"\n[target]\nworkspaces = "scaletest-"\n')
+        done = chatload(
+            "run", "--quiet", "--trace", str(trace), "--host", sim.url, f"--token={token}",
+            "--scenario", str(scenario), "--report-dir", str(tmp_path / "out"),
+            timeout=RUN_TIMEOUT,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        totals = httpx.get(f"{sim.url}/__sim/counts", timeout=10).json()["totals"]
+    finally:
+        sim.stop()
+    rep = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert rep["trace"]["turns_completed"] == rep["trace"]["turns_planned"] == 6
+    # The trace: 3 x 2 execute, 1 more in user-1's second turn, 2 in its child; one child.
+    assert totals["tool_calls"].get("execute") == 9, totals["tool_calls"]
+    assert totals["tool_calls"].get("spawn_agent") == 1 == totals["subagents_spawned"]
+    assert totals["tool_calls"].get("wait_agent") == 1
+    assert rep["counts"]["subagents_spawned"] == 1
+
+
+def test_synth_then_replay_runs_what_the_trace_says(tmp_path: Path) -> None:
+    """A trace synthesized from a scenario whose simulator makes one tool call a turn,
+    replayed on a simulator that makes none unless asked: the prompts ask, per turn."""
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(
+        'name = "s"\n[chat]\nturns = 2\nthink_time = [0.05, 0.1]\n'
+        "[sim]\nconfig = {tool_steps = 1, ttft_ms = 20, parts_per_turn = 3}\n"
+    )
+    trace = tmp_path / "synth.jsonl.gz"
+    made = chatload(
+        "trace", "synth", "--scenario", str(scenario), "--chats", "6", "--duration", "3s",
+        "--out", str(trace),
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    token = secrets.token_urlsafe(12)
+    sim = SimProcess.start("d", token, {"tool_steps": 0, "ttft_ms": 20, "parts_per_turn": 3})
+    try:
+        replayed = tmp_path / "replayed"
+        done = chatload(
+            "run", "--quiet", "--trace", str(trace), "--host", sim.url, f"--token={token}",
+            "--report-dir", str(replayed), timeout=RUN_TIMEOUT,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        totals = httpx.get(f"{sim.url}/__sim/counts", timeout=10).json()["totals"]
+    finally:
+        sim.stop()
+    rep = json.loads((replayed / "report.json").read_text())["trace"]
+    assert rep["chats_started"] == rep["chats_planned"] == 6
+    assert rep["turns_completed"] == rep["turns_planned"] == 12
+    assert rep["start_error_ms"]["count"] == 6
+    assert totals["tool_calls"].get("execute") == 12 and totals["turns_completed"] == 12
