@@ -723,13 +723,18 @@ def test_the_concurrent_agent_gate_queues_turns_and_users_time_their_wait(
     assert wait["min"] > 0
 
 
-@pytest.mark.parametrize("sim", [("d", {"tool_steps": 2})], indirect=True)
+@pytest.mark.parametrize("sim", [("d", {"tool_steps": 2, "workspaces": 2})], indirect=True)
 def test_an_agents_steps_and_tools_are_counted_and_timed(sim: Sim, tmp_path: Path) -> None:
-    """The simulator's turns run two tool round trips each (a tool-call step, its result,
-    then more text): 5 committed steps and 2 timed execute calls a turn, a typical turn drawn;
-    watch sockets and follow_subagents on, so the sub-agent wiring runs (no child comes)."""
+    """The simulator's turns make two tool calls each (protocol §10.4: each step ends in its
+    call, then the answer): 3 committed steps and 2 timed execute calls a turn, in the chats'
+    workspaces, a typical turn drawn; watch sockets and follow_subagents on, so the sub-agent
+    wiring runs (no child comes)."""
     path = scenario(tmp_path, run_time="4s", users=2)
-    path.write_text(path.read_text() + "watch_sockets_per_user = 1\nfollow_subagents = true\n")
+    path.write_text(
+        path.read_text()
+        + "watch_sockets_per_user = 1\nfollow_subagents = true\n"
+        + '[target]\nworkspaces = "scaletest-"\n'
+    )
     out = tmp_path / "report"
     result = run_against(sim, path, out)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -741,10 +746,11 @@ def test_an_agents_steps_and_tools_are_counted_and_timed(sim: Sim, tmp_path: Pat
     assert rep["latency_ms"]["tool_time"]["count"] == 2 * completed
     assert rep["tool_time_by_name"]["execute"]["count"] == 2 * completed
     steps = rep["distributions"]["steps_per_turn"]
-    assert (steps["min"], steps["max"], steps["count"]) == (5, 5, completed)
-    # Steps 2..5 of each turn are timed from the commit before them.
-    assert rep["latency_ms"]["step_time_to_first_output"]["count"] == 4 * completed
+    assert (steps["min"], steps["max"], steps["count"]) == (3, 3, completed)
+    # Steps 2..3 of each turn are timed from the commit before them.
+    assert rep["latency_ms"]["step_time_to_first_output"]["count"] == 2 * completed
     turn = rep["typical_turn"]
-    assert turn["steps"] == 5 and [s["kind"] for s in turn["segments"]].count("tool") == 2
+    assert turn["steps"] == 3 and [s["kind"] for s in turn["segments"]].count("tool") == 2
+    assert rep["run"]["workspaces"] == 2
     assert counts["subagents_spawned"] == 0 and "agents: steps per turn" in result.stdout
     assert 'data-plot="typical_turn"' in (out / "report.html").read_text()
