@@ -32,8 +32,8 @@ from loadtest.protocol.models import (
 from loadtest.sim.accounts import ORGANIZATION_ID, User
 from loadtest.sim.chat_wire import chat_wire, messages_page, with_messages_wire
 from loadtest.sim.chats import Chat, input_parts
+from loadtest.sim.cluster.relay import serve_relay
 from loadtest.sim.errors import ApiError, not_found
-from loadtest.sim.relay import serve_relay
 from loadtest.sim.stream import StreamEndpoint
 from loadtest.sim.watch import WatchEndpoint
 from loadtest.sim.web import (

@@ -147,10 +147,10 @@ def main(args: argparse.Namespace) -> int:
         if problem:
             print(f"chatload sim: {problem}", file=sys.stderr)
             return 2
-        from loadtest.sim.cluster import run_cluster
+        from loadtest.sim.cluster.processes import run_cluster
 
         return run_cluster(args, sys.argv[2:])
-    from loadtest.sim.cluster_config import REPLICA_ENV, ReplicaSettings
+    from loadtest.sim.cluster.config import REPLICA_ENV, ReplicaSettings
 
     raw = os.environ.get(REPLICA_ENV)
     replica = ReplicaSettings.model_validate_json(raw) if raw else None

@@ -15,7 +15,7 @@ from uvicorn.config import WS_PROTOCOLS
 from loadtest.protocol.eras import Era
 from loadtest.serve import bind, serve, url_of
 from loadtest.sim.app import build_app
-from loadtest.sim.cluster_config import ReplicaSettings
+from loadtest.sim.cluster.config import ReplicaSettings
 from loadtest.sim.config import SimConfig
 from loadtest.sim.state import Sim
 

@@ -17,13 +17,13 @@ from loadtest.sim.accounts import OWNER_ID, Accounts, User
 from loadtest.sim.auth import Auth, RateLimiter
 from loadtest.sim.catalog import Catalog
 from loadtest.sim.chats import Chat, ChatStore
-from loadtest.sim.cluster_config import ReplicaSettings
+from loadtest.sim.cluster.config import ReplicaSettings
+from loadtest.sim.cluster.replica import Replica, TappedHub
 from loadtest.sim.config import SimConfig
 from loadtest.sim.errors import VALIDATION_FAILED, ApiError
 from loadtest.sim.hub import Counters, Hub
 from loadtest.sim.metrics import DaemonMetrics, Live
 from loadtest.sim.player import Player
-from loadtest.sim.replica import Replica, TappedHub
 from loadtest.sim.watch_hub import WatchHub
 from loadtest.sim.workspaces import Workspace, made
 

@@ -18,10 +18,10 @@ from uvicorn.protocols.utils import ClientDisconnected
 
 from loadtest.protocol.constants import BAD_AFTER_ID, BATCH_SIZE
 from loadtest.protocol.eras import Era
+from loadtest.sim.cluster.relay import relay_token
 from loadtest.sim.errors import ApiError, not_found
 from loadtest.sim.events import FRAME_BREAK, MARK
 from loadtest.sim.hub import LOW_WATER, Counts, Subscriber
-from loadtest.sim.relay import relay_token
 from loadtest.sim.web import error_response, parse_uuid
 
 if TYPE_CHECKING:

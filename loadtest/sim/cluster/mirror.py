@@ -26,7 +26,7 @@ from loadtest.protocol.constants import READ_LIMIT_BYTES, RELAY_PATH, RELAY_SOUR
 from loadtest.protocol.constants import SESSION_TOKEN_HEADER as TOKEN_HEADER
 from loadtest.protocol.notify import stream_channel
 from loadtest.pubsub.bus import Pubsub
-from loadtest.sim.cluster_config import Cluster, ReplicaCounts, ReplicaSettings
+from loadtest.sim.cluster.config import Cluster, ReplicaCounts, ReplicaSettings
 from loadtest.sim.events import Event, mark
 from loadtest.sim.hub import Subscriber
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from loadtest.sim.relay import KEEP_EPISODES, PartBuffer, control, frame, relay_token
+from loadtest.sim.cluster.relay import KEEP_EPISODES, PartBuffer, control, frame, relay_token
 
 
 def part(seq: int, history: int = 3, attempt: int = 1) -> dict[str, object]:

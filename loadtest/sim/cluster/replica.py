@@ -37,11 +37,11 @@ from loadtest.protocol.notify import (
 )
 from loadtest.pubsub.bus import Pubsub, connect
 from loadtest.sim.chats import ACTIVE, Chat
-from loadtest.sim.cluster_config import Cluster, ReplicaCounts, ReplicaSettings
+from loadtest.sim.cluster.config import Cluster, ReplicaCounts, ReplicaSettings
+from loadtest.sim.cluster.mirror import StreamLoop
+from loadtest.sim.cluster.relay import PartBuffer
 from loadtest.sim.events import FRAME_BREAK, MARK, Event
 from loadtest.sim.hub import Hub, Subscriber
-from loadtest.sim.mirror import StreamLoop
-from loadtest.sim.relay import PartBuffer
 
 log = logging.getLogger("chatload.sim")
 

@@ -21,7 +21,7 @@ from types import FrameType
 from loadtest.child import spawn
 from loadtest.pubsub.bus import redacted
 from loadtest.pubsub.servers import NatsServer, PostgresServer, ServerError
-from loadtest.sim.cluster_config import REPLICA_ENV, SCHEMA, ReplicaSettings
+from loadtest.sim.cluster.config import REPLICA_ENV, SCHEMA, ReplicaSettings
 
 #: Flags of the supervisor, not passed on to the replicas (with whether they take a value).
 CLUSTER_FLAGS = {
