@@ -215,6 +215,11 @@ def run_scale_bench(
             sim_pct = sampler.percent(step["start"], step["end"]) / len(set(cpus))
             rows += [
                 (f"{label} chats started (before the window)", last_rate, "chats/s"),
+                (
+                    f"{label} simulator CPU while they started",
+                    sampler.percent(step["setup_start"], step["setup_end"]) / len(set(cpus)),
+                    "%",
+                ),
                 (f"{label} worker CPU", step["cpu_pct"], "%"),
                 (f"{label} loop lag p99", step["lag_p99_ms"], "ms"),
                 (f"{label} longest garbage collection", step["gc_max_ms"], "ms"),

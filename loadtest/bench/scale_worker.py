@@ -82,6 +82,8 @@ class Worker:
         self.gc_pauses: list[float] = []
         #: Chats whose first turn (the one creating the chat starts) has not ended yet.
         self.first_turns = 0
+        #: When the last step's chats began and finished starting (``time.monotonic``).
+        self.grown = [0.0, 0.0]
         self._gc_start = 0.0
         self._next = 0
 
@@ -162,6 +164,7 @@ class Worker:
 
     def grow(self, n: int, limit_s: float) -> float:
         """Up to ``n`` chats, or as many as start within ``limit_s``."""
+        self.grown = [time.monotonic(), 0.0]
         start = time.perf_counter()
         pool = gevent.pool.Pool(SETUP_CONCURRENCY * len(self.sims))
         for i in range(n - self.chats):
@@ -169,6 +172,7 @@ class Worker:
                 break
             pool.spawn(self.add_chat, i)
         pool.join()
+        self.grown[1] = time.monotonic()
         return time.perf_counter() - start
 
     def measure(self, window: float) -> dict[str, float]:
@@ -259,6 +263,8 @@ def main() -> None:
             start_failures=dict(worker.start_failures),
             post_failures=dict(worker.post_failures),
             setup_s=setup_s,
+            setup_start=worker.grown[0],
+            setup_end=worker.grown[1],
             kb_per_chat=(resident_kb() - rss0) / max(1, worker.chats),
         )
         print(json.dumps(result), flush=True)
