@@ -379,7 +379,14 @@ _pushed = itertools.count()
 
 def _sweep(now: float) -> None:
     while _IDLE and _IDLE[0][0] < now:
-        _, _, since, connection = heapq.heappop(_IDLE)
+        try:
+            entry = heapq.heappop(_IDLE)
+        except IndexError:  # another thread took the last one
+            return
+        deadline, _, since, connection = entry
+        if deadline >= now:  # another thread took the expired one first
+            heapq.heappush(_IDLE, entry)
+            return
         if connection._idle_since == since:  # idle ever since: neither in use nor reused
             connection.close()
 
