@@ -21,8 +21,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="run only this section (repeatable): core = decode+record cost; sim = the "
         "simulator's delivery capacity; client = one worker's frame rates, reader against "
         "reader; scale = active chats per worker process (each a stream and a watch socket, a "
-        "turn every 30-60 s; steps up until the worker's CPU reaches 80 %% or its loop lag "
-        "p99 10 ms, within 100 s x --seconds); "
+        "turn every 30-60 s; the worker on one CPU, the simulator on the others; each step's "
+        "chats start before its window; steps up to 10,000 until the worker's CPU reaches "
+        "80 %% or its loop lag p99 10 ms, the simulator saturates, or 100 s x --seconds run "
+        "out, and says which; the file descriptor need is checked first; then the turns a "
+        "second the REST path posts); "
         "pubsub = the replicas' ChatStreamNotifyMessage over PostgreSQL NOTIFY and NATS "
         "(publish -> receive latency and messages/s with 1, 10 and 100 replicas listening; "
         "starts private servers, needs the postgresql and nats-server packages)",
@@ -84,7 +87,7 @@ def main(args: argparse.Namespace) -> int:
         from loadtest.bench.scale import run_scale_bench
 
         _print(
-            "Active chats per worker process (worker on one CPU, simulator on the other)",
+            "Active chats per worker process (worker on one CPU, simulator on the others)",
             run_scale_bench(args.seconds),
         )
     if "pubsub" in sections:

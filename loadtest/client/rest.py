@@ -1,14 +1,18 @@
-"""The chats REST API over httpx: one method per call chatload makes, timed at the edge.
+"""The chats REST API: one method per call chatload makes, timed at the edge.
 
 Each call is timed from just before the request is written to when the response headers
 arrive (``docs/metrics.md``), and reported to an ``on_request`` hook (Locust's request event
 in a load test). Failures raise ``ApiError`` carrying Coder's message and the status; the
 session token is sent as a header and never appears in an error, a log or a report.
 
-Every client shares the process's one TLS context (``client/tls.py``); its own pool is the
-user's keep-alive connection and nothing more (~4 KB, ~0.1 ms to make). One pool shared by
-all users would be worse: httpcore scans every pooled connection, and polls each idle one,
-on every request, which at 1,000 users took 20 of 32 CPU seconds.
+Each client is one user's keep-alive connection on ``client/http11.py`` (the process's one
+TLS context, ``client/tls.py``), another while calls overlap. Under gevent, against the
+simulator, 200 users x 10 calls on a busy 2-core VM: ~120 us of the generator's CPU a call on
+a kept connection and ~290 us on a new one, where an ``httpx.Client`` per user cost ~840 us
+and ~980 us; one httpx pool shared by all users was worse still (httpcore scans every pooled
+connection, and polls each idle one, on every request). A client handed an httpx
+``transport`` (tests' MockTransport) sends through httpx instead, with the same errors and
+reports.
 """
 
 from __future__ import annotations
@@ -16,11 +20,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
+from urllib.parse import urlencode
 
 import httpx
 import orjson
 
+from loadtest.client.http11 import (
+    KEEPALIVE_EXPIRY_S,
+    NoAnswer,
+    Origin,
+    Pool,
+    Response,
+    header_block,
+)
 from loadtest.client.tls import tls_context
 from loadtest.protocol.constants import QUEUE_FULL, SESSION_TOKEN_HEADER
 from loadtest.protocol.eras import PATHS, ChatPaths, Era
@@ -38,9 +51,6 @@ from loadtest.protocol.models import (
     UpdateChatRequest,
 )
 
-#: Idle pooled connections are dropped after this long: well under the 5 s that uvicorn and
-#: most servers keep them, so a request never races the server closing its connection.
-KEEPALIVE_EXPIRY_S = 2.0
 #: Methods a request may be sent again after the connection failed (RFC 9110 §9.2.2): a POST
 #: may have reached the server, so it is never repeated.
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -83,20 +93,94 @@ def _text(text: str) -> list[ChatInputPart]:
     return [ChatInputPart(type="text", text=text)]
 
 
-def _error_from(name: str, response: httpx.Response) -> ApiError:
+def _error_from(name: str, response: Response) -> ApiError:
     try:
-        body = orjson.loads(response.content)
+        body = orjson.loads(response.body)
     except orjson.JSONDecodeError:
         body = None
     if isinstance(body, dict):
         return ApiError(
             name,
-            response.status_code,
+            response.status,
             str(body.get("message") or ""),
             str(body.get("detail") or ""),
         )
-    text = response.text.strip()[:200]
-    return ApiError(name, response.status_code, text or response.reason_phrase)
+    text = response.body.decode("utf-8", "replace").strip()[:200]
+    return ApiError(name, response.status, text or response.reason)
+
+
+class Wire(Protocol):
+    """How a client's requests travel: ``send`` returns the whole response or raises
+    ``NoAnswer``."""
+
+    def send(self, method: str, target: str, body: bytes | None) -> Response: ...
+
+    def close(self) -> None: ...
+
+
+class _Http11Wire:
+    """The user's keep-alive connection (``client/http11.py``), more while calls overlap."""
+
+    def __init__(self, base_url: str, headers: dict[str, str], timeout: float) -> None:
+        try:
+            origin: Origin | str = Origin.parse(base_url)
+        except ValueError as exc:
+            origin = str(exc)  # said by each call, as an unreachable deployment is
+        self.connection = (
+            Pool(origin, timeout, KEEPALIVE_EXPIRY_S) if isinstance(origin, Origin) else None
+        )
+        self._bad_url = origin if isinstance(origin, str) else ""
+        self._head = header_block(headers)
+        self._head_json = self._head + b"Content-Type: application/json\r\n"
+
+    def send(self, method: str, target: str, body: bytes | None) -> Response:
+        if self.connection is None:
+            raise NoAnswer(self._bad_url, connected=False)
+        head = self._head if body is None else self._head_json
+        return self.connection.request(method, target, head, body)
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+
+
+class _HttpxWire:
+    """Through httpx, for a client handed an httpx transport (tests swap the network out)."""
+
+    def __init__(
+        self, base_url: str, headers: dict[str, str], timeout: float, transport: httpx.BaseTransport
+    ) -> None:
+        self._base = base_url
+        self._http = httpx.Client(
+            headers=headers, timeout=timeout, verify=tls_context(), transport=transport
+        )
+
+    def send(self, method: str, target: str, body: bytes | None) -> Response:
+        headers = {"Content-Type": "application/json"} if body is not None else None
+        request = self._http.build_request(
+            method, self._base + target, content=body, headers=headers
+        )
+        start = time.perf_counter_ns()
+        try:
+            response = self._http.send(request, stream=True)
+            latency = time.perf_counter_ns() - start
+            try:
+                response.read()
+            finally:
+                response.close()
+        except httpx.TransportError as exc:
+            connected = not isinstance(exc, httpx.ConnectError)
+            raise NoAnswer(f"{type(exc).__name__}: {exc}", connected) from None
+        return Response(
+            response.status_code,
+            response.reason_phrase,
+            dict(response.headers),
+            response.content,
+            latency,
+        )
+
+    def close(self) -> None:
+        self._http.close()
 
 
 #: Pages of 100 workspaces read at most (a million): a bound on a server that never ends.
@@ -127,16 +211,17 @@ class ChatClient:
             headers[BYPASS_RATELIMIT_HEADER] = "true"
         self.base_url = base_url.rstrip("/")
         self._headers = headers
-        self._http = httpx.Client(
-            headers=headers,
-            timeout=timeout,
-            verify=tls_context(),
-            limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S),
-            transport=transport,
-        )
+        self._timeout = timeout
+        self._transport = transport
+        self._wire = self._wire_to(self.base_url)
         self.paths: ChatPaths = PATHS[era]
         self.on_request = on_request
         self._replicas = [r.rstrip("/") for r in replicas or ()]
+
+    def _wire_to(self, base_url: str) -> Wire:
+        if self._transport is not None:
+            return _HttpxWire(base_url, self._headers, self._timeout, self._transport)
+        return _Http11Wire(base_url, self._headers, self._timeout)
 
     @property
     def era(self) -> Era:
@@ -147,7 +232,7 @@ class ChatClient:
         self.paths = PATHS[era]
 
     def close(self) -> None:
-        self._http.close()
+        self._wire.close()
 
     # ------------------------------------------------------------ the wire
 
@@ -162,10 +247,7 @@ class ChatClient:
     ) -> Timed:
         """One request; raises ``ApiError`` unless the status is one of ``expect``."""
         content = None if body is None else orjson.dumps(body)
-        headers = {"Content-Type": "application/json"} if content is not None else None
-        request = self._http.build_request(
-            method, self.base_url + path, content=content, headers=headers, params=params
-        )
+        target = f"{path}?{urlencode(params)}" if params else path
         # A request whose connection failed before any answer is sent once more when that
         # cannot do harm: it never reached the server (connect failed) or it is idempotent;
         # one that could not connect to its replica tries each other replica once.
@@ -173,40 +255,35 @@ class ChatClient:
         while True:
             start = time.perf_counter_ns()
             try:
-                response = self._http.send(request, stream=True)
+                response = self._wire.send(method, target, content)
                 break
-            except httpx.TransportError as exc:
+            except NoAnswer as exc:
                 latency = time.perf_counter_ns() - start
-                refused = isinstance(exc, httpx.ConnectError)
+                refused = not exc.connected
                 if retries_left and (refused or method in IDEMPOTENT):
                     retries_left -= 1
                     if refused and len(self._replicas) > 1:
                         self._next_replica()
-                        request = self._http.build_request(
-                            method, self.base_url + path, content=content, headers=headers,
-                            params=params,
-                        )  # fmt: skip
                     continue
-                error = ApiError(name, None, f"{type(exc).__name__}: {exc}")
+                error = ApiError(name, None, str(exc))
                 self._report(name, method, latency, 0, error)
                 raise error from None
-        latency = time.perf_counter_ns() - start
-        try:
-            response.read()
-        finally:
-            response.close()
-        if response.status_code not in expect:
+        latency = response.latency_ns
+        size = len(response.body)
+        if response.status not in expect:
             error = _error_from(name, response)
-            self._report(name, method, latency, len(response.content), error)
+            self._report(name, method, latency, size, error)
             raise error
-        self._report(name, method, latency, len(response.content), None)
-        decoded = orjson.loads(response.content) if response.content.strip() else None
+        self._report(name, method, latency, size, None)
+        decoded = orjson.loads(response.body) if response.body.strip() else None
         return Timed(decoded, latency)
 
     def _next_replica(self) -> None:
         replicas = self._replicas
         index = replicas.index(self.base_url) if self.base_url in replicas else -1
         self.base_url = replicas[(index + 1) % len(replicas)]
+        self._wire.close()
+        self._wire = self._wire_to(self.base_url)
 
     def _report(self, name: str, method: str, ns: int, size: int, error: ApiError | None) -> None:
         if self.on_request is not None:

@@ -40,9 +40,9 @@ def test_two_thousand_users_make_one_tls_context(contexts_made: list[ssl.SSLCont
     tls.tls_context.cache_clear()
     rt = https_runtime()
     clients = [rt.client(rt.identity()) for _ in range(2000)]
-    assert len(contexts_made) == 1, "one context for the whole process"
-    # Streams dial with that same context.
-    assert tls.tls_context() is contexts_made[0]
+    assert len(contexts_made) <= 1, "at most one context for the whole process"
+    # Streams and REST connections dial with that same one (made when first needed).
+    assert tls.tls_context() is contexts_made[0] and len(contexts_made) == 1
     assert {c._headers["Coder-Session-Token"] for c in clients} == {f"token-{i}" for i in range(10)}
     for client in clients:
         client.close()
