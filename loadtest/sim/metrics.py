@@ -19,7 +19,7 @@ measured. Each simulator has its own registry.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -27,10 +27,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from loadtest.protocol import chatd_metrics as names
+from loadtest.protocol.agents import POOL_ROOT, POOLS
 
-#: The simulator's chats are all root chats (no sub-agents: pool and chat_kind ``root``), and
-#: every stage it observes is a turn's (scope ``turn``; no background title calls).
-ROOT: Final = "root"
+#: Stages are observed with chat_kind ``root``, and every one is a turn's (scope ``turn``; no
+#: background title calls); the gate's gauges are per pool (root and sub-agent chats).
+ROOT: Final = POOL_ROOT
 SCOPE: Final = names.SCOPE_TURN
 
 
@@ -40,6 +41,8 @@ class Live:
 
     agents_active: int = 0
     agents_queued: int = 0
+    #: The same by the gate's pool (``root``, ``subagent``); the totals above are their sums.
+    by_pool: dict[str, tuple[int, int]] = field(default_factory=dict)
     #: (backend, publishes, colossal) of a replica's pubsub; None for a lone simulator.
     pubsub: tuple[str, int, int] | None = None
 
@@ -51,17 +54,14 @@ class _LiveCollector(Collector):
     def collect(self) -> list[Metric]:
         live = self._read()
         out: list[Metric] = []
-        for name, value, help_text in (
-            (names.AGENTS_ACTIVE, live.agents_active, "Chats holding an agent slot."),
-            (
-                names.AGENTS_QUEUED,
-                live.agents_queued,
-                "Chats waiting for an agent slot.",
-            ),
+        pools = live.by_pool or {ROOT: (live.agents_active, live.agents_queued)}
+        for name, index, help_text in (
+            (names.AGENTS_ACTIVE, 0, "Chats holding an agent slot."),
+            (names.AGENTS_QUEUED, 1, "Chats waiting for an agent slot."),
         ):
             gauge = GaugeMetricFamily(name, help_text, labels=["pool"])
-            gauge.add_metric([ROOT], value)
-            gauge.add_metric(["subagent"], 0)
+            for pool in POOLS:
+                gauge.add_metric([pool], pools.get(pool, (0, 0))[index])
             out.append(gauge)
         if live.pubsub is not None:
             backend, published, colossal = live.pubsub

@@ -21,6 +21,7 @@ import orjson
 
 from loadtest.mockllm.coder_tools import EXECUTE, SPAWN_AGENT, SUBAGENT_TYPE, WAIT_AGENT
 from loadtest.mockllm.control import find_control, render
+from loadtest.protocol.agents import POOL_ROOT, POOL_SUBAGENT, POOLS
 from loadtest.protocol.constants import NO_WORKSPACE, WAIT_AGENT_TIMEOUT_S
 from loadtest.protocol.eras import Era
 from loadtest.protocol.models import ChatMessagePart, ErrorKind
@@ -117,7 +118,7 @@ def offered_tools(chat: Chat) -> list[dict[str, Any]]:
 
 def _pool(chat: Chat) -> str:
     """The concurrent-agent gate's pool of a chat (``coderd_chatd_agents_active{pool}``)."""
-    return "root" if chat.parent_chat_id is None else "subagent"
+    return POOL_ROOT if chat.parent_chat_id is None else POOL_SUBAGENT
 
 
 def last_prompt(chat: Chat) -> str:
@@ -153,16 +154,16 @@ class Player:
         self._accepted: dict[str, int] = {}
         #: When each chat's next turn became runnable, until the daemon takes it up.
         self._runnable: dict[str, int] = {}
-        #: Turns past the concurrent-agent gate now (``coderd_chatd_agents_active``).
-        self._running = 0
+        #: Turns past the concurrent-agent gate now, per pool (``coderd_chatd_agents_active``).
+        self._running: dict[str, int] = dict.fromkeys(POOLS, 0)
         #: Chats in ``requires_action``: set when the client posts its tool results.
         self._answered: dict[str, asyncio.Event] = {}
         #: The concurrent-agent gate, per pool (root, subagent): turns admitted now, and
         #: those waiting, in order.
-        self._admitted: dict[str, int] = {"root": 0, "subagent": 0}
+        self._admitted: dict[str, int] = dict.fromkeys(POOLS, 0)
         self._waiting: dict[str, deque[asyncio.Future[None]]] = {
-            "root": deque(),
-            "subagent": deque(),
+            POOL_ROOT: deque(),
+            POOL_SUBAGENT: deque(),
         }
         #: Turns generating now: they share ``llm_tokens_per_s``.
         self._generating = 0
@@ -194,10 +195,12 @@ class Player:
 
         return done
 
-    def agents(self) -> tuple[int, int]:
-        """Turns holding an agent slot now, and turns queued for one (section 8.7)."""
-        queued = sum(not slot.done() for pool in self._waiting.values() for slot in pool)
-        return self._running, queued
+    def agents(self) -> dict[str, tuple[int, int]]:
+        """Per pool: turns holding an agent slot now, and turns queued for one (8.7)."""
+        return {
+            pool: (self._running[pool], sum(not slot.done() for slot in self._waiting[pool]))
+            for pool in self._running
+        }
 
     async def stop(self, chat_id: str) -> bool:
         """Cancel the chat's run and wait until it has stopped; whether one was running."""
@@ -257,7 +260,8 @@ class Player:
     async def _gated_turn(self, chat: Chat, config: SimConfig) -> bool:
         """The turn once past the concurrent-agent gate: whether it ended well."""
         admitted = await self._admit(chat)
-        self._running += 1
+        pool = _pool(chat)
+        self._running[pool] += 1
         try:
             # A provider configured with a base URL (``chatload setup``), or --llm-url, puts
             # a real LLM tier behind the chat; otherwise turns are generated here.
@@ -265,7 +269,7 @@ class Player:
                 return await self._llm_turn(chat, config)
             return await self._planned_turn(chat, config)
         finally:
-            self._running -= 1
+            self._running[pool] -= 1
             if admitted is not None:
                 self._release(admitted)
 
@@ -274,7 +278,7 @@ class Player:
         queued_for_capacity when it is full; the pool whose slot was taken (none without the
         gate)."""
         pool = _pool(chat)
-        limit = self.sim.config.pool_limit(pool == "subagent")
+        limit = self.sim.config.pool_limit(pool == POOL_SUBAGENT)
         if limit is None:
             return None
         waiting = self._waiting[pool]

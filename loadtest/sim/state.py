@@ -87,12 +87,14 @@ class Sim:
 
     def _live(self) -> Live:
         """The gauges and, as a replica, the pubsub counts, when ``/metrics`` is scraped."""
-        active, queued = self.player.agents()
+        pools = self.player.agents()
+        active = sum(running for running, _ in pools.values())
+        queued = sum(waiting for _, waiting in pools.values())
         pubsub = None
         if self.replica is not None and self.replica.pubsub is not None:
             tally = self.replica.tally
             pubsub = (self.replica.pubsub.kind, tally.notifies_published, tally.notifies_colossal)
-        return Live(agents_active=active, agents_queued=queued, pubsub=pubsub)
+        return Live(agents_active=active, agents_queued=queued, by_pool=pools, pubsub=pubsub)
 
     def reconfigure(self, config: SimConfig) -> None:
         """Adopt a new config; a new seed restarts the random source, limits start afresh."""

@@ -57,3 +57,15 @@ def test_every_simulator_has_its_own_registry() -> None:
     one.stage("commit", 0.001)
     assert b'stage="commit"' in generate_latest(one.registry)
     assert b'stage="commit"' not in generate_latest(two.registry)
+
+
+def test_the_gates_gauges_are_per_pool() -> None:
+    metrics = DaemonMetrics()
+    metrics.live = lambda: Live(
+        agents_active=7, agents_queued=2, by_pool={"root": (5, 2), "subagent": (2, 0)}
+    )
+    text = generate_latest(metrics.registry).decode()
+    assert 'coderd_chatd_agents_active{pool="root"} 5.0' in text
+    assert 'coderd_chatd_agents_active{pool="subagent"} 2.0' in text
+    assert 'coderd_chatd_agents_queued_for_capacity{pool="root"} 2.0' in text
+    assert 'coderd_chatd_agents_queued_for_capacity{pool="subagent"} 0.0' in text
