@@ -113,6 +113,7 @@ def test_the_search_finds_the_gates_knee(tmp_path: Path) -> None:
         assert step["passed"] == (step["load"] <= found["feasible_max"])
 
 
+@pytest.mark.slow  # long: make test-all (make test stays under 10 minutes on 2 cores)
 def test_an_over_saturated_step_stops_itself_early(tmp_path: Path) -> None:
     """Turns arriving four times faster than a gate of 2 admits them: the queue grows, in
     flight and TTFT with it, and the step stops long before its 60 s (about 20 s here)."""
@@ -172,6 +173,7 @@ def test_a_generator_bound_step_is_no_capacity(tmp_path: Path) -> None:
     assert "add --workers" in done.stdout
 
 
+@pytest.mark.slow  # long: make test-all (make test stays under 10 minutes on 2 cores)
 def test_an_open_loop_search_over_arrival_rates(tmp_path: Path) -> None:
     """Turns per second instead of users: every step holds, so the answer is "above".
     Arrivals are evenly spaced, so a 2 s step at 4/s has its 8 turns every time (Poisson

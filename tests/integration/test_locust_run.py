@@ -9,6 +9,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from loadtest.runner.processes import SimProcess
 
 SCRIPT = textwrap.dedent(
@@ -42,6 +44,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # long: make test-all (make test stays under 10 minutes on 2 cores)
 def test_two_runs_in_one_process_each_count_only_themselves() -> None:
     token = secrets.token_urlsafe(12)
     sim = SimProcess.start("d", token, {"ttft_ms": {"dist": "constant", "value": 20}})

@@ -48,7 +48,10 @@ def scrape(url: str) -> dict[str, float]:
     return samples
 
 
-@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize(
+    "workers",
+    [0, pytest.param(2, marks=pytest.mark.slow)],  # workers: make test-all
+)
 def test_metrics_rise_during_the_run_and_match_the_report(tmp_path: Path, workers: int) -> None:
     path = tmp_path / "prometheus.toml"
     path.write_text(SCENARIO.format(workers=workers))

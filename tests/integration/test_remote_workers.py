@@ -218,6 +218,7 @@ def test_two_workers_on_other_machines_merge_exactly(lab: Lab, tmp_path: Path) -
         assert counts[key] == sent[key], f"{key}: measured {counts[key]}, sent {sent[key]}"
 
 
+@pytest.mark.slow  # long: make test-all (make test stays under 10 minutes on 2 cores)
 def test_a_lost_machine_leaves_the_report_incomplete_naming_it(lab: Lab, tmp_path: Path) -> None:
     sim, master, workers = _start_master_and_workers(lab, tmp_path, "12s")
     doomed = list(workers)[1]
@@ -246,6 +247,7 @@ def _worker_of_version(version: str, port: int) -> list[str]:
     return [sys.executable, "-c", code, version, *args]
 
 
+@pytest.mark.slow  # long: make test-all (make test stays under 10 minutes on 2 cores)
 def test_a_worker_of_another_version_is_refused(tmp_path: Path) -> None:
     port = free_port()
     master = subprocess.Popen(

@@ -226,6 +226,7 @@ def test_two_workers_merge_exactly(sim: Sim, tmp_path: Path) -> None:
     assert e2e["min"] >= sent["first_output_ms"]["min"] + 7 * 5 and e2e["p50"] > ttft["p50"], e2e
 
 
+@pytest.mark.slow  # long: make test-all (make test stays under 10 minutes on 2 cores)
 @pytest.mark.parametrize("sim", [("b", {})], indirect=True)
 def test_a_lost_worker_still_yields_an_incomplete_report(sim: Sim, tmp_path: Path) -> None:
     out = tmp_path / "report"
@@ -294,6 +295,7 @@ def test_open_loop_measures_from_the_intended_start(sim: Sim, tmp_path: Path) ->
     assert_counts_match(rep, sim.counts())
 
 
+@pytest.mark.slow  # long: make test-all (make test stays under 10 minutes on 2 cores)
 @pytest.mark.parametrize("sim", [("b", {})], indirect=True)
 def test_a_spike_shape_adds_users_for_its_window_and_loses_no_turn(
     sim: Sim, tmp_path: Path

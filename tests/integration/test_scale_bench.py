@@ -9,6 +9,7 @@ from loadtest.bench import scale
 from loadtest.bench.scale import run_scale_bench
 
 
+@pytest.mark.slow  # long: make test-all (make test stays under 10 minutes on 2 cores)
 def test_scale_bench_steps_and_verdict(monkeypatch: pytest.MonkeyPatch) -> None:
     """Run with two simulator processes, as on a machine with spare cores or under a tight
     descriptor limit (the chats are dealt out between them)."""

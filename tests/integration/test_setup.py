@@ -105,7 +105,11 @@ def scenario(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("tiers", ["a", "b", "c", "d"], indirect=True)
+@pytest.mark.parametrize(
+    "tiers",
+    [*(pytest.param(era, marks=pytest.mark.slow) for era in "abc"), "d"],  # a-c: make test-all
+    indirect=True,
+)
 def test_setup_run_teardown_through_the_mock_llm(
     tiers: tuple[SimProcess, MockLLM, str], tmp_path: Path
 ) -> None:

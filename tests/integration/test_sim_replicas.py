@@ -149,6 +149,7 @@ def test_a_run_across_three_replicas_adds_up_and_arrives_whole(
         assert 0 < mine["replica"]["notify_bytes_max"] < NOTIFY_PAYLOAD_LIMIT
 
 
+@pytest.mark.slow  # long: make test-all (make test stays under 10 minutes on 2 cores)
 def test_relay_faults_are_counted_as_the_replicas_broke_them(tmp_path: Path) -> None:
     cluster = Cluster(
         2, "--pubsub", "postgres", "--relay-drop-rate", "0.05", "--relay-duplicate-rate", "0.05",
@@ -177,6 +178,7 @@ def test_relay_faults_are_counted_as_the_replicas_broke_them(tmp_path: Path) -> 
     assert 0 < integrity["content_mismatches"] <= dropped
 
 
+@pytest.mark.slow  # long: make test-all (make test stays under 10 minutes on 2 cores)
 def test_a_killed_replicas_sockets_reconnect_and_its_chats_finish_elsewhere(
     tmp_path: Path,
 ) -> None:
@@ -228,6 +230,7 @@ def test_a_killed_replicas_sockets_reconnect_and_its_chats_finish_elsewhere(
     assert counts["turns_completed"] > 0
 
 
+@pytest.mark.slow  # long: make test-all (make test stays under 10 minutes on 2 cores)
 def test_a_legacy_replica_sees_the_error_text_only(tmp_path: Path) -> None:
     """A rolling deploy: replica 2 is of the previous version. The same failed turn reaches
     a stream on replica 1 as Coder's structured ChatError, and on replica 2 as the legacy
@@ -286,6 +289,7 @@ def _stream_errors(urls: list[str], chat_id: str, token: str) -> list[dict[str, 
     return found
 
 
+@pytest.mark.slow  # long: make test-all (make test stays under 10 minutes on 2 cores)
 def test_an_edit_refreshes_streams_on_every_replica(tmp_path: Path) -> None:
     """chatd's edit: the worker truncates the history and publishes full_refresh; a stream
     on another replica gets history_reset and the whole history again, and stays whole."""

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from loadtest.protocol.eras import PATHS, Era
 from loadtest.protocol.models import ChatMessage, ChatMessagesResponse
@@ -131,6 +132,7 @@ def test_a_storm_creates_every_chat_together_and_splits_first_turns_from_follow_
     assert "by phase (ms, p50 / p95)" in done.stdout
 
 
+@pytest.mark.slow  # long: make test-all (make test stays under 10 minutes on 2 cores)
 def test_the_follow_up_barrier_holds_across_worker_processes(tmp_path: Path) -> None:
     chats, delay_s = 6, 1.0
     # First turns end at different times, so that one process's chats are done long before

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from loadtest.runner.processes import SimProcess
 from tests.integration.chatload_cli import chatload
@@ -75,6 +76,7 @@ def test_a_replay_starts_every_chat_completes_every_turn_and_ends_by_itself(
     assert rep["run"]["complete"] and rep["run"]["duration_s"] < 60, "it ended with the trace"
 
 
+@pytest.mark.slow  # long: make test-all (make test stays under 10 minutes on 2 cores)
 def test_speedup_two_halves_the_wall_time_and_doubles_the_arrival_rate(tmp_path: Path) -> None:
     trace = tmp_path / "t.jsonl.gz"
     write_trace(trace, chats=10, every_s=1.0, turns=2, think_s=2.0)
@@ -101,6 +103,7 @@ def test_a_bad_trace_exits_2_naming_the_line_and_runs_nothing(tmp_path: Path) ->
     assert "line 3" in out and "prompt_chars" in out
 
 
+@pytest.mark.slow  # long: make test-all (make test stays under 10 minutes on 2 cores)
 def test_a_capacity_search_over_a_trace_raises_its_speed(tmp_path: Path) -> None:
     trace = tmp_path / "t.jsonl.gz"
     write_trace(trace, chats=20, every_s=0.5, turns=2, think_s=0.5)
