@@ -195,6 +195,7 @@ def _finish(master: subprocess.Popen[str], workers: dict[str, subprocess.Popen[s
                 proc.kill()
 
 
+@pytest.mark.slow  # long: make test-all (make test stays under 10 minutes on 2 cores)
 def test_two_workers_on_other_machines_merge_exactly(lab: Lab, tmp_path: Path) -> None:
     sim, master, workers = _start_master_and_workers(lab, tmp_path, "6s")
     try:

@@ -480,7 +480,9 @@ def test_plain_locust_runs_the_locustfile(sim: Sim) -> None:
     assert sim.counts()["turns_completed"] > 0
 
 
-@pytest.mark.parametrize("workers", [0, 2], ids=["local", "two-workers"])
+@pytest.mark.parametrize(
+    "workers", [0, pytest.param(2, marks=pytest.mark.slow)], ids=["local", "two-workers"]
+)  # two workers: make test-all
 def test_ctrl_c_to_the_process_group_drains_and_blames_no_one(workers: int, tmp_path: Path) -> None:
     """A real Ctrl-C: SIGINT to the terminal's whole process group, the embedded simulator
     and the workers included. chatload alone must see it: turns in flight finish."""

@@ -12,6 +12,8 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
+import pytest
+
 from loadtest.pubsub.servers import free_port
 from loadtest.runner.processes import SimProcess
 from tests.integration.test_run import PROFILE, Sim, report, run, scenario
@@ -62,6 +64,7 @@ def test_each_replicas_figures_equal_what_that_replica_sent(tmp_path: Path) -> N
             sim.process.stop()
 
 
+@pytest.mark.slow  # long: make test-all (make test stays under 10 minutes on 2 cores)
 def test_watchers_cross_replicas_and_drops_reconnect_to_the_next(tmp_path: Path) -> None:
     (sim,) = _sims(1, {"faults": {"drop_rate": 0.1}})
     other = sim.url.replace("127.0.0.1", "localhost")
