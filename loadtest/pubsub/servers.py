@@ -98,7 +98,8 @@ def _tail(log: Path) -> str:
         return "(no log)"
 
 
-def _stop(process: subprocess.Popen[bytes] | None, sig: signal.Signals) -> None:
+def stop_process(process: subprocess.Popen[bytes] | None, sig: signal.Signals) -> None:
+    """Ask a server process to stop with ``sig``; kill it if it has not within 15 s."""
     if process is None or process.poll() is not None:
         return
     process.send_signal(sig)
@@ -109,8 +110,9 @@ def _stop(process: subprocess.Popen[bytes] | None, sig: signal.Signals) -> None:
         process.wait(timeout=5)
 
 
-class _Server:
-    """Start on enter (or ``start()``), stop and delete the directory on exit (or ``stop()``)."""
+class PrivateServer:
+    """A server of ours on 127.0.0.1 in a private directory: start on enter (or ``start()``),
+    stop and delete the directory on exit (or ``stop()``)."""
 
     url: str
 
@@ -142,7 +144,7 @@ class _Server:
         self.stop()
 
 
-class PostgresServer(_Server):
+class PostgresServer(PrivateServer):
     """A throwaway PostgreSQL cluster: trust auth on 127.0.0.1 only, durability off (it is a test)."""
 
     def __init__(self, max_connections: int = 300) -> None:
@@ -212,11 +214,11 @@ class PostgresServer(_Server):
                 time.sleep(0.1)
 
     def stop(self) -> None:
-        _stop(self.process, signal.SIGINT)  # "fast" shutdown: no waiting for clients
+        stop_process(self.process, signal.SIGINT)  # "fast" shutdown: no waiting for clients
         super().stop()
 
 
-class NatsServer(_Server):
+class NatsServer(PrivateServer):
     """A single core-NATS server (no JetStream: Coder's chat pubsub needs none)."""
 
     def __init__(self) -> None:
@@ -234,5 +236,5 @@ class NatsServer(_Server):
         return self.url
 
     def stop(self) -> None:
-        _stop(self.process, signal.SIGTERM)
+        stop_process(self.process, signal.SIGTERM)
         super().stop()

@@ -16,18 +16,17 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import httpx
 import pytest
 
 from loadtest.child import spawn
+from loadtest.pubsub.servers import PrivateServer, stop_process
 from loadtest.runner.processes import SimProcess, free_port
 
 #: How often it scrapes: short, so a run of a few seconds has several samples.
@@ -55,15 +54,13 @@ def promtool_or_skip() -> str:
     return found
 
 
-class Prometheus:
+class Prometheus(PrivateServer):
     """Prometheus scraping ``jobs`` (job name -> ``host:port``, path ``/metrics``)."""
 
     def __init__(self, jobs: dict[str, str]) -> None:
+        super().__init__()
         self.jobs = jobs
-        self.root = Path(tempfile.mkdtemp(prefix="chatload-prometheus-"))
-        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
         self.http = httpx.Client(base_url=self.url, timeout=10)
 
     def config(self) -> str:
@@ -158,30 +155,8 @@ class Prometheus:
 
     def stop(self) -> None:
         self.http.close()
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-        shutil.rmtree(self.root, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        stop_process(self.process, signal.SIGTERM)
+        super().stop()
 
 
 #: A run with something in every figure a dashboard shows: follow-up turns (phases), provider
