@@ -6,21 +6,22 @@ patching and the flags are ``loadtest/config.py``'s, as for the scenario and the
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from loadtest.config import Distribution
 from loadtest.mockllm.coder_tools import EXECUTE
-from loadtest.mockllm.faults import PROBABILITY_FIELD, Fault
+from loadtest.mockllm.faults import Fault
 
 #: A fault's probability per reply; on the command line its metavar is P.
 Probability = Annotated[float, Field(ge=0.0, le=1.0, json_schema_extra={"metavar": "P"})]
 Seconds = Annotated[float, Field(ge=0.0)]
 
 
-class MockConfig(BaseModel):
-    """Everything tunable. Field descriptions double as the CLI's ``--help``."""
+class MockSettings(BaseModel):
+    """Everything tunable but the faults' probabilities (``MockConfig`` adds one field per
+    ``Fault``). Field descriptions double as the CLI's ``--help``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -62,22 +63,6 @@ class MockConfig(BaseModel):
         "only). A turn then takes N + 2S + 1 LLM calls",
         json_schema_extra={"metavar": "S"},
     )
-    fault_rate_limit: Probability = Field(0.0, description="probability of a 429 with retry-after")
-    fault_500: Probability = Field(0.0, description="probability of a 500")
-    fault_502: Probability = Field(0.0, description="probability of a 502")
-    fault_503: Probability = Field(0.0, description="probability of a 503")
-    fault_overloaded: Probability = Field(
-        0.0,
-        description="probability of a 529 (Anthropic overloaded_error; 529 on OpenAI paths too)",
-    )
-    fault_silence: Probability = Field(
-        0.0,
-        description="probability that a reply starts, then sends nothing for --silence-s, "
-        "then the connection closes",
-    )
-    fault_cut: Probability = Field(
-        0.0, description="probability that the connection closes mid-reply"
-    )
     retry_after_s: Seconds = Field(
         1.0, description="retry-after of a 429 (header in whole seconds, retry-after-ms exact)"
     )
@@ -95,11 +80,25 @@ class MockConfig(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _faults_fit(self) -> MockConfig:
+    def _faults_fit(self) -> MockSettings:
         total = sum(self.fault_probabilities().values())
         if total > 1.0 + 1e-9:
             raise ValueError(f"fault probabilities add up to {total:g}, more than 1")
         return self
 
     def fault_probabilities(self) -> dict[Fault, float]:
-        return {fault: getattr(self, name) for fault, name in PROBABILITY_FIELD.items()}
+        return {fault: getattr(self, fault.field) for fault in Fault}
+
+
+def _fault_fields() -> dict[str, Any]:
+    """One probability field per fault, named and described by its declaration."""
+    return {fault.field: (Probability, Field(0.0, description=fault.help)) for fault in Fault}
+
+
+if TYPE_CHECKING:
+    MockConfig = MockSettings  # the probabilities are read by name: ``fault_probabilities``
+else:
+    MockConfig = create_model(
+        "MockConfig", __base__=MockSettings, __module__=__name__, **_fault_fields()
+    )
+    MockConfig.__doc__ = "Everything tunable. Field descriptions double as the CLI's ``--help``."

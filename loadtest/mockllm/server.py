@@ -32,7 +32,7 @@ from loadtest.mockllm import anthropic_messages, openai_chat, openai_responses, 
 from loadtest.mockllm.config import MockConfig
 from loadtest.mockllm.counts import Counts
 from loadtest.mockllm.errors import openai_error
-from loadtest.mockllm.faults import HTTP_STATUS, Fault
+from loadtest.mockllm.faults import Fault
 from loadtest.mockllm.plan import Plan, make_plan, request_rng
 from loadtest.mockllm.prompt import Prompt
 
@@ -43,7 +43,8 @@ _SSE_HEADERS: Final = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
 ]
-_BREAKS: Final = (Fault.SILENCE, Fault.CUT)
+#: Faults that break a started reply (silence, cut) rather than answer with a status.
+_BREAKS: Final = frozenset(fault for fault in Fault if fault.status is None)
 #: What uvicorn logs when an app returns mid-body; for us that is an intended cut.
 _CUT_LOG: Final = "ASGI callable returned without completing response."
 
@@ -178,7 +179,8 @@ def _fault_response(dialect: Dialect, fault: Fault, config: MockConfig) -> Respo
         headers["retry-after"] = str(math.ceil(config.retry_after_s))
         headers["retry-after-ms"] = str(round(config.retry_after_s * 1000))
     payload = dialect.error(fault.value, f"mock-llm: injected {fault.value} fault")
-    return _json(payload, HTTP_STATUS[fault], headers)
+    assert fault.status is not None
+    return _json(payload, fault.status, headers)
 
 
 async def _complete(dialect: Dialect, state: MockState, request: Request) -> Response:
@@ -194,7 +196,7 @@ async def _complete(dialect: Dialect, state: MockState, request: Request) -> Res
     except (orjson.JSONDecodeError, ValueError) as exc:  # pydantic's ValidationError included
         return _json(dialect.error("invalid_request", str(exc)), 400)
     plan = make_plan(config, prompt, request_rng(config.seed, next(state.numbers)))
-    if plan.fault in HTTP_STATUS:
+    if plan.fault is not None and plan.fault.status is not None:
         counts.faults[plan.fault] += 1
         return _fault_response(dialect, plan.fault, config)
     counts.input_tokens += prompt.input_tokens

@@ -57,6 +57,7 @@ from loadtest.sim.accounts import User
 from loadtest.sim.chaterror import failure
 from loadtest.sim.errors import ApiError, not_found
 from loadtest.sim.events import Episode, Event, Events, Failure, mark
+from loadtest.sim.faults import PART_DROP, PART_DUPLICATE, PART_REORDER
 
 #: How long a finished run's last deltas stay in the snapshot (wall time, not scaled).
 BUFFER_GRACE: Final = timedelta(seconds=5)
@@ -530,15 +531,15 @@ class ChatStore:
             chat.delivered.append(text)
 
         for event, (_, text), fault in zip(events, deltas, faults, strict=True):
-            if fault == "drop":
+            if fault == PART_DROP:
                 if numbered:
                     sent.append(mark("seq_gaps"))
                 continue
-            if fault == "reorder":
+            if fault == PART_REORDER:
                 chat.held = (event, text)
                 continue
             deliver(event, text)
-            if fault == "duplicate":
+            if fault == PART_DUPLICATE:
                 sent.append(event)
                 if numbered:
                     sent.append(mark("seq_duplicates"))  # the client drops the copy

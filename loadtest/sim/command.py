@@ -12,6 +12,7 @@ from typing import Any
 from loadtest.config import ConfigError, add_flags, flag_overrides, load_model
 from loadtest.protocol.eras import Era
 from loadtest.sim.config import SimConfig
+from loadtest.sim.faults import REPLICA_FAULTS
 
 TOKEN_ENV = "CHATLOAD_SIM_TOKEN"
 
@@ -113,16 +114,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="the last K replicas are of the previous version: they publish and read only "
         "the legacy error string (a rolling deploy in progress) (0)",
     )
-    for flag, text in (
-        ("--notify-drop-rate", "fault: drop a pubsub notify"),
-        ("--notify-delay-ms", "fault: delay every pubsub notify by this many ms"),
-        (
-            "--relay-drop-rate",
-            "fault: a replica drops a relayed text part (never an episode's last)",
-        ),
-        ("--relay-duplicate-rate", "fault: a replica sends a relayed text part twice"),
-    ):
-        cluster.add_argument(flag, type=float, default=0.0, metavar="P", help=text + " (0)")
+    for fault in REPLICA_FAULTS:
+        cluster.add_argument(
+            fault.flag, type=float, default=0.0, metavar=fault.metavar, help=fault.help + " (0)"
+        )
     add_flags(parser.add_argument_group("generation and faults (see --config)"), SimConfig)
 
 

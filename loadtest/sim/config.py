@@ -9,13 +9,14 @@ latency profile stays what it says.
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from loadtest.config import Distribution
 from loadtest.protocol.constants import REQUIRES_ACTION_TIMEOUT_S
 from loadtest.protocol.models import ErrorKind
+from loadtest.sim.faults import PART_FAULTS, PART_REORDER, FaultRates, fault_model
 
 #: Coder's ``chatretry.MaxAttempts``: an error that fails this many attempts is final.
 MAX_ATTEMPTS = 25
@@ -30,37 +31,18 @@ def _probability(description: str) -> Any:
     return Field(0.0, ge=0, le=1, description=description, json_schema_extra={"metavar": "P"})
 
 
-class Faults(BaseModel):
-    """Transport faults for testing clients; each ``*_rate`` is a probability per turn
-    (``stream_error_rate``: per stream connection). At most one fault hits a turn, mid-way."""
+class FaultSettings(FaultRates):
+    """How the faults play (their rates are ``faults.SIM_FAULTS``' fields, see ``Faults``)."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    drop_rate: float = _probability("fault: cut the streams mid-turn, no close frame (1006)")
-    stall_rate: float = _probability("fault: stop writing mid-turn for --stall-ms")
     stall_ms: int = Field(2000, ge=0, description="fault: how long a stall lasts, real ms")
-    malformed_rate: float = _probability("fault: send one text frame that is not JSON")
-    close_rate: float = _probability("fault: close the streams mid-turn with --close-code")
-    close_code: int = Field(1011, ge=1000, le=4999, description="fault: the code of that close")
-    stream_error_rate: float = _probability(
-        "fault: fail a stream on connect (era a: error frame; later: HTTP 500)"
-    )
-    # Integrity faults, a probability per text delta (never a step's last, so a client can
-    # see each one): what a lossy relay does to the parts every stream of the chat gets.
-    part_drop_rate: float = _probability("integrity fault: never send a text delta")
-    part_duplicate_rate: float = _probability("integrity fault: send a text delta twice")
-    part_reorder_rate: float = _probability(
-        "integrity fault: send a text delta after the one that follows it"
+    close_code: int = Field(
+        1011, ge=1000, le=4999, description="fault: the code of a --close-rate close"
     )
 
     def part_faults(self, rng: random.Random, n: int) -> list[str | None] | None:
-        """The integrity fault of each of a step's ``n`` deltas, or None when none is on.
-        The last delta is never faulted, nor the one after a reorder (it goes first)."""
-        rates = (
-            ("drop", self.part_drop_rate),
-            ("duplicate", self.part_duplicate_rate),
-            ("reorder", self.part_reorder_rate),
-        )
+        """The integrity fault (its name) of each of a step's ``n`` deltas, or None when none
+        is on. The last delta is never faulted, nor the one after a reorder (it goes first)."""
+        rates = [(fault.name, self.rate(fault)) for fault in PART_FAULTS]
         if not any(rate for _, rate in rates):
             return None
         faults: list[str | None] = [None] * n
@@ -72,8 +54,18 @@ class Faults(BaseModel):
                     faults[index] = name
                     break
                 draw -= rate
-            index += 2 if faults[index] == "reorder" else 1
+            index += 2 if faults[index] == PART_REORDER else 1
         return faults
+
+
+_FAULTS_DOC = """Transport faults for testing clients; each ``*_rate`` is a probability per turn
+(``stream_error_rate``: per stream connection; ``part_*_rate``: per text delta). At most one
+turn fault hits a turn, mid-way."""
+
+if TYPE_CHECKING:
+    Faults = FaultSettings  # the rates are read by name: ``faults.rate(fault)``
+else:
+    Faults = fault_model("Faults", FaultSettings, ("turn", "stream", "part"), _FAULTS_DOC)
 
 
 class SimConfig(BaseModel):

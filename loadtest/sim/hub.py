@@ -43,6 +43,7 @@ class Counts:
         "bytes",
         "content_mismatches",
         "events",
+        "faults",
         "frames",
         "live_by_type",
         "llm_retries",
@@ -93,6 +94,9 @@ class Counts:
         self.seq_duplicates = 0
         self.seq_out_of_order = 0
         self.content_mismatches = 0
+        #: Transport faults played, by name (``faults.SIM_FAULTS``, scopes turn and stream):
+        #: each stream a turn fault hit, each stream connection failed on purpose.
+        self.faults: dict[str, int] = {}
         self.by_type: dict[str, int] = {}
         #: Deliveries by type outside connect snapshots (a snapshot's replayed retry or error
         #: is not a new one: clients count what happens live).
@@ -100,12 +104,13 @@ class Counts:
 
     def add(self, other: Counts) -> None:
         for name in self.__slots__:
-            if name not in ("by_type", "live_by_type", "tool_calls"):
+            if name not in ("by_type", "faults", "live_by_type", "tool_calls"):
                 setattr(self, name, getattr(self, name) + getattr(other, name))
         for mine, theirs in (
             (self.by_type, other.by_type),
             (self.live_by_type, other.live_by_type),
             (self.tool_calls, other.tool_calls),
+            (self.faults, other.faults),
         ):
             for kind, count in theirs.items():
                 mine[kind] = mine.get(kind, 0) + count
@@ -135,6 +140,7 @@ class Counts:
             "parts_discarded": self.parts_discarded,
             "preview_resets": self.preview_resets,
             "integrity": {name: getattr(self, name) for name in INTEGRITY},
+            "faults": dict(self.faults),
             "events_by_type": dict(by_type),
         }
 

@@ -14,8 +14,7 @@ from loadtest.mockllm.control import Control
 from loadtest.sim.chaterror import failure
 from loadtest.sim.config import MAX_ATTEMPTS, SimConfig
 from loadtest.sim.events import Failure
-
-FAULTS: Final = ("drop", "stall", "malformed", "close")
+from loadtest.sim.faults import TURN_FAULTS
 
 _SENTENCE = (
     "the chat server streams each token of the answer as a small delta so the client can "
@@ -125,8 +124,9 @@ def plan(
     if config.error_rate and rng.random() < config.error_rate:
         hit = failure(config.error_kind, provider)
         failed = config.error_retries if hit.retryable else 1
-    rates = {name: getattr(config.faults, f"{name}_rate") for name in FAULTS}
-    fault = next((name for name, rate in rates.items() if rate and rng.random() < rate), None)
+    faults = config.faults
+    rates = [(fault.name, faults.rate(fault)) for fault in TURN_FAULTS]
+    fault = next((name for name, rate in rates if rate and rng.random() < rate), None)
     first = steps[0]
     return TurnPlan(
         ttft=config.ttft_ms.sample(rng) / 1000,

@@ -21,6 +21,7 @@ from loadtest.protocol.eras import Era
 from loadtest.sim.cluster.relay import relay_token
 from loadtest.sim.errors import ApiError, not_found
 from loadtest.sim.events import FRAME_BREAK, MARK
+from loadtest.sim.faults import STREAM_ERROR
 from loadtest.sim.hub import LOW_WATER, Counts, Subscriber
 from loadtest.sim.web import error_response, parse_uuid
 
@@ -116,6 +117,7 @@ class Writer:
 
     async def fault(self, name: str) -> None:
         faults = self.sim.config.faults
+        _count_fault(self.sim.counters.of(self.sub.chat_id), name)
         if name == "drop":
             # uvicorn closes the transport without a close frame: the client sees 1006.
             raise ClientDisconnected("chatload sim: injected drop")
@@ -129,6 +131,11 @@ class Writer:
             counts.bytes += len(payload)
         elif name == "close":
             self.sub.close(faults.close_code, "chatload sim: injected close")
+
+
+def _count_fault(counts: Counts, name: str) -> None:
+    """A fault played on this stream (``faults.SimFault.counter``: ``faults.NAME``)."""
+    counts.faults[name] = counts.faults.get(name, 0) + 1
 
 
 def _count_mark(counts: Counts, sub: Subscriber, kind: str) -> None:
@@ -192,8 +199,10 @@ class StreamEndpoint:
                 # Go's strconv error, as Coder passes it on.
                 detail = f'strconv.ParseInt: parsing "{raw_after}": invalid syntax'
                 raise ApiError(400, BAD_AFTER_ID, detail) from None
-            rate = sim.config.faults.stream_error_rate
+            rate = sim.config.faults.rate(STREAM_ERROR)
             broken = bool(rate) and sim.rng.random() < rate
+            if broken:
+                _count_fault(sim.counters.of(chat_id), STREAM_ERROR.name)
             if broken and sim.era is not Era.A:
                 # Era b+ subscribes before the upgrade, so its failures are plain HTTP.
                 raise ApiError(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from loadtest.protocol.eras import ChatPaths
+from loadtest.sim.faults import FaultRates, fault_model
 from loadtest.sim.player import Deployment, Player
 from loadtest.sim.watch_hub import WatchHub
 
@@ -52,6 +53,14 @@ ALTER TABLE sim_messages
 """
 
 
+if TYPE_CHECKING:
+    ReplicaFaults = FaultRates  # read by name: ``faults.rate(fault)``
+else:
+    ReplicaFaults = fault_model(
+        "ReplicaFaults", FaultRates, ("replica",), "A replica's faults (scope replica)."
+    )
+
+
 class ReplicaSettings(BaseModel):
     """What one replica process is told by ``chatload sim --replicas``."""
 
@@ -62,11 +71,8 @@ class ReplicaSettings(BaseModel):
     lease_s: float = 3.0
     #: A replica of the previous version: publishes and reads only the legacy ``error``.
     legacy: bool = False
-    #: ReplicaCounts on this replica's pubsub and relay (probabilities; a delay in ms).
-    notify_drop_rate: float = 0.0
-    notify_delay_ms: float = 0.0
-    relay_drop_rate: float = 0.0
-    relay_duplicate_rate: float = 0.0
+    #: Faults on this replica's pubsub and relay, counted in ReplicaCounts.
+    faults: ReplicaFaults = Field(default_factory=ReplicaFaults)
     seed: int | None = None
 
     @property

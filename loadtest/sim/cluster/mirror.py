@@ -28,6 +28,7 @@ from loadtest.protocol.notify import stream_channel
 from loadtest.pubsub.bus import Pubsub
 from loadtest.sim.cluster.config import Cluster, ReplicaCounts, ReplicaSettings
 from loadtest.sim.events import Event, mark
+from loadtest.sim.faults import RELAY_DROP, RELAY_DUPLICATE
 from loadtest.sim.hub import Subscriber
 
 log = logging.getLogger("chatload.sim")
@@ -281,18 +282,19 @@ class StreamLoop:
             self._send(self._broken(held))
 
     def _faulty(self) -> bool:
-        settings = self.replica.settings
-        return bool(settings.relay_drop_rate or settings.relay_duplicate_rate)
+        faults = self.replica.settings.faults
+        return bool(faults.rate(RELAY_DROP) or faults.rate(RELAY_DUPLICATE))
 
     def _broken(self, part: Event) -> list[Event]:
         """A text part with this replica's relay faults played (never a step's last part)."""
-        settings, tally, rng = self.replica.settings, self.replica.tally, self.replica.rng
+        faults, tally, rng = self.replica.settings.faults, self.replica.tally, self.replica.rng
         if (part["message_part"].get("part") or {}).get("type") != "text":
             return [part]
-        if settings.relay_drop_rate and rng.random() < settings.relay_drop_rate:
+        drop, duplicate = faults.rate(RELAY_DROP), faults.rate(RELAY_DUPLICATE)
+        if drop and rng.random() < drop:
             tally.relay_parts_dropped += 1
             return [mark("seq_gaps")]
-        if settings.relay_duplicate_rate and rng.random() < settings.relay_duplicate_rate:
+        if duplicate and rng.random() < duplicate:
             tally.relay_parts_duplicated += 1
             return [part, part, mark("seq_duplicates")]  # the client drops the copy
         return [part]

@@ -21,7 +21,8 @@ from types import FrameType
 from loadtest.child import spawn
 from loadtest.pubsub.bus import redacted
 from loadtest.pubsub.servers import NatsServer, PostgresServer, ServerError
-from loadtest.sim.cluster.config import REPLICA_ENV, SCHEMA, ReplicaSettings
+from loadtest.sim.cluster.config import REPLICA_ENV, SCHEMA, ReplicaFaults, ReplicaSettings
+from loadtest.sim.faults import REPLICA_FAULTS
 
 #: Flags of the supervisor, not passed on to the replicas (with whether they take a value).
 CLUSTER_FLAGS = {
@@ -107,10 +108,7 @@ def run_cluster(args: argparse.Namespace, argv: list[str]) -> int:
                 pubsub_url=pubsub_url,
                 lease_s=args.lease,
                 legacy=index >= args.replicas - args.legacy_replicas,
-                notify_drop_rate=args.notify_drop_rate,
-                notify_delay_ms=args.notify_delay_ms,
-                relay_drop_rate=args.relay_drop_rate,
-                relay_duplicate_rate=args.relay_duplicate_rate,
+                faults=ReplicaFaults(**{f.key: getattr(args, f.key) for f in REPLICA_FAULTS}),
                 seed=None if getattr(args, "seed", None) is None else args.seed + index,
             )
             port = args.port + index if args.port else 0

@@ -41,6 +41,7 @@ from loadtest.sim.cluster.config import Cluster, ReplicaCounts, ReplicaSettings
 from loadtest.sim.cluster.mirror import StreamLoop
 from loadtest.sim.cluster.relay import PartBuffer
 from loadtest.sim.events import FRAME_BREAK, MARK, Event
+from loadtest.sim.faults import NOTIFY_DELAY, NOTIFY_DROP
 from loadtest.sim.hub import Hub, Subscriber
 
 log = logging.getLogger("chatload.sim")
@@ -286,13 +287,14 @@ class Replica:
         tally.notify_bytes_max = max(tally.notify_bytes_max, size)
         if size >= COLOSSAL_BYTES:
             tally.notifies_colossal += 1
-        settings = self.settings
-        if settings.notify_drop_rate and self.rng.random() < settings.notify_drop_rate:
+        faults = self.settings.faults
+        drop, delay_ms = faults.rate(NOTIFY_DROP), faults.rate(NOTIFY_DELAY)
+        if drop and self.rng.random() < drop:
             tally.notifies_dropped += 1
             return
-        if settings.notify_delay_ms:
+        if delay_ms:
             tally.notifies_delayed += 1
-            await asyncio.sleep(settings.notify_delay_ms / 1000)
+            await asyncio.sleep(delay_ms / 1000)
         await self.pubsub.publish(stream_channel(chat_id), payload)
         tally.notifies_published += 1
 

@@ -219,7 +219,7 @@ def test_integrity_faults_break_parts_and_mark_what_a_client_can_see() -> None:
     chat, _ = chats.create(USER, text("q"), "m")
     chats.record_attempt(chat)
     deltas = [("text", c) for c in "abcdef"]
-    events = chats.text_parts(chat, deltas, ["drop", "duplicate", "reorder", None, None, None])
+    events = chats.text_parts(chat, deltas, ["part_drop", "part_duplicate", "part_reorder", None, None, None])
     assert sent(events) == [
         "mark:seq_gaps",
         "b@2",
@@ -238,19 +238,19 @@ def test_integrity_faults_break_parts_and_mark_what_a_client_can_see() -> None:
 def test_without_numbers_only_the_text_tells_and_a_harmless_fault_is_not_marked() -> None:
     chats, _ = store(Era.B)
     chat, _ = chats.create(USER, text("q"), "m")
-    events = chats.text_parts(chat, [("text", "a"), ("text", "a")], ["reorder", None])
+    events = chats.text_parts(chat, [("text", "a"), ("text", "a")], ["part_reorder", None])
     assert sent(events) == ["a@-", "a@-"]  # swapped, but the same text: nothing to see
     assert "mark:content_mismatches" not in kinds(chats.finish_step(chat, 1))
-    chats.text_parts(chat, [("text", "a"), ("text", "b")], ["duplicate", None])
+    chats.text_parts(chat, [("text", "a"), ("text", "b")], ["part_duplicate", None])
     assert kinds(chats.finish_step(chat, 1))[0] == "mark:content_mismatches"  # "aab"
 
 
 def test_part_faults_spare_the_last_delta_and_the_one_a_reorder_moves() -> None:
     faults = Faults(part_reorder_rate=1.0)
-    assert faults.part_faults(random.Random(1), 5) == ["reorder", None, "reorder", None, None]
+    assert faults.part_faults(random.Random(1), 5) == ["part_reorder", None, "part_reorder", None, None]
     assert Faults().part_faults(random.Random(1), 5) is None
     dropping = Faults(part_drop_rate=1.0).part_faults(random.Random(1), 3)
-    assert dropping == ["drop", "drop", None]
+    assert dropping == ["part_drop", "part_drop", None]
 
 
 def test_requires_action_waits_for_the_clients_tool_results() -> None:
