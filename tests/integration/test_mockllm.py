@@ -750,9 +750,11 @@ def test_ttft_and_pace(mock: Mock) -> None:
         time.monotonic() - started for c in stream if c.choices and c.choices[0].delta.content
     ]
     assert len(arrivals) == 5
-    assert 0.38 <= arrivals[0] < 1.5
+    # The injected 0.4 s is a floor; above, only a mock waiting many times over what it was
+    # told fails (a busy machine adds seconds, not tenfold).
+    assert 0.38 <= arrivals[0] < 0.4 * 10
     # Four gaps of 1/20 s after the first token.
-    assert 0.19 <= arrivals[-1] - arrivals[0] < 1.0
+    assert 0.19 <= arrivals[-1] - arrivals[0] < 0.2 * 10
 
 
 def test_counts_match_what_was_served(mock: Mock) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -38,6 +38,7 @@ def test_retry_then_recovery(any_era: EraSim) -> None:
         before = datetime.now(UTC)
         sim.post(chat_id)
         stream.until_status("waiting", count=2)
+        after = datetime.now(UTC)
         retries = [e["retry"] for e in _events(stream.events, "retry")]
     assert [r["attempt"] for r in retries] == [1, 2, 3]
     assert [r["delay_ms"] for r in retries] == [1000, 2000, 4000]
@@ -46,9 +47,17 @@ def test_retry_then_recovery(any_era: EraSim) -> None:
     else:
         assert all(r["kind"] == "overloaded" and r["status_code"] == 529 for r in retries)
         assert all(r["provider"] == "openai" for r in retries)
+    # retrying_at is the scaled time: each falls between the post and the turn's end (plus
+    # its own scaled wait), where Coder's unscaled backoff (1, 2, 4 s) would put the last
+    # one seconds after the end; and the turn waited the scaled backoff, not the 7 s injected.
+    scale = FAST_RETRIES["time_scale"]
+    slack = timedelta(milliseconds=50)  # the sim's clock and ours: the same one, rounded
     for retry in retries:
         retrying_at = datetime.fromisoformat(retry["retrying_at"])
-        assert 0 <= (retrying_at - before).total_seconds() < 2, "retrying_at is the scaled time"
+        wait = timedelta(milliseconds=retry["delay_ms"] * scale)
+        assert before - slack <= retrying_at <= after + wait + slack, (before, retry, after)
+    unscaled = timedelta(milliseconds=sum(r["delay_ms"] for r in retries))
+    assert after - before < unscaled, "the backoff slept is the scaled one"
     assert stream.statuses()[-1] == "waiting"
     assert "error" not in stream.statuses()
     counts = sim.counts()["chats"][chat_id]
