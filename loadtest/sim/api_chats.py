@@ -30,8 +30,8 @@ from loadtest.protocol.models import (
     UpdateChatRequest,
 )
 from loadtest.sim.accounts import ORGANIZATION_ID, User
+from loadtest.sim.chat_state import Chat, input_parts
 from loadtest.sim.chat_wire import chat_wire, messages_page, with_messages_wire
-from loadtest.sim.chats import Chat, input_parts
 from loadtest.sim.cluster.relay import serve_relay
 from loadtest.sim.errors import ApiError, not_found
 from loadtest.sim.stream import StreamEndpoint

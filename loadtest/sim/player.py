@@ -27,8 +27,9 @@ from loadtest.protocol.eras import Era
 from loadtest.protocol.models import ChatMessagePart, ErrorKind
 from loadtest.sim import plan as plans
 from loadtest.sim.catalog import Catalog
+from loadtest.sim.chat_state import Chat
 from loadtest.sim.chaterror import failure as provider_failure
-from loadtest.sim.chats import Chat, ChatStore
+from loadtest.sim.chats import ChatStore
 from loadtest.sim.config import MAX_ATTEMPTS, SimConfig
 from loadtest.sim.events import Failure
 from loadtest.sim.hub import Counters, Hub

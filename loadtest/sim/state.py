@@ -16,7 +16,8 @@ from loadtest.protocol.models import ErrorKind
 from loadtest.sim.accounts import OWNER_ID, Accounts, User
 from loadtest.sim.auth import Auth, RateLimiter
 from loadtest.sim.catalog import Catalog
-from loadtest.sim.chats import Chat, ChatStore
+from loadtest.sim.chat_state import Chat
+from loadtest.sim.chats import ChatStore
 from loadtest.sim.cluster.config import ReplicaSettings
 from loadtest.sim.cluster.replica import Replica, TappedHub
 from loadtest.sim.config import SimConfig

@@ -14,8 +14,8 @@ import orjson
 from loadtest.protocol.eras import Era
 from loadtest.protocol.models import Chat as ChatModel
 from loadtest.protocol.models import ChatWatchEvent
+from loadtest.sim.chat_state import Chat
 from loadtest.sim.chat_wire import chat_wire
-from loadtest.sim.chats import Chat
 
 
 class WatchSocket:

@@ -36,7 +36,7 @@ from loadtest.protocol.notify import (
     stream_channel,
 )
 from loadtest.pubsub.bus import Pubsub, connect
-from loadtest.sim.chats import ACTIVE, Chat
+from loadtest.sim.chat_state import ACTIVE, Chat
 from loadtest.sim.cluster.config import Cluster, ReplicaCounts, ReplicaSettings
 from loadtest.sim.cluster.mirror import StreamLoop
 from loadtest.sim.cluster.relay import PartBuffer

@@ -12,8 +12,9 @@ from loadtest.protocol.constants import MAX_QUEUE
 from loadtest.protocol.eras import PATHS, Era
 from loadtest.protocol.models import ChatMessagePart, ToolResult
 from loadtest.sim.accounts import User
+from loadtest.sim.chat_state import BUFFER_GRACE
 from loadtest.sim.chaterror import failure
-from loadtest.sim.chats import BUFFER_GRACE, ChatStore
+from loadtest.sim.chats import ChatStore
 from loadtest.sim.config import Faults
 from loadtest.sim.errors import ApiError
 from loadtest.sim.events import Event
@@ -219,7 +220,9 @@ def test_integrity_faults_break_parts_and_mark_what_a_client_can_see() -> None:
     chat, _ = chats.create(USER, text("q"), "m")
     chats.record_attempt(chat)
     deltas = [("text", c) for c in "abcdef"]
-    events = chats.text_parts(chat, deltas, ["part_drop", "part_duplicate", "part_reorder", None, None, None])
+    events = chats.text_parts(
+        chat, deltas, ["part_drop", "part_duplicate", "part_reorder", None, None, None]
+    )
     assert sent(events) == [
         "mark:seq_gaps",
         "b@2",
@@ -247,7 +250,13 @@ def test_without_numbers_only_the_text_tells_and_a_harmless_fault_is_not_marked(
 
 def test_part_faults_spare_the_last_delta_and_the_one_a_reorder_moves() -> None:
     faults = Faults(part_reorder_rate=1.0)
-    assert faults.part_faults(random.Random(1), 5) == ["part_reorder", None, "part_reorder", None, None]
+    assert faults.part_faults(random.Random(1), 5) == [
+        "part_reorder",
+        None,
+        "part_reorder",
+        None,
+        None,
+    ]
     assert Faults().part_faults(random.Random(1), 5) is None
     dropping = Faults(part_drop_rate=1.0).part_faults(random.Random(1), 3)
     assert dropping == ["part_drop", "part_drop", None]
