@@ -8,7 +8,8 @@ from pydantic import BaseModel, Field
 
 from loadtest.protocol.eras import ChatPaths
 from loadtest.sim.faults import FaultRates, fault_model
-from loadtest.sim.player import Deployment, Player
+from loadtest.sim.player import Player
+from loadtest.sim.turn_steps import Deployment
 from loadtest.sim.watch_hub import WatchHub
 
 
