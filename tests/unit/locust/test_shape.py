@@ -25,7 +25,9 @@ def shape_at(scenario: dict[str, Any], t: float, **environment: Any) -> tuple[in
     return shape.tick()
 
 
-@pytest.mark.parametrize(("t", "users"), [(0.0, 0), (2.5, 3), (5.0, 5), (9.0, 9), (10.0, 10), (20.0, 10)])
+@pytest.mark.parametrize(
+    ("t", "users"), [(0.0, 0), (2.5, 3), (5.0, 5), (9.0, 9), (10.0, 10), (20.0, 10)]
+)
 def test_a_ramp_grows_to_its_users_and_holds(t: float, users: int) -> None:
     ramp = {"load": {"shape": "ramp", "users": 10, "ramp_s": 10, "run_time": 30, "spawn_rate": 4}}
     assert shape_at(ramp, t) == (users, 4.0)
