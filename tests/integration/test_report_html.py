@@ -15,7 +15,7 @@ from loadtest.core.slo import SloCheck, SloResult
 from loadtest.report.files import write_report_files
 from loadtest.report.svg import PALETTE
 from tests.integration.browser import browse, collisions, colours, label_boxes, png_rows
-from tests.unit.report.test_writers import sample_report
+from tests.unit.report.reports import sample_report
 
 pytestmark = pytest.mark.slow
 

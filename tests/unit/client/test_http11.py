@@ -50,6 +50,8 @@ class Server:
     #: Set when the server closed a connection itself (after CLOSE or RESET).
     hung_up: threading.Event = field(default_factory=threading.Event)
     connections: int = 0
+    #: Each connection's client port, in the order they came.
+    peers: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -60,9 +62,10 @@ class Server:
     def _accept(self) -> None:
         while True:
             try:
-                conn, _ = self.listener.accept()
+                conn, peer = self.listener.accept()
             except OSError:
                 return
+            self.peers.append(peer[1])
             self.connections += 1
             threading.Thread(target=self._serve, args=(conn, self.connections), daemon=True).start()
 
@@ -114,6 +117,23 @@ class Server:
 
     def close(self) -> None:
         self.listener.close()
+
+
+def client_saw_the_close(port: int, timeout: float = 10.0) -> bool:
+    """Wait until the client's socket on ``port`` has the server's FIN (state CLOSE_WAIT in
+    /proc/net/tcp), not for a fixed time: on a busy machine loopback delivery can lag."""
+    table = Path("/proc/net/tcp")
+    if not table.exists():  # not Linux: no way to watch, give it a moment
+        time.sleep(0.2)
+        return True
+    local = f"0100007F:{port:04X}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = (line.split() for line in table.read_text().splitlines()[1:])
+        if any(row[1] == local and row[3] == "08" for row in rows):
+            return True
+        time.sleep(0.005)
+    return False
 
 
 def response(status: int, body: bytes = b"", *extra: str) -> bytes:
@@ -214,7 +234,7 @@ def test_a_connection_the_server_closed_while_idle_is_not_used_again(
     conn = connection(server)
     assert conn.request("POST", "/1", b"", b"{}").body == b"ok"
     assert server.hung_up.wait(5)
-    time.sleep(0.05)  # the FIN reaches the client's socket
+    assert client_saw_the_close(server.peers[0])
     assert conn.request("POST", "/2", b"", b"{}").body == b"ok"
     assert conn.dialled == 2 and [r.target for r in server.requests] == ["/1", "/2"]
 
@@ -404,7 +424,7 @@ def test_https_keeps_its_connection_and_notices_the_server_closing_it(
     closing[0] = True
     client.list_chats()
     assert server.hung_up.wait(5)
-    time.sleep(0.05)
+    assert client_saw_the_close(server.peers[0])
     client.call("create_message", "POST", "/api/experimental/chats/c1/messages", {})
     # A POST is never sent twice: it went out on a new connection, not the closed one.
     assert server.connections == 2

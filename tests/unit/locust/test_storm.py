@@ -95,7 +95,12 @@ def test_the_master_releases_every_worker_when_their_users_are_all_in() -> None:
     assert [(kind, data["phase"]) for kind, data in runner.sent] == [(RELEASE_MESSAGE, START)]
     assert runner.sent[0][1]["wall_ns"] >= before
     storm._on_count(SimpleNamespace(data={"initial_ended": 4}))
-    gevent.sleep(0.2)  # the delay, then the follow-ups go to every worker at once
+    assert len(runner.sent) == 1, "the follow-ups wait for the delay"
+    # The delay, then the follow-ups go to every worker at once: wait for that (bounded),
+    # not for a fixed time a busy machine may outlast.
+    deadline = time.monotonic() + 10
+    while len(runner.sent) < 2 and time.monotonic() < deadline:
+        gevent.sleep(0.01)
     assert [data["phase"] for _, data in runner.sent] == [START, FOLLOW_UP]
     storm._on_count(SimpleNamespace(data={"done": 4}))
     assert storm.finished

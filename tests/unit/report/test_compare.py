@@ -13,7 +13,7 @@ from loadtest.core.figures import COMPARED, LATENCIES
 from loadtest.report.compare import Row, compare
 from loadtest.report.files import write_json
 from loadtest.report.model import Rates, Report, Summary
-from tests.unit.report.test_writers import REPO, sample_report
+from tests.unit.report.reports import REPO, sample_report
 
 BASE_RATES = {
     "frames_per_s": 10.0,

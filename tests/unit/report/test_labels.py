@@ -25,7 +25,7 @@ from loadtest.report.labels import (
     text_box,
     text_width,
 )
-from tests.unit.report.test_writers import sample_report
+from tests.unit.report.reports import sample_report
 
 #: (text, font px, semibold, width px) as Chromium drew them in the page's stylesheet with
 #: DejaVu Sans, the widest of its fonts (getBBox, November 2026).

@@ -1,73 +1,32 @@
-"""The report writers: HTML plots whose marks follow the data, escaped text, a page with no
-outside references; markdown, CSV and the files a run leaves; ``chatload report``."""
+"""report.html: plots whose marks follow the data, escaped text, a page with no outside
+references, the SLO table, warnings, phases and agents."""
 
 from __future__ import annotations
 
-import csv
 import html
-import io
 import itertools
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from loadtest.core.profiles import Storm
 from loadtest.core.recorder import Recorder
-from loadtest.core.slo import SloCheck, SloResult
 from loadtest.report.build import build_report, storm_run
-from loadtest.report.files import write_json, write_report_files
 from loadtest.report.html import render_html
 from loadtest.report.markdown import render_markdown
-from loadtest.report.model import ErrorRow, Generator, Report, SeriesPoint
+from loadtest.report.model import ErrorRow, Generator, Report
 from loadtest.report.svg import BOTTOM, HEIGHT
-from loadtest.report.timeseries_csv import render_timeseries_csv
 from tests.unit.events import MS
-from tests.unit.samples import chat_of_turns, feed_some, run_info
-
-REPO = Path(__file__).resolve().parents[3]
-NUMBER = r"-?\d+(?:\.\d+)?"
-
-
-def sample_report(seeds: tuple[int, ...] = (1, 2, 3), frames: int = 6) -> Report:
-    """A real run's report: turns that fail and retry, bad frames, a series with gaps."""
-    recorder = Recorder(origin_ns=0, origin_epoch_s=run_info().started_at.timestamp())
-    for seed in seeds:
-        feed_some(recorder, seed, frames)
-    return build_report(recorder.snapshot(), run_info(duration=8.0))
-
-
-def with_run(report: Report, **changes: object) -> Report:
-    return report.model_copy(update={"run": report.run.model_copy(update=changes)})
-
-
-def plot(page: str, name: str) -> str:
-    """The one ``<svg>`` of a named plot."""
-    found = re.findall(rf'<svg class="plot" data-plot="{name}".*?</svg>', page, re.S)
-    assert len(found) == 1, f"plot {name}: {len(found)} found"
-    return found[0]
-
-
-def vertices(svg: str, series: str) -> list[tuple[float, float]]:
-    match = re.search(rf'<path class="line" data-series="{re.escape(series)}" d="([^"]*)"', svg)
-    assert match, f"no line for {series}"
-    return [(float(x), float(y)) for x, y in re.findall(rf"[ML]({NUMBER}),({NUMBER})", match[1])]
-
-
-def bar_heights(svg: str) -> list[float]:
-    return [float(h) for h in re.findall(rf'<rect class="bar"[^>]*height="({NUMBER})"', svg)]
-
-
-@pytest.fixture(scope="module")
-def report() -> Report:
-    return sample_report()
-
-
-@pytest.fixture(scope="module")
-def page(report: Report) -> str:
-    return render_html(report)
+from tests.unit.report.reports import (
+    NUMBER,
+    bar_heights,
+    plot,
+    sample_report,
+    slo,
+    vertices,
+    with_run,
+)
+from tests.unit.samples import chat_of_turns, run_info
 
 
 def test_every_plot_is_drawn(page: str) -> None:
@@ -220,14 +179,6 @@ def test_incomplete_runs_say_so_with_their_reasons(report: Report) -> None:
     assert "INCOMPLETE" not in render_markdown(report)
 
 
-def slo(report: Report, passed: bool) -> Report:
-    checks = [
-        SloCheck(expr="time_to_first_output.p95 < 2000ms", observed=13.0, passed=True),
-        SloCheck(expr="error_rate < 1%", observed=0.25, passed=passed),
-    ]
-    return report.model_copy(update={"slo": SloResult(passed=passed, checks=checks)})
-
-
 def test_slo_table_and_verdict(report: Report) -> None:
     page = render_html(slo(report, passed=False))
     table = re.search(r"<h2>SLOs</h2>(.*?)</section>", page, re.S)
@@ -273,113 +224,6 @@ def test_generator_warnings_are_highlighted(report: Report) -> None:
     assert re.search(rf'class="alert warning">.*?<li>{warning}</li>', page, re.S)
     assert 'class="alert warning"' not in render_html(report)
     assert f":warning: {warning}" in render_markdown(busy)
-
-
-def test_markdown_summary(report: Report) -> None:
-    failing = render_markdown(slo(report, passed=False))
-    title = failing.splitlines()[0]
-    assert title.startswith("## ") and title.endswith("FAIL") and "smoke" in title
-    assert render_markdown(slo(report, passed=True)).splitlines()[0].endswith("PASS")
-    assert "| time_to_first_output.p95 &lt; 2000ms | 13.0 ms | PASS |" in failing
-    assert "| error_rate &lt; 1% | 25.00 % | FAIL |" in failing
-    assert f"| turns started | {report.counts.turns_started} |" in failing
-    assert "| decode |" in failing and "| status_error | generic |" in failing
-    # With no SLO, the verdict is the exit code's: a failed turn fails the run.
-    assert report.counts.turns_failed and render_markdown(report).splitlines()[0].endswith("FAIL")
-
-
-def test_markdown_cells_cannot_break_the_table(report: Report) -> None:
-    row = ErrorRow(
-        stage="create_chat",
-        kind=None,
-        provider=None,
-        status_code=502,
-        retryable=None,
-        count=1,
-        message="bad | gateway\nsecond line",
-    )
-    summary = render_markdown(report.model_copy(update={"errors": [row]}))
-    line = next(line for line in summary.splitlines() if line.startswith("| create_chat"))
-    assert line == "| create_chat |  | 502 | 1 | bad \\| gateway second line |"
-
-
-def test_timeseries_csv(report: Report) -> None:
-    text = render_timeseries_csv(report)
-    rows = list(csv.reader(io.StringIO(text)))
-    assert rows[0] == list(SeriesPoint.model_fields)
-    assert len(rows) == 1 + len(report.timeseries)
-    for row, point in zip(rows[1:], report.timeseries, strict=True):
-        data = dict(zip(rows[0], row, strict=True))
-        assert float(data["t"]) == point.t
-        assert float(data["events_per_s"]) == point.events_per_s
-        assert int(data["turns_completed"]) == point.turns_completed
-        p50 = point.time_to_first_output_p50
-        assert data["time_to_first_output_p50"] == ("" if p50 is None else str(p50))
-
-
-def test_report_files_are_written_and_round_trip(report: Report, tmp_path: Path) -> None:
-    paths = write_report_files(report, tmp_path / "out")
-    names = ["report.json", "summary.md", "report.html", "timeseries.csv"]
-    assert paths == [tmp_path / "out" / name for name in names]
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(names)
-    again = Report.model_validate_json((tmp_path / "out" / "report.json").read_bytes())
-    assert again == report
-    assert (tmp_path / "out" / "report.html").read_text() == render_html(report)
-    fewer = write_report_files(report, tmp_path / "less", html=False, csv=False)
-    assert [p.name for p in fewer] == ["report.json", "summary.md"]
-    assert sorted(p.name for p in (tmp_path / "less").iterdir()) == ["report.json", "summary.md"]
-
-
-def chatload(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "loadtest.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=60,
-    )
-
-
-def test_report_command_renders_beside_the_json(report: Report, tmp_path: Path) -> None:
-    source = tmp_path / "report.json"
-    write_json(report, source)
-    done = chatload("report", source)
-    assert done.returncode == 0, done.stderr
-    written = {tmp_path / n for n in ("report.html", "summary.md", "timeseries.csv")}
-    assert {Path(line) for line in done.stdout.split()} == written
-    assert (tmp_path / "report.html").read_text() == render_html(report)
-    assert (tmp_path / "timeseries.csv").read_text() == render_timeseries_csv(report)
-
-    only = tmp_path / "only"
-    done = chatload("report", source, "--html", only / "x.html", "--markdown", only / "s.md")
-    assert done.returncode == 0, done.stderr
-    assert sorted(p.name for p in only.iterdir()) == ["s.md", "x.html"]
-    assert (only / "s.md").read_text() == render_markdown(report)
-
-
-@pytest.mark.parametrize(
-    ("content", "problem"),
-    [
-        (None, "no such file"),
-        (b"{not json", "not JSON"),
-        (b"[1, 2]", "not a chatload report"),
-        (b'{"schema_version": 2}', "schema_version 2"),
-        (b'{"schema_version": 1, "run": {}}', "not a valid chatload report"),
-    ],
-)
-def test_report_command_rejects_bad_input(
-    tmp_path: Path, content: bytes | None, problem: str
-) -> None:
-    path = tmp_path / "report.json"
-    if content is not None:
-        path.write_bytes(content)
-    done = chatload("report", path)
-    assert done.returncode == 2
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and str(path) in lines[0] and problem in lines[0], done.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == (
-        [] if content is None else ["report.json"]
-    )
 
 
 def test_first_turns_beside_follow_ups_and_a_storms_spreads_are_shown() -> None:
