@@ -21,16 +21,21 @@ from loadtest.core.figures import (
     LATENCIES,
     LEVELS,
     MAXIMA,
+    RECONNECTS_PREFIX,
     RECORDED_COUNTS,
+    REPLAY_PREFIX,
+    REPLICA_PREFIX,
+    RETRIES_PREFIX,
     SERIES_LATENCIES,
+    TOOL_CALLS_PREFIX,
+    TOOL_TIME_PREFIX,
+    WATCH_EVENTS_PREFIX,
 )
 from loadtest.core.histogram import Histogram
 from loadtest.core.snapshot import SERIES_COLUMNS, Snapshot, merge
 from loadtest.core.turn import ErrorInfo, Turn
 
 NS_PER_US: Final = 1_000
-#: Counts of watch events by kind are named this plus the kind.
-WATCH_EVENTS_PREFIX: Final = "watch_events:"
 NS_PER_S: Final = 1_000_000_000
 
 # Each column's index, by name: the columns' order is snapshot.py's alone.
@@ -66,20 +71,6 @@ class ReplicaTally:
         self.integrity: dict[str, int] = {}
 
 
-#: Per-replica figures travel in a snapshot's counts and latencies under this prefix:
-#: ``replica.<index>.<figure>``.
-REPLICA_PREFIX = "replica."
-#: Reconnects by cause travel in counts under this prefix.
-RECONNECTS_PREFIX = "reconnects:"
-#: ``retry`` events by the classified error's kind (``overloaded``, ``rate_limit``, ...; era D
-#: and late C send it, protocol §8.6); ``unknown`` where the event has none.
-RETRIES_PREFIX = "retries:"
-#: A replayed trace's counts (``chats_planned``, ``chats_started``, ``chats_ended``,
-#: ``turns_planned``) travel in counts under this prefix.
-REPLAY_PREFIX = "replay:"
-#: Tool calls by tool name travel in counts, tool times by name in latencies, under these.
-TOOL_CALLS_PREFIX = "tool_calls:"
-TOOL_TIME_PREFIX = "tool_time:"
 #: Distinct tool names kept apart per process; further ones are counted as ``other``.
 MAX_TOOL_NAMES: Final = 64
 #: Completed turns' timelines are kept one per band of durations this wide (a ratio): the

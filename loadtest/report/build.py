@@ -9,19 +9,20 @@ from loadtest.core.figures import (
     INITIAL_LATENCIES,
     INTEGRITY_BREAKS,
     LATENCIES,
-    SERIES_LATENCIES,
-)
-from loadtest.core.histogram import Histogram, lowest_equivalent
-from loadtest.core.profiles import Storm
-from loadtest.core.recorder import (
     RECONNECTS_PREFIX,
     REPLAY_PREFIX,
     REPLICA_PREFIX,
     RETRIES_PREFIX,
+    SERIES_LATENCIES,
     TOOL_CALLS_PREFIX,
     TOOL_TIME_PREFIX,
     WATCH_EVENTS_PREFIX,
+    count_values,
+    rate_values,
+    undeclared_counts,
 )
+from loadtest.core.histogram import Histogram, lowest_equivalent
+from loadtest.core.profiles import Storm
 from loadtest.core.slo import SloResult
 from loadtest.core.snapshot import SERIES_COLUMNS, Snapshot
 from loadtest.protocol.agents import POOL_ROOT, POOL_SUBAGENT
@@ -144,10 +145,6 @@ def replay_section(
     )
 
 
-def _ratio(numerator: int, denominator: int) -> float:
-    return numerator / denominator if denominator else 0.0
-
-
 def build_report(
     snapshot: Snapshot,
     run: RunInfo,
@@ -170,25 +167,11 @@ def build_report(
         for name, scale in DISTRIBUTIONS.items()
         if name in CONTRACT_DISTRIBUTIONS or snapshot.dist.get(name)
     }
-    known = {**snapshot.counts, "max_queue_length": snapshot.maxima.get("max_queue_length", 0)}
-    counts = Counts(**{k: v for k, v in known.items() if k in Counts.model_fields})
-    counts.turns_lost = max(
-        0,
-        counts.turns_started
-        - counts.turns_completed
-        - counts.turns_failed
-        - counts.turns_unfinished,
-    )
-    duration = max(run.duration_s, 1e-9)
-    rates = Rates(
-        frames_per_s=counts.frames / duration,
-        events_per_s=counts.events / duration,
-        bytes_per_s=counts.bytes / duration,
-        turns_per_s=counts.turns_completed / duration,
-        error_rate=_ratio(counts.turns_failed, counts.turns_started),
-        retry_rate=_ratio(counts.turns_retried, counts.turns_started),
-        goodput_per_s=counts.turns_good / duration,
-    )
+    values = count_values(snapshot.counts, snapshot.maxima)
+    # A count no figure declares (a newer worker's) is kept in counts, not dropped.
+    extra = {name: snapshot.counts[name] for name in undeclared_counts(snapshot.counts)}
+    counts = Counts(**{n: values[n] for n in Counts.model_fields}, **extra)
+    rates = Rates(**rate_values(values, run.duration_s))
     errors = sorted(
         (
             ErrorRow(
@@ -227,7 +210,7 @@ def build_report(
         counts=counts,
         rates=rates,
         errors=errors,
-        integrity=Integrity(**{k: v for k, v in known.items() if k in Integrity.model_fields}),
+        integrity=Integrity(**{name: values[name] for name in Integrity.model_fields}),
         watch=Watch(
             sockets_opened=snapshot.count("watch_sockets_opened"),
             events_by_kind=snapshot.counts_under(WATCH_EVENTS_PREFIX),
