@@ -12,7 +12,6 @@ is taken. It is the turn tracker's ``TurnRecorder`` (by shape: neither imports t
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any, Final
 
 from loadtest.core.figures import (
@@ -24,7 +23,6 @@ from loadtest.core.figures import (
     RECONNECTS_PREFIX,
     RECORDED_COUNTS,
     REPLAY_PREFIX,
-    REPLICA_PREFIX,
     RETRIES_PREFIX,
     SERIES_LATENCIES,
     TOOL_CALLS_PREFIX,
@@ -32,43 +30,24 @@ from loadtest.core.figures import (
     WATCH_EVENTS_PREFIX,
 )
 from loadtest.core.histogram import Histogram
-from loadtest.core.snapshot import SERIES_COLUMNS, Snapshot, merge
+from loadtest.core.replicas import ReplicaTally
+from loadtest.core.series import INDEX, SecondBucket, second_of
+from loadtest.core.snapshot import Snapshot, merge
 from loadtest.core.turn import ErrorInfo, Turn
 
 NS_PER_US: Final = 1_000
 NS_PER_S: Final = 1_000_000_000
 
-# Each column's index, by name: the columns' order is snapshot.py's alone.
-_FRAMES, _EVENTS, _BYTES = (SERIES_COLUMNS.index(c) for c in ("frames", "events", "bytes"))
-_STARTED, _COMPLETED = (SERIES_COLUMNS.index(c) for c in ("turns_started", "turns_completed"))
-_ERRORS, _RETRIES = (SERIES_COLUMNS.index(c) for c in ("errors", "retries"))
-_ACTIVE, _RSS = (SERIES_COLUMNS.index(c) for c in ("active_streams", "generator_rss_kb"))
+# Each column's index, by name (``core.series`` declares the columns).
+_FRAMES, _EVENTS, _BYTES = (INDEX[c] for c in ("frames", "events", "bytes"))
+_STARTED, _COMPLETED = (INDEX[c] for c in ("turns_started", "turns_completed"))
+_ERRORS, _RETRIES = (INDEX[c] for c in ("errors", "retries"))
+_ACTIVE, _RSS = (INDEX[c] for c in ("active_streams", "generator_rss_kb"))
 
 #: Distinct error rows kept; further distinct ones are folded into one "other" row.
 MAX_ERROR_ROWS: Final = 200
 
 ErrorKey = tuple[str, str | None, str | None, int | None, bool | None, str]
-
-
-@dataclass
-class SecondBucket:
-    columns: list[int] = field(default_factory=lambda: [0] * len(SERIES_COLUMNS))
-    latencies: dict[str, Histogram] = field(default_factory=dict)
-
-
-class ReplicaTally:
-    """One target replica's share of the streams (``docs/metrics.md``, "Replicas")."""
-
-    __slots__ = ("errors", "events", "frames", "integrity", "streams", "ttft")
-
-    def __init__(self) -> None:
-        self.streams = 0
-        self.frames = 0
-        self.events = 0
-        self.errors = 0
-        self.ttft = Histogram()
-        #: Integrity breaks its streams showed, by name (``seq_gaps``, ...).
-        self.integrity: dict[str, int] = {}
 
 
 #: Distinct tool names kept apart per process; further ones are counted as ``other``.
@@ -154,14 +133,12 @@ class Recorder:
         if self._bucket_start <= t < self._bucket_end:
             return self._bucket
         self._settle_frames()
-        epoch = self.origin_epoch_s + (t - self.origin_ns) / NS_PER_S
-        key = int(epoch // 1)
+        key, self._bucket_end = second_of(t, self.origin_ns, self.origin_epoch_s)
+        self._bucket_start = self._bucket_end - NS_PER_S
         bucket = self.series.get(key)
         if bucket is None:
             bucket = self.series[key] = SecondBucket()
         self._bucket = bucket
-        self._bucket_end = self.origin_ns + int((key + 1 - self.origin_epoch_s) * NS_PER_S)
-        self._bucket_start = self._bucket_end - NS_PER_S
         return bucket
 
     def active_streams(self, t: int, count: int) -> None:
@@ -382,7 +359,7 @@ class Recorder:
         if outcome == "failed":
             counts["turns_failed"] += 1
             if replica is not None:
-                replica.errors += 1
+                replica.error()
             if turn.retries:
                 counts["retry_exhausted"] += 1
             if turn.error is not None:
@@ -397,7 +374,7 @@ class Recorder:
         if turn.retries:
             counts["retry_recovered"] += 1
         if replica is not None and turn.first_output_at is not None:
-            replica.ttft.record((turn.first_output_at - turn.origin) // NS_PER_US)
+            replica.first_output((turn.first_output_at - turn.origin) // NS_PER_US)
         self._turn_latencies(turn, bucket)
 
     def _agent(self, turn: Turn, failed: bool) -> None:
@@ -579,13 +556,7 @@ class Recorder:
         self.latency["inter_part_gap"] = self._inter_part_gap(counts["parts"])
         latency = {k: h.to_wire() for k, h in self.latency.items() if h.count}
         for index, tally in self.replicas.items():
-            prefix = f"{REPLICA_PREFIX}{index}."
-            for name in ("streams", "frames", "events", "errors"):
-                counts[prefix + name] = getattr(tally, name)
-            for name, n in tally.integrity.items():
-                counts[prefix + name] = n
-            if tally.ttft.count:
-                latency[prefix + "time_to_first_output"] = tally.ttft.to_wire()
+            tally.to_wire(index, counts, latency)
         raw = Snapshot(
             latency=latency,
             dist={k: h.to_wire() for k, h in self.dist.items() if h.count},
@@ -594,9 +565,6 @@ class Recorder:
             levels={k: v for k, v in self.levels.items() if v},
             errors=[[*key, n] for key, n in self.errors.items()],
             timelines=dict(self.timelines),
-            series={
-                str(key): [b.columns, {k: h.to_wire() for k, h in b.latencies.items()}]
-                for key, b in self.series.items()
-            },
+            series={str(key): b.to_wire() for key, b in self.series.items()},
         )
         return merge([raw])

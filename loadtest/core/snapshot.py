@@ -9,24 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any
 
 from loadtest.core.histogram import Histogram
-
-#: Columns of a 1-second time-series bucket (each merges by addition).
-SERIES_COLUMNS: Final = (
-    "frames",
-    "events",
-    "bytes",
-    "turns_started",
-    "turns_completed",
-    "errors",
-    "retries",
-    "active_streams",
-    # The load processes' resident memory (KiB), the latest sample of each in the second:
-    # merged, the generator's total.
-    "generator_rss_kb",
-)
+from loadtest.core.series import SERIES_COLUMNS
 
 
 @dataclass

@@ -23,8 +23,10 @@ from loadtest.core.figures import (
 )
 from loadtest.core.histogram import Histogram, lowest_equivalent
 from loadtest.core.profiles import Storm
+from loadtest.core.replicas import REPLICA_COUNTS
+from loadtest.core.series import point_values
 from loadtest.core.slo import SloResult
-from loadtest.core.snapshot import SERIES_COLUMNS, Snapshot
+from loadtest.core.snapshot import Snapshot
 from loadtest.protocol.agents import POOL_ROOT, POOL_SUBAGENT
 from loadtest.report.model import (
     CONTRACT_DISTRIBUTIONS,
@@ -319,10 +321,7 @@ def _replicas(snapshot: Snapshot, urls: list[str]) -> list[Replica]:
         out.append(
             Replica(
                 url=url,
-                **{
-                    name: snapshot.count(prefix + name)
-                    for name in ("streams", "frames", "events", "errors")
-                },
+                **{name: snapshot.count(prefix + name) for name in REPLICA_COUNTS},
                 time_to_first_output=Summary.of(
                     snapshot.histogram(prefix + "time_to_first_output"), 1000.0
                 ),
@@ -335,7 +334,6 @@ def _replicas(snapshot: Snapshot, urls: list[str]) -> list[Replica]:
 def _point(second: int, value: list[object], origin: float) -> SeriesPoint:
     columns, hists = value[0], value[1]
     assert isinstance(columns, list) and isinstance(hists, dict)
-    row = dict(zip(SERIES_COLUMNS, columns, strict=True))
     extra: dict[str, float] = {}
     for name in SERIES_LATENCIES:
         wire = hists.get(name)
@@ -343,16 +341,4 @@ def _point(second: int, value: list[object], origin: float) -> SeriesPoint:
             hist = Histogram.from_wire(wire)
             extra[f"{name}_p50"] = hist.value_at_percentile(50.0) / 1000.0
             extra[f"{name}_p95"] = hist.value_at_percentile(95.0) / 1000.0
-    return SeriesPoint(
-        t=round(second - origin, 3),
-        active_streams=row["active_streams"],
-        frames_per_s=float(row["frames"]),
-        events_per_s=float(row["events"]),
-        bytes_per_s=float(row["bytes"]),
-        turns_started=row["turns_started"],
-        turns_completed=row["turns_completed"],
-        errors=row["errors"],
-        retries=row["retries"],
-        generator_memory_mb=round(row["generator_rss_kb"] / 1024, 1) or None,
-        **extra,
-    )
+    return SeriesPoint(t=round(second - origin, 3), **point_values(columns), **extra)

@@ -14,8 +14,9 @@ import orjson
 from pydantic import ConfigDict, Field, create_model
 
 from loadtest import __version__
-from loadtest.core.figures import FIGURES, INTEGRITY_BREAKS
+from loadtest.core.figures import FIGURES, INTEGRITY_BREAKS, SERIES_LATENCIES
 from loadtest.core.histogram import Histogram
+from loadtest.core.series import COLUMNS
 from loadtest.core.slo import SloResult
 from loadtest.report.server_metrics import ServerMetrics
 from loadtest.report.strict import Strict
@@ -207,22 +208,31 @@ class ErrorRow(Strict):
     message: str
 
 
-class SeriesPoint(Strict):
-    t: float
-    active_streams: int
-    #: The load processes' resident memory together (MB); None where none was sampled.
-    generator_memory_mb: float | None = None
-    frames_per_s: float
-    events_per_s: float
-    turns_completed: int
-    errors: int
-    retries: int
-    bytes_per_s: float = 0.0
-    turns_started: int = 0
-    time_to_first_output_p50: float | None = None
-    time_to_first_output_p95: float | None = None
-    time_to_terminal_status_p50: float | None = None
-    time_to_terminal_status_p95: float | None = None
+def _series_fields() -> dict[str, Any]:
+    """A time-series point's fields: ``t``, each ``core.series`` column, then each series
+    latency's p50 and p95 (ms; None in a second without one)."""
+    kinds = {"count": int, "per_s": float, "kb_as_mb": float | None}
+    defaults = {"count": 0, "per_s": 0.0, "kb_as_mb": None}
+    fields: dict[str, Any] = {"t": (float, ...)}
+    for column in COLUMNS:
+        default = ... if column.contract else defaults[column.unit]
+        fields[column.point] = (kinds[column.unit], default)
+    for name in SERIES_LATENCIES:
+        fields[f"{name}_p50"] = fields[f"{name}_p95"] = (float | None, None)
+    return fields
+
+
+if TYPE_CHECKING:
+
+    class SeriesPoint(Strict):
+        t: float
+        generator_memory_mb: float | None
+
+        def __init__(self, **values: float | int | None) -> None: ...
+        def __getattr__(self, name: str) -> float: ...
+
+else:
+    SeriesPoint = create_model("SeriesPoint", __base__=Strict, **_series_fields())
 
 
 class Generator(Strict):
