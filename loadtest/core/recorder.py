@@ -11,7 +11,6 @@ is taken. It is the turn tracker's ``TurnRecorder`` (by shape: neither imports t
 
 from __future__ import annotations
 
-import math
 from typing import Any, Final
 
 from loadtest.core.figures import (
@@ -31,12 +30,11 @@ from loadtest.core.figures import (
 )
 from loadtest.core.histogram import Histogram
 from loadtest.core.replicas import ReplicaTally
-from loadtest.core.series import INDEX, SecondBucket, second_of
-from loadtest.core.snapshot import Snapshot, merge
+from loadtest.core.series import INDEX, NS_PER_S, SecondBucket, second_of
+from loadtest.core.snapshot import Snapshot, keep_timeline, merge, timeline_band
 from loadtest.core.turn import ErrorInfo, Turn
 
 NS_PER_US: Final = 1_000
-NS_PER_S: Final = 1_000_000_000
 
 # Each column's index, by name (``core.series`` declares the columns).
 _FRAMES, _EVENTS, _BYTES = (INDEX[c] for c in ("frames", "events", "bytes"))
@@ -48,13 +46,8 @@ _ACTIVE, _RSS = (INDEX[c] for c in ("active_streams", "generator_rss_kb"))
 MAX_ERROR_ROWS: Final = 200
 
 ErrorKey = tuple[str, str | None, str | None, int | None, bool | None, str]
-
-
 #: Distinct tool names kept apart per process; further ones are counted as ``other``.
 MAX_TOOL_NAMES: Final = 64
-#: Completed turns' timelines are kept one per band of durations this wide (a ratio): the
-#: shortest of each band (``Snapshot.timelines``), for the report's typical turn.
-TIMELINE_BAND: Final = 1.25
 
 
 class Recorder:
@@ -121,7 +114,7 @@ class Recorder:
         self._decode_time = self.dist["decode_time_ns"]
         #: Per target replica, when the run has several (index into the run's replicas).
         self.replicas: dict[int, ReplicaTally] = {}
-        #: A completed turn's timeline per band of durations (``TIMELINE_BAND``).
+        #: A completed turn's timeline per band of durations (``snapshot.TIMELINE_BAND``).
         self.timelines: dict[str, list[Any]] = {}
         #: The tool names kept apart so far (``MAX_TOOL_NAMES``).
         self.tool_names: set[str] = set()
@@ -182,6 +175,11 @@ class Recorder:
         self._events_per_frame = {}
         self._frame_bytes = {}
 
+    def count_under(self, prefix: str, label: str, n: int = 1) -> None:
+        """``n`` more of a count broken down by label (a ``figures.COUNT_PREFIXES`` prefix)."""
+        key = prefix + label
+        self.counts[key] = self.counts.get(key, 0) + n
+
     def ping(self) -> None:
         self.counts["pings"] += 1
 
@@ -212,10 +210,8 @@ class Recorder:
                 self._inter_frame_gap.record((t - last) // NS_PER_US)
 
     def retry_event(self, delay_ms: int | None, kind: str | None, t: int) -> None:
-        counts = self.counts
-        counts["retry_events"] += 1
-        key = RETRIES_PREFIX + (kind or "unknown")
-        counts[key] = counts.get(key, 0) + 1
+        self.counts["retry_events"] += 1
+        self.count_under(RETRIES_PREFIX, kind or "unknown")
         if delay_ms is not None:
             self.latency["retry_delay"].record(delay_ms * 1000)
         self.bucket(t).columns[_RETRIES] += 1
@@ -233,10 +229,8 @@ class Recorder:
 
     def watch_event(self, kind: str) -> None:
         """One ``/chats/watch`` event; by kind under ``watch_events:<kind>``."""
-        counts = self.counts
-        counts["watch_events"] += 1
-        key = WATCH_EVENTS_PREFIX + kind
-        counts[key] = counts.get(key, 0) + 1
+        self.counts["watch_events"] += 1
+        self.count_under(WATCH_EVENTS_PREFIX, kind)
 
     def watch_lag(self, ns: int) -> None:
         """Watch arrival - stream arrival: positive into watch_lag, negative into watch_lead."""
@@ -300,10 +294,8 @@ class Recorder:
     def reconnected(self, cause: str, ns: int) -> None:
         """A dropped stream is back: ``cause`` (a close code, or ``error``) and the time from
         the drop to the first frame on the new socket."""
-        counts = self.counts
-        counts["reconnects"] += 1
-        key = RECONNECTS_PREFIX + cause
-        counts[key] = counts.get(key, 0) + 1
+        self.counts["reconnects"] += 1
+        self.count_under(RECONNECTS_PREFIX, cause)
         self.latency["reconnect_time"].record(ns // NS_PER_US)
 
     def cross_replica_lag(self, ns: int) -> None:
@@ -385,8 +377,7 @@ class Recorder:
         calls = 0
         for name, n in log.tool_calls.items():
             calls += n
-            key = TOOL_CALLS_PREFIX + self._tool_name(name)
-            counts[key] = counts.get(key, 0) + n
+            self.count_under(TOOL_CALLS_PREFIX, self._tool_name(name), n)
         counts["tool_calls"] += calls
         counts["tool_errors"] += log.tool_errors
         if log.step_ttfts:
@@ -421,22 +412,18 @@ class Recorder:
         return name
 
     def _keep_timeline(self, turn: Turn, steps: int) -> None:
-        """The turn's timeline, if it is the shortest of its band of durations so far:
-        ``[duration µs, steps, [[kind, label, start µs, end µs], ...]]`` from its t0."""
+        """The turn's timeline, kept if the shortest of its band of durations so far."""
         assert turn.terminal_at is not None
         t0 = turn.t0
         duration = max(1, (turn.terminal_at - t0) // NS_PER_US)
-        band = str(int(math.log(duration) / math.log(TIMELINE_BAND)))
-        kept = self.timelines.get(band)
+        kept = self.timelines.get(timeline_band(duration))
         if kept is not None and kept[0] < duration:
             return
         segments = [
             [kind, label, (start - t0) // NS_PER_US, (end - t0) // NS_PER_US]
             for kind, label, start, end in turn.agent.timeline
         ]
-        candidate = [duration, steps, segments]
-        if kept is None or candidate < kept:
-            self.timelines[band] = candidate
+        keep_timeline(self.timelines, [duration, steps, segments])
 
     def _turn_latencies(self, turn: Turn, bucket: SecondBucket) -> None:
         latency = self.latency
@@ -458,10 +445,7 @@ class Recorder:
             if turn.intended is not None:
                 latency[name + "_uncorrected"].record((at - turn.t0) // NS_PER_US)
             if name in SERIES_LATENCIES:
-                hist = bucket.latencies.get(name)
-                if hist is None:
-                    hist = bucket.latencies[name] = Histogram()
-                hist.record(us)
+                bucket.latency(name, us)
         if turn.first_output_at is None:
             # Its output (if any) came before the stream connected, or the turn had none:
             # counted, so TTFT's count plus this equals turns_completed.
@@ -485,18 +469,12 @@ class Recorder:
 
     def replay_planned(self, chats: int, turns: int) -> None:
         """This process's share of a trace: ``chats`` users' chats of ``turns`` turns."""
-        counts = self.counts
-        counts[REPLAY_PREFIX + "chats_planned"] = (
-            counts.get(REPLAY_PREFIX + "chats_planned", 0) + chats
-        )
-        counts[REPLAY_PREFIX + "turns_planned"] = (
-            counts.get(REPLAY_PREFIX + "turns_planned", 0) + turns
-        )
+        self.count_under(REPLAY_PREFIX, "chats_planned", chats)
+        self.count_under(REPLAY_PREFIX, "turns_planned", turns)
 
     def replay_chat(self, started: bool, offset_ns: int = 0) -> None:
         """A planned chat was created (``offset_ns`` after the replay began), or ended."""
-        name = REPLAY_PREFIX + ("chats_started" if started else "chats_ended")
-        self.counts[name] = self.counts.get(name, 0) + 1
+        self.count_under(REPLAY_PREFIX, "chats_started" if started else "chats_ended")
         if started:
             ms = offset_ns // 1_000_000
             if ms > self.maxima["replay_last_start_ms"]:

@@ -62,6 +62,13 @@ class SecondBucket:
     columns: list[int] = field(default_factory=lambda: [0] * len(SERIES_COLUMNS))
     latencies: dict[str, Histogram] = field(default_factory=dict)
 
+    def latency(self, name: str, us: int) -> None:
+        """One value of a ``figures.SERIES_LATENCIES`` latency, in µs, in this second."""
+        hist = self.latencies.get(name)
+        if hist is None:
+            hist = self.latencies[name] = Histogram()
+        hist.record(us)
+
     def to_wire(self) -> list[object]:
         return [self.columns, {k: h.to_wire() for k, h in self.latencies.items()}]
 

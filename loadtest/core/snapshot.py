@@ -7,12 +7,30 @@ the sample turns' timelines each band keeps the least, as each recorder does).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from loadtest.core.histogram import Histogram
 from loadtest.core.series import SERIES_COLUMNS
+
+#: Completed turns' timelines are kept one per band of durations this wide (a ratio): the
+#: shortest of each band, for the report's typical turn.
+TIMELINE_BAND: Final = 1.25
+
+
+def timeline_band(duration_us: int) -> str:
+    """The band of durations a timeline of ``duration_us`` (at least 1) falls in."""
+    return str(int(math.log(duration_us) / math.log(TIMELINE_BAND)))
+
+
+def keep_timeline(timelines: dict[str, list[Any]], timeline: list[Any]) -> None:
+    """Keep ``timeline`` (``[duration µs, steps, segments]``) if it is the least of its band."""
+    band = timeline_band(timeline[0])
+    kept = timelines.get(band)
+    if kept is None or timeline < kept:
+        timelines[band] = timeline
 
 
 @dataclass
