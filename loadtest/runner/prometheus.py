@@ -72,11 +72,19 @@ STAGE_MAP: Final = {
 LABELLED: Final = frozenset({"tool_calls", "reconnects", "tool_time", "capacity_wait"})
 #: Upper bounds of a distribution's histogram, in the figure's unit: 1, 2, 5 per decade.
 DISTRIBUTION_BUCKETS: Final = tuple(m * 10.0**e for e in range(-2, 10) for m in (1, 2, 5))
+#: The same for a distribution kept in ns, exported in seconds.
+NS_BUCKETS: Final = tuple(m * 10.0**e for e in range(-7, -1) for m in (1, 2, 5))
+#: Figure names whose tokens promtool's lint reads as abbreviated units -> the metric's.
+RENAMED: Final = {"streams_era_b": "streams_era_bare_array"}
 
 
 def metric_name(figure: Figure) -> str:
-    """The family a figure is exported as: ``chatload_<name>`` (latencies: ``_seconds``)."""
-    return f"chatload_{figure.name}" + ("_seconds" if figure.section == "latency_ms" else "")
+    """The family a figure is exported as: ``chatload_<name>``, in base units (latencies and
+    ``_ns`` figures in ``_seconds``, ``_per_s`` as ``_per_second``), ``RENAMED`` renamed."""
+    name = RENAMED.get(figure.name, figure.name).replace("_per_s", "_per_second")
+    if figure.section == "latency_ms" or name.endswith("_ns"):
+        name = name.removesuffix("_ns") + "_seconds"
+    return "chatload_" + name
 
 
 def buckets(
@@ -241,8 +249,13 @@ def figures(snap: Snapshot, elapsed_s: float) -> Iterator[Metric]:
         elif figure.section == "distributions":
             hist = snap.histogram(figure.name)
             family = HistogramMetricFamily(name, text, labels=[])
+            ns = figure.name.endswith("_ns")
             cumulative, total = buckets(
-                hist.counts, hist.count, hist.total, DISTRIBUTION_BUCKETS, figure.scale
+                hist.counts,
+                hist.count,
+                hist.total,
+                NS_BUCKETS if ns else DISTRIBUTION_BUCKETS,
+                figure.scale * (1e9 if ns else 1),
             )
             family.add_metric([], cumulative, sum_value=total)
             yield family

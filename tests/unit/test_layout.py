@@ -156,7 +156,7 @@ def test_every_figure_reaches_the_report_model_and_the_metrics_export() -> None:
     from loadtest.core.recorder import Recorder
     from loadtest.core.turn import Turn
     from loadtest.report.build import build_report
-    from loadtest.runner.prometheus import LABELLED, LiveFigures
+    from loadtest.runner.prometheus import LABELLED, LiveFigures, metric_name
     from tests.unit.samples import run_info
 
     recorder = Recorder()
@@ -183,7 +183,7 @@ def test_every_figure_reaches_the_report_model_and_the_metrics_export() -> None:
             if family is None:
                 missing.append(f"{figure.name}: no labelled family on /metrics")
             continue
-        name = f"chatload_{figure.name}" + ("_seconds" if figure.section == "latency_ms" else "")
+        name = metric_name(figure)
         kind = kinds.get(figure.section, "counter" if figure.merge == "sum" else "gauge")
         family = families.get(name)
         if family is None or family.type != kind or not family.samples:
