@@ -1,19 +1,31 @@
 """The one list of every figure chatload reports: name, where it lives, unit, formula.
 
-The recorder records by these names, ``report.json`` is keyed by them, its ``formulas`` are
-these, SLO expressions may name any of them, and ``chatload compare`` and the headline judge
-the ones marked so. Adding a figure is one entry here (a count or a rate also needs its field
-in ``report.model``'s typed ``Counts``/``Rates``; ``tests/unit/core/test_figures.py`` holds
-the two together). Formulas follow ``docs/metrics.md``.
+Everything else is built from it: the recorder keeps a counter, histogram or maximum per
+entry (a name it was not given is a ``KeyError``), ``report.model``'s ``Counts``,
+``Integrity`` and ``Rates`` have one field per entry and ``report.json`` is keyed by them,
+its ``formulas`` are these, ``--prometheus`` exports each (help: the formula), SLO
+expressions may name any, and ``chatload compare`` and the headline judge the ones marked so.
+
+Adding a figure is this one entry, plus the line of code that records it (a ``Recorder``
+method, or ``counts[name] += n`` where the event is seen) and its line in
+``docs/metrics.md``; a rate is computed from its ``ratio`` alone, a count that is neither
+a sum nor a maximum names its ``derive``. ``tests/unit/test_layout.py`` checks that every
+entry reaches the report model and ``/metrics``. Formulas follow ``docs/metrics.md``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
 
 #: Where a figure lives in ``report.json``.
 Section = Literal["latency_ms", "distributions", "counts", "integrity", "rates"]
+#: How a count merges across processes: ``sum`` (a counter), ``max`` (a peak, kept in the
+#: snapshot's maxima), or ``derived`` (computed from other counts by ``Figure.derive``).
+Merge = Literal["sum", "max", "derived"]
+#: A rate's denominator that is the run's duration in seconds, not a count.
+DURATION: Final = "duration_s"
 #: The statistics of a latency or distribution (an SLO naming none means p50).
 STATISTICS: Final = ("count", "min", "mean", "p50", "p90", "p95", "p99", "p999", "max")
 
@@ -31,6 +43,12 @@ class Figure:
     alias: str | None = None
     #: Distributions: what the stored integers are multiplied by (tokens/s in milli-units).
     scale: int = 1
+    #: Counts: how it merges (``Merge``).
+    merge: Merge = "sum"
+    #: Derived counts: the value from the other counts.
+    derive: Callable[[Mapping[str, int]], int] | None = None
+    #: Rates: (numerator, denominator), each a count's name or ``DURATION``.
+    ratio: tuple[str, str] | None = None
 
 
 def _latency(name: str, formula: str = "", **kw: object) -> Figure:
@@ -39,6 +57,10 @@ def _latency(name: str, formula: str = "", **kw: object) -> Figure:
 
 def _count(name: str, formula: str = "", **kw: object) -> Figure:
     return Figure(name, "counts", formula, **kw)  # type: ignore[arg-type]
+
+
+def _rate(name: str, formula: str, ratio: tuple[str, str], **kw: object) -> Figure:
+    return Figure(name, "rates", formula, ratio=ratio, **kw)  # type: ignore[arg-type]
 
 
 FIGURES: Final[tuple[Figure, ...]] = (
@@ -334,11 +356,16 @@ FIGURES: Final[tuple[Figure, ...]] = (
     _count("streams_closed_abnormally", "streams that ended with a close code but 1000/1001"),
     _count("streams_era_a", "streams whose first frame was an era-A envelope"),
     _count("streams_era_b", "streams whose first frame was a bare array"),
-    _count("max_queue_length", "the longest queue a queue_update showed"),
+    _count("max_queue_length", "the longest queue a queue_update showed", merge="max"),
     _count(
         "turns_lost",
         "turns_started - turns_completed - turns_failed - turns_unfinished: turns a lost "
         "worker had in flight",
+        merge="derived",
+        derive=lambda c: max(
+            0,
+            c["turns_started"] - c["turns_completed"] - c["turns_failed"] - c["turns_unfinished"],
+        ),
     ),
     # ---------------------------------------------------------------- integrity (sums)
     Figure(
@@ -375,34 +402,40 @@ FIGURES: Final[tuple[Figure, ...]] = (
         contract=True,
     ),
     # ---------------------------------------------------------------- rates
-    Figure("frames_per_s", "rates", "frames / run duration"),
-    Figure("events_per_s", "rates", "events / run duration", contract=True, lower_is_better=False),
-    Figure("bytes_per_s", "rates", "bytes / run duration"),
-    Figure(
-        "turns_per_s",
-        "rates",
-        "turns_completed / run duration",
+    _rate("frames_per_s", "frames / run duration", ("frames", DURATION)),
+    _rate(
+        "events_per_s",
+        "events / run duration",
+        ("events", DURATION),
         contract=True,
         lower_is_better=False,
     ),
-    Figure(
+    _rate("bytes_per_s", "bytes / run duration", ("bytes", DURATION)),
+    _rate(
+        "turns_per_s",
+        "turns_completed / run duration",
+        ("turns_completed", DURATION),
+        contract=True,
+        lower_is_better=False,
+    ),
+    _rate(
         "error_rate",
-        "rates",
         "turns that ended in any failure / turns started",
+        ("turns_failed", "turns_started"),
         contract=True,
         lower_is_better=True,
     ),
-    Figure(
+    _rate(
         "retry_rate",
-        "rates",
         "turns with at least one retry / turns started",
+        ("turns_retried", "turns_started"),
         contract=True,
         lower_is_better=True,
     ),
-    Figure(
+    _rate(
         "goodput_per_s",
-        "rates",
         "turns that met every per-turn SLO / run duration",
+        ("turns_good", DURATION),
         contract=True,
         lower_is_better=False,
     ),
@@ -419,16 +452,20 @@ LATENCIES: Final = names("latency_ms")
 DISTRIBUTIONS: Final[dict[str, int]] = {
     f.name: f.scale for f in FIGURES if f.section == "distributions"
 }
-#: Counters the recorder adds to (``turns_lost`` and ``max_queue_length`` are derived).
+#: Counters the recorder adds to: the counts that merge by sum, and the integrity totals.
 RECORDED_COUNTS: Final = tuple(
-    name for name in names("counts") if name not in ("turns_lost", "max_queue_length")
+    f.name for f in FIGURES if f.section == "counts" and f.merge == "sum"
 ) + names("integrity")
 INTEGRITY: Final = names("integrity")
 #: The integrity figures that count breaks (``turns_checked`` counts turns).
 INTEGRITY_BREAKS: Final = tuple(name for name in INTEGRITY if name != "turns_checked")
 RATES: Final = names("rates")
-#: Gauges that merge by maximum.
-MAXIMA: Final = ("max_queue_length", "cpu_permille_max", "replay_last_start_ms")
+#: Gauges that merge by maximum: the counts that do, and the generator's own.
+MAXIMA: Final = (
+    *(f.name for f in FIGURES if f.merge == "max"),
+    "cpu_permille_max",
+    "replay_last_start_ms",
+)
 #: Levels now (not totals): the latest sample per process, summed across processes.
 LEVELS: Final = ("open_streams",)
 #: Per-turn latencies also kept for each chat's first turn alone, under ``<name>_initial``.
@@ -476,3 +513,66 @@ def slo_paths() -> list[str]:
         *stats,
         *(f.name for f in FIGURES if f.section in ("counts", "integrity", "rates")),
     ]
+
+
+#: Counts broken down by a label travel in a snapshot's counts as ``prefix + label``:
+#: prefix -> (the figure they break down, the label's name). They sum to the figure.
+WATCH_EVENTS_PREFIX: Final = "watch_events:"
+RECONNECTS_PREFIX: Final = "reconnects:"
+#: ``retry`` events by the classified error's kind (``overloaded``, ``rate_limit``, ...; era D
+#: and late C send it, protocol §8.6); ``unknown`` where the event has none.
+RETRIES_PREFIX: Final = "retries:"
+TOOL_CALLS_PREFIX: Final = "tool_calls:"
+BREAKDOWNS: Final[dict[str, tuple[str, str]]] = {
+    WATCH_EVENTS_PREFIX: ("watch_events", "kind"),
+    RECONNECTS_PREFIX: ("reconnects", "cause"),
+    RETRIES_PREFIX: ("retry_events", "kind"),
+    TOOL_CALLS_PREFIX: ("tool_calls", "tool"),
+}
+#: Tool times by tool name travel in latencies under this prefix (they make ``tool_time``).
+TOOL_TIME_PREFIX: Final = "tool_time:"
+#: Per-replica figures travel in counts and latencies as ``replica.<index>.<figure>``.
+REPLICA_PREFIX: Final = "replica."
+#: A replayed trace's counts (``chats_planned``, ``chats_started``, ``chats_ended``,
+#: ``turns_planned``) travel in counts under this prefix.
+REPLAY_PREFIX: Final = "replay:"
+#: Every prefix a snapshot's count may carry besides the count figures' own names.
+COUNT_PREFIXES: Final = (*BREAKDOWNS, REPLICA_PREFIX, REPLAY_PREFIX)
+
+
+def undeclared_counts(counts: Mapping[str, int]) -> list[str]:
+    """The names in ``counts`` that are neither a count figure nor under a declared prefix."""
+    return [
+        name
+        for name in counts
+        if name not in BY_NAME or BY_NAME[name].section not in ("counts", "integrity")
+        if not name.startswith(COUNT_PREFIXES)
+    ]
+
+
+def count_values(counts: Mapping[str, int], maxima: Mapping[str, int]) -> dict[str, int]:
+    """Every count and integrity figure's value from a snapshot's counts and maxima, by
+    name: sums and maxima as kept, derived counts computed from them."""
+    values = {
+        f.name: int((maxima if f.merge == "max" else counts).get(f.name, 0))
+        for f in FIGURES
+        if f.section in ("counts", "integrity") and f.merge != "derived"
+    }
+    for f in FIGURES:
+        if f.derive is not None:
+            values[f.name] = f.derive(values)
+    return values
+
+
+def rate_values(counts: Mapping[str, int], duration_s: float) -> dict[str, float]:
+    """Every rate figure from the count figures' values and the run's duration."""
+    rates = {}
+    for f in FIGURES:
+        if f.ratio is None:
+            continue
+        top, bottom = f.ratio
+        if bottom == DURATION:
+            rates[f.name] = counts[top] / max(duration_s, 1e-9)
+        else:
+            rates[f.name] = counts[top] / counts[bottom] if counts[bottom] else 0.0
+    return rates

@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Final
 
 from loadtest.core.decode import PING, decode_frame
-from loadtest.core.recorder import Recorder, ReplicaTally
+from loadtest.core.recorder import Recorder
+from loadtest.core.replicas import ReplicaTally
 from loadtest.core.tracker import TurnTracker
 from loadtest.core.turn import Turn
 
@@ -76,8 +77,7 @@ class StreamMeter:
             if type(decoded) is list:
                 record_frame(t, len(data), len(decoded))
                 if replica is not None:
-                    replica.frames += 1
-                    replica.events += len(decoded)
+                    replica.frame(len(decoded))
                 if track is not None:
                     try:
                         ended = track(decoded, t)
@@ -91,7 +91,7 @@ class StreamMeter:
             else:
                 recorder.decode_error(decoded.reason, t)  # type: ignore[union-attr]
                 if replica is not None:
-                    replica.errors += 1
+                    replica.error()
             if not until_sample and clock is not None:
                 recorder.decode_time(clock() - start)
                 until_sample = DECODE_TIME_SAMPLE

@@ -11,8 +11,6 @@ is taken. It is the turn tracker's ``TurnRecorder`` (by shape: neither imports t
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
 from typing import Any, Final
 
 from loadtest.core.figures import (
@@ -21,70 +19,35 @@ from loadtest.core.figures import (
     LATENCIES,
     LEVELS,
     MAXIMA,
+    RECONNECTS_PREFIX,
     RECORDED_COUNTS,
+    REPLAY_PREFIX,
+    RETRIES_PREFIX,
     SERIES_LATENCIES,
+    TOOL_CALLS_PREFIX,
+    TOOL_TIME_PREFIX,
+    WATCH_EVENTS_PREFIX,
 )
 from loadtest.core.histogram import Histogram
-from loadtest.core.snapshot import SERIES_COLUMNS, Snapshot, merge
+from loadtest.core.replicas import ReplicaTally
+from loadtest.core.series import INDEX, NS_PER_S, SecondBucket, second_of
+from loadtest.core.snapshot import Snapshot, keep_timeline, merge, timeline_band
 from loadtest.core.turn import ErrorInfo, Turn
 
 NS_PER_US: Final = 1_000
-#: Counts of watch events by kind are named this plus the kind.
-WATCH_EVENTS_PREFIX: Final = "watch_events:"
-NS_PER_S: Final = 1_000_000_000
 
-# Each column's index, by name: the columns' order is snapshot.py's alone.
-_FRAMES, _EVENTS, _BYTES = (SERIES_COLUMNS.index(c) for c in ("frames", "events", "bytes"))
-_STARTED, _COMPLETED = (SERIES_COLUMNS.index(c) for c in ("turns_started", "turns_completed"))
-_ERRORS, _RETRIES = (SERIES_COLUMNS.index(c) for c in ("errors", "retries"))
-_ACTIVE, _RSS = (SERIES_COLUMNS.index(c) for c in ("active_streams", "generator_rss_kb"))
+# Each column's index, by name (``core.series`` declares the columns).
+_FRAMES, _EVENTS, _BYTES = (INDEX[c] for c in ("frames", "events", "bytes"))
+_STARTED, _COMPLETED = (INDEX[c] for c in ("turns_started", "turns_completed"))
+_ERRORS, _RETRIES = (INDEX[c] for c in ("errors", "retries"))
+_ACTIVE, _RSS = (INDEX[c] for c in ("active_streams", "generator_rss_kb"))
 
 #: Distinct error rows kept; further distinct ones are folded into one "other" row.
 MAX_ERROR_ROWS: Final = 200
 
 ErrorKey = tuple[str, str | None, str | None, int | None, bool | None, str]
-
-
-@dataclass
-class SecondBucket:
-    columns: list[int] = field(default_factory=lambda: [0] * len(SERIES_COLUMNS))
-    latencies: dict[str, Histogram] = field(default_factory=dict)
-
-
-class ReplicaTally:
-    """One target replica's share of the streams (``docs/metrics.md``, "Replicas")."""
-
-    __slots__ = ("errors", "events", "frames", "integrity", "streams", "ttft")
-
-    def __init__(self) -> None:
-        self.streams = 0
-        self.frames = 0
-        self.events = 0
-        self.errors = 0
-        self.ttft = Histogram()
-        #: Integrity breaks its streams showed, by name (``seq_gaps``, ...).
-        self.integrity: dict[str, int] = {}
-
-
-#: Per-replica figures travel in a snapshot's counts and latencies under this prefix:
-#: ``replica.<index>.<figure>``.
-REPLICA_PREFIX = "replica."
-#: Reconnects by cause travel in counts under this prefix.
-RECONNECTS_PREFIX = "reconnects:"
-#: ``retry`` events by the classified error's kind (``overloaded``, ``rate_limit``, ...; era D
-#: and late C send it, protocol §8.6); ``unknown`` where the event has none.
-RETRIES_PREFIX = "retries:"
-#: A replayed trace's counts (``chats_planned``, ``chats_started``, ``chats_ended``,
-#: ``turns_planned``) travel in counts under this prefix.
-REPLAY_PREFIX = "replay:"
-#: Tool calls by tool name travel in counts, tool times by name in latencies, under these.
-TOOL_CALLS_PREFIX = "tool_calls:"
-TOOL_TIME_PREFIX = "tool_time:"
 #: Distinct tool names kept apart per process; further ones are counted as ``other``.
 MAX_TOOL_NAMES: Final = 64
-#: Completed turns' timelines are kept one per band of durations this wide (a ratio): the
-#: shortest of each band (``Snapshot.timelines``), for the report's typical turn.
-TIMELINE_BAND: Final = 1.25
 
 
 class Recorder:
@@ -151,7 +114,7 @@ class Recorder:
         self._decode_time = self.dist["decode_time_ns"]
         #: Per target replica, when the run has several (index into the run's replicas).
         self.replicas: dict[int, ReplicaTally] = {}
-        #: A completed turn's timeline per band of durations (``TIMELINE_BAND``).
+        #: A completed turn's timeline per band of durations (``snapshot.TIMELINE_BAND``).
         self.timelines: dict[str, list[Any]] = {}
         #: The tool names kept apart so far (``MAX_TOOL_NAMES``).
         self.tool_names: set[str] = set()
@@ -163,14 +126,12 @@ class Recorder:
         if self._bucket_start <= t < self._bucket_end:
             return self._bucket
         self._settle_frames()
-        epoch = self.origin_epoch_s + (t - self.origin_ns) / NS_PER_S
-        key = int(epoch // 1)
+        key, self._bucket_end = second_of(t, self.origin_ns, self.origin_epoch_s)
+        self._bucket_start = self._bucket_end - NS_PER_S
         bucket = self.series.get(key)
         if bucket is None:
             bucket = self.series[key] = SecondBucket()
         self._bucket = bucket
-        self._bucket_end = self.origin_ns + int((key + 1 - self.origin_epoch_s) * NS_PER_S)
-        self._bucket_start = self._bucket_end - NS_PER_S
         return bucket
 
     def active_streams(self, t: int, count: int) -> None:
@@ -214,6 +175,11 @@ class Recorder:
         self._events_per_frame = {}
         self._frame_bytes = {}
 
+    def count_under(self, prefix: str, label: str, n: int = 1) -> None:
+        """``n`` more of a count broken down by label (a ``figures.COUNT_PREFIXES`` prefix)."""
+        key = prefix + label
+        self.counts[key] = self.counts.get(key, 0) + n
+
     def ping(self) -> None:
         self.counts["pings"] += 1
 
@@ -244,10 +210,8 @@ class Recorder:
                 self._inter_frame_gap.record((t - last) // NS_PER_US)
 
     def retry_event(self, delay_ms: int | None, kind: str | None, t: int) -> None:
-        counts = self.counts
-        counts["retry_events"] += 1
-        key = RETRIES_PREFIX + (kind or "unknown")
-        counts[key] = counts.get(key, 0) + 1
+        self.counts["retry_events"] += 1
+        self.count_under(RETRIES_PREFIX, kind or "unknown")
         if delay_ms is not None:
             self.latency["retry_delay"].record(delay_ms * 1000)
         self.bucket(t).columns[_RETRIES] += 1
@@ -265,10 +229,8 @@ class Recorder:
 
     def watch_event(self, kind: str) -> None:
         """One ``/chats/watch`` event; by kind under ``watch_events:<kind>``."""
-        counts = self.counts
-        counts["watch_events"] += 1
-        key = WATCH_EVENTS_PREFIX + kind
-        counts[key] = counts.get(key, 0) + 1
+        self.counts["watch_events"] += 1
+        self.count_under(WATCH_EVENTS_PREFIX, kind)
 
     def watch_lag(self, ns: int) -> None:
         """Watch arrival - stream arrival: positive into watch_lag, negative into watch_lead."""
@@ -332,10 +294,8 @@ class Recorder:
     def reconnected(self, cause: str, ns: int) -> None:
         """A dropped stream is back: ``cause`` (a close code, or ``error``) and the time from
         the drop to the first frame on the new socket."""
-        counts = self.counts
-        counts["reconnects"] += 1
-        key = RECONNECTS_PREFIX + cause
-        counts[key] = counts.get(key, 0) + 1
+        self.counts["reconnects"] += 1
+        self.count_under(RECONNECTS_PREFIX, cause)
         self.latency["reconnect_time"].record(ns // NS_PER_US)
 
     def cross_replica_lag(self, ns: int) -> None:
@@ -391,7 +351,7 @@ class Recorder:
         if outcome == "failed":
             counts["turns_failed"] += 1
             if replica is not None:
-                replica.errors += 1
+                replica.error()
             if turn.retries:
                 counts["retry_exhausted"] += 1
             if turn.error is not None:
@@ -406,7 +366,7 @@ class Recorder:
         if turn.retries:
             counts["retry_recovered"] += 1
         if replica is not None and turn.first_output_at is not None:
-            replica.ttft.record((turn.first_output_at - turn.origin) // NS_PER_US)
+            replica.first_output((turn.first_output_at - turn.origin) // NS_PER_US)
         self._turn_latencies(turn, bucket)
 
     def _agent(self, turn: Turn, failed: bool) -> None:
@@ -417,8 +377,7 @@ class Recorder:
         calls = 0
         for name, n in log.tool_calls.items():
             calls += n
-            key = TOOL_CALLS_PREFIX + self._tool_name(name)
-            counts[key] = counts.get(key, 0) + n
+            self.count_under(TOOL_CALLS_PREFIX, self._tool_name(name), n)
         counts["tool_calls"] += calls
         counts["tool_errors"] += log.tool_errors
         if log.step_ttfts:
@@ -453,22 +412,18 @@ class Recorder:
         return name
 
     def _keep_timeline(self, turn: Turn, steps: int) -> None:
-        """The turn's timeline, if it is the shortest of its band of durations so far:
-        ``[duration µs, steps, [[kind, label, start µs, end µs], ...]]`` from its t0."""
+        """The turn's timeline, kept if the shortest of its band of durations so far."""
         assert turn.terminal_at is not None
         t0 = turn.t0
         duration = max(1, (turn.terminal_at - t0) // NS_PER_US)
-        band = str(int(math.log(duration) / math.log(TIMELINE_BAND)))
-        kept = self.timelines.get(band)
+        kept = self.timelines.get(timeline_band(duration))
         if kept is not None and kept[0] < duration:
             return
         segments = [
             [kind, label, (start - t0) // NS_PER_US, (end - t0) // NS_PER_US]
             for kind, label, start, end in turn.agent.timeline
         ]
-        candidate = [duration, steps, segments]
-        if kept is None or candidate < kept:
-            self.timelines[band] = candidate
+        keep_timeline(self.timelines, [duration, steps, segments])
 
     def _turn_latencies(self, turn: Turn, bucket: SecondBucket) -> None:
         latency = self.latency
@@ -490,10 +445,7 @@ class Recorder:
             if turn.intended is not None:
                 latency[name + "_uncorrected"].record((at - turn.t0) // NS_PER_US)
             if name in SERIES_LATENCIES:
-                hist = bucket.latencies.get(name)
-                if hist is None:
-                    hist = bucket.latencies[name] = Histogram()
-                hist.record(us)
+                bucket.latency(name, us)
         if turn.first_output_at is None:
             # Its output (if any) came before the stream connected, or the turn had none:
             # counted, so TTFT's count plus this equals turns_completed.
@@ -517,18 +469,12 @@ class Recorder:
 
     def replay_planned(self, chats: int, turns: int) -> None:
         """This process's share of a trace: ``chats`` users' chats of ``turns`` turns."""
-        counts = self.counts
-        counts[REPLAY_PREFIX + "chats_planned"] = (
-            counts.get(REPLAY_PREFIX + "chats_planned", 0) + chats
-        )
-        counts[REPLAY_PREFIX + "turns_planned"] = (
-            counts.get(REPLAY_PREFIX + "turns_planned", 0) + turns
-        )
+        self.count_under(REPLAY_PREFIX, "chats_planned", chats)
+        self.count_under(REPLAY_PREFIX, "turns_planned", turns)
 
     def replay_chat(self, started: bool, offset_ns: int = 0) -> None:
         """A planned chat was created (``offset_ns`` after the replay began), or ended."""
-        name = REPLAY_PREFIX + ("chats_started" if started else "chats_ended")
-        self.counts[name] = self.counts.get(name, 0) + 1
+        self.count_under(REPLAY_PREFIX, "chats_started" if started else "chats_ended")
         if started:
             ms = offset_ns // 1_000_000
             if ms > self.maxima["replay_last_start_ms"]:
@@ -588,13 +534,7 @@ class Recorder:
         self.latency["inter_part_gap"] = self._inter_part_gap(counts["parts"])
         latency = {k: h.to_wire() for k, h in self.latency.items() if h.count}
         for index, tally in self.replicas.items():
-            prefix = f"{REPLICA_PREFIX}{index}."
-            for name in ("streams", "frames", "events", "errors"):
-                counts[prefix + name] = getattr(tally, name)
-            for name, n in tally.integrity.items():
-                counts[prefix + name] = n
-            if tally.ttft.count:
-                latency[prefix + "time_to_first_output"] = tally.ttft.to_wire()
+            tally.to_wire(index, counts, latency)
         raw = Snapshot(
             latency=latency,
             dist={k: h.to_wire() for k, h in self.dist.items() if h.count},
@@ -603,9 +543,6 @@ class Recorder:
             levels={k: v for k, v in self.levels.items() if v},
             errors=[[*key, n] for key, n in self.errors.items()],
             timelines=dict(self.timelines),
-            series={
-                str(key): [b.columns, {k: h.to_wire() for k, h in b.latencies.items()}]
-                for key, b in self.series.items()
-            },
+            series={str(key): b.to_wire() for key, b in self.series.items()},
         )
         return merge([raw])

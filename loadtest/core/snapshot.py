@@ -7,26 +7,30 @@ the sample turns' timelines each band keeps the least, as each recorder does).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from loadtest.core.histogram import Histogram
+from loadtest.core.series import SERIES_COLUMNS
 
-#: Columns of a 1-second time-series bucket (each merges by addition).
-SERIES_COLUMNS: Final = (
-    "frames",
-    "events",
-    "bytes",
-    "turns_started",
-    "turns_completed",
-    "errors",
-    "retries",
-    "active_streams",
-    # The load processes' resident memory (KiB), the latest sample of each in the second:
-    # merged, the generator's total.
-    "generator_rss_kb",
-)
+#: Completed turns' timelines are kept one per band of durations this wide (a ratio): the
+#: shortest of each band, for the report's typical turn.
+TIMELINE_BAND: Final = 1.25
+
+
+def timeline_band(duration_us: int) -> str:
+    """The band of durations a timeline of ``duration_us`` (at least 1) falls in."""
+    return str(int(math.log(duration_us) / math.log(TIMELINE_BAND)))
+
+
+def keep_timeline(timelines: dict[str, list[Any]], timeline: list[Any]) -> None:
+    """Keep ``timeline`` (``[duration µs, steps, segments]``) if it is the least of its band."""
+    band = timeline_band(timeline[0])
+    kept = timelines.get(band)
+    if kept is None or timeline < kept:
+        timelines[band] = timeline
 
 
 @dataclass

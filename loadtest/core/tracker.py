@@ -34,6 +34,7 @@ from zlib import crc32
 import orjson
 
 from loadtest.core.decode import STREAM_ERROR_KEY
+from loadtest.core.replicas import ReplicaTally
 from loadtest.core.steps import ChatSteps
 from loadtest.core.turn import ErrorInfo, Outcome, Turn
 from loadtest.protocol.constants import BATCH_SIZE
@@ -105,7 +106,7 @@ class TurnTracker:
         "conversation_start",
         "max_message_id",
         "message_ids",
-        "replica_integrity",
+        "replica_tally",
         "steps",
     )
 
@@ -150,8 +151,8 @@ class TurnTracker:
         self.max_message_id = 0
         #: Every committed message id this chat's stream received, live or in a snapshot.
         self.message_ids: set[int] = set()
-        #: The integrity tally of the replica its stream reads now (several replicas only).
-        self.replica_integrity: dict[str, int] | None = None
+        #: The tally of the replica its stream reads now (several replicas only).
+        self.replica_tally: ReplicaTally | None = None
         self.conversation_start: int | None = None
         self.conversation_end: int | None = None
         #: Its agent turns' steps, tools and sub-agents (``core/steps.py``).
@@ -572,8 +573,8 @@ class TurnTracker:
     def _integrity(self, name: str, n: int, turn: Turn | None) -> None:
         self._step_broken = True
         self._recorder.integrity(name, n)
-        if self.replica_integrity is not None:
-            self.replica_integrity[name] = self.replica_integrity.get(name, 0) + n
+        if self.replica_tally is not None:
+            self.replica_tally.integrity_break(name, n)
         if turn is not None:
             turn.integrity_errors[name] = turn.integrity_errors.get(name, 0) + n
 

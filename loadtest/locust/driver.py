@@ -95,7 +95,7 @@ class ReconnectingStream:
         replica = rt.recorder.replica(self.replica) if self.replica is not None else None
         self._meter.replica = replica
         if tracker is not None:
-            tracker.replica_integrity = replica.integrity if replica is not None else None
+            tracker.replica_tally = replica
         ws = WebSocketStream(url, headers)
         start = time.perf_counter_ns()
         try:
@@ -109,7 +109,7 @@ class ReconnectingStream:
             return False
         rt.recorder.stream_opened(time.perf_counter_ns() - start, reconnect=reconnect)
         if replica is not None:
-            replica.streams += 1
+            replica.stream_opened()
         if tracker is not None:
             tracker.connected()
         self._ws = ws
@@ -135,7 +135,7 @@ class ReconnectingStream:
     def _open_failed(self, info: ErrorInfo) -> None:
         t = time.perf_counter_ns()
         if self._meter.replica is not None:
-            self._meter.replica.errors += 1
+            self._meter.replica.error()
         if self._tracker is not None and self._tracker.busy:
             self._tracker.fail(info, t)
         else:
@@ -192,7 +192,7 @@ class ReconnectingStream:
             info = ErrorInfo("stream_closed", f"closed {closed.code}: {closed.reason}".strip(": "))
             rt.recorder.error(info, t)
             if self._meter.replica is not None:
-                self._meter.replica.errors += 1
+                self._meter.replica.error()
         dropped = closed is None or not closed.normal
         if tracker is None or not (tracker.busy or dropped):
             self.changed.set()

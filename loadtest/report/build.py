@@ -9,21 +9,24 @@ from loadtest.core.figures import (
     INITIAL_LATENCIES,
     INTEGRITY_BREAKS,
     LATENCIES,
-    SERIES_LATENCIES,
-)
-from loadtest.core.histogram import Histogram, lowest_equivalent
-from loadtest.core.profiles import Storm
-from loadtest.core.recorder import (
     RECONNECTS_PREFIX,
     REPLAY_PREFIX,
     REPLICA_PREFIX,
     RETRIES_PREFIX,
+    SERIES_LATENCIES,
     TOOL_CALLS_PREFIX,
     TOOL_TIME_PREFIX,
     WATCH_EVENTS_PREFIX,
+    count_values,
+    rate_values,
+    undeclared_counts,
 )
+from loadtest.core.histogram import Histogram, lowest_equivalent
+from loadtest.core.profiles import Storm
+from loadtest.core.replicas import REPLICA_COUNTS
+from loadtest.core.series import point_values
 from loadtest.core.slo import SloResult
-from loadtest.core.snapshot import SERIES_COLUMNS, Snapshot
+from loadtest.core.snapshot import Snapshot
 from loadtest.protocol.agents import POOL_ROOT, POOL_SUBAGENT
 from loadtest.report.model import (
     CONTRACT_DISTRIBUTIONS,
@@ -144,10 +147,6 @@ def replay_section(
     )
 
 
-def _ratio(numerator: int, denominator: int) -> float:
-    return numerator / denominator if denominator else 0.0
-
-
 def build_report(
     snapshot: Snapshot,
     run: RunInfo,
@@ -170,25 +169,11 @@ def build_report(
         for name, scale in DISTRIBUTIONS.items()
         if name in CONTRACT_DISTRIBUTIONS or snapshot.dist.get(name)
     }
-    known = {**snapshot.counts, "max_queue_length": snapshot.maxima.get("max_queue_length", 0)}
-    counts = Counts(**{k: v for k, v in known.items() if k in Counts.model_fields})
-    counts.turns_lost = max(
-        0,
-        counts.turns_started
-        - counts.turns_completed
-        - counts.turns_failed
-        - counts.turns_unfinished,
-    )
-    duration = max(run.duration_s, 1e-9)
-    rates = Rates(
-        frames_per_s=counts.frames / duration,
-        events_per_s=counts.events / duration,
-        bytes_per_s=counts.bytes / duration,
-        turns_per_s=counts.turns_completed / duration,
-        error_rate=_ratio(counts.turns_failed, counts.turns_started),
-        retry_rate=_ratio(counts.turns_retried, counts.turns_started),
-        goodput_per_s=counts.turns_good / duration,
-    )
+    values = count_values(snapshot.counts, snapshot.maxima)
+    # A count no figure declares (a newer worker's) is kept in counts, not dropped.
+    extra = {name: snapshot.counts[name] for name in undeclared_counts(snapshot.counts)}
+    counts = Counts(**{n: values[n] for n in Counts.model_fields}, **extra)
+    rates = Rates(**rate_values(values, run.duration_s))
     errors = sorted(
         (
             ErrorRow(
@@ -227,7 +212,7 @@ def build_report(
         counts=counts,
         rates=rates,
         errors=errors,
-        integrity=Integrity(**{k: v for k, v in known.items() if k in Integrity.model_fields}),
+        integrity=Integrity(**{name: values[name] for name in Integrity.model_fields}),
         watch=Watch(
             sockets_opened=snapshot.count("watch_sockets_opened"),
             events_by_kind=snapshot.counts_under(WATCH_EVENTS_PREFIX),
@@ -336,10 +321,7 @@ def _replicas(snapshot: Snapshot, urls: list[str]) -> list[Replica]:
         out.append(
             Replica(
                 url=url,
-                **{
-                    name: snapshot.count(prefix + name)
-                    for name in ("streams", "frames", "events", "errors")
-                },
+                **{name: snapshot.count(prefix + name) for name in REPLICA_COUNTS},
                 time_to_first_output=Summary.of(
                     snapshot.histogram(prefix + "time_to_first_output"), 1000.0
                 ),
@@ -352,7 +334,6 @@ def _replicas(snapshot: Snapshot, urls: list[str]) -> list[Replica]:
 def _point(second: int, value: list[object], origin: float) -> SeriesPoint:
     columns, hists = value[0], value[1]
     assert isinstance(columns, list) and isinstance(hists, dict)
-    row = dict(zip(SERIES_COLUMNS, columns, strict=True))
     extra: dict[str, float] = {}
     for name in SERIES_LATENCIES:
         wire = hists.get(name)
@@ -360,16 +341,4 @@ def _point(second: int, value: list[object], origin: float) -> SeriesPoint:
             hist = Histogram.from_wire(wire)
             extra[f"{name}_p50"] = hist.value_at_percentile(50.0) / 1000.0
             extra[f"{name}_p95"] = hist.value_at_percentile(95.0) / 1000.0
-    return SeriesPoint(
-        t=round(second - origin, 3),
-        active_streams=row["active_streams"],
-        frames_per_s=float(row["frames"]),
-        events_per_s=float(row["events"]),
-        bytes_per_s=float(row["bytes"]),
-        turns_started=row["turns_started"],
-        turns_completed=row["turns_completed"],
-        errors=row["errors"],
-        retries=row["retries"],
-        generator_memory_mb=round(row["generator_rss_kb"] / 1024, 1) or None,
-        **extra,
-    )
+    return SeriesPoint(t=round(second - origin, 3), **point_values(columns), **extra)

@@ -2,21 +2,21 @@
 (``build.py`` fills them from a snapshot).
 
 The contract's keys are stable; this module adds figures beside them, never renames.
+``Counts``, ``Integrity`` and ``Rates`` are built from ``core.figures``: one field per figure.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
-from pydantic import Field
+from pydantic import ConfigDict, Field, create_model
 
 from loadtest import __version__
-from loadtest.core.figures import (
-    FIGURES,
-)
+from loadtest.core.figures import FIGURES, INTEGRITY_BREAKS, SERIES_LATENCIES
 from loadtest.core.histogram import Histogram
+from loadtest.core.series import COLUMNS
 from loadtest.core.slo import SloResult
 from loadtest.report.server_metrics import ServerMetrics
 from loadtest.report.strict import Strict
@@ -151,90 +151,51 @@ class RunInfo(Strict):
     run_id: str | None = None
 
 
-class Counts(Strict):
-    turns_started: int = 0
-    turns_completed: int = 0
-    turns_failed: int = 0
-    turns_unfinished: int = 0
-    frames: int = 0
-    events: int = 0
-    bytes: int = 0
-    pings: int = 0
-    retry_events: int = 0
-    error_events: int = 0
-    queued_messages: int = 0
-    # Beyond the contract's minimum:
-    turns_interrupted: int = 0
-    turns_promoted: int = 0
-    turns_retried: int = 0
-    turns_no_live_output: int = 0
-    turns_good: int = 0
-    retry_recovered: int = 0
-    retry_exhausted: int = 0
-    decode_errors: int = 0
-    snapshot_events: int = 0
-    orphan_parts: int = 0
-    parts: int = 0
-    output_tokens: int = 0
-    queue_updates: int = 0
-    preview_resets: int = 0
-    parts_discarded: int = 0
-    message_updates: int = 0
-    watch_events: int = 0
-    watch_sockets_opened: int = 0
-    turns_requires_action: int = 0
-    tool_results_posted: int = 0
-    queue_full: int = 0
-    rate_limited: int = 0
-    http_requests: int = 0
-    http_errors: int = 0
-    http_connection_errors: int = 0
-    streams_opened: int = 0
-    stream_reconnects: int = 0
-    #: Dropped streams back on a new socket (by cause: ``Report.reconnects_by_cause``).
-    reconnects: int = 0
-    #: Committed messages of chats whose stream dropped that no socket of theirs received.
-    failover_loss: int = 0
-    streams_closed_abnormally: int = 0
-    streams_era_a: int = 0
-    streams_era_b: int = 0
-    max_queue_length: int = 0
-    #: Turns a lost worker had started whose end no report reached: started - completed -
-    #: failed - unfinished (0 in a complete run).
-    turns_lost: int = 0
-    # Agents (docs/metrics.md, "Agent steps, tools and sub-agents"):
-    tool_calls: int = 0
-    tool_errors: int = 0
-    subagents_spawned: int = 0
-    subagents_failed: int = 0
-    subagents_followed: int = 0
+def _figure_fields(section: str, kind: type, required: bool = False) -> dict[str, Any]:
+    """One field per figure of ``section``, in ``FIGURES`` order (counts: the contract's
+    minimum first)."""
+    figures = [f for f in FIGURES if f.section == section]
+    if section == "counts":
+        figures.sort(key=lambda f: not f.contract)
+    return {f.name: (kind, ... if required else kind(0)) for f in figures}
 
 
-class Integrity(Strict):
+class _Counts(Strict):
+    """Count figures (``core.figures``, section ``counts``); a count the figures do not
+    declare (a newer worker's) is kept, as an extra key, rather than dropped."""
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, int] = Field(init=False)
+
+
+class _Integrity(Strict):
     """Stream integrity totals (docs/metrics.md): what the server lost, repeated or
     reordered."""
 
-    turns_checked: int = 0
-    seq_gaps: int = 0
-    seq_duplicates: int = 0
-    seq_out_of_order: int = 0
-    content_mismatches: int = 0
-
     @property
     def errors(self) -> int:
-        return (
-            self.seq_gaps + self.seq_duplicates + self.seq_out_of_order + (self.content_mismatches)
-        )
+        return sum(getattr(self, name) for name in INTEGRITY_BREAKS)
 
 
-class Rates(Strict):
-    frames_per_s: float
-    events_per_s: float
-    bytes_per_s: float
-    turns_per_s: float
-    error_rate: float
-    retry_rate: float
-    goodput_per_s: float
+if TYPE_CHECKING:
+    # What mypy sees of the models built from the figures below: each figure a number.
+
+    class Counts(_Counts):
+        def __init__(self, **values: int) -> None: ...
+        def __getattr__(self, name: str) -> int: ...
+
+    class Integrity(_Integrity):
+        def __init__(self, **values: int) -> None: ...
+        def __getattr__(self, name: str) -> int: ...
+
+    class Rates(Strict):
+        def __init__(self, **values: float) -> None: ...
+        def __getattr__(self, name: str) -> float: ...
+
+else:
+    Counts = create_model("Counts", __base__=_Counts, **_figure_fields("counts", int))
+    Integrity = create_model("Integrity", __base__=_Integrity, **_figure_fields("integrity", int))
+    Rates = create_model("Rates", __base__=Strict, **_figure_fields("rates", float, True))
 
 
 class ErrorRow(Strict):
@@ -247,22 +208,31 @@ class ErrorRow(Strict):
     message: str
 
 
-class SeriesPoint(Strict):
-    t: float
-    active_streams: int
-    #: The load processes' resident memory together (MB); None where none was sampled.
-    generator_memory_mb: float | None = None
-    frames_per_s: float
-    events_per_s: float
-    turns_completed: int
-    errors: int
-    retries: int
-    bytes_per_s: float = 0.0
-    turns_started: int = 0
-    time_to_first_output_p50: float | None = None
-    time_to_first_output_p95: float | None = None
-    time_to_terminal_status_p50: float | None = None
-    time_to_terminal_status_p95: float | None = None
+def _series_fields() -> dict[str, Any]:
+    """A time-series point's fields: ``t``, each ``core.series`` column, then each series
+    latency's p50 and p95 (ms; None in a second without one)."""
+    kinds = {"count": int, "per_s": float, "kb_as_mb": float | None}
+    defaults = {"count": 0, "per_s": 0.0, "kb_as_mb": None}
+    fields: dict[str, Any] = {"t": (float, ...)}
+    for column in COLUMNS:
+        default = ... if column.contract else defaults[column.unit]
+        fields[column.point] = (kinds[column.unit], default)
+    for name in SERIES_LATENCIES:
+        fields[f"{name}_p50"] = fields[f"{name}_p95"] = (float | None, None)
+    return fields
+
+
+if TYPE_CHECKING:
+
+    class SeriesPoint(Strict):
+        t: float
+        generator_memory_mb: float | None
+
+        def __init__(self, **values: float | int | None) -> None: ...
+        def __getattr__(self, name: str) -> float: ...
+
+else:
+    SeriesPoint = create_model("SeriesPoint", __base__=Strict, **_series_fields())
 
 
 class Generator(Strict):

@@ -5,7 +5,8 @@ The names, labels and buckets Coder's ``coder exp scaletest chat`` exports
 series carries ``run_id`` (the run's id, also ``report.json``'s ``run.run_id``); the turn
 histograms carry ``phase`` (``initial``: a chat's first turn; ``follow_up``: the rest), with
 Coder's buckets, so Coder's dashboards and alerts read a chatload run unchanged. Our own
-stages, and what scaletest has no name for, are ``chatload_*``. Each scrape reads the run's
+stages, and what scaletest has no name for, are ``chatload_*``: every figure of
+``core.figures`` as ``chatload_<name>`` (``metric_name``), its help the figure's formula. Each scrape reads the run's
 merged live snapshot (in a distributed run the master's, merged from every worker), so the
 figures are the report's, as of that moment. Served by ``prometheus_client`` (its own
 registry, its own HTTP server) while the run lasts.
@@ -13,6 +14,7 @@ registry, its own HTTP server) while the run lasts.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, Final
 
@@ -25,7 +27,13 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.utils import floatToGoString
 
-from loadtest.core.figures import INTEGRITY_BREAKS
+from loadtest.core.figures import (
+    FIGURES,
+    INTEGRITY_BREAKS,
+    Figure,
+    count_values,
+    rate_values,
+)
 from loadtest.core.histogram import Histogram, highest_equivalent
 from loadtest.core.recorder import (
     RECONNECTS_PREFIX,
@@ -58,49 +66,39 @@ STAGE_MAP: Final = {
     "stream_event": "stream_ended_early",
     "status_error": "status_error",
 }
-#: chatload's counters with no scaletest name: (count, metric without ``_total``, help).
-COUNTERS = (
-    ("turns_started", "chatload_turns_started", "Turns started (user messages sent)"),
-    ("frames", "chatload_frames", "Stream data frames read"),
-    ("events", "chatload_events", "Stream events read"),
-    (
-        "decode_errors",
-        "chatload_decode_errors",
-        "Frames or fields not of the protocol's shape",
-    ),
-    ("stream_reconnects", "chatload_stream_reconnects", "Streams dialled again"),
-    (
-        "failover_loss",
-        "chatload_failover_loss",
-        "Committed messages a dropped stream never received",
-    ),
-    ("tool_errors", "chatload_tool_errors", "Tool results with is_error in committed messages"),
-    ("subagents_spawned", "chatload_subagents_spawned", "Children the run's chats spawned"),
-    ("subagents_failed", "chatload_subagents_failed", "Children seen in status error"),
-)
-#: chatload's agent latencies (docs/metrics.md, "Agent steps, tools and sub-agents"), in
-#: seconds with scaletest's request buckets: (latency, metric, help).
-AGENT_HISTOGRAMS = (
-    (
-        "step_time_to_first_output",
-        "chatload_step_time_to_first_output_seconds",
-        "Steps 2..n of a turn: the previous step's commit -> the step's first live part",
-    ),
-    (
-        "subagent_time_to_running",
-        "chatload_subagent_time_to_running_seconds",
-        "A spawn_agent call -> its child first seen running",
-    ),
-)
+#: Figures whose own family is broken down by a label (its values sum to the figure), so
+#: they are not exported again unlabelled: tool calls and tool time by tool, reconnects by
+#: cause, and the root pool's capacity wait (``chatload_capacity_wait_seconds{pool}``).
+LABELLED: Final = frozenset({"tool_calls", "reconnects", "tool_time", "capacity_wait"})
+#: Upper bounds of a distribution's histogram, in the figure's unit: 1, 2, 5 per decade.
+DISTRIBUTION_BUCKETS: Final = tuple(m * 10.0**e for e in range(-2, 10) for m in (1, 2, 5))
+#: The same for a distribution kept in ns, exported in seconds.
+NS_BUCKETS: Final = tuple(m * 10.0**e for e in range(-7, -1) for m in (1, 2, 5))
+#: Figure names whose tokens promtool's lint reads as abbreviated units -> the metric's.
+RENAMED: Final = {"streams_era_b": "streams_era_bare_array"}
+
+
+def metric_name(figure: Figure) -> str:
+    """The family a figure is exported as: ``chatload_<name>``, in base units (latencies and
+    ``_ns`` figures in ``_seconds``, ``_per_s`` as ``_per_second``), ``RENAMED`` renamed."""
+    name = RENAMED.get(figure.name, figure.name).replace("_per_s", "_per_second")
+    if figure.section == "latency_ms" or name.endswith("_ns"):
+        name = name.removesuffix("_ns") + "_seconds"
+    return "chatload_" + name
 
 
 def buckets(
-    counts: dict[int, int], count: int, total_us: int, bounds_s: tuple[float, ...]
+    counts: dict[int, int],
+    count: int,
+    total_us: int,
+    bounds_s: tuple[float, ...],
+    per_unit: float = 1e6,
 ) -> tuple[list[tuple[str, float]], float]:
     """Cumulative (le, count) pairs over ``bounds_s`` from a µs histogram's counts (by HDR
-    index; a value counts under the first bound it does not exceed), and the sum in s."""
+    index; a value counts under the first bound it does not exceed), and the sum in s.
+    ``per_unit``: stored values per unit of the bounds (another unit than µs and s)."""
     per_bound = [0] * len(bounds_s)
-    bounds_us = [b * 1e6 for b in bounds_s]
+    bounds_us = [b * per_unit for b in bounds_s]
     for index, n in counts.items():
         value = highest_equivalent(index)
         for i, bound in enumerate(bounds_us):
@@ -113,7 +111,7 @@ def buckets(
         running += n
         cumulative.append((floatToGoString(le), float(running)))
     cumulative.append(("+Inf", float(count)))
-    return cumulative, total_us / 1e6
+    return cumulative, total_us / per_unit
 
 
 def by_phase(snap: Snapshot, ours: str) -> dict[str, tuple[dict[int, int], int, int]]:
@@ -154,9 +152,17 @@ def _histogram(spec: scaletest.ScaletestHistogram, snap: Snapshot, run_id: str) 
 class LiveFigures(Collector):
     """Prometheus's view of ``live()``, computed at each scrape."""
 
-    def __init__(self, live: Callable[[], Snapshot], run_id: str) -> None:
+    def __init__(
+        self,
+        live: Callable[[], Snapshot],
+        run_id: str,
+        elapsed_s: Callable[[], float] | None = None,
+    ) -> None:
         self._live = live
         self._run_id = run_id
+        #: The run's duration so far, for the rates (by default: since this was made).
+        start = time.monotonic()
+        self._elapsed_s = elapsed_s or (lambda: time.monotonic() - start)
 
     def collect(self) -> Iterator[Metric]:
         snap, run_id = self._live(), self._run_id
@@ -203,8 +209,6 @@ class LiveFigures(Collector):
             "stage",
             {stage: round(n) for stage, n in sorted(ours.items())},
         )
-        for count, name, text in COUNTERS:
-            yield CounterMetricFamily(name, text, value=float(snap.count(count)))
         yield _by_label(
             "chatload_integrity",
             "Stream integrity breaks, by kind",
@@ -224,6 +228,43 @@ class LiveFigures(Collector):
             snap.counts_under(RETRIES_PREFIX),
         )
         yield from _agents(snap)
+        yield from figures(snap, self._elapsed_s())
+
+
+def figures(snap: Snapshot, elapsed_s: float) -> Iterator[Metric]:
+    """Every figure of ``core.figures`` (but ``LABELLED``'s) under ``metric_name``, its help
+    the figure's formula: counts as counters (a peak or a derived count as a gauge),
+    latencies as histograms in seconds (Coder's request buckets), distributions as
+    histograms in their unit, rates as gauges over ``elapsed_s``."""
+    counts = count_values(snap.counts, snap.maxima)
+    rates = rate_values(counts, elapsed_s)
+    for figure in FIGURES:
+        if figure.name in LABELLED:
+            continue
+        name, text = metric_name(figure), figure.formula or figure.name.replace("_", " ")
+        if figure.section == "latency_ms":
+            family = HistogramMetricFamily(name, text, labels=[])
+            _seconds(family, [], snap.histogram(figure.name))
+            yield family
+        elif figure.section == "distributions":
+            hist = snap.histogram(figure.name)
+            family = HistogramMetricFamily(name, text, labels=[])
+            ns = figure.name.endswith("_ns")
+            cumulative, total = buckets(
+                hist.counts,
+                hist.count,
+                hist.total,
+                NS_BUCKETS if ns else DISTRIBUTION_BUCKETS,
+                figure.scale * (1e9 if ns else 1),
+            )
+            family.add_metric([], cumulative, sum_value=total)
+            yield family
+        elif figure.section == "rates":
+            yield GaugeMetricFamily(name, text, value=rates[figure.name])
+        elif figure.merge == "sum":
+            yield CounterMetricFamily(name, text, value=float(counts[figure.name]))
+        else:
+            yield GaugeMetricFamily(name, text, value=float(counts[figure.name]))
 
 
 def _seconds(family: HistogramMetricFamily, labels: list[str], hist: Histogram) -> None:
@@ -249,10 +290,6 @@ def _agents(snap: Snapshot) -> Iterator[Metric]:
         if name.startswith(TOOL_TIME_PREFIX):
             _seconds(tools, [name.removeprefix(TOOL_TIME_PREFIX)], snap.histogram(name))
     yield tools
-    for ours, metric, text in AGENT_HISTOGRAMS:
-        family = HistogramMetricFamily(metric, text, labels=[])
-        _seconds(family, [], snap.histogram(ours))
-        yield family
     waits = HistogramMetricFamily(
         "chatload_capacity_wait_seconds",
         "A turn's start (a child's spawn call) -> the concurrent-agent gate admitting its chat, "

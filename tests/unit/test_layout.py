@@ -210,3 +210,51 @@ def test_the_layout_check_reads_logic_and_test_names() -> None:
     assert not has_logic(PACKAGE / "report" / "style.py")
     assert mirrored(PACKAGE / "report" / "fmt.py")
     assert mirrored(PACKAGE / "runner" / "plan.py"), "test_plan_shape.py mirrors plan.py"
+
+
+def test_every_figure_reaches_the_report_model_and_the_metrics_export() -> None:
+    """Each entry of ``core.figures``: its field or key in ``report.json`` (with its formula)
+    and its family on ``/metrics``, rendered from a real recorder's snapshot."""
+    from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+    from prometheus_client.registry import CollectorRegistry
+
+    from loadtest.core.figures import FIGURES
+    from loadtest.core.recorder import Recorder
+    from loadtest.core.turn import Turn
+    from loadtest.report.build import build_report
+    from loadtest.runner.prometheus import LABELLED, LiveFigures, metric_name
+    from tests.unit.samples import run_info
+
+    recorder = Recorder()
+    for hist in (*recorder.latency.values(), *recorder.dist.values()):
+        hist.record(1000)
+    recorder.part_frame(Turn(t0=0), 1, 0)  # parts_per_frame is tallied, then folded
+    snap = recorder.snapshot()
+    report = build_report(snap, run_info()).model_dump(mode="json")
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(LiveFigures(lambda: snap, "run", lambda: 2.0))
+    page = generate_latest(registry).decode()
+    families = {f.name: f for f in text_string_to_metric_families(page)}
+    kinds = {"latency_ms": "histogram", "distributions": "histogram", "rates": "gauge"}
+    missing = []
+    for figure in FIGURES:
+        if figure.name not in report[figure.section]:
+            missing.append(f"{figure.name}: not in report.json's {figure.section}")
+        if figure.formula and report["formulas"].get(figure.name) != figure.formula:
+            missing.append(f"{figure.name}: its formula is not in report.json's formulas")
+        if figure.name in LABELLED:
+            family = families.get(f"chatload_{figure.name}") or families.get(
+                f"chatload_{figure.name}_seconds"
+            )
+            if family is None:
+                missing.append(f"{figure.name}: no labelled family on /metrics")
+            continue
+        name = metric_name(figure)
+        kind = kinds.get(figure.section, "counter" if figure.merge == "sum" else "gauge")
+        family = families.get(name)
+        if family is None or family.type != kind or not family.samples:
+            missing.append(f"{figure.name}: no {kind} {name} on /metrics")
+        elif family.documentation != (figure.formula or figure.name.replace("_", " ")):
+            missing.append(f"{figure.name}: {name}'s help is not its formula")
+    assert missing == []

@@ -148,9 +148,10 @@ def test_replicas_reconnects_and_cross_replica_lag_reach_the_report() -> None:
     for recorder, streams in zip(recorders, (2, 3), strict=True):
         for index in (0, 1):
             tally = recorder.replica(index)
-            tally.streams += streams
-            tally.frames += 10 * (index + 1)
-            tally.events += 20 * (index + 1)
+            for _ in range(streams):
+                tally.stream_opened()
+            for _ in range(10 * (index + 1)):
+                tally.frame(2)
         turn = Turn(t0=0, replica=1, first_output_at=40 * MS, terminal_at=90 * MS)
         turn.outcome = "completed"
         recorder.turn_ended(turn)
