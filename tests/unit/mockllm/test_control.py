@@ -60,3 +60,27 @@ def test_bad_values_name_their_key(body: str, named: str) -> None:
     with pytest.raises(ValueError, match="control block") as caught:
         find_control(_block(body))
     assert named in str(caught.value)
+
+
+def test_find_control() -> None:
+    assert find_control("no block here") is None
+    text = '<coder-scaletest-control>{"v":1,"tool_calls_this_turn":2}</coder-scaletest-control>\nhi'
+    assert find_control(text) == Control(2)
+    custom = '<coder-scaletest-control>{"tool_calls_this_turn":1,"tool":"t","command":"c"}'
+    assert find_control(custom + "</coder-scaletest-control>") == Control(1, "t", "c")
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        "<coder-scaletest-control>{}",
+        "<coder-scaletest-control>{bad</coder-scaletest-control>",
+        "<coder-scaletest-control>[1]</coder-scaletest-control>",
+        '<coder-scaletest-control>{"v":2}</coder-scaletest-control>',
+        '<coder-scaletest-control>{"tool_calls_this_turn":-1}</coder-scaletest-control>',
+        '<coder-scaletest-control>{"tool_calls_this_turn":true}</coder-scaletest-control>',
+    ],
+)
+def test_find_control_rejects_malformed_blocks(block: str) -> None:
+    with pytest.raises(ValueError, match="control block"):
+        find_control(block)

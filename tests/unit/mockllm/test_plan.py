@@ -15,7 +15,8 @@ from loadtest.mockllm import anthropic_messages, openai_chat, openai_responses
 from loadtest.mockllm.config import MockConfig
 from loadtest.mockllm.control import Control, find_control
 from loadtest.mockllm.counts import Counts
-from loadtest.mockllm.plan import Call, Stuck, chat_id_of, make_plan, next_call
+from loadtest.mockllm.faults import Fault
+from loadtest.mockllm.plan import Call, Stuck, chat_id_of, make_plan, next_call, request_rng
 from loadtest.mockllm.prompt import Prompt, ToolResult
 
 ALL_TOOLS = frozenset({"execute", "spawn_agent", "wait_agent", "read_file"})
@@ -276,3 +277,20 @@ def test_counts_replies_by_kind_and_tool() -> None:
     assert (out["text_replies"], out["wait_agent_without_chat_id"]) == (2, 1)
     assert out["streams_completed"] == 7
     assert Counts().as_json()["tool_calls"] == {"execute": 0, "spawn_agent": 0, "wait_agent": 0}
+
+
+def test_plans_replay_from_the_seed() -> None:
+    config = MockConfig(ttft="uniform:0,1", fault_cut=0.5, output_tokens=20)
+    plans = [make_plan(config, _prompt(), request_rng(42, n)) for n in range(10)]
+    assert plans == [make_plan(config, _prompt(), request_rng(42, n)) for n in range(10)]
+    assert len({p.uid for p in plans}) == 10
+    assert {p.fault for p in plans} == {None, Fault.CUT}
+    assert all(len(p.pieces) == 20 and 0 <= p.break_after < 20 for p in plans)
+    assert all(len(p.text.split()) == 20 for p in plans)
+
+
+def test_tool_plan_sends_its_arguments_whole() -> None:
+    # Coder's llmmock sends the whole call in one delta (scaletest/llmmock/openai_stream.go).
+    plan = make_plan(MockConfig(tool_calls_per_turn=1), _prompt(), random.Random(0))
+    assert plan.tool == "execute" and len(plan.pieces) == 1
+    assert orjson.loads(plan.text) == {"command": "echo scaletest"}
