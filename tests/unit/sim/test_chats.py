@@ -3,19 +3,17 @@ interrupt, edit's full refresh, archive rules, and what a new stream's snapshot 
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from loadtest.protocol.constants import MAX_QUEUE
 from loadtest.protocol.eras import PATHS, Era
-from loadtest.protocol.models import ChatMessagePart, ToolResult
+from loadtest.protocol.models import ChatMessagePart
 from loadtest.sim.accounts import User
 from loadtest.sim.chat_state import BUFFER_GRACE
 from loadtest.sim.chaterror import failure
 from loadtest.sim.chats import ChatStore
-from loadtest.sim.config import Faults
 from loadtest.sim.errors import ApiError
 from loadtest.sim.events import Event
 
@@ -203,145 +201,12 @@ def test_retry_is_sent_when_recorded_and_preview_reset_when_the_next_attempt_sta
     assert chats.text_part(chat, "text", "kept")["message_part"]["seq"] == 1
 
 
-def sent(events: list[Event]) -> list[str]:
-    """Parts as ``text@seq``, marks by name: what a client gets and what the sim counts."""
-    out = []
-    for event in events:
-        if event["type"] == "message_part":
-            body = event["message_part"]
-            out.append(f"{body['part']['text']}@{body.get('seq', '-')}")
-        else:
-            out.append(event["type"])
-    return out
-
-
-def test_integrity_faults_break_parts_and_mark_what_a_client_can_see() -> None:
+def test_a_stream_opened_while_requires_action_is_asked_too() -> None:
     chats, _ = store(Era.D)
     chat, _ = chats.create(USER, text("q"), "m")
-    chats.record_attempt(chat)
-    deltas = [("text", c) for c in "abcdef"]
-    events = chats.text_parts(
-        chat, deltas, ["part_drop", "part_duplicate", "part_reorder", None, None, None]
-    )
-    assert sent(events) == [
-        "mark:seq_gaps",
-        "b@2",
-        "b@2",
-        "mark:seq_duplicates",
-        "d@4",
-        "c@3",
-        "mark:seq_out_of_order",
-        "e@5",
-        "f@6",
-    ]
-    # The client keeps one b and shows c after d: "bdcef" against the committed "abcdef".
-    assert kinds(chats.finish_step(chat, 1))[:2] == ["mark:content_mismatches", "message"]
-
-
-def test_without_numbers_only_the_text_tells_and_a_harmless_fault_is_not_marked() -> None:
-    chats, _ = store(Era.B)
-    chat, _ = chats.create(USER, text("q"), "m")
-    events = chats.text_parts(chat, [("text", "a"), ("text", "a")], ["part_reorder", None])
-    assert sent(events) == ["a@-", "a@-"]  # swapped, but the same text: nothing to see
-    assert "mark:content_mismatches" not in kinds(chats.finish_step(chat, 1))
-    chats.text_parts(chat, [("text", "a"), ("text", "b")], ["part_duplicate", None])
-    assert kinds(chats.finish_step(chat, 1))[0] == "mark:content_mismatches"  # "aab"
-
-
-def test_part_faults_spare_the_last_delta_and_the_one_a_reorder_moves() -> None:
-    faults = Faults(part_reorder_rate=1.0)
-    assert faults.part_faults(random.Random(1), 5) == [
-        "part_reorder",
-        None,
-        "part_reorder",
-        None,
-        None,
-    ]
-    assert Faults().part_faults(random.Random(1), 5) is None
-    dropping = Faults(part_drop_rate=1.0).part_faults(random.Random(1), 3)
-    assert dropping == ["part_drop", "part_drop", None]
-
-
-def test_requires_action_waits_for_the_clients_tool_results() -> None:
-    chats, _ = store(Era.D)
-    chat, _ = chats.create(USER, text("q"), "m")
-    with pytest.raises(ApiError) as refused:
-        chats.tool_results(chat, [ToolResult(tool_call_id="x", output=1)])
-    assert (refused.value.status, refused.value.message) == (409, "Chat is in an invalid state.")
-    # Spec §9.3: the tool-call message is committed first, then, separately, requires_action.
-    committed = chats.requires_action(chat, "call_1", "tool", {"a": 1}, 3)
-    assert kinds(committed) == ["message", "preview_reset"] and chat.status == "running"
-    events = chats.enter_requires_action(chat)
-    assert kinds(events) == ["status:requires_action", "action_required"]
-    assert events[-1]["action_required"]["tool_calls"] == [
-        {"tool_call_id": "call_1", "tool_name": "tool", "args": '{"a":1}'}
-    ]
-    # A stream that opens now is asked too (section 8.5's snapshot order).
-    snapshot = kinds(chats.snapshot(chat, after_id=None))
-    assert snapshot[-3:] == ["status:requires_action", "action_required", "preview_reset"]
-    answered = chats.tool_results(
-        chat, [ToolResult(tool_call_id="call_1", output={"ok": 1}, is_error=True)]
-    )
-    assert kinds(answered) == ["message", "status:running", "preview_reset"]
-    part = answered[0]["message"]["content"][0]
-    assert (part["type"], part["result"], part["is_error"]) == ("tool-result", {"ok": 1}, True)
-
-
-@pytest.mark.parametrize(
-    ("results", "message", "detail"),
-    [
-        (
-            [{"tool_call_id": "a", "output": 1}, {"tool_call_id": "a", "output": 1}],
-            "Duplicate tool_call_id in results.",
-            'Duplicate tool call ID "a".',
-        ),
-        (
-            [{"tool_call_id": "a"}, {"tool_call_id": "b", "output": 1}],
-            "Tool result output must be valid JSON.",
-            'Output for tool call "a" is not valid JSON.',
-        ),
-        (
-            [{"tool_call_id": "a", "output": None}],
-            "Missing tool result.",
-            'Missing result for tool call "b".',
-        ),
-        (
-            [{"tool_call_id": c, "output": 1} for c in ("a", "b", "c")],
-            "Unexpected tool result.",
-            'No pending tool call with ID "c".',
-        ),
-    ],
-)
-def test_tool_results_that_do_not_answer_the_pending_calls_are_refused(
-    results: list[dict[str, object]], message: str, detail: str
-) -> None:
-    """chatstate/toolresults.go's order: per result a duplicate, then output that is not
-    JSON (a missing one; null is JSON); then a call left unanswered, then one not asked."""
-    chats, _ = store(Era.D)
-    chat, _ = chats.create(USER, text("q"), "m")
-    chats.requires_action(chat, "a", "tool", {}, 1)
-    chat.needs.append(chat.needs[0].model_copy(update={"tool_call_id": "b"}))
+    chats.requires_action(chat, "call_1", "tool", {"a": 1}, 3)
     chats.enter_requires_action(chat)
-    with pytest.raises(ApiError) as refused:
-        chats.tool_results(chat, [ToolResult.model_validate(r) for r in results])
-    assert (refused.value.status, refused.value.message, refused.value.detail) == (
-        400,
-        message,
-        detail,
-    )
-    assert chat.status == "requires_action"  # nothing was taken
-
-
-def test_past_the_deadline_each_call_gets_a_cancellation_and_the_chat_runs_on() -> None:
-    chats, _ = store(Era.D)
-    chat, _ = chats.create(USER, text("q"), "m")
-    chats.requires_action(chat, "a", "tool", {}, 1)
-    chats.enter_requires_action(chat)
-    events = chats.cancel_requires_action(chat)
-    assert kinds(events) == ["message", "status:running", "preview_reset"]
-    part = events[0]["message"]["content"][0]
-    assert (part["tool_call_id"], part["result"], part["is_error"]) == (
-        "a",
-        "Tool execution timed out",
-        True,
-    )
+    # Section 8.5's snapshot order: the status, the calls asked, then preview_reset.
+    snapshot = chats.snapshot(chat, after_id=None)
+    assert kinds(snapshot)[-3:] == ["status:requires_action", "action_required", "preview_reset"]
+    assert snapshot[-2]["action_required"]["tool_calls"][0]["tool_call_id"] == "call_1"
