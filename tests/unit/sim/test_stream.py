@@ -131,9 +131,11 @@ def test_a_bad_after_id_is_refused_before_the_upgrade() -> None:
     with client(sim) as http:
         base = sim.paths.base
         chat_id = http.post(base, json=create_body()).json()["id"]
-        with pytest.raises(WebSocketDenialResponse) as refused:
-            with http.websocket_connect(f"{base}/{chat_id}/stream?after_id=x"):
-                pass
+        with (
+            pytest.raises(WebSocketDenialResponse) as refused,
+            http.websocket_connect(f"{base}/{chat_id}/stream?after_id=x"),
+        ):
+            pass
         assert refused.value.status_code == 400
         assert refused.value.json()["message"] == BAD_AFTER_ID
         assert sim.counters.of(chat_id).streams_opened == 0
@@ -152,8 +154,10 @@ def test_an_injected_stream_error_is_an_http_500_or_an_error_frame_then_1011(era
             assert "Internal error streaming chat." in orjson.dumps(frame).decode()
             assert closed["code"] == 1011
         else:
-            with pytest.raises(WebSocketDenialResponse) as refused:
-                with http.websocket_connect(f"{base}/{chat_id}/stream"):
-                    pass
+            with (
+                pytest.raises(WebSocketDenialResponse) as refused,
+                http.websocket_connect(f"{base}/{chat_id}/stream"),
+            ):
+                pass
             assert refused.value.status_code == 500
         assert sim.counters.of(chat_id).faults == {"stream_error": 1}
