@@ -162,13 +162,8 @@ ELSEWHERE = {
     "loadtest.report.build": "tested by tests/unit/report/test_model.py (build_report, "
     "storm_run), which the figures-registry work owns",
 }
-#: TEMPORARY: loadtest/sim and loadtest/mockllm get mirrored tests in another branch; this
-#: set goes once that is merged.
-SIM_PENDING = {
-    name
-    for name in (module_of(p) for p in PACKAGE.rglob("*.py"))
-    if name.startswith(("loadtest.sim", "loadtest.mockllm"))
-}
+#: TEMPORARY (another branch is editing them; the lead removes this): sim/events.py, sim/chat_wire.py.
+SIM_PENDING = {"loadtest.sim.events", "loadtest.sim.chat_wire"}
 TESTS = PACKAGE.parent / "tests" / "unit"
 
 
