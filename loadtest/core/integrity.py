@@ -29,6 +29,10 @@ from loadtest.protocol.events import MESSAGE_PART
 #: missing number (a bogus seq must not cost memory).
 MAX_MISSING: Final = 4096
 
+#: A step's texts wait in a list and are folded into its length and CRC-32 this many at a
+#: time: one join, encode and CRC per this many frames instead of per frame.
+FOLD_TEXTS: Final = 32
+
 #: What ``parts`` says of a run of parts: one was malformed (it was skipped), all carried
 #: text, or some carried none (tool calls and results: the agent's steps want them).
 MALFORMED: Final = 0
@@ -58,6 +62,7 @@ class StreamIntegrity:
         "_step_broken",
         "_text_crc",
         "_text_length",
+        "_texts",
         "replica",
         "text_known",
     )
@@ -76,6 +81,8 @@ class StreamIntegrity:
         self.text_known = False
         self._text_length = 0
         self._text_crc = 0
+        #: The step's latest texts, not yet in its length and CRC (``FOLD_TEXTS``).
+        self._texts: list[str] = []
         #: Whether this stream speaks era D's episodes (a preview_reset was seen), and
         #: whether the step's parts broke their numbering (then a short text is a loss).
         self._episodes = False
@@ -101,6 +108,7 @@ class StreamIntegrity:
         self.text_known = True
         self._text_length = 0
         self._text_crc = 0
+        self._texts.clear()
         self._step_broken = False
 
     def preview_reset(self, turn: Turn | None) -> None:
@@ -152,9 +160,10 @@ class StreamIntegrity:
                 if type(text) is not str:
                     self._each(parts, turn, t, numbered=False)
                 else:
-                    data = text.encode()
-                    self._text_length += len(data)
-                    self._text_crc = crc32(data, self._text_crc)
+                    texts = self._texts
+                    texts.append(text)
+                    if len(texts) >= FOLD_TEXTS:
+                        self._fold()
             return shape
         if not parts:
             return TEXT
@@ -177,9 +186,9 @@ class StreamIntegrity:
                     self._each(parts, turn, t, numbered=False)
                     return shape
                 joined = "".join(filter(None, texts))
-            data = joined.encode()
-            self._text_length += len(data)
-            self._text_crc = crc32(data, self._text_crc)
+            self._texts.append(joined)
+            if len(self._texts) >= FOLD_TEXTS:
+                self._fold()
         return shape
 
     def close_episode(self, turn: Turn | None) -> None:
@@ -211,6 +220,7 @@ class StreamIntegrity:
     ) -> None:
         """``parts`` one part at a time, each field's type checked."""
         known = self.text_known
+        self._fold()
         length, crc = self._text_length, self._text_crc
         for event in parts:
             body = event.get(MESSAGE_PART)
@@ -283,6 +293,7 @@ class StreamIntegrity:
                     texts.append(text)
         committed = "".join(texts).encode()
         crc = crc32(committed)
+        self._fold()
         if turn is not None:
             turn.checked = True
         if len(committed) == self._text_length and crc == self._text_crc:
@@ -292,6 +303,14 @@ class StreamIntegrity:
         if whole and short and crc32(committed[: self._text_length]) == self._text_crc:
             return
         self._count("content_mismatches", 1, turn)
+
+    def _fold(self) -> None:
+        """The waiting texts into the step's length and running CRC-32."""
+        if self._texts:
+            data = "".join(self._texts).encode()
+            self._texts.clear()
+            self._text_length += len(data)
+            self._text_crc = crc32(data, self._text_crc)
 
     def _count(self, name: str, n: int, turn: Turn | None) -> None:
         self._step_broken = True

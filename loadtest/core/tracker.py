@@ -179,8 +179,24 @@ class TurnTracker:
         for event in events:
             if event["type"] != MESSAGE_PART:
                 return self._feed_mixed(events, t)
-        # Only output: the frame nearly every frame is, handled without a handler call.
-        self._parts(events, t)
+        # Only output: the frame nearly every frame is, handled here, without a handler call
+        # (``_parts``, inlined: this is the hot path).
+        n = len(events)
+        self._episode_parts += n
+        turn = self._active
+        shape = self.integrity.parts(events, turn, t)
+        if turn is None:
+            self._recorder.orphan_parts(n)
+            return NO_TURNS
+        if shape and (shape == NOT_TEXT or self.steps.waiting):
+            self.steps.parts(events, turn, t)
+        if turn.first_output_at is None:
+            turn.first_output_at = turn.episode_first_at = t
+        elif turn.episode_first_at is None:
+            turn.episode_first_at = t
+        self._recorder.part_frame(turn, n, t)
+        turn.parts += n
+        turn.last_part_frame_at = t
         return NO_TURNS
 
     def fail(self, info: ErrorInfo, t: int) -> list[Turn]:

@@ -45,6 +45,7 @@ def test_closed_loop_turn_latencies_are_exact() -> None:
     assert ms(recorder, "time_per_output_token") == [20, 20, 20]
     # tokens / (E2E - TTFT) = 11 / 0.2 s = 55 tokens/s (stored in milli-units)
     assert recorder.dist["output_tokens_per_s"].max == 55_000
+    recorder.snapshot()  # frame gaps are tallied, then folded into the histogram
     gaps = recorder.latency["inter_frame_gap"]
     assert (gaps.count, gaps.min / 1000, gaps.max / 1000) == (2, 30, 60)
     parts = recorder.snapshot().histogram("inter_part_gap")
