@@ -22,6 +22,7 @@ from zlib import crc32
 
 import orjson
 
+from loadtest.core.payloads import malformed
 from loadtest.core.turn import Turn
 from loadtest.protocol.events import MESSAGE_PART
 
@@ -319,23 +320,6 @@ class StreamIntegrity:
             self.replica[name] = self.replica.get(name, 0) + n
         if turn is not None:
             turn.integrity_errors[name] = turn.integrity_errors.get(name, 0) + n
-
-
-def malformed(recorder: IntegrityRecorder, field: str, expected: str, value: Any, t: int) -> None:
-    """A field of the wrong type: a decode error naming the field; the event is skipped."""
-    recorder.decode_error(f"{field}: expected {expected}, got {json_type(value)}", t)
-
-
-def json_type(value: Any) -> str:
-    """How JSON names the type of a decoded value, for error messages."""
-    if value is None:
-        return "null"
-    if type(value) is bool:
-        return "boolean"
-    if type(value) in (int, float):
-        return f"number {value}" if abs(value) < 1e15 else "number out of range"
-    names: dict[type, str] = {str: "string", list: "array", dict: "object"}
-    return names.get(type(value), type(value).__name__)
 
 
 def _fingerprint(message: dict[str, Any]) -> int:

@@ -15,12 +15,10 @@ Attribution, as ``docs/metrics.md`` defines a turn:
 - snapshot events (the frames sent on connect) never count as output, but still tell the
   tracker which messages exist and whether the active turn ended while it was not looking;
 - message ids only move forward, so a reconnect's snapshot is never counted twice;
-- every field it reads is checked for its type first: a wrong one is a ``decode`` error
-  recorded with the field's name, never an exception (the reader must outlive bad servers);
-- each event kind (``protocol/events.py``) is handled from one table, ``HANDLERS``: how it is
-  handled live and how in a connect snapshot; a kind it does not know is passed over;
-- integrity (seq numbering, step text against its commit, message fingerprints) is
-  ``core/integrity.py``'s: the tracker hands it what it sees.
+- each event kind (``protocol/events.py``) is handled from one table, ``HANDLERS``, live and
+  in a connect snapshot; a kind it does not know is passed over. Payloads are read through
+  ``core/payloads.py`` (a field of the wrong type is a decode error, never an exception);
+  integrity (seq numbering, text against commits) is ``core/integrity.py``'s.
 """
 
 from __future__ import annotations
@@ -28,12 +26,13 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
-from loadtest.core.decode import STREAM_ERROR_KEY
-from loadtest.core.integrity import NOT_TEXT, StreamIntegrity, malformed
+from loadtest.core import payloads
+from loadtest.core.decode import STREAM_ERROR_KEY, Event
+from loadtest.core.integrity import NOT_TEXT, StreamIntegrity
 from loadtest.core.steps import ChatSteps
-from loadtest.core.turn import ErrorInfo, Outcome, Turn
+from loadtest.core.turn import ErrorInfo, Outcome, Turn, TurnRecorder
 from loadtest.protocol.constants import BATCH_SIZE
 from loadtest.protocol.events import (
     ACTION_REQUIRED,
@@ -48,31 +47,6 @@ from loadtest.protocol.events import (
 )
 from loadtest.protocol.models import TERMINAL_STATUSES, ChatStatus
 
-Event = dict[str, Any]
-
-
-class TurnRecorder(Protocol):
-    """The seam between the tracker and what measures its turns (``core.recorder.Recorder``
-    in a run; anything with these methods in a test)."""
-
-    def turn_started(self, turn: Turn) -> None: ...
-    def turn_ended(self, turn: Turn) -> None: ...
-    def part_frame(self, turn: Turn, parts: int, t: int) -> None: ...
-    def orphan_parts(self, n: int) -> None: ...
-    def snapshot_events(self, n: int) -> None: ...
-    def queue_length(self, length: int) -> None: ...
-    def queue_wait(self, ns: int) -> None: ...
-    def retry_event(self, delay_ms: int | None, kind: str | None, t: int) -> None: ...
-    def error_event(self) -> None: ...
-    def error(self, info: ErrorInfo, t: int) -> None: ...
-    def decode_error(self, reason: str, t: int) -> None: ...
-    def preview_reset(self) -> None: ...
-    def parts_discarded(self, n: int) -> None: ...
-    def conversation(self, ns: int) -> None: ...
-    def integrity(self, name: str, n: int) -> None: ...
-    def message_update(self) -> None: ...
-
-
 #: Statuses that end a turn: ``requires_action`` only pauses it until the client answers.
 ENDS_A_TURN: Final = TERMINAL_STATUSES - {ChatStatus.REQUIRES_ACTION}
 RUNNING: Final[str] = ChatStatus.RUNNING.value
@@ -83,9 +57,6 @@ SNAPSHOT_CHUNK: Final = BATCH_SIZE
 
 #: What ``feed`` returns for a frame that ended no turn.
 NO_TURNS: Final[tuple[Turn, ...]] = ()
-
-#: Token counts above this are not believed (and would not fit the report's integers).
-MAX_OUTPUT_TOKENS: Final = 1 << 31
 
 
 class TurnTracker:
@@ -180,7 +151,7 @@ class TurnTracker:
             if event["type"] != MESSAGE_PART:
                 return self._feed_mixed(events, t)
         # Only output: the frame nearly every frame is, handled here, without a handler call
-        # (``_parts``, inlined: this is the hot path).
+        # (the hot path; a run of parts in a mixed frame comes here too).
         n = len(events)
         self._episode_parts += n
         turn = self._active
@@ -282,25 +253,6 @@ class TurnTracker:
         self._in_snapshot = len(events) >= SNAPSHOT_CHUNK
         return ended
 
-    def _parts(self, parts: list[Event], t: int) -> None:
-        """A run of live ``message_part`` events: the active turn's output."""
-        n = len(parts)
-        self._episode_parts += n
-        turn = self._active
-        shape = self.integrity.parts(parts, turn, t)
-        if turn is None:
-            self._recorder.orphan_parts(n)
-            return
-        if shape and (shape == NOT_TEXT or self.steps.waiting):
-            self.steps.parts(parts, turn, t)
-        if turn.first_output_at is None:
-            turn.first_output_at = t
-        if turn.episode_first_at is None:
-            turn.episode_first_at = t
-        self._recorder.part_frame(turn, n, t)
-        turn.parts += n
-        turn.last_part_frame_at = t
-
     # ------------------------------------------------------------ HANDLERS' entries
     # Each takes (events, the index of its event, t, the frame's ended turns, live) and
     # returns the index of the next event to handle, or None for the one after its own.
@@ -318,19 +270,15 @@ class TurnTracker:
         stop = index + 1
         while stop < len(events) and events[stop]["type"] == MESSAGE_PART:
             stop += 1
-        self._parts(events[index:stop], t)
+        self.feed(events[index:stop], t)  # parts alone: feed's own path
         return stop
 
     def _queue_update(
         self, events: list[Event], index: int, t: int, ended: list[Turn], live: bool
     ) -> None:
-        queued = events[index].get("queued_messages")
-        if queued is None:
-            queued = ()
-        elif type(queued) is not list:
-            malformed(self._recorder, "queue_update.queued_messages", "an array", queued, t)
-            return
-        self._recorder.queue_length(len(queued))
+        length = payloads.queue_length(events[index], self._recorder, t)
+        if length is not None:
+            self._recorder.queue_length(length)
 
     def _preview_reset(
         self, events: list[Event], index: int, t: int, ended: list[Turn], live: bool
@@ -361,22 +309,10 @@ class TurnTracker:
     def _message(
         self, events: list[Event], index: int, t: int, ended: list[Turn], live: bool
     ) -> None:
-        message = events[index].get(MESSAGE)
-        if type(message) is not dict:
-            malformed(self._recorder, "message.message", "an object", message, t)
+        message = payloads.message(events[index], self._recorder, t)
+        if message is None:
             return
-        message_id = message.get("id")
-        role = message.get("role")
-        usage = message.get("usage")
-        if message_id is not None and type(message_id) is not int:
-            malformed(self._recorder, "message.message.id", "an integer", message_id, t)
-            return
-        if role is not None and type(role) is not str:
-            malformed(self._recorder, "message.message.role", "a string", role, t)
-            return
-        if usage is not None and type(usage) is not dict:
-            malformed(self._recorder, "message.message.usage", "an object", usage, t)
-            return
+        message_id, role, usage = message.get("id"), message.get("role"), message.get("usage")
         if message_id is not None:
             self.message_ids.add(message_id)
             if self.integrity.seen_before(message_id, message, live):
@@ -401,14 +337,7 @@ class TurnTracker:
                 if self._active is not None:
                     self._user_seen(self._active, t, live)
         elif role == "assistant" and usage is not None:
-            tokens = usage.get("output_tokens")
-            if tokens is None:
-                return
-            if type(tokens) is not int or not 0 <= tokens < MAX_OUTPUT_TOKENS:
-                field = "message.message.usage.output_tokens"
-                malformed(self._recorder, field, "a count", tokens, t)
-                return
-            turn.output_tokens += tokens
+            turn.output_tokens += payloads.output_tokens(usage, self._recorder, t)
 
     def _commit(self, turn: Turn | None, message: dict[str, Any]) -> None:
         """A committed message keeps the episode's parts: its first is the first kept output."""
@@ -435,13 +364,8 @@ class TurnTracker:
                 # the error belongs to the turn that status ends, so it is taken first.
                 self._error(events, follows, t, ended, live)
                 self._taken = follows
-        payload = events[index].get(STATUS)
-        if type(payload) is not dict:
-            malformed(self._recorder, "status.status", "an object", payload, t)
-            return
-        status = payload.get("status")
-        if type(status) is not str:
-            malformed(self._recorder, "status.status.status", "a string", status, t)
+        status = payloads.status(events[index], self._recorder, t)
+        if status is None:
             return
         if live and self._on_status is not None:
             self._on_status(status, t)
@@ -473,16 +397,8 @@ class TurnTracker:
     ) -> None:
         """Era D: the turn waits for tools only the client runs; their ids are kept for the
         driver to answer (a snapshot's too: a late stream must still answer)."""
-        body = events[index].get(ACTION_REQUIRED)
-        calls = body.get("tool_calls") if type(body) is dict else None
-        if type(calls) is not list:
-            malformed(self._recorder, "action_required.tool_calls", "an array", calls, t)
-            return
-        ids = [c.get("tool_call_id") for c in calls if type(c) is dict]
-        named = [i for i in ids if type(i) is str]
-        if not named or len(named) != len(calls):
-            field = "action_required.tool_calls[].tool_call_id"
-            malformed(self._recorder, field, "strings", ids, t)
+        named = payloads.tool_call_ids(events[index], self._recorder, t)
+        if named is None:
             return
         turn = self._active
         if turn is None:
@@ -496,18 +412,10 @@ class TurnTracker:
     ) -> None:
         turn = self._active
         self.integrity.new_step(turn)  # the server starts the step again
-        retry = events[index].get(RETRY)
-        if type(retry) is not dict:
-            malformed(self._recorder, "retry.retry", "an object", retry, t)
+        fields = payloads.retry(events[index], self._recorder, t)
+        if fields is None:
             return
-        delay = retry.get("delay_ms")
-        if delay is not None and (type(delay) is not int or delay < 0):
-            malformed(self._recorder, "retry.retry.delay_ms", "milliseconds >= 0", delay, t)
-            delay = None
-        kind = retry.get("kind")
-        if kind is not None and type(kind) is not str:
-            malformed(self._recorder, "retry.retry.kind", "a string", kind, t)
-            kind = None
+        delay, kind = fields
         self._recorder.retry_event(delay, kind, t)
         if turn is not None:
             turn.retries += 1

@@ -10,7 +10,6 @@ from loadtest.core.integrity import (
     NOT_TEXT,
     TEXT,
     StreamIntegrity,
-    json_type,
 )
 from loadtest.core.turn import Turn
 from tests.unit.events import episode_part, part
@@ -139,14 +138,3 @@ def test_a_replicas_tally_gets_its_share() -> None:
     integrity.parts([episode_part("a", 2, 1, 1)], turn, 1)
     integrity.parts([episode_part("a", 2, 1, 1)], turn, 2)
     assert integrity.replica == {"seq_duplicates": 1} == tally.counts
-
-
-def test_json_types_are_named_as_json_names_them() -> None:
-    assert [json_type(v) for v in (None, True, 3, "s", [], {})] == [
-        "null",
-        "boolean",
-        "number 3",
-        "string",
-        "array",
-        "object",
-    ]

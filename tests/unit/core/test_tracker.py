@@ -451,7 +451,7 @@ def test_a_retry_counts_live_only() -> None:
 
 
 def test_turn_endings_are_told_only_by_what_feed_and_fail_return() -> None:
-    recorder, t = tracker()
+    _, t = tracker()
     first, second = t.start(0), t.start(1)
     assert list(t.feed([message(1), status("running")], 5 * MS)) == []
     assert t.feed([message(2)], 10 * MS) == [first]  # the queued message was promoted
