@@ -1,7 +1,7 @@
 """A turn's plain data, and the closed sets that name how it ends and where it failed.
 
 Below both the tracker (which fills turns in) and the recorder (which measures them), so
-neither needs the other's types.
+neither needs the other's types; ``TurnRecorder`` is the seam between them.
 """
 
 from __future__ import annotations
