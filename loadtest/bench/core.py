@@ -17,7 +17,8 @@ from loadtest.core.histogram import Histogram
 from loadtest.core.meter import StreamMeter
 from loadtest.core.recorder import Recorder
 from loadtest.core.tracker import TurnTracker
-from loadtest.protocol.models import ChatStreamEvent
+from loadtest.protocol.events import MESSAGE, MESSAGE_PART, STATUS
+from loadtest.protocol.models import ChatStatus, ChatStreamEvent
 
 Row = tuple[str, float, str]
 
@@ -27,9 +28,9 @@ CHAT_ID = str(uuid.UUID(int=7))
 def part_event(i: int) -> dict[str, object]:
     """A text delta as Coder streams it: a few words per event."""
     return {
-        "type": "message_part",
+        "type": MESSAGE_PART,
         "chat_id": CHAT_ID,
-        "message_part": {
+        MESSAGE_PART: {
             "role": "assistant",
             "part": {"type": "text", "text": f"token {i} of a reply "},
         },
@@ -45,8 +46,8 @@ def running_turn_meter(recorder: Recorder) -> StreamMeter:
     """A meter whose chat has one running turn, so every part counts as its output."""
     tracker = TurnTracker(recorder)
     tracker.start(0)
-    tracker.feed([{"type": "message", "message": {"id": 1, "role": "user"}}], 1)
-    tracker.feed([{"type": "status", "status": {"status": "running"}}], 2)
+    tracker.feed([{"type": MESSAGE, MESSAGE: {"id": 1, "role": "user"}}], 1)
+    tracker.feed([{"type": STATUS, STATUS: {"status": ChatStatus.RUNNING.value}}], 2)
     return StreamMeter(recorder, tracker, time.perf_counter_ns)
 
 
@@ -69,7 +70,8 @@ def decode_and_record(batch: int, budget_s: float) -> float:
 
     def loop(n: int) -> None:
         frames = ((frame, 10 + i * 1000) for i in range(n))
-        meter.read(frames, lambda ended: None)
+        for _ in meter.read(frames):
+            pass
 
     return _time(loop, budget_s)
 

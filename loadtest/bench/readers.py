@@ -59,7 +59,8 @@ def _chatload(url: str, fast_frames: bool = True) -> tuple[int, int]:
     meter = running_turn_meter(recorder)
     ws = WebSocketStream(url, {}, fast_frames=fast_frames)
     ws.connect()
-    meter.read(ws.frames(), lambda ended: None)
+    for _ in meter.read(ws.frames()):
+        pass
     sampler.kill()
     snap = recorder.snapshot()
     return snap.count("events"), snap.count("frames")

@@ -28,7 +28,7 @@ import random  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from collections import Counter  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
+from collections.abc import Iterator, Sequence  # noqa: E402
 from typing import Any  # noqa: E402
 
 import gevent  # noqa: E402
@@ -56,8 +56,10 @@ SETTLE_S = 3.0
 POSTERS = 64
 
 
-def _ignore(turns: Sequence[Turn]) -> None:
-    """What the meter hears of ended turns (the tracker's hook counts first turns)."""
+def _drain(ended: Iterator[Sequence[Turn]]) -> None:
+    """Read a watcher's stream to its end (it ends no turn)."""
+    for _ in ended:
+        pass
 
 
 def _reason(exc: BaseException) -> str:
@@ -94,7 +96,7 @@ class Worker:
         streams: list[WebSocketStream] = []
         # As chatload's conversation driver does: the tracker hears of each turn as it is
         # posted, and times it from there (time to first output, per output token...).
-        tracker = TurnTracker(self.recorder, self._ended_first)
+        tracker = TurnTracker(self.recorder)
         tracker.start(time.perf_counter_ns()).initial = True
         self.first_turns += 1
         try:
@@ -108,7 +110,9 @@ class Worker:
             streams[-1].connect()
         except Exception as exc:  # counted, with its reason, in the step's line
             if isinstance(exc, ApiError) and tracker.busy:
-                tracker.fail(http_error("create_chat", exc), time.perf_counter_ns())
+                self._ended_first(
+                    tracker.fail(http_error("create_chat", exc), time.perf_counter_ns())
+                )
             else:
                 self.first_turns -= 1
             self.start_failures[_reason(exc)] += 1
@@ -119,15 +123,21 @@ class Worker:
         stream, watch = streams
         meter = StreamMeter(self.recorder, tracker, time.perf_counter_ns)
         watcher = StreamMeter(self.recorder)
-        gevent.spawn(meter.read, stream.frames(), _ignore)
-        gevent.spawn(watcher.read, watch.frames(), _ignore)
+        gevent.spawn(self._read, meter.read(stream.frames()))
+        gevent.spawn(_drain, watcher.read(watch.frames()))
         gevent.spawn(self._turns, client, chat.id, tracker)
         self.chats += 1
 
-    def _ended_first(self, turn: Turn) -> None:
-        """The tracker's turn-ended hook: a chat's first turn ended (it has no other then)."""
-        if turn.initial:
-            self.first_turns -= 1
+    def _read(self, ended: Iterator[Sequence[Turn]]) -> None:
+        """A chat's stream, read to its end: the turns its frames end."""
+        for turns in ended:
+            self._ended_first(turns)
+
+    def _ended_first(self, turns: Sequence[Turn]) -> None:
+        """Turns the tracker ended: a chat's first turn among them (it has no other then)."""
+        for turn in turns:
+            if turn.initial:
+                self.first_turns -= 1
 
     def _turns(self, client: ChatClient, chat_id: str, tracker: TurnTracker) -> None:
         # The first wait is where a chat already posting every 30-60 s would be now (the
@@ -144,7 +154,9 @@ class Worker:
                 self.posts += 1
             except ApiError as exc:
                 self.post_failures[_reason(exc)] += 1
-                tracker.reject(turn, http_error("create_message", exc), time.perf_counter_ns())
+                self._ended_first(
+                    tracker.reject(turn, http_error("create_message", exc), time.perf_counter_ns())
+                )
             gevent.sleep(random.uniform(*TURN_EVERY_S))
 
     def gc_timer(self, phase: str, info: dict[str, int]) -> None:

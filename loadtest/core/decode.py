@@ -16,6 +16,7 @@ from typing import Any, Final
 import orjson
 
 from loadtest.protocol.constants import READ_LIMIT_BYTES
+from loadtest.protocol.events import ERROR
 
 #: The client read limit Coder's own SDK sets (``loadtest.protocol.constants``).
 MAX_FRAME_BYTES: Final = READ_LIMIT_BYTES
@@ -23,6 +24,11 @@ MAX_FRAME_BYTES: Final = READ_LIMIT_BYTES
 #: Key set on the error event synthesised from an era-A ``error`` envelope, so the turn
 #: tracker can tell a stream failure from a provider error event.
 STREAM_ERROR_KEY: Final = "chatload_stream_error"
+
+#: Era A's envelope types (the seed's ``codersdk.ServerSentEventType``): not event kinds.
+ENVELOPE_DATA: Final = "data"
+ENVELOPE_PING: Final = "ping"
+ENVELOPE_ERROR: Final = "error"
 
 Event = dict[str, Any]
 
@@ -88,17 +94,17 @@ def _checked(batch: list[Any]) -> list[Event] | DecodeError:
 
 
 def _from_envelope(envelope: dict[str, Any]) -> Decoded:
-    kind = envelope.get("type")
-    if kind == "data":
+    envelope_type = envelope.get("type")
+    if envelope_type == ENVELOPE_DATA:
         data = envelope.get("data")
         if type(data) is not list:
             return DecodeError(f"'data' envelope holds a {type(data).__name__}, not an array")
         return _checked(data)
-    if kind == "ping":
+    if envelope_type == ENVELOPE_PING:
         return PING
-    if kind == "error":
+    if envelope_type == ENVELOPE_ERROR:
         return [_stream_error_event(envelope.get("data"))]
-    return DecodeError(f"unknown envelope type {kind!r}")
+    return DecodeError(f"unknown envelope type {envelope_type!r}")
 
 
 def _stream_error_event(body: Any) -> Event:
@@ -113,4 +119,4 @@ def _stream_error_event(body: Any) -> Event:
             message = text or detail
     elif isinstance(body, str) and body.strip():
         message = body.strip()
-    return {"type": "error", "error": {"message": message}, STREAM_ERROR_KEY: True}
+    return {"type": ERROR, ERROR: {"message": message}, STREAM_ERROR_KEY: True}

@@ -2,12 +2,13 @@
 
 Pure: the caller timestamps each frame as it is read and passes the bytes in. The loop over
 a connection's frames lives here, whole, because it is the hottest code in chatload: one
-call per frame into the recorder and one into the tracker, nothing more.
+call per frame into the recorder and one into the tracker, nothing more. What it has to say
+(the turns a frame ended) it yields, as the tracker returns them: no callback.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Final
 
 from loadtest.core.decode import PING, decode_frame
@@ -50,17 +51,11 @@ class StreamMeter:
 
     def feed(self, data: bytes | str, t: int) -> list[Turn]:
         """One text frame read at ``t``; returns the turns it ended."""
-        ended: list[Turn] = []
-        self.read(((data, t),), ended.extend)
-        return ended
+        return [turn for ended in self.read(((data, t),)) for turn in ended]
 
-    def read(
-        self,
-        frames: Iterable[tuple[bytes | str, int]],
-        on_turns_ended: Callable[[Sequence[Turn]], object],
-    ) -> None:
-        """Every ``(payload, receive time)`` of a connection; ``on_turns_ended`` hears of
-        each frame's ended turns as they end."""
+    def read(self, frames: Iterable[tuple[bytes | str, int]]) -> Iterator[Sequence[Turn]]:
+        """Every ``(payload, receive time)`` of a connection, read as the caller iterates;
+        yields the turns a frame ended, as they end (nothing for a frame that ended none)."""
         recorder = self._recorder
         record_frame = recorder.frame
         replica = self.replica
@@ -85,7 +80,7 @@ class StreamMeter:
                         recorder.decode_error(f"{TRACKER_FAULT}: {type(exc).__name__}", t)
                         ended = ()
                     if ended:
-                        on_turns_ended(ended)
+                        yield ended
             elif decoded is PING:
                 recorder.ping()
             else:

@@ -60,11 +60,11 @@ class Recorder:
         "_decode_time",
         "_events_per_frame",
         "_frame_bytes",
+        "_frame_gaps",
         "_inter_frame_gap",
         "_parts_per_frame",
         "_run_events_per_frame",
         "_run_frame_bytes",
-        "_same_read_gaps",
         "counts",
         "dist",
         "errors",
@@ -108,9 +108,9 @@ class Recorder:
         self._run_frame_bytes: dict[int, int] = {}
         self._parts_per_frame: dict[int, int] = {}
         self._inter_frame_gap = self.latency["inter_frame_gap"]
-        #: Part frames of a turn read in the same socket read as the turn's previous one:
-        #: a gap of zero, counted rather than recorded one by one.
-        self._same_read_gaps = 0
+        #: This second's gaps between a turn's part frames (µs -> frames): tallied per frame
+        #: (a dict update, cheaper than a histogram record), into the histogram each second.
+        self._frame_gaps: dict[int, int] = {}
         self._decode_time = self.dist["decode_time_ns"]
         #: Per target replica, when the run has several (index into the run's replicas).
         self.replicas: dict[int, ReplicaTally] = {}
@@ -152,6 +152,12 @@ class Recorder:
 
     def _settle_frames(self) -> None:
         """The current second's frame tallies into its bucket's columns and the run's."""
+        gaps = self._frame_gaps
+        if gaps:
+            record_many = self._inter_frame_gap.record_many
+            for gap, n in gaps.items():
+                record_many(gap, n)
+            self._frame_gaps = {}
         by_events, by_size = self._events_per_frame, self._frame_bytes
         if not by_events:
             return
@@ -204,10 +210,9 @@ class Recorder:
         tally[parts] = tally.get(parts, 0) + 1
         last = turn.last_part_frame_at
         if last is not None:
-            if last == t:
-                self._same_read_gaps += 1
-            else:
-                self._inter_frame_gap.record((t - last) // NS_PER_US)
+            gap = (t - last) // NS_PER_US
+            gaps = self._frame_gaps
+            gaps[gap] = gaps.get(gap, 0) + 1
 
     def retry_event(self, delay_ms: int | None, kind: str | None, t: int) -> None:
         self.counts["retry_events"] += 1
@@ -283,6 +288,29 @@ class Recorder:
         if reconnect:
             self.counts["stream_reconnects"] += 1
         self.latency["stream_connect_latency"].record(ns // NS_PER_US)
+
+    def stream_era(self, era: str) -> None:
+        """A process's first stream frame showed era ``era`` (``a``: an envelope; ``b``: bare)."""
+        self.counts[f"streams_era_{era}"] += 1
+
+    def watch_socket_opened(self) -> None:
+        self.counts["watch_sockets_opened"] += 1
+
+    def refused(self, kind: str) -> None:
+        """A 429 of ``kind``: ``queue_full`` or ``rate_limited``."""
+        self.counts[kind] += 1
+
+    def tool_results_posted(self, ns: int) -> None:
+        """One POST of tool results (an ``action_required`` answered) and its latency."""
+        self.counts["tool_results_posted"] += 1
+        self.request("tool_results_latency", ns)
+
+    def failover_loss(self, n: int) -> None:
+        """Committed messages no socket of a dropped chat's stream received."""
+        self.counts["failover_loss"] += n
+
+    def subagent_followed(self) -> None:
+        self.counts["subagents_followed"] += 1
 
     def replica(self, index: int) -> ReplicaTally:
         """Replica ``index``'s tally (made on first use)."""
@@ -515,8 +543,6 @@ class Recorder:
 
     def _fold_tallies(self) -> None:
         self._settle_frames()
-        self._inter_frame_gap.record_many(0, self._same_read_gaps)
-        self._same_read_gaps = 0
         for name, tally in (
             ("events_per_frame", self._run_events_per_frame),
             ("frame_bytes", self._run_frame_bytes),

@@ -32,7 +32,8 @@ from loadtest.protocol.agents import (
     TOOL_CALL,
     TOOL_RESULT,
 )
-from loadtest.protocol.models import TERMINAL_STATUSES
+from loadtest.protocol.events import MESSAGE_PART
+from loadtest.protocol.models import TERMINAL_STATUSES, ChatStatus
 
 #: Segments a turn's timeline keeps (a plot shows a turn, not a thousand-step one).
 MAX_TIMELINE: Final = 64
@@ -80,7 +81,7 @@ class ChatSteps:
         """Live ``message_part`` events of one frame, received at ``t``, of ``turn``."""
         pending = self._pending
         for event in parts:
-            body = event.get("message_part")
+            body = event.get(MESSAGE_PART)
             part = body.get("part") if type(body) is dict else None
             if type(part) is not dict:
                 continue  # the tracker records malformed parts
@@ -270,7 +271,7 @@ class Subagents:
             return
         if status == "running":
             self._running(child, t)
-        elif status == "error" and not child.failed:
+        elif status == ChatStatus.ERROR and not child.failed:
             child.failed = True
             self._recorder.counts["subagents_failed"] += 1
 

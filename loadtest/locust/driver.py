@@ -58,8 +58,12 @@ class ReconnectingStream:
         chat_id: str,
         tracker: TurnTracker | None,
         replica: int | None = None,
+        on_turn_ended: TurnHook | None = None,
     ) -> None:
+        """``on_turn_ended`` is told of each turn of ``tracker`` that ends while the stream
+        has it: what the tracker returns, from a frame or from the stream's failure."""
         self._runtime = rt
+        self._on_turn_ended = on_turn_ended
         self._client = client
         self._chat_id = chat_id
         self._tracker = tracker
@@ -95,7 +99,7 @@ class ReconnectingStream:
         replica = rt.recorder.replica(self.replica) if self.replica is not None else None
         self._meter.replica = replica
         if tracker is not None:
-            tracker.replica_tally = replica
+            tracker.integrity.replica = replica
         ws = WebSocketStream(url, headers)
         start = time.perf_counter_ns()
         try:
@@ -137,7 +141,7 @@ class ReconnectingStream:
         if self._meter.replica is not None:
             self._meter.replica.error()
         if self._tracker is not None and self._tracker.busy:
-            self._tracker.fail(info, t)
+            self.turns_ended(self._tracker.fail(info, t))
         else:
             self._runtime.recorder.error(info, t)
         self.changed.set()
@@ -151,14 +155,20 @@ class ReconnectingStream:
                 frames = self._first_after_drop(frames)
             if rt.settings.era_from_stream and rt.stream_era is None:
                 frames = self._learn_era(frames)
-            self._meter.read(frames, self._turns_ended)
+            for ended in self._meter.read(frames):
+                self.turns_ended(ended)
             rt.open_streams -= 1
             self._ws = None
             if self._closing:
                 return
             self._after_close(ws)
 
-    def _turns_ended(self, _: Sequence[Turn]) -> None:
+    def turns_ended(self, ended: Sequence[Turn]) -> None:
+        """Turns of this chat ended (the tracker said so): the driver's hook, and its wake-up."""
+        hook = self._on_turn_ended
+        if hook is not None:
+            for turn in ended:
+                hook(turn)
         self.changed.set()
 
     def _first_after_drop(self, frames: Iterator[tuple[bytes, int]]) -> Iterator[tuple[bytes, int]]:
@@ -179,7 +189,7 @@ class ReconnectingStream:
             era = era_from_frame(frame[0])
             if era is not None and rt.stream_era is None:
                 rt.stream_era = era
-                rt.recorder.counts[f"streams_era_{era.value}"] += 1
+                rt.recorder.stream_era(era.value)
             yield frame
             yield from frames
 
@@ -218,7 +228,7 @@ class ReconnectingStream:
         self.reconnecting = False
         if tracker.busy:
             reason = f"stream closed {closed.code if closed else 1006} mid-turn; reconnects spent"
-            tracker.fail(ErrorInfo("stream_closed", reason), t)
+            self.turns_ended(tracker.fail(ErrorInfo("stream_closed", reason), t))
         self.changed.set()
 
 
@@ -263,15 +273,13 @@ class Conversation:
         """The first turn: create the chat with ``prompt`` and open its stream."""
         rt = self._rt
         watched = self._on_status is not None or self._replica is not None
-        tracker = self._tracker = TurnTracker(
-            rt.recorder, self._on_turn_ended, self._saw_status if watched else None
-        )
+        tracker = self._tracker = TurnTracker(rt.recorder, self._saw_status if watched else None)
         self._start_turn(intended).initial = True
         self.turns = 1
         try:
             chat, latency = self._client.create_chat(prompt, self._organization, rt.workspace())
         except ApiError as exc:
-            tracker.fail(http_error("create_chat", exc), time.perf_counter_ns())
+            self._ended(tracker.fail(http_error("create_chat", exc), time.perf_counter_ns()))
             self._count_429(exc)
             self._tracker = None
             return False
@@ -284,7 +292,9 @@ class Conversation:
         rt.chat_clients[chat.id] = self._client
         if self._replica is not None:
             rt.chat_replicas[chat.id] = self._replica
-        self._stream = ReconnectingStream(rt, self._client, chat.id, self._tracker, self._replica)
+        self._stream = ReconnectingStream(
+            rt, self._client, chat.id, self._tracker, self._replica, self._on_turn_ended
+        )
         return self._stream.open()
 
     def post(self, prompt: str) -> bool:
@@ -355,12 +365,18 @@ class Conversation:
                     queue_next = None
                 continue
             stream.changed.wait(timeout=0.05 if waiting else 1.0)
-            tracker.expire(time.perf_counter_ns(), timeout_ns)
+            self._ended(tracker.expire(time.perf_counter_ns(), timeout_ns))
 
     def abandon(self) -> None:
         """The run is over: turns still in flight are unfinished."""
         if self._tracker is not None:
-            self._tracker.abandon(time.perf_counter_ns())
+            self._ended(self._tracker.abandon(time.perf_counter_ns()))
+
+    def _ended(self, turns: Sequence[Turn]) -> None:
+        """Turns the tracker ended on the driver's own call (not from a frame)."""
+        if self._on_turn_ended is not None:
+            for turn in turns:
+                self._on_turn_ended(turn)
 
     def finish(self) -> None:
         """Close the stream, record the conversation's duration, count what a dropped stream
@@ -392,7 +408,7 @@ class Conversation:
         except ApiError as exc:
             rt.recorder.error(http_error("history", exc), time.perf_counter_ns())
             return
-        rt.recorder.counts["failover_loss"] += failover_loss(committed, self._tracker.message_ids)
+        rt.recorder.failover_loss(failover_loss(committed, self._tracker.message_ids))
 
     def _archive(self, chat_id: str) -> None:
         """Archive with the verb of the era the stream showed (A and B differ)."""
@@ -416,8 +432,7 @@ class Conversation:
         except ApiError as exc:
             self._fail_turn(turn, http_error("tool_results", exc))
             return
-        rt.recorder.counts["tool_results_posted"] += 1
-        rt.recorder.request("tool_results_latency", latency)
+        rt.recorder.tool_results_posted(latency)
 
     def admitted(self, t: int) -> None:
         """The deployment's concurrent-agent gate let the active turn generate at ``t``."""
@@ -447,11 +462,11 @@ class Conversation:
     def _fail_turn(self, turn: Turn, info: ErrorInfo) -> None:
         """A turn whose request failed never reached the server: it alone fails."""
         assert self._tracker is not None
-        self._tracker.reject(turn, info, time.perf_counter_ns())
+        self._ended(self._tracker.reject(turn, info, time.perf_counter_ns()))
 
     def _count_429(self, error: ApiError) -> None:
         if error.kind in ("queue_full", "rate_limited"):
-            self._rt.recorder.counts[error.kind] += 1
+            self._rt.recorder.refused(error.kind)
 
 
 def follow_child(
@@ -470,7 +485,7 @@ def follow_child(
         on_status=lambda status, t: subagents.status(child_id, status, t),
     )
     tracker.start(spawned_at if spawned_at is not None else time.perf_counter_ns())
-    rt.recorder.counts["subagents_followed"] += 1
+    rt.recorder.subagent_followed()
     stream = ReconnectingStream(rt, client, child_id, tracker, replica)
     try:
         if stream.open():

@@ -1,4 +1,4 @@
-"""Coder's chat API as data: models, event types, eras and their paths. No I/O."""
+"""Coder's chat API as data: models, event kinds, eras and their paths. No I/O."""
 
 from loadtest.protocol.eras import (
     PATHS,
@@ -9,9 +9,11 @@ from loadtest.protocol.eras import (
     era_from_version,
     parse_version,
 )
-from loadtest.protocol.models import TERMINAL_STATUSES, ChatStatus, ErrorKind, EventType
+from loadtest.protocol.events import EVENT_KINDS, EventKind
+from loadtest.protocol.models import TERMINAL_STATUSES, ChatStatus, ErrorKind
 
 __all__ = [
+    "EVENT_KINDS",
     "PATHS",
     "SIMULATED_VERSIONS",
     "TERMINAL_STATUSES",
@@ -19,7 +21,7 @@ __all__ = [
     "ChatStatus",
     "Era",
     "ErrorKind",
-    "EventType",
+    "EventKind",
     "era_from_frame",
     "era_from_version",
     "parse_version",

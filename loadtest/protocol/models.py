@@ -37,19 +37,15 @@ class ChatStatus(StrEnum):
 
 
 #: Statuses that end a turn (``docs/metrics.md``: "A turn").
-TERMINAL_STATUSES = frozenset({"waiting", "error", "requires_action", "completed", "paused"})
-
-
-class EventType(StrEnum):
-    MESSAGE_PART = "message_part"
-    MESSAGE = "message"
-    STATUS = "status"
-    ERROR = "error"
-    QUEUE_UPDATE = "queue_update"
-    RETRY = "retry"
-    ACTION_REQUIRED = "action_required"
-    PREVIEW_RESET = "preview_reset"
-    HISTORY_RESET = "history_reset"
+TERMINAL_STATUSES: Final[frozenset[str]] = frozenset(
+    {
+        ChatStatus.WAITING,
+        ChatStatus.ERROR,
+        ChatStatus.REQUIRES_ACTION,
+        ChatStatus.COMPLETED,
+        ChatStatus.PAUSED,
+    }
+)
 
 
 class ErrorKind(StrEnum):

@@ -253,3 +253,107 @@ def test_every_figure_reaches_the_report_model_and_the_metrics_export() -> None:
         elif family.documentation != (figure.formula or figure.name.replace("_", " ")):
             missing.append(f"{figure.name}: {name}'s help is not its formula")
     assert missing == []
+
+
+#: Where an event kind may be spelled as a string: its registry; the simulator until it reads
+#: the registry's constants (issue 23: the sim's owner moves it over after merging).
+KIND_LITERALS_ALLOWED = ("loadtest/protocol/", "loadtest/sim/", "loadtest/mockllm/")
+
+
+def declared_kinds() -> list[str]:
+    """The wire names ``protocol/events.py`` declares, in order, read from its source."""
+    tree = ast.parse((PACKAGE / "protocol" / "events.py").read_text())
+    return [
+        node.args[0].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "_declare"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+    ]
+
+
+def is_a_type(node: ast.expr) -> bool:
+    """``x["type"]``, ``x.get("type")``, or a name like ``kind``: an event's kind is read."""
+    if isinstance(node, ast.Subscript):
+        return isinstance(node.slice, ast.Constant) and node.slice.value == "type"
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        first = node.args[0] if node.args else None
+        return node.func.attr == "get" and isinstance(first, ast.Constant) and first.value == "type"
+    name = node.id if isinstance(node, ast.Name) else getattr(node, "attr", None)
+    return name in ("kind", "type", "event_type")
+
+
+def kind_literals(source: str, kinds: set[str], where: str = "<test>") -> list[str]:
+    """Event kinds spelled as strings where a kind is meant: compared with an event's kind,
+    the ``type`` of a dict, or a distinctive name (``message_part``) anywhere. A ``"message"``
+    key of some other dict, or a chat status ``"error"``, is not a kind."""
+    distinctive = {kind for kind in kinds if "_" in kind}
+    found = []
+    for node in ast.walk(ast.parse(source, where)):
+        spelled: list[ast.expr] = []
+        if isinstance(node, ast.Compare):
+            sides = [node.left, *node.comparators]
+            if any(is_a_type(side) for side in sides):
+                for side in sides:
+                    many = isinstance(side, ast.Tuple | ast.Set | ast.List)
+                    spelled += side.elts if many else [side]
+        elif isinstance(node, ast.Dict):
+            spelled += [
+                value
+                for key, value in zip(node.keys, node.values, strict=True)
+                if isinstance(key, ast.Constant) and key.value == "type"
+            ]
+        elif isinstance(node, ast.keyword) and node.arg == "type":
+            spelled.append(node.value)
+        elif isinstance(node, ast.Constant) and node.value in distinctive:
+            spelled.append(node)
+        found += [
+            f"{where}:{value.lineno} spells {value.value!r}"
+            for value in spelled
+            if isinstance(value, ast.Constant) and value.value in kinds
+        ]
+    return sorted(set(found))
+
+
+def test_every_event_kind_is_declared_once_and_the_tracker_handles_each() -> None:
+    from loadtest.core.tracker import HANDLERS
+    from loadtest.protocol.events import EVENT_KINDS
+
+    names = declared_kinds()
+    assert len(names) == len(set(names)), names
+    assert names == list(EVENT_KINDS)
+    assert set(HANDLERS) == set(EVENT_KINDS)
+    for name, handling in HANDLERS.items():
+        assert handling.live is not None or handling.snapshot is not None, name
+        if not EVENT_KINDS[name].in_snapshot:
+            assert handling.snapshot is None, f"{name} cannot come in a snapshot"
+
+
+def test_no_module_outside_the_registry_spells_an_event_kind() -> None:
+    kinds = set(declared_kinds())
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        where = path.relative_to(PACKAGE.parent).as_posix()
+        if not where.startswith(KIND_LITERALS_ALLOWED):
+            found += kind_literals(path.read_text(), kinds, where)
+    assert found == []
+
+
+def test_the_kind_literal_finder_finds_them() -> None:
+    kinds = {"message_part", "status", "error"}
+    source = (
+        'if event["type"] == "status": pass\n'
+        'x = {"type": "error", "error": {"message": "m"}}\n'
+        'y = event.get("message_part")\n'
+        'z = payload.get("error")\n'
+        'ok = kind in ("status", "other")\n'
+        'fine = chat_status == "error"\n'
+    )
+    assert kind_literals(source, kinds) == [
+        "<test>:1 spells 'status'",
+        "<test>:2 spells 'error'",
+        "<test>:3 spells 'message_part'",
+        "<test>:5 spells 'status'",
+    ]

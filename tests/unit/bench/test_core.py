@@ -15,7 +15,8 @@ def test_every_part_of_a_bench_frame_is_a_running_turns_output() -> None:
     assert frame.endswith(b"\n") and len(orjson.loads(frame)) == 20
     recorder = Recorder()
     meter = running_turn_meter(recorder)
-    meter.read(((frame, 10 + i) for i in range(3)), lambda ended: None)
+    for _ in meter.read((frame, 10 + i) for i in range(3)):
+        pass
     counts = recorder.snapshot().counts
     assert counts["frames"] == 3 and counts["events"] == 60
 

@@ -45,6 +45,7 @@ def test_closed_loop_turn_latencies_are_exact() -> None:
     assert ms(recorder, "time_per_output_token") == [20, 20, 20]
     # tokens / (E2E - TTFT) = 11 / 0.2 s = 55 tokens/s (stored in milli-units)
     assert recorder.dist["output_tokens_per_s"].max == 55_000
+    recorder.snapshot()  # frame gaps are tallied, then folded into the histogram
     gaps = recorder.latency["inter_frame_gap"]
     assert (gaps.count, gaps.min / 1000, gaps.max / 1000) == (2, 30, 60)
     parts = recorder.snapshot().histogram("inter_part_gap")
@@ -415,3 +416,45 @@ def test_a_turn_whose_output_came_before_its_stream_is_counted_without_ttft() ->
     assert snapshot.count("turns_completed") == 1
     assert snapshot.count("turns_no_live_output") == 1
     assert recorder.latency["time_to_first_output"].count == 0
+
+
+def test_a_kind_no_one_declared_is_passed_over_live_and_in_a_snapshot() -> None:
+    recorder, t = tracker()
+    turn = t.start(0)
+    t.connected()
+    novel = {"type": "thought_bubble", "thought_bubble": {"x": 1}}
+    t.feed([novel, message(1), status("running")], 5 * MS)  # the snapshot
+    assert turn.user_seen and turn.running_at == 5 * MS
+    t.feed([part(), novel, part()], 10 * MS)
+    (ended,) = t.feed([novel, status("waiting"), novel], 20 * MS)
+    assert ended is turn and turn.outcome == "completed" and turn.parts == 2
+    assert recorder.counts["decode_errors"] == 0
+
+
+def test_a_snapshot_takes_its_status_after_its_messages_whatever_their_order() -> None:
+    recorder, t = tracker()
+    turn = t.start(0)
+    t.connected()
+    # The turn ended while no stream was open: the status comes first in this snapshot.
+    (ended,) = t.feed([status("waiting"), message(1), message(2, "assistant")], 50 * MS)
+    assert ended is turn and turn.outcome == "completed" and not turn.terminal_live
+    assert recorder.counts["snapshot_events"] == 3
+
+
+def test_a_retry_counts_live_only() -> None:
+    recorder, t = tracker()
+    turn = t.start(0)
+    t.connected()
+    t.feed([retry(1, 100), message(1)], 5 * MS)  # (never sent so, but not counted if it were)
+    t.feed([retry(2, 200)], 10 * MS)
+    assert recorder.counts["retry_events"] == 1 and turn.retries == 1
+
+
+def test_turn_endings_are_told_only_by_what_feed_and_fail_return() -> None:
+    _, t = tracker()
+    first, second = t.start(0), t.start(1)
+    assert list(t.feed([message(1), status("running")], 5 * MS)) == []
+    assert t.feed([message(2)], 10 * MS) == [first]  # the queued message was promoted
+    assert t.fail(ErrorInfo("stream_closed", "gone"), 20 * MS) == [second]
+    assert (first.outcome, second.outcome) == ("promoted", "failed")
+    assert t.abandon(30 * MS) == [] and t.expire(40 * MS, 1) == []
