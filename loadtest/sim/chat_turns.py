@@ -22,6 +22,7 @@ from loadtest.protocol.constants import (
     go_quote,
 )
 from loadtest.protocol.eras import Era
+from loadtest.protocol.events import ACTION_REQUIRED
 from loadtest.protocol.models import (
     ChatActionRequiredToolCall,
     ChatMessage,
@@ -198,12 +199,12 @@ class ChatTurns(ChatLedger):
         watch gets ``action_required`` with the chat only (spec §9.3: no ``tool_calls``)."""
         self._tx(chat)
         status = self._set_status(chat, "requires_action")
-        self._changed(chat, "action_required")
+        self._changed(chat, ACTION_REQUIRED)
         return [status, self._action_required(chat)]
 
     def _action_required(self, chat: Chat) -> Event:
         return ChatStreamEvent(
-            type="action_required",
+            type=ACTION_REQUIRED,
             chat_id=chat.id,
             action_required=ChatStreamActionRequired(tool_calls=list(chat.needs)),
         ).wire()

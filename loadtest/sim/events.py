@@ -13,6 +13,16 @@ from typing import Any, Final
 import orjson
 
 from loadtest.protocol.eras import PATHS, Era
+from loadtest.protocol.events import (
+    ERROR,
+    HISTORY_RESET,
+    MESSAGE,
+    MESSAGE_PART,
+    PREVIEW_RESET,
+    QUEUE_UPDATE,
+    RETRY,
+    STATUS,
+)
 from loadtest.protocol.models import (
     ChatError,
     ChatMessage,
@@ -141,11 +151,11 @@ class Events:
     # ------------------------------------------------------------ events
 
     def message(self, chat_id: str, message: ChatMessage) -> Event:
-        return ChatStreamEvent(type="message", chat_id=chat_id, message=message).wire()
+        return ChatStreamEvent(type=MESSAGE, chat_id=chat_id, message=message).wire()
 
     def status(self, chat_id: str, status: str) -> Event:
         return ChatStreamEvent(
-            type="status", chat_id=chat_id, status=ChatStreamStatus(status=status)
+            type=STATUS, chat_id=chat_id, status=ChatStreamStatus(status=status)
         ).wire()
 
     def text_part(
@@ -158,7 +168,7 @@ class Events:
             part["history_version"] = episode.history
             part["generation_attempt"] = episode.attempt
             part["seq"] = episode.seq
-        return {"type": "message_part", "chat_id": chat_id, "message_part": part}
+        return {"type": MESSAGE_PART, "chat_id": chat_id, MESSAGE_PART: part}
 
     def text_parts(
         self, chat_id: str, deltas: list[tuple[str, str]], episode: Episode | None
@@ -168,9 +178,9 @@ class Events:
             return [self.text_part(chat_id, kind, text, episode) for kind, text in deltas]
         return [
             {
-                "type": "message_part",
+                "type": MESSAGE_PART,
                 "chat_id": chat_id,
-                "message_part": {"role": "assistant", "part": {"type": kind, "text": text}},
+                MESSAGE_PART: {"role": "assistant", "part": {"type": kind, "text": text}},
             }
             for kind, text in deltas
         ]
@@ -185,13 +195,11 @@ class Events:
             stream_part.history_version = episode.history
             stream_part.generation_attempt = episode.attempt
             stream_part.seq = episode.seq
-        return ChatStreamEvent(
-            type="message_part", chat_id=chat_id, message_part=stream_part
-        ).wire()
+        return ChatStreamEvent(type=MESSAGE_PART, chat_id=chat_id, message_part=stream_part).wire()
 
     def queue_update(self, chat_id: str, queue: list[ChatQueuedMessage]) -> Event:
         """The whole queue; an empty queue omits ``queued_messages`` (Go's omitempty)."""
-        event = ChatStreamEvent(type="queue_update", chat_id=chat_id)
+        event = ChatStreamEvent(type=QUEUE_UPDATE, chat_id=chat_id)
         if queue:
             event.queued_messages = list(queue)
         return event.wire()
@@ -208,13 +216,13 @@ class Events:
             retry.provider = failure.provider
             if failure.status_code:
                 retry.status_code = failure.status_code
-        return ChatStreamEvent(type="retry", chat_id=chat_id, retry=retry).wire()
+        return ChatStreamEvent(type=RETRY, chat_id=chat_id, retry=retry).wire()
 
     def error(self, chat_id: str, failure: Failure) -> Event:
         """Seed ``{message}``; March ``{message, kind, provider, retryable, status_code}``;
         era d the full ``ChatError``."""
         return ChatStreamEvent(
-            type="error", chat_id=chat_id, error=self.error_payload(failure)
+            type=ERROR, chat_id=chat_id, error=self.error_payload(failure)
         ).wire()
 
     def error_payload(self, failure: Failure) -> ChatError:
@@ -228,10 +236,10 @@ class Events:
 
     def preview_reset(self, chat_id: str) -> Event:
         """Era D: drop the parts streamed so far in this episode; they will not be committed."""
-        return ChatStreamEvent(type="preview_reset", chat_id=chat_id).wire()
+        return ChatStreamEvent(type=PREVIEW_RESET, chat_id=chat_id).wire()
 
     def history_reset(self, chat_id: str) -> Event:
-        return ChatStreamEvent(type="history_reset", chat_id=chat_id).wire()
+        return ChatStreamEvent(type=HISTORY_RESET, chat_id=chat_id).wire()
 
     # ------------------------------------------------------------ frames
 
@@ -241,4 +249,4 @@ class Events:
 
     def error_frame(self, message: str, detail: str) -> bytes:
         """Era a's ``{"type":"error","data":<codersdk.Response>}`` envelope."""
-        return orjson.dumps({"type": "error", "data": {"message": message, "detail": detail}})
+        return orjson.dumps({"type": ERROR, "data": {"message": message, "detail": detail}})

@@ -16,6 +16,7 @@ import orjson
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
+from loadtest.protocol.events import MESSAGE_PART
 from loadtest.protocol.models import ChatMessagePart
 from loadtest.sim.accounts import OWNER_ID, User
 from loadtest.sim.plan import CORPUS
@@ -85,7 +86,7 @@ class FirehoseEndpoint:
             counts.frames += sent
             counts.events += sent * batch
             counts.bytes += sent * len(payload)
-            counts.by_type["message_part"] = counts.by_type.get("message_part", 0) + sent * batch
+            counts.by_type[MESSAGE_PART] = counts.by_type.get(MESSAGE_PART, 0) + sent * batch
 
 
 class TurnhoseEndpoint:

@@ -14,6 +14,7 @@ from typing import Any, Final
 import orjson
 
 from loadtest.protocol.constants import BATCH_SIZE
+from loadtest.protocol.events import MESSAGE_PART, QUEUE_UPDATE, RETRY
 from loadtest.sim.events import FRAME_BREAK, MARK, Event
 
 #: A subscriber whose backlog passes HIGH items makes the generator wait until it is below
@@ -126,9 +127,9 @@ class Counts:
             "turns_completed": self.turns_completed,
             "turns_failed": self.turns_failed,
             "turns_interrupted": self.turns_interrupted,
-            "retry_events": self.live_by_type.get("retry", 0),
+            "retry_events": self.live_by_type.get(RETRY, 0),
             "error_events": self.live_by_type.get("error", 0),
-            "queue_updates": by_type.get("queue_update", 0),
+            "queue_updates": by_type.get(QUEUE_UPDATE, 0),
             "streams_opened": self.streams_opened,
             "llm_retries": self.llm_retries,
             "actions_required": self.actions_required,
@@ -241,7 +242,7 @@ class Hub:
         items = _items(snapshot)
         subscriber.queue.extend(items)
         subscriber.snapshot_left = sum(1 for item in items if item[1] is not None)
-        subscriber.step_known = whole or not any(e["type"] == "message_part" for e in snapshot)
+        subscriber.step_known = whole or not any(e["type"] == MESSAGE_PART for e in snapshot)
         subscriber.wake.set()
         self.subscribers.setdefault(chat_id, []).append(subscriber)
         return subscriber

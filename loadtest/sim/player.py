@@ -16,6 +16,7 @@ from typing import Final
 from loadtest.mockllm.control import find_control
 from loadtest.protocol.agents import POOL_ROOT, POOL_SUBAGENT
 from loadtest.protocol.eras import Era
+from loadtest.protocol.events import MESSAGE_PART
 from loadtest.protocol.models import ErrorKind
 from loadtest.sim import plan as plans
 from loadtest.sim.chat_state import Chat
@@ -306,7 +307,7 @@ class Player(LLMTier):
         if not any(gaps):
             if deltas:
                 parts = store.text_parts(chat, deltas, faults)
-                hub.publish_burst(chat.id, "message_part", parts)
+                hub.publish_burst(chat.id, MESSAGE_PART, parts)
                 if hub.congested(chat.id):
                     await hub.drain(chat.id)
             return

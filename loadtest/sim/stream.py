@@ -18,6 +18,7 @@ from uvicorn.protocols.utils import ClientDisconnected
 
 from loadtest.protocol.constants import BAD_AFTER_ID, BATCH_SIZE
 from loadtest.protocol.eras import Era
+from loadtest.protocol.events import MESSAGE, MESSAGE_PART, PREVIEW_RESET, RETRY
 from loadtest.sim.cluster.relay import relay_token
 from loadtest.sim.errors import ApiError, not_found
 from loadtest.sim.events import FRAME_BREAK, MARK
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
 #: Live events after which a client sees the next step from its start (the tracker's
 #: ``_new_step``).
-STEP_BOUNDARIES = frozenset({"message", "preview_reset", "retry"})
+STEP_BOUNDARIES = frozenset({MESSAGE, PREVIEW_RESET, RETRY})
 ONE_WAY_REASON = "Clients cannot send messages for one-way WebSockets"
 UNEXPECTED_DATA = "unexpected data message"
 
@@ -94,14 +95,14 @@ class Writer:
                         sub.snapshot_left -= 1  # snapshot items are one event each
                         continue
                     live[kind] = live.get(kind, 0) + n
-                    if kind == "message_part":
+                    if kind == MESSAGE_PART:
                         sub.episode_parts += n
                         continue
                     if kind in STEP_BOUNDARIES:
                         sub.step_known = True
-                    if kind == "message":
+                    if kind == MESSAGE:
                         sub.episode_parts = 0
-                    elif kind == "preview_reset":
+                    elif kind == PREVIEW_RESET:
                         counts.preview_resets += 1
                         counts.parts_discarded += sub.episode_parts
                         sub.episode_parts = 0

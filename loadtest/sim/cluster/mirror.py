@@ -24,6 +24,16 @@ import orjson
 
 from loadtest.protocol.constants import READ_LIMIT_BYTES, RELAY_PATH, RELAY_SOURCE_HEADER
 from loadtest.protocol.constants import SESSION_TOKEN_HEADER as TOKEN_HEADER
+from loadtest.protocol.events import (
+    ACTION_REQUIRED,
+    ERROR,
+    HISTORY_RESET,
+    MESSAGE,
+    MESSAGE_PART,
+    PREVIEW_RESET,
+    QUEUE_UPDATE,
+    RETRY,
+)
 from loadtest.protocol.notify import stream_channel
 from loadtest.pubsub.bus import Pubsub
 from loadtest.sim.cluster.config import Cluster, ReplicaCounts, ReplicaSettings
@@ -206,9 +216,9 @@ class StreamLoop:
         if status == "requires_action" and history > self.action_history:
             self.action_history = history
             calls = {"tool_calls": pending or []}
-            out.append({"type": "action_required", "chat_id": chat_id, "action_required": calls})
+            out.append({"type": ACTION_REQUIRED, "chat_id": chat_id, ACTION_REQUIRED: calls})
         if retry_version > self.retry_version and retry_state:
-            out.append({"type": "retry", "chat_id": chat_id, "retry": retry_state})
+            out.append({"type": RETRY, "chat_id": chat_id, RETRY: retry_state})
         if history != self.history or (attempt != self.attempt and attempt != 0):
             self.last_seq = 0
             out.append(events.preview_reset(chat_id))
@@ -257,11 +267,11 @@ class StreamLoop:
         (or an error one wrote) knows only its text, which a client reads as generic."""
         if self.replica.settings.legacy or "kind" not in stored:
             stored = {"message": stored.get("message", ""), "kind": "generic"}
-        return {"type": "error", "chat_id": self.chat_id, "error": stored}
+        return {"type": ERROR, "chat_id": self.chat_id, ERROR: stored}
 
     def _queue_update(self, queue: list[Any]) -> Event:
         """The whole queue as read back (an empty one omits the key, as Go's omitempty)."""
-        event: Event = {"type": "queue_update", "chat_id": self.chat_id}
+        event: Event = {"type": QUEUE_UPDATE, "chat_id": self.chat_id}
         if queue:
             event["queued_messages"] = queue
         return event
@@ -269,7 +279,7 @@ class StreamLoop:
     # ------------------------------------------------------------ Part
 
     def _part(self, part: Event) -> None:
-        body = part.get("message_part") or {}
+        body = part.get(MESSAGE_PART) or {}
         episode = (body.get("history_version"), body.get("generation_attempt"))
         if episode != (self.history, self.attempt) or body.get("seq") != self.last_seq + 1:
             return  # of another episode, or out of sequence: rejected
@@ -288,7 +298,7 @@ class StreamLoop:
     def _broken(self, part: Event) -> list[Event]:
         """A text part with this replica's relay faults played (never a step's last part)."""
         faults, tally, rng = self.replica.settings.faults, self.replica.tally, self.replica.rng
-        if (part["message_part"].get("part") or {}).get("type") != "text":
+        if (part[MESSAGE_PART].get("part") or {}).get("type") != "text":
             return [part]
         drop, duplicate = faults.rate(RELAY_DROP), faults.rate(RELAY_DUPLICATE)
         if drop and rng.random() < drop:
@@ -317,14 +327,14 @@ class StreamLoop:
         sent: list[Event] = []
         for event in events:
             kind = event["type"]
-            if kind == "message":
+            if kind == MESSAGE:
                 if event["message"].get("role") == "assistant" and self._text_differs(event):
                     sent.append(mark("content_mismatches"))
                 self._text, self._seqs = [], set()
-            elif kind in ("preview_reset", "history_reset"):
+            elif kind in (PREVIEW_RESET, HISTORY_RESET):
                 self._text, self._seqs = [], set()
-            elif kind == "message_part":
-                self._add_text(event["message_part"])
+            elif kind == MESSAGE_PART:
+                self._add_text(event[MESSAGE_PART])
             sent.append(event)
         if self.subscriber is not None:
             self.replica.sim.hub.send(self.subscriber, sent)
@@ -412,7 +422,7 @@ class StreamLoop:
             try:
                 async for frame in ws:
                     for item in orjson.loads(frame):
-                        if item.get("type") == "message_part":
+                        if item.get("type") == MESSAGE_PART:
                             self.inbox.put_nowait(("part", item))
             finally:
                 writer.cancel()

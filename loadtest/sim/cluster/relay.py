@@ -22,6 +22,7 @@ from loadtest.protocol.constants import (
     SESSION_TOKEN_COOKIE,
     SESSION_TOKEN_HEADER,
 )
+from loadtest.protocol.events import MESSAGE_PART
 from loadtest.sim.events import Event
 
 #: Episodes kept per chat (Coder keeps a closed one at least 15 s, while subscribed).
@@ -149,7 +150,7 @@ async def serve_relay(buffer: PartBuffer, chat_id: str, websocket: Any) -> None:
                 batches.append(result)
             for parts in batches:
                 for part in parts:
-                    seq = part["message_part"].get("seq")
+                    seq = part[MESSAGE_PART].get("seq")
                     if seq != last_seq + 1:
                         return  # chatd: "message part sequence gap"
                     last_seq = seq

@@ -28,6 +28,15 @@ from typing import Any, Final
 
 import orjson
 
+from loadtest.protocol.events import (
+    ERROR,
+    HISTORY_RESET,
+    MESSAGE,
+    MESSAGE_PART,
+    QUEUE_UPDATE,
+    RETRY,
+    STATUS,
+)
 from loadtest.protocol.models import ChatMessage
 from loadtest.protocol.notify import (
     COLOSSAL_BYTES,
@@ -133,15 +142,13 @@ class Replica:
         but parts and notes) is written to the database with the chat's state as it is now,
         then announced; parts reach other replicas through the part buffer and its relay."""
         chat = self.sim.store.chats.get(chat_id)
-        if chat is None or all(_note(e) or e["type"] == "message_part" for e in events):
+        if chat is None or all(_note(e) or e["type"] == MESSAGE_PART for e in events):
             return  # parts alone (and notes): no transaction
         episode = chat.episode
         written = self._written.setdefault(chat_id, set())
-        messages = [e for e in events if e["type"] == "message"]
+        messages = [e for e in events if e["type"] == MESSAGE]
         kept = {m.id for m in chat.messages}
-        deleted = (
-            sorted(written - kept) if any(e["type"] == "history_reset" for e in events) else []
-        )
+        deleted = sorted(written - kept) if any(e["type"] == HISTORY_RESET for e in events) else []
         written.difference_update(deleted)
         written.update(e["message"]["id"] for e in messages)
         notify = self._notify(events, messages, deleted)
@@ -176,18 +183,18 @@ class Replica:
             hints["after_message_id"] = messages[0]["message"]["id"] - 1
         for event in events:
             kind = event["type"]
-            if kind == "status":
+            if kind == STATUS:
                 hints["status"] = event["status"]["status"]
                 hints["worker_id"] = self.worker_id
-            elif kind == "retry":
+            elif kind == RETRY:
                 hints["retry"] = event["retry"]
-            elif kind == "error":
+            elif kind == ERROR:
                 error = event["error"]
                 hints["error"] = error.get("message", "")
                 if not self.settings.legacy:
                     hints["error_payload"] = error
-            elif kind == "queue_update":
-                hints["queue_update"] = True
+            elif kind == QUEUE_UPDATE:
+                hints[QUEUE_UPDATE] = True
         return ChatStreamNotifyMessage.model_validate(hints)
 
     async def _drain_outbox(self) -> None:
