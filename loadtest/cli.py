@@ -32,8 +32,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "mock-llm": ("loadtest.mockllm.command", "serve a mock OpenAI/Anthropic-compatible LLM"),
     "setup": ("loadtest.deploy.setup_command", "prepare a real Coder deployment for a load test"),
     "teardown": ("loadtest.deploy.teardown_command", "remove what setup and run created"),
-    "report": ("loadtest.report.command", "re-render report files from a report.json"),
-    "compare": ("loadtest.report.compare", "compare two report.json files, exit 1 on regression"),
+    "report": ("loadtest.report.report_command", "re-render report files from a report.json"),
+    "compare": (
+        "loadtest.report.compare_command",
+        "compare two report.json files, exit 1 on regression",
+    ),
     "bench": ("loadtest.bench.command", "measure chatload's own speed"),
     "trace": ("loadtest.trace.command", "export, synthesize or show a trace of real usage"),
 }

@@ -48,7 +48,7 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class Load(Section):
+class LoadSection(Section):
     """How much load, and how it changes over time.
 
     The scenario file keeps its flat keys (``users``, ``ramp_s``, ``arrival_rate`` ...); they
@@ -97,7 +97,7 @@ class Load(Section):
         return parse_duration(value)
 
     @model_validator(mode="after")
-    def _runnable(self) -> Load:
+    def _runnable(self) -> LoadSection:
         if self.run_time <= 0:
             raise ValueError("run_time must be longer than 0")
         return self
@@ -112,7 +112,7 @@ class Load(Section):
         return self.profile.arrival_rate if isinstance(self.profile, Open) else None
 
 
-class Chat(Section):
+class ChatSection(Section):
     """What each simulated user does with a chat."""
 
     turns: int = Field(3, ge=1, description="turns per conversation, then the chat is archived")
@@ -197,7 +197,7 @@ class Chat(Section):
         return parse_duration(value)
 
 
-class Target(Section):
+class TargetSection(Section):
     """The deployment under test; no host means the embedded simulator."""
 
     host: str | None = None
@@ -213,7 +213,7 @@ class Target(Section):
     chats_per_workspace: int | None = Field(None, ge=1)
 
 
-class Sim(Section):
+class SimSection(Section):
     """The embedded simulator's settings when no host is given (see ``chatload sim --help``)."""
 
     #: Era D is what Coder v2.38+ speaks today (protocol section 8): the default.
@@ -234,7 +234,7 @@ class Sim(Section):
         return min(self.accounts, max(1, users))
 
 
-class Slo(Section):
+class SloSection(Section):
     checks: list[str] = Field(default_factory=list)
 
 
@@ -247,11 +247,11 @@ class ReportOptions(Section):
 class Scenario(Section):
     name: str = "scenario"
     description: str = ""
-    load: Load = Field(default_factory=Load)
-    chat: Chat = Field(default_factory=Chat)
-    target: Target = Field(default_factory=Target)
-    sim: Sim = Field(default_factory=Sim)
-    slo: Slo = Field(default_factory=Slo)
+    load: LoadSection = Field(default_factory=LoadSection)
+    chat: ChatSection = Field(default_factory=ChatSection)
+    target: TargetSection = Field(default_factory=TargetSection)
+    sim: SimSection = Field(default_factory=SimSection)
+    slo: SloSection = Field(default_factory=SloSection)
     report: ReportOptions = Field(default_factory=ReportOptions)
 
 

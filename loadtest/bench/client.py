@@ -70,7 +70,7 @@ def _reader(kind: str, url: str, cpu: int, *extra: str) -> dict[str, float]:
     return result
 
 
-class _Server:
+class _ReaderProcess:
     """One reader process, pinned, answering one round per URL it is handed."""
 
     def __init__(self, kind: str, cpu: int) -> None:
@@ -118,7 +118,7 @@ def spread(values: list[float], unit: str, digits: int = 0) -> tuple[float, str]
 
 
 def _rounds(
-    servers: dict[str, _Server], replay: Any, batch: int, seconds: float
+    servers: dict[str, _ReaderProcess], replay: Any, batch: int, seconds: float
 ) -> dict[str, list[dict[str, float]]]:
     """Each reader's results over ``ROUNDS`` rounds, readers taking turns within each."""
     frames = {}
@@ -168,7 +168,7 @@ def run_client_bench(seconds: float = 1.0, idle_streams: int = IDLE_STREAMS) -> 
     rows: list[Row] = []
     if reader_cpu == sim_cpu:
         print("  (one CPU only: the server shares the readers' CPU; figures are low)")
-    servers: dict[str, _Server] = {}
+    servers: dict[str, _ReaderProcess] = {}
     replay = None
     try:
         ws_base = sim.url.replace("http://", "ws://")
@@ -179,7 +179,7 @@ def run_client_bench(seconds: float = 1.0, idle_streams: int = IDLE_STREAMS) -> 
             payloads[batch] = next(iter(ws.frames()))[0]
             ws.close()
         replay = Replay(payloads)
-        servers = {kind: _Server(kind, reader_cpu) for kind in KINDS}
+        servers = {kind: _ReaderProcess(kind, reader_cpu) for kind in KINDS}
         for batch in (20, 1):
             rows += _rows(batch, _rounds(servers, replay, batch, seconds))
         chat = httpx.post(

@@ -62,8 +62,8 @@ def _chatload(url: str, fast_frames: bool = True) -> tuple[int, int]:
     for _ in meter.read(ws.frames()):
         pass
     sampler.kill()
-    snap = recorder.snapshot()
-    return snap.count("events"), snap.count("frames")
+    measured = recorder.measurement()
+    return measured.count("events"), measured.count("frames")
 
 
 def _sample(recorder: Recorder) -> None:

@@ -36,7 +36,7 @@ import gevent.pool  # noqa: E402
 import locust  # noqa: E402, F401  a Locust worker's environment
 from gevent.fileobject import FileObjectPosix  # noqa: E402
 
-from loadtest.client.rest import ApiError, ChatClient  # noqa: E402
+from loadtest.client.rest import ChatClient, RestError  # noqa: E402
 from loadtest.client.ws import HandshakeError, WebSocketStream  # noqa: E402
 from loadtest.core.meter import StreamMeter  # noqa: E402
 from loadtest.core.recorder import Recorder  # noqa: E402
@@ -64,7 +64,7 @@ def _drain(ended: Iterator[Sequence[Turn]]) -> None:
 
 def _reason(exc: BaseException) -> str:
     """Why a chat failed to start, short and without a secret (no URL, no header)."""
-    if isinstance(exc, ApiError):
+    if isinstance(exc, RestError):
         return f"{exc.name}: HTTP {exc.status}" if exc.status else f"{exc.name}: {exc.message}"
     if isinstance(exc, HandshakeError):
         return f"websocket upgrade: HTTP {exc.status}"
@@ -109,7 +109,7 @@ class Worker:
             streams.append(WebSocketStream(target, headers))
             streams[-1].connect()
         except Exception as exc:  # counted, with its reason, in the step's line
-            if isinstance(exc, ApiError) and tracker.busy:
+            if isinstance(exc, RestError) and tracker.busy:
                 self._ended_first(
                     tracker.fail(http_error("create_chat", exc), time.perf_counter_ns())
                 )
@@ -152,7 +152,7 @@ class Worker:
                 response, latency = client.post_message(chat_id, "next")
                 self.recorder.message_posted(latency, response.queued)
                 self.posts += 1
-            except ApiError as exc:
+            except RestError as exc:
                 self.post_failures[_reason(exc)] += 1
                 self._ended_first(
                     tracker.reject(turn, http_error("create_message", exc), time.perf_counter_ns())
@@ -192,7 +192,7 @@ class Worker:
         while self.first_turns and time.perf_counter() < settle_start + SETTLE_S:
             gevent.sleep(0.05)  # the new chats' first turns finish
         settled = time.perf_counter() - settle_start
-        frames0 = self.recorder.snapshot().count("frames")
+        frames0 = self.recorder.measurement().count("frames")
         posts0, self.lags, self.gc_pauses = self.posts, [], []
         profile = os.environ.get("CHATLOAD_SCALE_PROFILE")  # a pstats file of each window
         profiler = cProfile.Profile() if profile else None
@@ -210,7 +210,7 @@ class Worker:
         return {
             "cpu_pct": 100 * cpu / wall,
             "lag_p99_ms": lags[min(len(lags) - 1, int(len(lags) * 0.99))],
-            "frames_per_s": (self.recorder.snapshot().count("frames") - frames0) / wall,
+            "frames_per_s": (self.recorder.measurement().count("frames") - frames0) / wall,
             "posts_per_s": (self.posts - posts0) / wall,
             "gc_max_ms": max(self.gc_pauses, default=0.0),
             "settled_s": settled,
@@ -236,7 +236,7 @@ class Worker:
                 try:
                     client.post_message(chat_id, "next", busy_behavior="interrupt")
                     done[0] += 1
-                except ApiError:
+                except RestError:
                     done[1] += 1
 
         start = time.monotonic()

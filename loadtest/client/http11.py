@@ -51,7 +51,7 @@ class NoAnswer(Exception):
 
 
 @dataclass(slots=True)
-class Response:
+class HttpResponse:
     """A whole response: status, reason, headers (names lowercased) and the body."""
 
     status: int
@@ -137,7 +137,9 @@ class Connection:
             with contextlib.suppress(OSError):
                 sock.close()
 
-    def request(self, method: str, target: str, head: bytes, body: bytes | None = None) -> Response:
+    def request(
+        self, method: str, target: str, head: bytes, body: bytes | None = None
+    ) -> HttpResponse:
         """Send one request (``target``: path and query; ``head``: its extra header lines,
         from ``header_block``) and read its whole response; raises ``NoAnswer``."""
         origin = self.origin
@@ -173,7 +175,7 @@ class Connection:
             heapq.heappush(_IDLE, (since + self.keepalive_expiry, next(_pushed), since, self))
         else:
             self.close()
-        return Response(status, reason, headers, content, at - start)
+        return HttpResponse(status, reason, headers, content, at - start)
 
     # ------------------------------------------------------------ the connection
 
@@ -352,7 +354,9 @@ class Pool:
     def dialled(self) -> int:
         return sum(connection.dialled for connection in self._all)
 
-    def request(self, method: str, target: str, head: bytes, body: bytes | None = None) -> Response:
+    def request(
+        self, method: str, target: str, head: bytes, body: bytes | None = None
+    ) -> HttpResponse:
         """``Connection.request`` on a connection no other call is using."""
         free = self._free
         if free:

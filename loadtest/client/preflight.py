@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 
 from pydantic import ValidationError
 
-from loadtest.client.rest import ApiError, ChatClient
+from loadtest.client.rest import ChatClient, RestError
 from loadtest.protocol.eras import PATHS, Era, era_from_version
 
 
@@ -42,7 +42,7 @@ def find_workspaces(url: str, token: str, prefix: str, timeout: float = 10.0) ->
     client = ChatClient(url, token, timeout=timeout)
     try:
         rows = client.workspaces(prefix)
-    except ApiError as exc:
+    except RestError as exc:
         raise TargetError(
             f"cannot list workspaces named {prefix!r}*: HTTP {exc.status}: {exc.message}"
         ) from None
@@ -81,7 +81,7 @@ def _probe(client: ChatClient, name: str, path: str) -> object:
     """The body of ``GET path``; None when the route does not exist (404)."""
     try:
         return client.call(name, "GET", path).body
-    except ApiError as exc:
+    except RestError as exc:
         if exc.status == 404:
             return None
         if exc.status == 401:
@@ -151,7 +151,7 @@ def inspect_target(
     try:
         try:
             info = client.buildinfo()
-        except ApiError as exc:
+        except RestError as exc:
             raise TargetError(f"cannot reach {url}: {exc.message or exc}") from None
         version = info.version or None
         ambiguous = False
@@ -175,7 +175,7 @@ def _check_token(url: str, token: str, era: Era, timeout: float) -> tuple[str | 
     client = ChatClient(url, token, era, timeout=timeout)
     try:
         me = client.me()
-    except ApiError as exc:
+    except RestError as exc:
         if exc.status in (401, 403):
             raise TargetError(
                 f"the deployment refused a session token (HTTP {exc.status}): {exc.message}"
@@ -196,7 +196,7 @@ def _check_chats_enabled(client: ChatClient) -> None:
             f"{client.paths.chats()} answered rows that are not chats "
             f"({exc.error_count()} problems): is this the era you meant? Try --era."
         ) from None
-    except ApiError as exc:
+    except RestError as exc:
         if exc.status == 403 and "experiment" in exc.message:
             raise TargetError(
                 f"chats are switched off: {exc.message} Start Coder with "

@@ -2,7 +2,7 @@
 
 Each call is timed from just before the request is written to when the response headers
 arrive (``docs/metrics.md``), and reported to an ``on_request`` hook (Locust's request event
-in a load test). Failures raise ``ApiError`` carrying Coder's message and the status; the
+in a load test). Failures raise ``RestError`` carrying Coder's message and the status; the
 session token is sent as a header and never appears in an error, a log or a report.
 
 Each client is one user's keep-alive connection on ``client/http11.py`` (the process's one
@@ -28,10 +28,10 @@ import orjson
 
 from loadtest.client.http11 import (
     KEEPALIVE_EXPIRY_S,
+    HttpResponse,
     NoAnswer,
     Origin,
     Pool,
-    Response,
     header_block,
 )
 from loadtest.client.tls import tls_context
@@ -57,10 +57,10 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 BYPASS_RATELIMIT_HEADER = "X-Coder-Bypass-Ratelimit"
 
 #: (name, method, latency ns, response bytes, error or None)
-RequestHook = Callable[[str, str, int, int, "ApiError | None"], None]
+RequestHook = Callable[[str, str, int, int, "RestError | None"], None]
 
 
-class ApiError(Exception):
+class RestError(Exception):
     """A call that failed: HTTP status (None when no response came) and Coder's message."""
 
     def __init__(self, name: str, status: int | None, message: str, detail: str = "") -> None:
@@ -93,27 +93,27 @@ def _text(text: str) -> list[ChatInputPart]:
     return [ChatInputPart(type="text", text=text)]
 
 
-def _error_from(name: str, response: Response) -> ApiError:
+def _error_from(name: str, response: HttpResponse) -> RestError:
     try:
         body = orjson.loads(response.body)
     except orjson.JSONDecodeError:
         body = None
     if isinstance(body, dict):
-        return ApiError(
+        return RestError(
             name,
             response.status,
             str(body.get("message") or ""),
             str(body.get("detail") or ""),
         )
     text = response.body.decode("utf-8", "replace").strip()[:200]
-    return ApiError(name, response.status, text or response.reason)
+    return RestError(name, response.status, text or response.reason)
 
 
 class Wire(Protocol):
     """How a client's requests travel: ``send`` returns the whole response or raises
     ``NoAnswer``."""
 
-    def send(self, method: str, target: str, body: bytes | None) -> Response: ...
+    def send(self, method: str, target: str, body: bytes | None) -> HttpResponse: ...
 
     def close(self) -> None: ...
 
@@ -133,7 +133,7 @@ class _Http11Wire:
         self._head = header_block(headers)
         self._head_json = self._head + b"Content-Type: application/json\r\n"
 
-    def send(self, method: str, target: str, body: bytes | None) -> Response:
+    def send(self, method: str, target: str, body: bytes | None) -> HttpResponse:
         if self.connection is None:
             raise NoAnswer(self._bad_url, connected=False)
         head = self._head if body is None else self._head_json
@@ -155,7 +155,7 @@ class _HttpxWire:
             headers=headers, timeout=timeout, verify=tls_context(), transport=transport
         )
 
-    def send(self, method: str, target: str, body: bytes | None) -> Response:
+    def send(self, method: str, target: str, body: bytes | None) -> HttpResponse:
         headers = {"Content-Type": "application/json"} if body is not None else None
         request = self._http.build_request(
             method, self._base + target, content=body, headers=headers
@@ -171,7 +171,7 @@ class _HttpxWire:
         except httpx.TransportError as exc:
             connected = not isinstance(exc, httpx.ConnectError)
             raise NoAnswer(f"{type(exc).__name__}: {exc}", connected) from None
-        return Response(
+        return HttpResponse(
             response.status_code,
             response.reason_phrase,
             dict(response.headers),
@@ -245,7 +245,7 @@ class ChatClient:
         expect: tuple[int, ...] = (200,),
         params: dict[str, str] | None = None,
     ) -> Timed:
-        """One request; raises ``ApiError`` unless the status is one of ``expect``."""
+        """One request; raises ``RestError`` unless the status is one of ``expect``."""
         content = None if body is None else orjson.dumps(body)
         target = f"{path}?{urlencode(params)}" if params else path
         # A request whose connection failed before any answer is sent once more when that
@@ -265,7 +265,7 @@ class ChatClient:
                     if refused and len(self._replicas) > 1:
                         self._next_replica()
                     continue
-                error = ApiError(name, None, str(exc))
+                error = RestError(name, None, str(exc))
                 self._report(name, method, latency, 0, error)
                 raise error from None
         latency = response.latency_ns
@@ -285,7 +285,7 @@ class ChatClient:
         self._wire.close()
         self._wire = self._wire_to(self.base_url)
 
-    def _report(self, name: str, method: str, ns: int, size: int, error: ApiError | None) -> None:
+    def _report(self, name: str, method: str, ns: int, size: int, error: RestError | None) -> None:
         if self.on_request is not None:
             self.on_request(name, method, ns, size, error)
 

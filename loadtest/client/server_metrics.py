@@ -48,7 +48,7 @@ def parse(text: str) -> Samples:
     return samples
 
 
-class ServerMetrics:
+class MetricsScraper:
     """The endpoints of one run (a deployment's replicas), scraped together."""
 
     def __init__(

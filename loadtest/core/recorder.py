@@ -4,8 +4,8 @@ Cost rules (ARCHITECTURE.md): per-event facts are plain integer counts; histogra
 recorded per frame and per turn, never per event. Times come in as ``perf_counter_ns``
 values from the edge; latencies are kept in µs, the decode cost in ns.
 
-A ``Recorder`` turns into a ``core.snapshot.Snapshot``, which merges exactly across
-processes. Read figures from a snapshot: per-frame facts are folded into counts only when one
+A ``Recorder`` turns into a ``core.measurement.Measurement``, which merges exactly across
+processes. Read figures from a measurement: per-frame facts are folded into counts only when one
 is taken. It is the turn tracker's ``TurnRecorder`` (by shape: neither imports the other).
 """
 
@@ -29,9 +29,9 @@ from loadtest.core.figures import (
     WATCH_EVENTS_PREFIX,
 )
 from loadtest.core.histogram import Histogram
+from loadtest.core.measurement import Measurement, keep_timeline, merge, timeline_band
 from loadtest.core.replicas import ReplicaTally
 from loadtest.core.series import INDEX, NS_PER_S, SecondBucket, second_of
-from loadtest.core.snapshot import Snapshot, keep_timeline, merge, timeline_band
 from loadtest.core.turn import ErrorInfo, Turn
 
 NS_PER_US: Final = 1_000
@@ -101,7 +101,7 @@ class Recorder:
         # Per-frame facts are plain tallies (an inline dict increment, no call): the current
         # second's frames by event count and by size. When the second ends they become its
         # bucket's columns and join the run's tallies, which become histograms, exactly, at
-        # snapshot time. The frame, event and byte counts are the tallies' sums.
+        # measurement time. The frame, event and byte counts are the tallies' sums.
         self._events_per_frame: dict[int, int] = {}
         self._frame_bytes: dict[int, int] = {}
         self._run_events_per_frame: dict[int, int] = {}
@@ -114,7 +114,7 @@ class Recorder:
         self._decode_time = self.dist["decode_time_ns"]
         #: Per target replica, when the run has several (index into the run's replicas).
         self.replicas: dict[int, ReplicaTally] = {}
-        #: A completed turn's timeline per band of durations (``snapshot.TIMELINE_BAND``).
+        #: A completed turn's timeline per band of durations (``measurement.TIMELINE_BAND``).
         self.timelines: dict[str, list[Any]] = {}
         #: The tool names kept apart so far (``MAX_TOOL_NAMES``).
         self.tool_names: set[str] = set()
@@ -517,7 +517,7 @@ class Recorder:
     def conversation(self, ns: int) -> None:
         self.latency["conversation_duration"].record(ns // NS_PER_US)
 
-    # ------------------------------------------------------------ snapshot and merge
+    # ------------------------------------------------------------ measurement and merge
 
     def cpu_sample(self, cpu_percent: float) -> None:
         """One sample of this process's CPU use over the last second."""
@@ -552,7 +552,7 @@ class Recorder:
             for value, n in tally.items():
                 hist.record_many(value, n)
 
-    def snapshot(self) -> Snapshot:
+    def measurement(self) -> Measurement:
         """This recorder's figures, in the canonical form ``merge`` produces."""
         self._fold_tallies()
         counts = dict(self.counts)
@@ -561,7 +561,7 @@ class Recorder:
         latency = {k: h.to_wire() for k, h in self.latency.items() if h.count}
         for index, tally in self.replicas.items():
             tally.to_wire(index, counts, latency)
-        raw = Snapshot(
+        raw = Measurement(
             latency=latency,
             dist={k: h.to_wire() for k, h in self.dist.items() if h.count},
             counts={k: v for k, v in counts.items() if v},

@@ -48,7 +48,7 @@ class ReplicaTally:
         self.ttft.record(us)
 
     def to_wire(self, index: int, counts: dict[str, int], latency: dict[str, list[int]]) -> None:
-        """Its figures into a snapshot's counts and latencies, as ``replica.<index>.<name>``."""
+        """Its figures into a measurement's counts and latencies, as ``replica.<index>.<name>``."""
         prefix = f"{REPLICA_PREFIX}{index}."
         for name in REPLICA_COUNTS:
             counts[prefix + name] = getattr(self, name)

@@ -46,7 +46,7 @@ CLIFF_FACTOR: Final = 3.0
 
 
 @dataclass(frozen=True)
-class Step:
+class SearchStep:
     """What the runner reports after one step: one run at one load."""
 
     load: float
@@ -77,7 +77,7 @@ class Outcome:
     binding_slo: str | None
     boundary: Boundary
     stopped_because: str
-    steps: tuple[Step, ...]
+    steps: tuple[SearchStep, ...]
     #: ``next()`` has nothing more to run.
     done: bool
     #: Every load's fitted pass fraction (the verdict's basis), in load order.
@@ -158,7 +158,7 @@ class _State:
     feasible_max: float | None
     infeasible_min: float | None
     #: The first generator-bound step at or below the boundary, if any.
-    generator_bound: Step | None
+    generator_bound: SearchStep | None
 
 
 class CapacitySearch:
@@ -209,7 +209,7 @@ class CapacitySearch:
         self.growth = growth
         self.max_steps = max_steps
         self.max_revisions = max_revisions
-        self._steps: list[Step] = []
+        self._steps: list[SearchStep] = []
         #: Times a repeat moved the verdict.
         self._revisions = 0
 
@@ -220,7 +220,7 @@ class CapacitySearch:
         without recording gives the same answer."""
         return self._plan(self._state())[0]
 
-    def record(self, step: Step) -> None:
+    def record(self, step: SearchStep) -> None:
         """Take one step's result."""
         if not (math.isfinite(step.load) and step.load > 0):
             raise ValueError(f"a step's load must be greater than 0, got {step.load:g}")

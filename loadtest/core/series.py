@@ -14,7 +14,7 @@ NS_PER_S: Final = 1_000_000_000
 class Column:
     """One column of a 1-second bucket (it merges across processes by addition)."""
 
-    #: Its name in the bucket (and its place in the snapshot's wire list).
+    #: Its name in the bucket (and its place in the measurement's wire list).
     name: str
     #: Its field in ``report.json``'s time-series point and ``timeseries.csv``.
     point: str

@@ -31,7 +31,7 @@ MAX_CHATS: Final = 4096
 RECENT: Final = 64
 
 
-class _Chat:
+class _TabPairing:
     __slots__ = ("claimed", "pending", "status", "t")
 
     def __init__(self) -> None:
@@ -48,7 +48,7 @@ class WatchLag:
     the lags (ns) found. Bounded: ``MAX_CHATS`` x ``MAX_PENDING`` + ``RECENT`` events."""
 
     def __init__(self) -> None:
-        self._chats: dict[str, _Chat] = {}
+        self._chats: dict[str, _TabPairing] = {}
         #: (chat, status, arrival, socket) about chats not followed, oldest first.
         self._recent: deque[tuple[str, str, int, int]] = deque(maxlen=RECENT)
 
@@ -56,10 +56,10 @@ class WatchLag:
         """Chats followed now."""
         return len(self._chats)
 
-    def _follow(self, chat_id: str) -> _Chat:
+    def _follow(self, chat_id: str) -> _TabPairing:
         chat = self._chats.pop(chat_id, None)
         if chat is None:
-            chat = _Chat()
+            chat = _TabPairing()
             if len(self._chats) >= MAX_CHATS:
                 del self._chats[next(iter(self._chats))]
             if any(seen[0] == chat_id for seen in self._recent):

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from loadtest.client.rest import ApiError, ChatClient
+from loadtest.client.rest import ChatClient, RestError
 from loadtest.protocol.ai_providers import LEGACY_GONE_STATUS
 from loadtest.protocol.eras import AI_PROVIDERS, Era
 from loadtest.protocol.models import (
@@ -61,7 +61,7 @@ def ensure_provider(client: ChatClient, llm_url: str, api_key: str) -> ProviderR
     if client.era is not Era.D:
         try:
             return _ensure_chat_provider(client, llm_url, api_key)
-        except ApiError as exc:
+        except RestError as exc:
             if exc.status != LEGACY_GONE_STATUS:
                 raise
     return _ensure_ai_provider(client, llm_url, api_key)
@@ -79,7 +79,7 @@ def _ensure_ai_provider(client: ChatClient, llm_url: str, api_key: str) -> Provi
     try:
         made = client.call("create_ai_provider", "POST", AI_PROVIDERS, body, expect=(201,))
         return ProviderResult(str(made.body["id"]), created=True, ai=True)
-    except ApiError as exc:
+    except RestError as exc:
         if exc.status != 409:
             raise
     found = client.call("get_ai_provider", "GET", f"{AI_PROVIDERS}/{PROVIDER_NAME}").body
@@ -106,7 +106,7 @@ def _ensure_chat_provider(client: ChatClient, llm_url: str, api_key: str) -> Pro
     try:
         made = client.call("create_provider", "POST", paths.providers(), body, expect=(201,))
         return ProviderResult(str(made.body["id"]), created=True)
-    except ApiError as exc:
+    except RestError as exc:
         if exc.status != 409:
             raise
     rows = client.call("list_providers", "GET", paths.providers()).body or []
@@ -152,7 +152,7 @@ def ensure_model(
     try:
         made = client.call("create_model_config", "POST", path, body, expect=(201,))
         return str(made.body["id"]), True
-    except ApiError as exc:
+    except RestError as exc:
         if exc.status != 409:
             raise
     listed = client.call("list_model_configs", "GET", path).body
@@ -204,7 +204,7 @@ def probe_chat(
             sleep(period)
     finally:
         # An active chat refuses (era D); teardown archives what remains.
-        with contextlib.suppress(ApiError):
+        with contextlib.suppress(RestError):
             archive_chat(client, chat.id)
 
 
@@ -214,7 +214,7 @@ def archive_chat(client: ChatClient, chat_id: str) -> None:
     404/405 then tries the other era's once, and the client keeps the one that worked."""
     try:
         client.archive(chat_id)
-    except ApiError as exc:
+    except RestError as exc:
         if exc.status not in (404, 405) or client.era not in (Era.A, Era.B):
             raise
         client.era = Era.B if client.era is Era.A else Era.A
@@ -245,11 +245,11 @@ def bootstrap_first_user(client: ChatClient, email: str, password: str) -> str:
     """Create a fresh deployment's first (owner) user and log in: its session token."""
     try:
         client.call("first_user_exists", "GET", "/api/v2/users/first")
-    except ApiError as exc:
+    except RestError as exc:
         if exc.status != 404:
             raise
     else:
-        raise ApiError(
+        raise RestError(
             "first_user", 409, "The deployment already has its first user; pass --token."
         )
     username = email.split("@", 1)[0].replace(".", "-")[:32] or "admin"
@@ -264,7 +264,7 @@ def delete_quietly(client: ChatClient, name: str, path: str) -> bool:
     """DELETE that treats 'already gone' as done; True when something was deleted."""
     try:
         client.call(name, "DELETE", path, expect=(200, 204))
-    except ApiError as exc:
+    except RestError as exc:
         if exc.status in (404, 410):
             return False
         raise
@@ -284,6 +284,6 @@ def restore_provider(client: ChatClient, provider_id: str, base_url: str, ai: bo
     path = provider_path(client, provider_id, ai)
     try:
         client.call("restore_provider", "PATCH", path, {"base_url": base_url})
-    except ApiError as exc:
+    except RestError as exc:
         if exc.status not in (404, 410):
             raise

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from loadtest.client.preflight import TargetError, inspect_target
-from loadtest.client.rest import ApiError, ChatClient
+from loadtest.client.rest import ChatClient, RestError
 from loadtest.deploy import admin
 from loadtest.deploy.setup_file import Created, SetupFile, write_setup_file
 
@@ -88,7 +88,7 @@ def main(args: argparse.Namespace) -> int:
     except TargetError as exc:
         print(f"chatload setup: {exc}", file=sys.stderr)
         return 3
-    except ApiError as exc:
+    except RestError as exc:
         print(f"chatload setup: {exc}", file=sys.stderr)
         return 3
     if not target.owners[0]:
@@ -131,7 +131,7 @@ def main(args: argparse.Namespace) -> int:
                 "chatload run sends X-Coder-Bypass-Ratelimit: true so the 512 requests/min "
                 "limit does not cap the test"
             )
-    except (ApiError, admin.ProbeError) as exc:
+    except (RestError, admin.ProbeError) as exc:
         print(f"chatload setup: {exc}", file=sys.stderr)
         return 3
     finally:

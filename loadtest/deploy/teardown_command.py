@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from loadtest.client.rest import ApiError, ChatClient
+from loadtest.client.rest import ChatClient, RestError
 from loadtest.deploy import admin
 from loadtest.deploy.setup_command import DEFAULT_FILE
 from loadtest.deploy.setup_file import SetupFile, read_setup_file
@@ -37,7 +37,7 @@ def archive_run_chats(setup: SetupFile) -> int:
         try:
             try:
                 chats = client.list_chats()
-            except ApiError as exc:
+            except RestError as exc:
                 if exc.status in GONE:
                     continue  # the user was already removed
                 raise
@@ -78,7 +78,7 @@ def main(args: argparse.Namespace) -> int:
             for user_id in created.user_ids
         )
         print(f"deleted {removed} load-test users")
-    except ApiError as exc:
+    except RestError as exc:
         print(f"chatload teardown: {exc}", file=sys.stderr)
         return 3
     finally:
@@ -89,6 +89,6 @@ def main(args: argparse.Namespace) -> int:
 def _organization(client: ChatClient) -> str | None:
     try:
         orgs = client.me().get("organization_ids") or []
-    except ApiError:
+    except RestError:
         return None
     return str(orgs[0]) if orgs else None

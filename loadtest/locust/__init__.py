@@ -1,1 +1,1 @@
-"""Locust adapters: users, load shapes, the worker -> master snapshot handshake."""
+"""Locust adapters: users, load shapes, the worker -> master measurement handshake."""

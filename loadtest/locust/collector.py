@@ -1,4 +1,4 @@
-"""The master's view of its workers' snapshots, and how a snapshot travels in Locust's messages.
+"""The master's view of its workers' measurements, and how a measurement travels in Locust's messages.
 
 No Locust inside (it patches the process with gevent when imported), so the collector is
 unit-tested with a made-up master; ``distributed.py`` wires it into Locust's events.
@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import orjson
 from gevent.event import Event
 
-from loadtest.core.snapshot import Snapshot, merge
+from loadtest.core.measurement import Measurement, merge
 
 REPORT_KEY = "chatload_snapshot"
 FINAL_MESSAGE = "chatload_final"
@@ -21,7 +21,7 @@ FINAL_MESSAGE = "chatload_final"
 MISSING = "missing"
 
 
-class WorkerNode(Protocol):
+class LocustWorkerNode(Protocol):
     id: str
     state: str
 
@@ -30,24 +30,24 @@ class Master(Protocol):
     """What the collector reads of Locust's ``MasterRunner``."""
 
     @property
-    def clients(self) -> Mapping[str, WorkerNode]: ...
+    def clients(self) -> Mapping[str, LocustWorkerNode]: ...
 
 
-def pack(snapshot: Snapshot) -> dict[str, Any]:
+def pack(measurement: Measurement) -> dict[str, Any]:
     """As msgpack carries it inside Locust's messages: one JSON string in a dict."""
-    return {"snapshot": orjson.dumps(snapshot.to_dict()).decode()}
+    return {"snapshot": orjson.dumps(measurement.to_dict()).decode()}
 
 
-def unpack(data: dict[str, Any]) -> Snapshot:
-    return Snapshot.from_dict(orjson.loads(data["snapshot"]))
+def unpack(data: dict[str, Any]) -> Measurement:
+    return Measurement.from_dict(orjson.loads(data["snapshot"]))
 
 
 class Collector:
-    """The master's view of its workers' snapshots."""
+    """The master's view of its workers' measurements."""
 
     def __init__(self) -> None:
-        self.latest: dict[str, Snapshot] = {}
-        self.finals: dict[str, Snapshot] = {}
+        self.latest: dict[str, Measurement] = {}
+        self.finals: dict[str, Measurement] = {}
         self.workers: set[str] = set()
         self._arrived = Event()
 
@@ -75,8 +75,8 @@ class Collector:
             self._arrived.clear()
             self._arrived.wait(timeout=0.2)
 
-    def merged(self) -> Snapshot:
-        """Finals where they came, else the last periodic snapshot of that worker."""
+    def merged(self) -> Measurement:
+        """Finals where they came, else the last periodic measurement of that worker."""
         return merge(
             self.finals[w] if w in self.finals else self.latest[w]
             for w in self.workers

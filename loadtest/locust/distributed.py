@@ -1,9 +1,9 @@
-"""Locust integration through its documented events: snapshots travel worker -> master.
+"""Locust integration through its documented events: measurements travel worker -> master.
 
-- Every stats interval, each worker adds its cumulative recorder snapshot to Locust's
+- Every stats interval, each worker adds its cumulative recorder measurement to Locust's
   ``report_to_master`` payload; the master keeps the latest per worker (for live progress,
   and as the best data left of a worker that dies).
-- On ``test_stop`` (after its users stopped) each worker pushes a *final* snapshot with a
+- On ``test_stop`` (after its users stopped) each worker pushes a *final* measurement with a
   custom message. The master waits for a final from every worker it ran, or for that worker
   to be lost: a handshake, not a fixed sleep. A lost worker makes the run incomplete.
 - Before all that a worker joins the master's run (``join.py``): it says hello, and is given
@@ -45,10 +45,10 @@ def install(
     if isinstance(runner, WorkerRunner):
 
         def report(client_id: str, data: dict[str, Any], **_: Any) -> None:
-            data[REPORT_KEY] = pack(rt.recorder.snapshot())
+            data[REPORT_KEY] = pack(rt.recorder.measurement())
 
         def final(**_: Any) -> None:
-            runner.send_message(FINAL_MESSAGE, pack(rt.recorder.snapshot()))
+            runner.send_message(FINAL_MESSAGE, pack(rt.recorder.measurement()))
 
         environment.events.report_to_master.add_listener(report)
         environment.events.test_stop.add_listener(final)
@@ -107,8 +107,8 @@ class Joining:
 
 def join_master(environment: Environment, runner: WorkerRunner, hello: join.WorkerHello) -> Joining:
     """Worker: say hello to the master and, once given the run, become its worker (runtime,
-    stop timeout, snapshots to the master). Refused, the runner quits; it quits too once the
-    run stopped and its final snapshot is sent: a worker serves one run. (Locust's workers
+    stop timeout, measurements to the master). Refused, the runner quits; it quits too once the
+    run stopped and its final measurement is sent: a worker serves one run. (Locust's workers
     would wait for another, but the master has let go of them by then: its quit message
     reaches none.)"""
     joining = Joining()
@@ -129,7 +129,7 @@ def join_master(environment: Environment, runner: WorkerRunner, hello: join.Work
         rt.slot, rt.slots = int(msg.data.get("slot", 0)), max(1, int(msg.data.get("slots", 1)))
         runtime.attach(environment, rt)
         environment.stop_timeout = settings.scenario.load.stop_timeout
-        install(environment, rt)  # its test_stop listener sends the final snapshot: first
+        install(environment, rt)  # its test_stop listener sends the final measurement: first
         environment.events.test_stop.add_listener(lambda **_: gevent.spawn(runner.quit))
         joining.runtime = rt
         runner.send_message(join.JOINED_MESSAGE, {})

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 import gevent
 from gevent.event import Event
 
-from loadtest.client.rest import ApiError, ChatClient
+from loadtest.client.rest import ChatClient, RestError
 from loadtest.client.ws import HandshakeError, WebSocketStream
 from loadtest.core.meter import StreamMeter
 from loadtest.core.steps import ChildRecorder, Subagents
@@ -40,7 +40,7 @@ def failover_loss(committed: list[int], received: set[int]) -> int:
     return sum(1 for message_id in committed if message_id not in received)
 
 
-def http_error(stage: Stage, error: ApiError) -> ErrorInfo:
+def http_error(stage: Stage, error: RestError) -> ErrorInfo:
     return ErrorInfo(stage, error.message or str(error), kind=error.kind, status_code=error.status)
 
 
@@ -278,7 +278,7 @@ class Conversation:
         self.turns = 1
         try:
             chat, latency = self._client.create_chat(prompt, self._organization, rt.workspace())
-        except ApiError as exc:
+        except RestError as exc:
             self._ended(tracker.fail(http_error("create_chat", exc), time.perf_counter_ns()))
             self._count_429(exc)
             self._tracker = None
@@ -309,7 +309,7 @@ class Conversation:
         turn = self._start_turn()
         try:
             response, latency = self._client.post_message(self.chat_id, prompt)
-        except ApiError as exc:
+        except RestError as exc:
             self._count_429(exc)
             self._fail_turn(turn, http_error("create_message", exc))
             return False
@@ -327,7 +327,7 @@ class Conversation:
         turn = self._start_turn()
         try:
             new_id, latency = self._client.edit_message(self.chat_id, message_id, prompt)
-        except ApiError as exc:
+        except RestError as exc:
             self._fail_turn(turn, http_error("create_message", exc))
             return False
         self._rt.recorder.request("chat_message_latency", latency)
@@ -405,7 +405,7 @@ class Conversation:
         rt = self._rt
         try:
             committed = self._client.message_ids(chat_id)
-        except ApiError as exc:
+        except RestError as exc:
             rt.recorder.error(http_error("history", exc), time.perf_counter_ns())
             return
         rt.recorder.failover_loss(failover_loss(committed, self._tracker.message_ids))
@@ -417,7 +417,7 @@ class Conversation:
             self._client.era = rt.stream_era
         try:
             self._client.archive(chat_id)
-        except ApiError as exc:
+        except RestError as exc:
             rt.recorder.error(http_error("archive", exc), time.perf_counter_ns())
 
     def _run_tools(self, turn: Turn) -> None:
@@ -429,7 +429,7 @@ class Conversation:
         gevent.sleep(rt.settings.scenario.chat.client_tool_time.sample(rt.rng))
         try:
             latency = self._client.submit_tool_results(self.chat_id, calls, {"ok": True})
-        except ApiError as exc:
+        except RestError as exc:
             self._fail_turn(turn, http_error("tool_results", exc))
             return
         rt.recorder.tool_results_posted(latency)
@@ -456,7 +456,7 @@ class Conversation:
         self._tracker.interrupt_requested()
         try:
             self._client.interrupt(self.chat_id)
-        except ApiError as exc:
+        except RestError as exc:
             self._rt.recorder.error(http_error("interrupt", exc), time.perf_counter_ns())
 
     def _fail_turn(self, turn: Turn, info: ErrorInfo) -> None:
@@ -464,7 +464,7 @@ class Conversation:
         assert self._tracker is not None
         self._ended(self._tracker.reject(turn, info, time.perf_counter_ns()))
 
-    def _count_429(self, error: ApiError) -> None:
+    def _count_429(self, error: RestError) -> None:
         if error.kind in ("queue_full", "rate_limited"):
             self._rt.recorder.refused(error.kind)
 

@@ -30,7 +30,7 @@ COUNT_MESSAGE = "chatload_storm_count"
 RELEASE_MESSAGE = "chatload_storm_release"
 
 
-class Storm:
+class StormSide:
     """This process's side of a storm: users count in here and wait here for each release."""
 
     def __init__(self, profile: StormProfile, turns: int, runner: Any) -> None:
@@ -116,14 +116,14 @@ def _say(line: str) -> None:
     print(f"chatload run: {line}", file=sys.stderr, flush=True)
 
 
-def install(environment: Environment, rt: runtime.Runtime) -> Storm | None:
+def install(environment: Environment, rt: runtime.Runtime) -> StormSide | None:
     """A storm run's barriers for this process (its runner exists by now); None for any other
     profile."""
     profile = rt.settings.scenario.load.profile
     if not isinstance(profile, StormProfile):
         return None
     runner = environment.runner
-    made = Storm(profile, rt.settings.scenario.chat.turns, runner)
+    made = StormSide(profile, rt.settings.scenario.chat.turns, runner)
     if isinstance(runner, MasterRunner):
         runner.register_message(COUNT_MESSAGE, made._on_count)
     elif isinstance(runner, WorkerRunner):
@@ -132,9 +132,9 @@ def install(environment: Environment, rt: runtime.Runtime) -> Storm | None:
     return made
 
 
-def of(environment: Environment) -> Storm:
+def of(environment: Environment) -> StormSide:
     """The storm installed on this Locust environment."""
-    made: Storm | None = getattr(environment, "chatload_storm", None)
+    made: StormSide | None = getattr(environment, "chatload_storm", None)
     if made is None:
         raise RuntimeError("no storm on this Locust environment (shape 'storm' only)")
     return made

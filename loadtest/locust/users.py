@@ -20,7 +20,7 @@ from gevent.pool import Group
 from locust import User, constant, task
 from locust.env import Environment
 
-from loadtest.client.rest import ApiError, ChatClient
+from loadtest.client.rest import ChatClient, RestError
 from loadtest.core.profiles import Open
 from loadtest.core.steps import Subagents
 from loadtest.core.storm import FOLLOW_UP, START, Phase
@@ -46,7 +46,7 @@ class Reporter:
         self._fire = environment.events.request.fire
         self._recorder = rt.recorder
 
-    def request(self, name: str, method: str, ns: int, size: int, error: ApiError | None) -> None:
+    def request(self, name: str, method: str, ns: int, size: int, error: RestError | None) -> None:
         self._recorder.http_request(
             ok=error is None, connection_error=error is not None and error.status is None
         )

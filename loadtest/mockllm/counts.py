@@ -15,7 +15,7 @@ TOOLS: Final = (EXECUTE, SPAWN_AGENT, WAIT_AGENT)
 
 
 @dataclass(slots=True)
-class Counts:
+class LlmCounts:
     requests: int = 0
     by_api: dict[str, int] = field(default_factory=lambda: dict.fromkeys(APIS, 0))
     #: Replies sent in full, streamed or not.

@@ -33,7 +33,7 @@ _CHAT_ID: Final = re.compile(r'chat_id\\?"\s*:\s*\\?"([^"\\]+)')
 
 
 @dataclass(frozen=True, slots=True)
-class Shape:
+class ReplyShape:
     """One turn's shape: the server's settings, overridden key by key by a control block."""
 
     tool_calls: int
@@ -44,7 +44,7 @@ class Shape:
     subagent_tool_calls: int | None
 
     @classmethod
-    def of(cls, config: MockConfig, control: Control | None) -> Shape:
+    def of(cls, config: MockConfig, control: Control | None) -> ReplyShape:
         control = control or Control()
 
         def pick(asked: Any, default: Any) -> Any:
@@ -131,7 +131,7 @@ def next_call(config: MockConfig, prompt: Prompt) -> Call | Stuck | None:
     """
     if not prompt.prompted:
         return None
-    shape = Shape.of(config, prompt.control)
+    shape = ReplyShape.of(config, prompt.control)
     if prompt.tool_results < shape.tool_calls and shape.tool in prompt.tools:
         return Call(shape.tool, _arguments(command=shape.command))
     spawned = [r for r in prompt.results if r.tool == SPAWN_AGENT]

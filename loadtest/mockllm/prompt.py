@@ -10,7 +10,7 @@ from loadtest.mockllm.control import Control
 
 
 @dataclass(frozen=True, slots=True)
-class ToolResult:
+class PromptToolResult:
     """A tool's result after the last user prompt: what the mock's turn has done so far."""
 
     #: The tool called, found by the call id among the request's calls; "" if none has it.
@@ -34,7 +34,7 @@ class Prompt:
     #: tool (scaletest/llmmock/openai_toolcalls.go ``needsOpenAIToolCall``).
     prompted: bool
     #: Tool results after the last user prompt, in order: where this turn has got to.
-    results: tuple[ToolResult, ...]
+    results: tuple[PromptToolResult, ...]
     #: Names of the function tools the request declares.
     tools: frozenset[str]
 
@@ -68,13 +68,15 @@ def text_of(content: Any) -> str:
     return ""
 
 
-def results(found: Iterable[tuple[Any, Any]], calls: dict[Any, Any]) -> tuple[ToolResult, ...]:
+def results(
+    found: Iterable[tuple[Any, Any]], calls: dict[Any, Any]
+) -> tuple[PromptToolResult, ...]:
     """``(call id, content)`` pairs as results, each named by the call of that id in
     ``calls`` (call id -> tool name)."""
     named = []
     for call_id, content in found:
         tool = calls.get(call_id) if isinstance(call_id, str) else None
-        named.append(ToolResult(tool if isinstance(tool, str) else "", text_of(content)))
+        named.append(PromptToolResult(tool if isinstance(tool, str) else "", text_of(content)))
     return tuple(named)
 
 

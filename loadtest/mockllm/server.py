@@ -30,7 +30,7 @@ from starlette.types import Receive, Scope, Send
 from loadtest.config import patched
 from loadtest.mockllm import anthropic_messages, openai_chat, openai_responses, sse
 from loadtest.mockllm.config import MockConfig
-from loadtest.mockllm.counts import Counts
+from loadtest.mockllm.counts import LlmCounts
 from loadtest.mockllm.errors import openai_error
 from loadtest.mockllm.faults import Fault
 from loadtest.mockllm.plan import Plan, make_plan, request_rng
@@ -74,11 +74,11 @@ class MockState:
     def __init__(self, config: MockConfig, api_key: str | None) -> None:
         self.config = config
         self.api_key = api_key
-        self.counts = Counts()
+        self.counts = LlmCounts()
         self.numbers = itertools.count()
 
     def reset(self) -> None:
-        self.counts = Counts()
+        self.counts = LlmCounts()
         self.numbers = itertools.count()
 
     def authorized(self, request: Request) -> bool:
@@ -136,7 +136,7 @@ async def _sleep_until(due: float) -> None:
         await asyncio.sleep(delay)
 
 
-async def _break(plan: Plan, counts: Counts) -> None:
+async def _break(plan: Plan, counts: LlmCounts) -> None:
     """Break a started reply: stay silent first if that is the fault, then return unfinished."""
     assert plan.fault is not None
     counts.faults[plan.fault] += 1
@@ -144,7 +144,7 @@ async def _break(plan: Plan, counts: Counts) -> None:
         await asyncio.sleep(plan.silence_s)
 
 
-async def _play_stream(send: Send, plan: Plan, script: sse.Stream, counts: Counts) -> None:
+async def _play_stream(send: Send, plan: Plan, script: sse.Stream, counts: LlmCounts) -> None:
     await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
     if head := next(script):
         await _body(send, head)
@@ -160,7 +160,7 @@ async def _play_stream(send: Send, plan: Plan, script: sse.Stream, counts: Count
     counts.completed(plan.tool, plan.stuck)
 
 
-async def _play_body(send: Send, plan: Plan, payload: bytes, counts: Counts) -> None:
+async def _play_body(send: Send, plan: Plan, payload: bytes, counts: LlmCounts) -> None:
     """A non-streaming reply: sent whole once generated; a break sends half of it first."""
     await asyncio.sleep(plan.ttft_s + plan.interval_s * (len(plan.pieces) - 1))
     headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(payload))]

@@ -1,4 +1,4 @@
-"""Building ``report.json``'s model from a merged snapshot: every section's figures, the
+"""Building ``report.json``'s model from a merged measurement: every section's figures, the
 generator's health and memory, the time series, phases, a storm's and a replay's sections."""
 
 from __future__ import annotations
@@ -22,23 +22,23 @@ from loadtest.core.figures import (
     undeclared_counts,
 )
 from loadtest.core.histogram import Histogram, lowest_equivalent
+from loadtest.core.measurement import Measurement
 from loadtest.core.profiles import Storm
 from loadtest.core.replicas import REPLICA_COUNTS
 from loadtest.core.series import point_values
 from loadtest.core.slo import SloResult
-from loadtest.core.snapshot import Snapshot
 from loadtest.protocol.agents import POOL_ROOT, POOL_SUBAGENT
 from loadtest.report.model import (
     CONTRACT_DISTRIBUTIONS,
     CONTRACT_LATENCIES,
-    Counts,
     ErrorRow,
     Generator,
     Integrity,
     Phases,
     Rates,
-    Replica,
+    ReplicaRow,
     Report,
+    RunCounts,
     RunInfo,
     Segment,
     SeriesPoint,
@@ -100,12 +100,12 @@ def buckets(hist: Histogram, divisor: float, bins: int = PLOT_BINS) -> list[list
     return [[(low + width * (i + 1)) / divisor, n] for i, n in enumerate(counts)]
 
 
-def typical_turn(snapshot: Snapshot) -> TypicalTurn | None:
+def typical_turn(measurement: Measurement) -> TypicalTurn | None:
     """The kept timeline whose duration is nearest the median ``time_to_terminal_status``."""
-    kept = list(snapshot.timelines.values())
+    kept = list(measurement.timelines.values())
     if not kept:
         return None
-    e2e = snapshot.histogram("time_to_terminal_status")
+    e2e = measurement.histogram("time_to_terminal_status")
     median = (
         e2e.value_at_percentile(50.0) if e2e.count else sorted(k[0] for k in kept)[len(kept) // 2]
     )
@@ -122,13 +122,13 @@ def typical_turn(snapshot: Snapshot) -> TypicalTurn | None:
 
 
 def replay_section(
-    snapshot: Snapshot, file: str, speedup: float, loop: bool, chats_in_trace: int
+    measurement: Measurement, file: str, speedup: float, loop: bool, chats_in_trace: int
 ) -> TraceReplay:
-    """The ``trace`` section from a replay's snapshot; ``chats_in_trace``: one pass's."""
-    replay = snapshot.counts_under(REPLAY_PREFIX)
-    ratio = snapshot.histogram("replay_duration_ratio")
+    """The ``trace`` section from a replay's measurement; ``chats_in_trace``: one pass's."""
+    replay = measurement.counts_under(REPLAY_PREFIX)
+    ratio = measurement.histogram("replay_duration_ratio")
     started = replay.get("chats_started", 0)
-    last_start_s = snapshot.maxima.get("replay_last_start_ms", 0) / 1000
+    last_start_s = measurement.maxima.get("replay_last_start_ms", 0) / 1000
     return TraceReplay(
         file=file,
         speedup=speedup,
@@ -136,8 +136,8 @@ def replay_section(
         chats_planned=replay.get("chats_planned", chats_in_trace),
         chats_started=started,
         turns_planned=replay.get("turns_planned", 0),
-        turns_completed=snapshot.count("turns_completed"),
-        start_error_ms=Summary.of(snapshot.histogram("schedule_lag"), 1000.0),
+        turns_completed=measurement.count("turns_completed"),
+        start_error_ms=Summary.of(measurement.histogram("schedule_lag"), 1000.0),
         duration_ratio={
             key: round(ratio.value_at_percentile(p) / 1000, 3) if ratio.count else 0.0
             for key, p in (("p50", 50.0), ("p95", 95.0))
@@ -148,31 +148,31 @@ def replay_section(
 
 
 def build_report(
-    snapshot: Snapshot,
+    measurement: Measurement,
     run: RunInfo,
     slo: SloResult | None = None,
     origin_epoch_s: float | None = None,
 ) -> Report:
-    """The report of a run from its merged snapshot. ``origin_epoch_s`` labels the series."""
+    """The report of a run from its merged measurement. ``origin_epoch_s`` labels the series."""
     latency = {
-        name: Summary.of(snapshot.histogram(name), 1000.0)
+        name: Summary.of(measurement.histogram(name), 1000.0)
         for name in LATENCIES
-        if name in CONTRACT_LATENCIES or snapshot.latency.get(name)
+        if name in CONTRACT_LATENCIES or measurement.latency.get(name)
     }
     for behind, ahead in (("watch_lag", "watch_lead"), ("cross_replica_lag", "cross_replica_lead")):
         if behind in latency or ahead in latency:
             latency[behind] = Summary.signed(
-                snapshot.histogram(ahead), snapshot.histogram(behind), 1000.0
+                measurement.histogram(ahead), measurement.histogram(behind), 1000.0
             )
     dists = {
-        name: Summary.of(snapshot.histogram(name), float(scale))
+        name: Summary.of(measurement.histogram(name), float(scale))
         for name, scale in DISTRIBUTIONS.items()
-        if name in CONTRACT_DISTRIBUTIONS or snapshot.dist.get(name)
+        if name in CONTRACT_DISTRIBUTIONS or measurement.dist.get(name)
     }
-    values = count_values(snapshot.counts, snapshot.maxima)
+    values = count_values(measurement.counts, measurement.maxima)
     # A count no figure declares (a newer worker's) is kept in counts, not dropped.
-    extra = {name: snapshot.counts[name] for name in undeclared_counts(snapshot.counts)}
-    counts = Counts(**{n: values[n] for n in Counts.model_fields}, **extra)
+    extra = {name: measurement.counts[name] for name in undeclared_counts(measurement.counts)}
+    counts = RunCounts(**{n: values[n] for n in RunCounts.model_fields}, **extra)
     rates = Rates(**rate_values(values, run.duration_s))
     errors = sorted(
         (
@@ -185,14 +185,14 @@ def build_report(
                 message=row[5],
                 count=row[6],
             )
-            for row in snapshot.errors
+            for row in measurement.errors
         ),
         key=lambda e: -e.count,
     )
     origin = run.started_at.timestamp() if origin_epoch_s is None else origin_epoch_s
-    series = [_point(int(key), value, origin) for key, value in snapshot.series.items()]
-    cpu = snapshot.maxima.get("cpu_permille_max", 0) / 10.0
-    lag = snapshot.histogram("loop_lag").value_at_percentile(99.0) / 1000.0
+    series = [_point(int(key), value, origin) for key, value in measurement.series.items()]
+    cpu = measurement.maxima.get("cpu_permille_max", 0) / 10.0
+    lag = measurement.histogram("loop_lag").value_at_percentile(99.0) / 1000.0
     generator = Generator(cpu_percent_max=cpu, loop_lag_ms_p99=lag)
     if cpu > BOTTLENECK_CPU_PERCENT:
         generator.warnings.append(
@@ -214,62 +214,64 @@ def build_report(
         errors=errors,
         integrity=Integrity(**{name: values[name] for name in Integrity.model_fields}),
         watch=Watch(
-            sockets_opened=snapshot.count("watch_sockets_opened"),
-            events_by_kind=snapshot.counts_under(WATCH_EVENTS_PREFIX),
+            sockets_opened=measurement.count("watch_sockets_opened"),
+            events_by_kind=measurement.counts_under(WATCH_EVENTS_PREFIX),
         ),
         timeseries=sorted(series, key=lambda p: p.t),
         slo=slo or SloResult(),
         generator=generator,
         formulas=dict(FORMULAS),
         histograms={
-            name: buckets(snapshot.histogram(name), divisor)
+            name: buckets(measurement.histogram(name), divisor)
             for name, divisor in PLOTTED.items()
-            if snapshot.histogram(name).count
+            if measurement.histogram(name).count
         },
-        replicas=_replicas(snapshot, run.target.replicas),
-        reconnects_by_cause=snapshot.counts_under(RECONNECTS_PREFIX),
-        retries_by_kind=snapshot.counts_under(RETRIES_PREFIX),
-        tool_calls_by_name=snapshot.counts_under(TOOL_CALLS_PREFIX),
+        replicas=_replicas(measurement, run.target.replicas),
+        reconnects_by_cause=measurement.counts_under(RECONNECTS_PREFIX),
+        retries_by_kind=measurement.counts_under(RETRIES_PREFIX),
+        tool_calls_by_name=measurement.counts_under(TOOL_CALLS_PREFIX),
         tool_time_by_name={
             name.removeprefix(TOOL_TIME_PREFIX): Summary.of(Histogram.from_wire(wire), 1000.0)
-            for name, wire in sorted(snapshot.latency.items())
+            for name, wire in sorted(measurement.latency.items())
             if name.startswith(TOOL_TIME_PREFIX)
         },
         capacity_wait_by_pool={
-            pool: Summary.of(snapshot.histogram(name), 1000.0)
+            pool: Summary.of(measurement.histogram(name), 1000.0)
             for pool, name in (
                 (POOL_ROOT, "capacity_wait"),
                 (POOL_SUBAGENT, "capacity_wait_subagent"),
             )
-            if snapshot.latency.get("capacity_wait")
-            or snapshot.latency.get("capacity_wait_subagent")
+            if measurement.latency.get("capacity_wait")
+            or measurement.latency.get("capacity_wait_subagent")
         },
-        typical_turn=typical_turn(snapshot),
-        phases=phases(snapshot),
+        typical_turn=typical_turn(measurement),
+        phases=phases(measurement),
     )
 
 
-def phases(snapshot: Snapshot) -> Phases:
+def phases(measurement: Measurement) -> Phases:
     """First turns from ``<name>_initial``; follow-ups as the whole less those, exactly."""
     initial, follow_up = {}, {}
     for name in INITIAL_LATENCIES:
-        first = snapshot.histogram(f"{name}_initial")
+        first = measurement.histogram(f"{name}_initial")
         initial[name] = Summary.of(first, 1000.0)
-        follow_up[name] = Summary.of(snapshot.histogram(name).minus(first), 1000.0)
-    initial["message_latency"] = Summary.of(snapshot.histogram("chat_create_latency"), 1000.0)
-    follow_up["message_latency"] = Summary.of(snapshot.histogram("chat_message_latency"), 1000.0)
+        follow_up[name] = Summary.of(measurement.histogram(name).minus(first), 1000.0)
+    initial["message_latency"] = Summary.of(measurement.histogram("chat_create_latency"), 1000.0)
+    follow_up["message_latency"] = Summary.of(measurement.histogram("chat_message_latency"), 1000.0)
     return Phases(initial=initial, follow_up=follow_up)
 
 
-def storm_run(snapshot: Snapshot, profile: Storm, turns: int) -> StormRun:
+def storm_run(measurement: Measurement, profile: Storm, turns: int) -> StormRun:
     """What a storm run's report says of its barriers."""
     gated = profile.turn_start_delay > 0 and turns > 1
     return StormRun(
         chats=profile.users,
         turns=turns,
         turn_start_delay_s=profile.turn_start_delay,
-        release_spread_ms=Summary.of(snapshot.histogram("storm_release_spread"), 1000.0),
-        follow_up_release_spread_ms=Summary.of(snapshot.histogram("storm_follow_up_spread"), 1000.0)
+        release_spread_ms=Summary.of(measurement.histogram("storm_release_spread"), 1000.0),
+        follow_up_release_spread_ms=Summary.of(
+            measurement.histogram("storm_follow_up_spread"), 1000.0
+        )
         if gated
         else None,
     )
@@ -313,19 +315,19 @@ def _memory(generator: Generator, series: list[SeriesPoint]) -> None:
         )
 
 
-def _replicas(snapshot: Snapshot, urls: list[str]) -> list[Replica]:
-    """Each replica's figures, from the snapshot's ``replica.<index>.<figure>`` entries."""
+def _replicas(measurement: Measurement, urls: list[str]) -> list[ReplicaRow]:
+    """Each replica's figures, from the measurement's ``replica.<index>.<figure>`` entries."""
     out = []
     for index, url in enumerate(urls):
         prefix = f"{REPLICA_PREFIX}{index}."
         out.append(
-            Replica(
+            ReplicaRow(
                 url=url,
-                **{name: snapshot.count(prefix + name) for name in REPLICA_COUNTS},
+                **{name: measurement.count(prefix + name) for name in REPLICA_COUNTS},
                 time_to_first_output=Summary.of(
-                    snapshot.histogram(prefix + "time_to_first_output"), 1000.0
+                    measurement.histogram(prefix + "time_to_first_output"), 1000.0
                 ),
-                integrity={name: snapshot.count(prefix + name) for name in INTEGRITY_BREAKS},
+                integrity={name: measurement.count(prefix + name) for name in INTEGRITY_BREAKS},
             )
         )
     return out

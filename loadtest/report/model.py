@@ -1,8 +1,8 @@
 """``report.json`` as a pydantic model (``docs/report-contract.md``): its sections' schema
-(``build.py`` fills them from a snapshot).
+(``build.py`` fills them from a measurement).
 
 The contract's keys are stable; this module adds figures beside them, never renames.
-``Counts``, ``Integrity`` and ``Rates`` are built from ``core.figures``: one field per figure.
+``RunCounts``, ``Integrity`` and ``Rates`` are built from ``core.figures``: one field per figure.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ class WorkerNode(Strict):
     address: str
     pid: int
     version: str
-    #: It sent its final snapshot (else its last periodic one stands in for its figures).
+    #: It sent its final measurement (else its last periodic one stands in for its figures).
     final: bool
 
 
@@ -180,7 +180,7 @@ class _Integrity(Strict):
 if TYPE_CHECKING:
     # What mypy sees of the models built from the figures below: each figure a number.
 
-    class Counts(_Counts):
+    class RunCounts(_Counts):
         def __init__(self, **values: int) -> None: ...
         def __getattr__(self, name: str) -> int: ...
 
@@ -193,7 +193,7 @@ if TYPE_CHECKING:
         def __getattr__(self, name: str) -> float: ...
 
 else:
-    Counts = create_model("Counts", __base__=_Counts, **_figure_fields("counts", int))
+    RunCounts = create_model("RunCounts", __base__=_Counts, **_figure_fields("counts", int))
     Integrity = create_model("Integrity", __base__=_Integrity, **_figure_fields("integrity", int))
     Rates = create_model("Rates", __base__=Strict, **_figure_fields("rates", float, True))
 
@@ -249,7 +249,7 @@ class Generator(Strict):
     memory_growth_mb_per_min: float | None = None
 
 
-class Replica(Strict):
+class ReplicaRow(Strict):
     """One target replica's share of the streams (docs/metrics.md, "Replicas")."""
 
     url: str
@@ -331,7 +331,7 @@ class Report(Strict):
     run: RunInfo
     latency_ms: dict[str, Summary]
     distributions: dict[str, Summary]
-    counts: Counts
+    counts: RunCounts
     rates: Rates
     errors: list[ErrorRow]
     integrity: Integrity = Field(default_factory=Integrity)
@@ -344,7 +344,7 @@ class Report(Strict):
     #: Bucketed distributions for plots: name -> [[upper bound (ms or count), count], ...].
     histograms: dict[str, list[list[float]]] = Field(default_factory=dict)
     #: Per target replica, when the run had several.
-    replicas: list[Replica] = Field(default_factory=list)
+    replicas: list[ReplicaRow] = Field(default_factory=list)
     #: ``counts.reconnects`` by cause: a close code, or ``error`` (no close frame came).
     reconnects_by_cause: dict[str, int] = Field(default_factory=dict)
     #: ``counts.retry_events`` by the error's kind (protocol §8.6), ``unknown`` without one.

@@ -39,7 +39,7 @@ class Agents(Strict):
     queued_for_capacity: GaugeFigures | None = None
 
 
-class Pubsub(Strict):
+class PubsubMetrics(Strict):
     publishes: int | None = None
     colossal: int | None = None
 
@@ -93,7 +93,7 @@ class ServerMetrics(Strict):
     #: ``coderd_chatd_stream_retries_total`` by kind.
     retries: dict[str, int] | None = None
     agents: Agents = Field(default_factory=Agents)
-    pubsub: Pubsub = Field(default_factory=Pubsub)
+    pubsub: PubsubMetrics = Field(default_factory=PubsubMetrics)
     client_vs_server_ttft: ClientVsServerTtft = Field(default_factory=ClientVsServerTtft)
     #: The client's tool time beside chatd's ``tool_call`` stage (agents' turns).
     client_vs_server_tool_time: ClientVsServerToolTime = Field(

@@ -2,7 +2,7 @@
 
 Each step of the search (``core.search``) is a whole run through ``LocustRun``, in this
 process, against one target (the embedded simulator, started once, or ``--host``): a warm-up
-whose figures are dropped (``Snapshot.since``), then the step time, ended early when the
+whose figures are dropped (``Measurement.since``), then the step time, ended early when the
 target is clearly over-saturated, an SLO is broken beyond recovery (``core.saturation``) or
 most turns fail. Each step
 writes its own report; the search writes ``capacity.json``, ``capacity.html`` and
@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.client.preflight import TargetInfo
-from loadtest.client.server_metrics import ServerMetrics
+from loadtest.client.server_metrics import MetricsScraper
 from loadtest.core.histogram import Histogram
 from loadtest.core.saturation import Saturation, beyond_recovery
-from loadtest.core.search import CapacitySearch, Step
+from loadtest.core.search import CapacitySearch, SearchStep
 from loadtest.core.server_delta import Scrape
 from loadtest.core.slo import Slo, evaluate, per_turn_bounds
-from loadtest.core.snapshot import Snapshot
+from loadtest.core.measurement import Measurement
 from loadtest.locust import runtime
 from loadtest.report.capacity import (
     CapacityReport,
@@ -226,7 +226,7 @@ class StepMonitor:
         self.warmup_s = warmup_s
         self.step_s = step_s
         self.slos = slos
-        self.baseline: Snapshot | None = None
+        self.baseline: Measurement | None = None
         self.baseline_at = 0.0
         #: Called as the warm-up ends (the step's server metrics are scraped then).
         self.on_baseline: Callable[[], None] | None = None
@@ -234,7 +234,7 @@ class StepMonitor:
         self._next_sample = 0.0
         self._last_ttft = Histogram()
 
-    def __call__(self, elapsed: float, live: Callable[[], Snapshot]) -> str | None:
+    def __call__(self, elapsed: float, live: Callable[[], Measurement]) -> str | None:
         if self.baseline is None:
             if elapsed < self.warmup_s:
                 return None
@@ -247,24 +247,24 @@ class StepMonitor:
         if elapsed < self._next_sample:
             return None
         self._next_sample = elapsed + 1.0
-        snap = live()
-        ended = _ended(snap) - _ended(self.baseline)
-        failed = snap.count("turns_failed") - self.baseline.count("turns_failed")
+        measured = live()
+        ended = _ended(measured) - _ended(self.baseline)
+        failed = measured.count("turns_failed") - self.baseline.count("turns_failed")
         if ended >= FAILING_MIN_TURNS and failed * 2 > ended:
             return f"failing: {failed} of {ended} turns failed"
-        lost = self._lost_slo(snap, (elapsed - self.baseline_at) / self.step_s)
+        lost = self._lost_slo(measured, (elapsed - self.baseline_at) / self.step_s)
         if lost is not None:
             return lost
-        ttft = snap.histogram("time_to_first_output")
+        ttft = measured.histogram("time_to_first_output")
         second = ttft.minus(self._last_ttft)
         self._last_ttft = ttft
         p50 = second.value_at_percentile(50) / 1000 if second.count else None
-        in_flight = snap.count("turns_started") - _ended(snap)
+        in_flight = measured.count("turns_started") - _ended(measured)
         if self._saturation.sample(in_flight, p50):
             return "over-saturated: turns in flight and TTFT both rising"
         return None
 
-    def _lost_slo(self, snap: Snapshot, done: float) -> str | None:
+    def _lost_slo(self, measured: Measurement, done: float) -> str | None:
         """The first SLO this step can no longer meet, as the reason to stop."""
         assert self.baseline is not None
         for slo in self.slos:
@@ -272,18 +272,18 @@ class StepMonitor:
             if allowed is None:
                 continue
             if slo.latency is not None:
-                since = snap.histogram(slo.latency).minus(self.baseline.histogram(slo.latency))
+                since = measured.histogram(slo.latency).minus(self.baseline.histogram(slo.latency))
                 breaches, seen = since.count_above(int(slo.bound * 1000)), since.count
             else:  # error_rate: failed turns of those started
-                breaches = snap.count("turns_failed") - self.baseline.count("turns_failed")
-                seen = snap.count("turns_started") - self.baseline.count("turns_started")
+                breaches = measured.count("turns_failed") - self.baseline.count("turns_failed")
+                seen = measured.count("turns_started") - self.baseline.count("turns_started")
             if beyond_recovery(breaches, seen, allowed, done):
                 return f"SLO beyond recovery: {slo.expr} ({breaches} of {seen} samples break it)"
         return None
 
 
-def _ended(snap: Snapshot) -> int:
-    return sum(snap.count(n) for n in ("turns_completed", "turns_failed", "turns_unfinished"))
+def _ended(measured: Measurement) -> int:
+    return sum(measured.count(n) for n in ("turns_completed", "turns_failed", "turns_unfinished"))
 
 
 class Capacity:
@@ -297,7 +297,7 @@ class Capacity:
         target: TargetInfo,
         tokens: list[str],
         search: CapacitySearch,
-        scraper: ServerMetrics | None = None,
+        scraper: MetricsScraper | None = None,
         replay: ReplayPlan | None = None,
     ) -> None:
         self.args = args
@@ -352,7 +352,7 @@ class Capacity:
         except ScenarioError as exc:
             raise UsageError(str(exc)) from None
 
-    def _step(self, load: float, repeat: int) -> Step | None:
+    def _step(self, load: float, repeat: int) -> SearchStep | None:
         """One step: run it, write its report, tell the search. None when interrupted."""
         scenario = self._scenario(load)
         settings = runtime.RunSettings.for_target(
@@ -389,7 +389,7 @@ class Capacity:
         if broken is None and result.stopped_early:
             broken = f"stopped early: {result.stopped_early}"
         figures = self._figures(report)
-        step = Step(
+        step = SearchStep(
             load=load,
             repeat=repeat,
             passed=report.slo.passed,
@@ -424,12 +424,12 @@ class Capacity:
         return scraped
 
     def _step_report(self, scenario: Scenario, result: RunResult, monitor: StepMonitor) -> Report:
-        snapshot, duration = result.snapshot, result.duration_s
+        measurement, duration = result.measurement, result.duration_s
         if monitor.baseline is not None:
-            snapshot = snapshot.since(monitor.baseline)
+            measurement = measurement.since(monitor.baseline)
             duration = max(1e-3, result.duration_s - monitor.baseline_at)
         report = build_report(
-            snapshot,
+            measurement,
             run_info(scenario, self.target, result, duration),
             origin_epoch_s=result.started_at.timestamp(),
         )
@@ -477,7 +477,7 @@ class Capacity:
             jump_over_trend=outcome.jump_over_trend,
         )
 
-    def _print_step(self, step: Step, figures: dict[str, float | None]) -> None:
+    def _print_step(self, step: SearchStep, figures: dict[str, float | None]) -> None:
         unit = "x speed" if self.replay is not None else "turns/s" if self.open_loop else "users"
         shown = ", ".join(f"{k} {v:.4g}" for k, v in figures.items() if v is not None)
         verdict = "PASS" if step.passed else f"FAIL ({step.broken or 'stopped'})"

@@ -1,12 +1,12 @@
-"""``LocustRun``: one load test through Locust, local or master + workers -> merged snapshot.
+"""``LocustRun``: one load test through Locust, local or master + workers -> merged measurement.
 
 It takes resolved settings (the preflight done, tokens in hand) and returns the merged
-snapshot, the reasons the run is incomplete, and Locust's environment (for Locust's own
+measurement, the reasons the run is incomplete, and Locust's environment (for Locust's own
 files). It runs in the calling process, and can be called again and again there: each run
 gets its own Locust ``Events``, its own user classes (their fixed counts are class
 attributes), its own runtime handed to the users through the environment, and removes its
 signal handlers when it ends. In-process, because a caller such as the capacity search
-then reads each step's snapshot directly, and a step costs no interpreter start; worker
+then reads each step's measurement directly, and a step costs no interpreter start; worker
 processes are started for each run and stopped after it. ``chatload run`` is this plus flags
 in and a report out.
 """
@@ -31,32 +31,32 @@ from locust.runners import LocalRunner, MasterRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter
 
 from loadtest import __version__
+from loadtest.core.measurement import Measurement
 from loadtest.core.recorder import REPLAY_PREFIX
-from loadtest.core.snapshot import Snapshot
 from loadtest.locust import distributed, join, runtime
 from loadtest.locust.collector import MISSING, Collector
 from loadtest.locust.shape import ScenarioShape
 from loadtest.locust.users import ChatUser, OpenLoopUser, ReplayUser, StormUser, StreamWatcher
 from loadtest.report.model import WorkerNode
 from loadtest.runner import processes
-from loadtest.runner.progress import Progress
+from loadtest.runner.progress import RunProgress
 from loadtest.runner.prometheus import MetricsServer
 from loadtest.runner.web import WebUi
 
 WORKER_CONNECT_TIMEOUT_S = 60.0
-#: How often a replay asks whether every chat of the trace has ended (a merged snapshot).
+#: How often a replay asks whether every chat of the trace has ended (a merged measurement).
 REPLAY_CHECK_S = 1.0
 #: Once the expected workers joined, how long others that connected get to join or leave.
 SETTLE_TIMEOUT_S = 5.0
 #: How often the master says how many workers joined, while it waits for remote ones.
 WAITING_LINE_S = 10.0
-#: Beyond the stop timeout, how long the master waits for workers' final snapshots.
+#: Beyond the stop timeout, how long the master waits for workers' final measurements.
 FINALS_TIMEOUT_S = 30.0
 
-#: Called about every 0.25 s with the seconds since the start and a way to take a snapshot.
-Tick = Callable[[float, Callable[[], Snapshot]], None]
+#: Called about every 0.25 s with the seconds since the start and a way to take a measurement.
+Tick = Callable[[float, Callable[[], Measurement]], None]
 #: As a tick, and may end the run early by answering why (the capacity search's steps).
-Monitor = Callable[[float, Callable[[], Snapshot]], str | None]
+Monitor = Callable[[float, Callable[[], Measurement]], str | None]
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class RemoteWorkers:
 
 @dataclass
 class RunResult:
-    snapshot: Snapshot
+    measurement: Measurement
     #: Empty when the run is complete: interrupted, or which worker was lost.
     incomplete_reasons: list[str]
     started_at: datetime
@@ -96,7 +96,7 @@ class LocustRun:
         tokens: list[str],
         *,
         locust_csv: Path | None = None,
-        progress: Progress | None = None,
+        progress: RunProgress | None = None,
         monitor: Monitor | None = None,
         metrics: MetricsServer | None = None,
         metrics_wait: float = 0.0,
@@ -215,8 +215,8 @@ class LocustRun:
             lost: list[str] = []
             finals: set[str] = set()
 
-            def live() -> Snapshot:
-                return collector.merged() if workers else self.runtime.recorder.snapshot()
+            def live() -> Measurement:
+                return collector.merged() if workers else self.runtime.recorder.measurement()
 
             if self.metrics is not None:
                 self.metrics.start(live, self.run_id)
@@ -258,9 +258,9 @@ class LocustRun:
                 missing = collector.wait_for_finals(runner, expected, timeout)
                 lost = [_lost(roster, node, worker_procs) for node in missing]
                 finals = set(collector.finals)
-                snapshot = collector.merged()
+                measurement = collector.merged()
             else:
-                snapshot = self.runtime.recorder.snapshot()
+                measurement = self.runtime.recorder.measurement()
             ended_at = datetime.now(UTC)
             duration = time.monotonic() - start
             if self.metrics is not None and self.metrics_wait > 0:
@@ -279,7 +279,7 @@ class LocustRun:
             for proc in worker_procs:
                 proc.stop()
         return RunResult(
-            snapshot=snapshot,
+            measurement=measurement,
             incomplete_reasons=[*dict.fromkeys(interrupted), *(f"lost {w}" for w in lost)],
             started_at=started_at,
             ended_at=ended_at,
@@ -366,7 +366,7 @@ def _missing(runner: MasterRunner, procs: list[processes.WorkerProcess]) -> list
 
 
 def _lost(roster: join.Roster, node: str, procs: list[processes.WorkerProcess]) -> str:
-    """A worker without a final snapshot, named by where it ran (and how its process ended,
+    """A worker without a final measurement, named by where it ran (and how its process ended,
     when it was started here)."""
     hello = roster.hellos.get(node)
     ended = [p.describe() for p in procs if hello is not None and p.proc.pid == hello.pid]
@@ -374,7 +374,7 @@ def _lost(roster: join.Roster, node: str, procs: list[processes.WorkerProcess]) 
     return f"{roster.name(node)} (no final snapshot{how})"
 
 
-def replayed(live: Callable[[], Snapshot], chats: int) -> bool:
+def replayed(live: Callable[[], Measurement], chats: int) -> bool:
     """Every chat of a replay (all processes together) has ended."""
     return live().count(REPLAY_PREFIX + "chats_ended") >= chats
 

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from loadtest.core.snapshot import Snapshot
+from loadtest.core.measurement import Measurement
 from loadtest.report.model import Report, Summary
 
 INTERVAL_S = 2.0
@@ -30,60 +30,60 @@ AGENT_LATENCIES = frozenset(
 )
 
 
-class Progress:
-    """Prints rates since the last line, from cumulative snapshots."""
+class RunProgress:
+    """Prints rates since the last line, from cumulative measurements."""
 
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
         self._last_t = 0.0
         self._last: dict[str, int] = {}
 
-    def maybe_print(self, elapsed: float, snapshot: Callable[[], Snapshot]) -> None:
-        """A line when one is due (a snapshot is taken only then: it is not free)."""
+    def maybe_print(self, elapsed: float, measurement: Callable[[], Measurement]) -> None:
+        """A line when one is due (a measurement is taken only then: it is not free)."""
         if not self.enabled or elapsed - self._last_t < INTERVAL_S:
             return
-        print(self.line(elapsed, snapshot()), file=sys.stderr, flush=True)
+        print(self.line(elapsed, measurement()), file=sys.stderr, flush=True)
 
-    def line(self, elapsed: float, snap: Snapshot) -> str:
-        """One progress line; remembers ``snap`` as the start of the next interval."""
+    def line(self, elapsed: float, measured: Measurement) -> str:
+        """One progress line; remembers ``measured`` as the start of the next interval."""
         span = max(elapsed - self._last_t, 1e-9)
-        now = {k: snap.count(k) for k in ("events", "turns_completed")}
+        now = {k: measured.count(k) for k in ("events", "turns_completed")}
         rate = {k: (v - self._last.get(k, 0)) / span for k, v in now.items()}
-        ttft = snap.histogram("time_to_first_output")
+        ttft = measured.histogram("time_to_first_output")
         trouble = [
-            f"failed turns {snap.count('turns_failed')}",
-            f"stream drops {snap.count('streams_closed_abnormally')}",
-            f"reconnects {snap.count('stream_reconnects')}",
+            f"failed turns {measured.count('turns_failed')}",
+            f"stream drops {measured.count('streams_closed_abnormally')}",
+            f"reconnects {measured.count('stream_reconnects')}",
         ]
         for name, label in (("decode_errors", "decode errors"), ("http_errors", "HTTP errors")):
-            if snap.count(name):
-                trouble.append(f"{label} {snap.count(name)}")
+            if measured.count(name):
+                trouble.append(f"{label} {measured.count(name)}")
         self._last_t, self._last = elapsed, now
         return (
-            f"[{elapsed:6.1f}s] streams open {snap.level('open_streams'):>5} | "
+            f"[{elapsed:6.1f}s] streams open {measured.level('open_streams'):>5} | "
             f"last {span:.0f}s: turns/s {rate['turns_completed']:6.2f}, "
             f"events/s {rate['events']:8.0f} | "
             f"run so far: TTFT p50 {ttft.value_at_percentile(50) / 1000:6.0f} ms, "
             f"p95 {ttft.value_at_percentile(95) / 1000:6.0f} ms; "
             + ", ".join(trouble)
-            + agents_so_far(snap)
+            + agents_so_far(measured)
         )
 
 
-def agents_so_far(snap: Snapshot) -> str:
+def agents_so_far(measured: Measurement) -> str:
     """The live line's agent part, once a turn called a tool or spawned a sub-agent."""
-    calls, spawned = snap.count("tool_calls"), snap.count("subagents_spawned")
+    calls, spawned = measured.count("tool_calls"), measured.count("subagents_spawned")
     if not calls and not spawned:
         return ""
-    tool = snap.histogram("tool_time")
-    step = snap.histogram("step_time_to_first_output")
-    out = f" | tools {calls} ({snap.count('tool_errors')} errors)"
+    tool = measured.histogram("tool_time")
+    step = measured.histogram("step_time_to_first_output")
+    out = f" | tools {calls} ({measured.count('tool_errors')} errors)"
     if tool.count:
         out += f", tool time p50 {tool.value_at_percentile(50) / 1000:.0f} ms"
     if step.count:
         out += f", step TTFT p50 {step.value_at_percentile(50) / 1000:.0f} ms"
     if spawned:
-        out += f", sub-agents {spawned} ({snap.count('subagents_failed')} failed)"
+        out += f", sub-agents {spawned} ({measured.count('subagents_failed')} failed)"
     return out
 
 

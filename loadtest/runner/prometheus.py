@@ -7,7 +7,7 @@ histograms carry ``phase`` (``initial``: a chat's first turn; ``follow_up``: the
 Coder's buckets, so Coder's dashboards and alerts read a chatload run unchanged. Our own
 stages, and what scaletest has no name for, are ``chatload_*``: every figure of
 ``core.figures`` as ``chatload_<name>`` (``metric_name``), its help the figure's formula. Each scrape reads the run's
-merged live snapshot (in a distributed run the master's, merged from every worker), so the
+merged live measurement (in a distributed run the master's, merged from every worker), so the
 figures are the report's, as of that moment. Served by ``prometheus_client`` (its own
 registry, its own HTTP server) while the run lasts.
 """
@@ -35,13 +35,13 @@ from loadtest.core.figures import (
     rate_values,
 )
 from loadtest.core.histogram import Histogram, highest_equivalent
+from loadtest.core.measurement import Measurement
 from loadtest.core.recorder import (
     RECONNECTS_PREFIX,
     RETRIES_PREFIX,
     TOOL_CALLS_PREFIX,
     TOOL_TIME_PREFIX,
 )
-from loadtest.core.snapshot import Snapshot
 from loadtest.protocol import scaletest
 from loadtest.protocol.agents import POOL_ROOT, POOL_SUBAGENT
 from loadtest.runner.listen import check_free, parse_address
@@ -114,10 +114,10 @@ def buckets(
     return cumulative, total_us / per_unit
 
 
-def by_phase(snap: Snapshot, ours: str) -> dict[str, tuple[dict[int, int], int, int]]:
+def by_phase(measured: Measurement, ours: str) -> dict[str, tuple[dict[int, int], int, int]]:
     """A turn latency split by scaletest phase: (counts, count, total µs) of a chat's first
     turns (``<ours>_initial``), and of the rest (the whole less those, exactly)."""
-    whole, first = snap.histogram(ours), snap.histogram(ours + "_initial")
+    whole, first = measured.histogram(ours), measured.histogram(ours + "_initial")
     rest = {
         index: n - first.counts.get(index, 0)
         for index, n in whole.counts.items()
@@ -129,21 +129,21 @@ def by_phase(snap: Snapshot, ours: str) -> dict[str, tuple[dict[int, int], int, 
     }
 
 
-def _histogram(spec: scaletest.ScaletestHistogram, snap: Snapshot, run_id: str) -> Metric:
+def _histogram(spec: scaletest.ScaletestHistogram, measured: Measurement, run_id: str) -> Metric:
     ours = OURS[spec.name]
     labels = [scaletest.RUN_ID, scaletest.PHASE] if spec.phased else [scaletest.RUN_ID]
     family = HistogramMetricFamily(spec.name, spec.help, labels=labels)
     if not spec.phased:
-        hist: Histogram = snap.histogram(ours)
+        hist: Histogram = measured.histogram(ours)
         cumulative, total = buckets(hist.counts, hist.count, hist.total, spec.buckets)
         family.add_metric([run_id], cumulative, sum_value=total)
     elif ours == "chat_message_latency":
         # Observed for follow-ups only (run.go): a chat's first turn is its create.
-        hist = snap.histogram(ours)
+        hist = measured.histogram(ours)
         cumulative, total = buckets(hist.counts, hist.count, hist.total, spec.buckets)
         family.add_metric([run_id, scaletest.PHASE_FOLLOW_UP], cumulative, sum_value=total)
     else:
-        for phase, (counts, count, total_us) in by_phase(snap, ours).items():
+        for phase, (counts, count, total_us) in by_phase(measured, ours).items():
             cumulative, total = buckets(counts, count, total_us, spec.buckets)
             family.add_metric([run_id, phase], cumulative, sum_value=total)
     return family
@@ -154,7 +154,7 @@ class LiveFigures(Collector):
 
     def __init__(
         self,
-        live: Callable[[], Snapshot],
+        live: Callable[[], Measurement],
         run_id: str,
         elapsed_s: Callable[[], float] | None = None,
     ) -> None:
@@ -165,11 +165,11 @@ class LiveFigures(Collector):
         self._elapsed_s = elapsed_s or (lambda: time.monotonic() - start)
 
     def collect(self) -> Iterator[Metric]:
-        snap, run_id = self._live(), self._run_id
+        measured, run_id = self._live(), self._run_id
         for spec in scaletest.HISTOGRAMS:
-            yield _histogram(spec, snap, run_id)
+            yield _histogram(spec, measured, run_id)
         ours: dict[str, float] = {}
-        for row in snap.errors:
+        for row in measured.errors:
             ours[str(row[0])] = ours.get(str(row[0]), 0.0) + float(row[-1])
         theirs = dict.fromkeys(scaletest.FAILURE_STAGES, 0.0)
         for stage, n in ours.items():
@@ -188,7 +188,7 @@ class LiveFigures(Collector):
             scaletest.TERMINAL_STATUS_HELP,
             labels=[scaletest.RUN_ID, scaletest.STATUS],
         )
-        terminal.add_metric([run_id, "waiting"], float(snap.count("turns_completed")))
+        terminal.add_metric([run_id, "waiting"], float(measured.count("turns_completed")))
         terminal.add_metric([run_id, "error"], ours.get("status_error", 0.0))
         yield terminal
         for count, name, text in (
@@ -196,12 +196,12 @@ class LiveFigures(Collector):
             ("retry_events", scaletest.RETRY_EVENTS, scaletest.RETRY_EVENTS_HELP),
         ):
             family = CounterMetricFamily(name, text, labels=[scaletest.RUN_ID])
-            family.add_metric([run_id], float(snap.count(count)))
+            family.add_metric([run_id], float(measured.count(count)))
             yield family
         streams = GaugeMetricFamily(
             scaletest.ACTIVE_STREAMS, scaletest.ACTIVE_STREAMS_HELP, labels=[scaletest.RUN_ID]
         )
-        streams.add_metric([run_id], float(snap.level("open_streams")))
+        streams.add_metric([run_id], float(measured.level("open_streams")))
         yield streams
         yield _by_label(
             "chatload_stage_failures",
@@ -213,30 +213,30 @@ class LiveFigures(Collector):
             "chatload_integrity",
             "Stream integrity breaks, by kind",
             "kind",
-            {kind: snap.count(kind) for kind in INTEGRITY_BREAKS},
+            {kind: measured.count(kind) for kind in INTEGRITY_BREAKS},
         )
         yield _by_label(
             "chatload_reconnects",
             "Dropped streams back on a new socket, by cause",
             "cause",
-            snap.counts_under(RECONNECTS_PREFIX),
+            measured.counts_under(RECONNECTS_PREFIX),
         )
         yield _by_label(
             "chatload_retries",
             "Retry events on streams, by the error's kind (unknown: the event named none)",
             "kind",
-            snap.counts_under(RETRIES_PREFIX),
+            measured.counts_under(RETRIES_PREFIX),
         )
-        yield from _agents(snap)
-        yield from figures(snap, self._elapsed_s())
+        yield from _agents(measured)
+        yield from figures(measured, self._elapsed_s())
 
 
-def figures(snap: Snapshot, elapsed_s: float) -> Iterator[Metric]:
+def figures(measured: Measurement, elapsed_s: float) -> Iterator[Metric]:
     """Every figure of ``core.figures`` (but ``LABELLED``'s) under ``metric_name``, its help
     the figure's formula: counts as counters (a peak or a derived count as a gauge),
     latencies as histograms in seconds (Coder's request buckets), distributions as
     histograms in their unit, rates as gauges over ``elapsed_s``."""
-    counts = count_values(snap.counts, snap.maxima)
+    counts = count_values(measured.counts, measured.maxima)
     rates = rate_values(counts, elapsed_s)
     for figure in FIGURES:
         if figure.name in LABELLED:
@@ -244,10 +244,10 @@ def figures(snap: Snapshot, elapsed_s: float) -> Iterator[Metric]:
         name, text = metric_name(figure), figure.formula or figure.name.replace("_", " ")
         if figure.section == "latency_ms":
             family = HistogramMetricFamily(name, text, labels=[])
-            _seconds(family, [], snap.histogram(figure.name))
+            _seconds(family, [], measured.histogram(figure.name))
             yield family
         elif figure.section == "distributions":
-            hist = snap.histogram(figure.name)
+            hist = measured.histogram(figure.name)
             family = HistogramMetricFamily(name, text, labels=[])
             ns = figure.name.endswith("_ns")
             cumulative, total = buckets(
@@ -272,23 +272,23 @@ def _seconds(family: HistogramMetricFamily, labels: list[str], hist: Histogram) 
     family.add_metric(labels, cumulative, sum_value=total)
 
 
-def _agents(snap: Snapshot) -> Iterator[Metric]:
+def _agents(measured: Measurement) -> Iterator[Metric]:
     """Tool calls and tool time by tool name, step and sub-agent latencies, capacity waits by
     pool: the client's side of chatd's ``tool_call`` and ``capacity_wait`` stages."""
     yield _by_label(
         "chatload_tool_calls",
         "Tool calls in committed assistant messages, by tool name",
         "tool",
-        snap.counts_under(TOOL_CALLS_PREFIX),
+        measured.counts_under(TOOL_CALLS_PREFIX),
     )
     tools = HistogramMetricFamily(
         "chatload_tool_time_seconds",
         "A complete tool-call part -> its tool-result part, by tool name",
         labels=["tool"],
     )
-    for name in sorted(snap.latency):
+    for name in sorted(measured.latency):
         if name.startswith(TOOL_TIME_PREFIX):
-            _seconds(tools, [name.removeprefix(TOOL_TIME_PREFIX)], snap.histogram(name))
+            _seconds(tools, [name.removeprefix(TOOL_TIME_PREFIX)], measured.histogram(name))
     yield tools
     waits = HistogramMetricFamily(
         "chatload_capacity_wait_seconds",
@@ -297,7 +297,7 @@ def _agents(snap: Snapshot) -> Iterator[Metric]:
         labels=["pool"],
     )
     for pool, ours in ((POOL_ROOT, "capacity_wait"), (POOL_SUBAGENT, "capacity_wait_subagent")):
-        _seconds(waits, [pool], snap.histogram(ours))
+        _seconds(waits, [pool], measured.histogram(ours))
     yield waits
 
 
@@ -322,7 +322,7 @@ class MetricsServer:
         """Refuse an address that cannot be served, before the run starts (OSError)."""
         check_free(self.host, self.port)
 
-    def start(self, live: Callable[[], Snapshot], run_id: str) -> None:
+    def start(self, live: Callable[[], Measurement], run_id: str) -> None:
         from prometheus_client import start_http_server
 
         registry = CollectorRegistry(auto_describe=False)

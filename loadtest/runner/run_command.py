@@ -18,10 +18,10 @@ from pathlib import Path
 from locust.env import Environment
 
 from loadtest.client.preflight import TargetInfo
-from loadtest.client.server_metrics import ServerMetrics, endpoints
+from loadtest.client.server_metrics import MetricsScraper, endpoints
 from loadtest.core.profiles import SHAPES, Storm
 from loadtest.core.slo import Slo, evaluate, per_turn_bounds
-from loadtest.core.snapshot import Snapshot
+from loadtest.core.measurement import Measurement
 from loadtest.locust import runtime
 from loadtest.locust.join import MASTER_PORT
 from loadtest.report.files import write_report_files
@@ -53,7 +53,7 @@ from loadtest.runner.plan import (
 )
 from loadtest.runner.target import against_target
 from loadtest.runner.locust_run import LocustRun, RunResult
-from loadtest.runner.progress import Progress, print_summary
+from loadtest.runner.progress import RunProgress, print_summary
 from loadtest.scenario import Scenario
 
 
@@ -249,11 +249,11 @@ def add_server_metrics(parser: argparse.ArgumentParser) -> None:
 
 def server_metrics(
     args: argparse.Namespace, command: str, embedded: TargetInfo | None
-) -> ServerMetrics | None:
+) -> MetricsScraper | None:
     """The scraper ``--server-metrics`` asks for (``embedded``: the simulator started for the
     run, which ``sim`` names), or None."""
     urls = endpoints(getattr(args, "server_metrics", None), embedded.url if embedded else None)
-    return ServerMetrics(urls, command=command) if urls else None
+    return MetricsScraper(urls, command=command) if urls else None
 
 
 def main(args: argparse.Namespace) -> int:
@@ -299,7 +299,7 @@ def _execute(
     target: TargetInfo,
     tokens: list[str],
     args: argparse.Namespace,
-    scraper: ServerMetrics | None = None,
+    scraper: MetricsScraper | None = None,
     replaying: ReplayPlan | None = None,
 ) -> int:
     load = scenario.load
@@ -322,7 +322,7 @@ def _execute(
         settings,
         tokens,
         locust_csv=report_dir / "locust",
-        progress=Progress(enabled=not args.quiet),
+        progress=RunProgress(enabled=not args.quiet),
         metrics=MetricsServer(args.prometheus) if args.prometheus else None,
         metrics_wait=args.prometheus_wait,
         remote=remote_workers(args),
@@ -332,13 +332,17 @@ def _execute(
     info.accounts = len(set(tokens))
     info.workspaces = len(target.workspaces)
     info.warnings = [shared] if shared is not None else []
-    report = build_report(result.snapshot, info, origin_epoch_s=result.started_at.timestamp())
+    report = build_report(result.measurement, info, origin_epoch_s=result.started_at.timestamp())
     if replaying is not None:
         report.trace = replay_section(
-            result.snapshot, replaying.file, replaying.speedup, replaying.loop, len(replaying.chats)
+            result.measurement,
+            replaying.file,
+            replaying.speedup,
+            replaying.loop,
+            len(replaying.chats),
         )
     if isinstance(load.profile, Storm):
-        report.storm = storm_run(result.snapshot, load.profile, scenario.chat.turns)
+        report.storm = storm_run(result.measurement, load.profile, scenario.chat.turns)
     if scraper is not None and scraped is not None:
         report.server_metrics = build_server_metrics(
             scraper.shown,
@@ -377,16 +381,18 @@ def run_info(
         load=Load(mode=load.mode, users=load.users, arrival_rate=load.arrival_rate),
         target=Target(
             url=target.url,
-            era=_era(target, result.snapshot),
+            era=_era(target, result.measurement),
             server_version=target.server_version,
             replicas=target.replicas,
         ),
     )
 
 
-def _era(target: TargetInfo, snapshot: Snapshot) -> str:
+def _era(target: TargetInfo, measurement: Measurement) -> str:
     """The era reported: from buildinfo, or for older servers from the frames themselves."""
-    if target.era_from_stream and snapshot.count("streams_era_b") > snapshot.count("streams_era_a"):
+    if target.era_from_stream and measurement.count("streams_era_b") > measurement.count(
+        "streams_era_a"
+    ):
         return "b"
     return target.era.value
 

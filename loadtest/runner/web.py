@@ -5,7 +5,7 @@ events/s, stream integrity, retries by kind) is on a tab of its own, added the w
 documents for extending its UI: ``extended_tabs`` and ``extended_tables`` in the UI's
 template arguments, and an ``extended_stats`` entry added to each ``/stats/requests`` answer
 (the poll the UI makes every couple of seconds). The figures come from the same live
-snapshot as the progress lines and ``--prometheus`` (in a distributed run, the master's
+measurement as the progress lines and ``--prometheus`` (in a distributed run, the master's
 merge). chatload drives the run; the UI watches it.
 """
 
@@ -21,8 +21,8 @@ from typing import Any
 from locust.env import Environment
 
 from loadtest.core.figures import INTEGRITY_BREAKS
+from loadtest.core.measurement import Measurement
 from loadtest.core.recorder import RECONNECTS_PREFIX, RETRIES_PREFIX, TOOL_CALLS_PREFIX
-from loadtest.core.snapshot import Snapshot
 from loadtest.runner.listen import check_free, parse_address
 
 TAB = "chatload"
@@ -33,8 +33,8 @@ DEFAULT_ADDRESS = "127.0.0.1:8089"
 RATE_WINDOW_S = 2.0
 
 
-def _ms(snap: Snapshot, name: str, of: str = "turns") -> str:
-    hist = snap.histogram(name)
+def _ms(measured: Measurement, name: str, of: str = "turns") -> str:
+    hist = measured.histogram(name)
     if not hist.count:
         return "n/a"
     p50, p95, p99 = (hist.value_at_percentile(p) / 1000 for p in (50, 95, 99))
@@ -46,74 +46,74 @@ def _by_label(counts: dict[str, int]) -> str:
 
 
 class LiveTab:
-    """The tab's rows, from live snapshots: rates over the last few seconds, the rest so far."""
+    """The tab's rows, from live measurements: rates over the last few seconds, the rest so far."""
 
     def __init__(self, start_s: float) -> None:
-        #: Earlier (time, snapshot) pairs, oldest first: rates are taken against the newest
+        #: Earlier (time, measurement) pairs, oldest first: rates are taken against the newest
         #: one at least RATE_WINDOW_S old, so several viewers polling do not shrink them.
-        self._seen: deque[tuple[float, Snapshot]] = deque([(start_s, Snapshot())])
+        self._seen: deque[tuple[float, Measurement]] = deque([(start_s, Measurement())])
 
-    def rows(self, snap: Snapshot, now_s: float) -> list[dict[str, str]]:
+    def rows(self, measured: Measurement, now_s: float) -> list[dict[str, str]]:
         seen = self._seen
         while len(seen) > 1 and now_s - seen[1][0] >= RATE_WINDOW_S:
             seen.popleft()
         then_s, then = seen[0]
         span = now_s - then_s
-        seen.append((now_s, snap))
+        seen.append((now_s, measured))
 
         def rate(name: str) -> str:
             if span <= 0:
                 return "n/a"
-            return f"{(snap.count(name) - then.count(name)) / span:,.1f}"
+            return f"{(measured.count(name) - then.count(name)) / span:,.1f}"
 
         last = f"last {span:.1f} s" if span > 0 else "—"
-        integrity = {kind: snap.count(kind) for kind in INTEGRITY_BREAKS}
+        integrity = {kind: measured.count(kind) for kind in INTEGRITY_BREAKS}
         rows = [
-            ("streams open", f"{snap.level('open_streams')}", "now"),
+            ("streams open", f"{measured.level('open_streams')}", "now"),
             ("turns completed /s", rate("turns_completed"), last),
             ("events /s", rate("events"), last),
-            ("time to first output", _ms(snap, "time_to_first_output"), "run so far"),
-            ("time to first kept output", _ms(snap, "time_to_first_kept_output"), "run so far"),
+            ("time to first output", _ms(measured, "time_to_first_output"), "run so far"),
+            ("time to first kept output", _ms(measured, "time_to_first_kept_output"), "run so far"),
             (
                 "turns",
-                f"{snap.count('turns_started')} started, {snap.count('turns_completed')} "
-                f"completed, {snap.count('turns_failed')} failed",
+                f"{measured.count('turns_started')} started, {measured.count('turns_completed')} "
+                f"completed, {measured.count('turns_failed')} failed",
                 "run so far",
             ),
             (
                 "integrity breaks",
-                f"{sum(integrity.values())} of {snap.count('turns_checked')} turns checked"
+                f"{sum(integrity.values())} of {measured.count('turns_checked')} turns checked"
                 f" ({_by_label(integrity)})",
                 "run so far",
             ),
-            ("retries by kind", _by_label(snap.counts_under(RETRIES_PREFIX)), "run so far"),
+            ("retries by kind", _by_label(measured.counts_under(RETRIES_PREFIX)), "run so far"),
             (
                 "reconnects by cause",
-                _by_label(snap.counts_under(RECONNECTS_PREFIX)),
+                _by_label(measured.counts_under(RECONNECTS_PREFIX)),
                 "run so far",
             ),
-            ("decode errors", f"{snap.count('decode_errors')}", "run so far"),
+            ("decode errors", f"{measured.count('decode_errors')}", "run so far"),
         ]
-        if snap.count("tool_calls") or snap.count("subagents_spawned"):
+        if measured.count("tool_calls") or measured.count("subagents_spawned"):
             rows += [
                 (
                     "tool calls",
-                    f"{snap.count('tool_calls')} ({snap.count('tool_errors')} with an error): "
-                    + _by_label(snap.counts_under(TOOL_CALLS_PREFIX)),
+                    f"{measured.count('tool_calls')} ({measured.count('tool_errors')} with an error): "
+                    + _by_label(measured.counts_under(TOOL_CALLS_PREFIX)),
                     "run so far",
                 ),
-                ("tool time", _ms(snap, "tool_time", "calls"), "run so far"),
+                ("tool time", _ms(measured, "tool_time", "calls"), "run so far"),
                 (
                     "step time to first output",
-                    _ms(snap, "step_time_to_first_output", "steps"),
+                    _ms(measured, "step_time_to_first_output", "steps"),
                     "run so far",
                 ),
                 (
                     "sub-agents",
-                    f"{snap.count('subagents_spawned')} spawned, "
-                    f"{snap.count('subagents_failed')} failed, "
-                    f"{snap.count('subagents_followed')} followed; time to running "
-                    + _ms(snap, "subagent_time_to_running", "children"),
+                    f"{measured.count('subagents_spawned')} spawned, "
+                    f"{measured.count('subagents_failed')} failed, "
+                    f"{measured.count('subagents_followed')} followed; time to running "
+                    + _ms(measured, "subagent_time_to_running", "children"),
                     "run so far",
                 ),
             ]
@@ -137,7 +137,7 @@ class WebUi:
         """Refuse an address that cannot be served, before the run starts (OSError)."""
         check_free(self.host, self.port)
 
-    def start(self, environment: Environment, live: Callable[[], Snapshot]) -> None:
+    def start(self, environment: Environment, live: Callable[[], Measurement]) -> None:
         from flask import Response, request
 
         # Locust's UI parses sys.argv with Locust's own parser on every page it renders

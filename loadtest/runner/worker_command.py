@@ -95,7 +95,7 @@ def main(args: argparse.Namespace) -> int:
     )
     joining = distributed.join_master(environment, runner, hello)
     # Stopped (Ctrl-C, or Kubernetes ending the pod), the worker stops its users, which
-    # sends its final snapshot to the master, and leaves.
+    # sends its final measurement to the master, and leaves.
     handlers = [
         gevent.signal_handler(signum, gevent.spawn, runner.quit)
         for signum in (signal.SIGINT, signal.SIGTERM)

@@ -30,7 +30,7 @@ from loadtest.protocol.models import (
     UpdateChatRequest,
 )
 from loadtest.sim.accounts import ORGANIZATION_ID, User
-from loadtest.sim.chat_state import Chat, input_parts
+from loadtest.sim.chat_state import ChatState, input_parts
 from loadtest.sim.chat_wire import chat_wire, messages_page, with_messages_wire
 from loadtest.sim.cluster.relay import serve_relay
 from loadtest.sim.errors import ApiError, not_found
@@ -57,7 +57,7 @@ def routes(sim: Sim) -> list[BaseRoute]:
     store, hub, player, paths = sim.store, sim.hub, sim.player, sim.paths
     era = sim.era
 
-    def chat_of(request: Request) -> tuple[User, Chat]:
+    def chat_of(request: Request) -> tuple[User, ChatState]:
         user = sim.request_user(request, chats=True)
         return user, store.get(user, parse_uuid(request.path_params["chat"]))
 
@@ -75,7 +75,7 @@ def routes(sim: Sim) -> list[BaseRoute]:
             raise ApiError(400, "No default chat model config is configured.")
         return default.id
 
-    async def interrupt_run(chat: Chat, promote: bool = True) -> None:
+    async def interrupt_run(chat: ChatState, promote: bool = True) -> None:
         """Stop the chat's run as chatd does (era d: ``interrupting`` first) and end the turn
         with what it had streamed."""
         if era is Era.D:

@@ -53,7 +53,7 @@ def text_of(parts: list[ChatMessagePart] | None) -> str:
     return "".join(part.text or "" for part in parts or () if part.type == "text")
 
 
-class Chat:
+class ChatState:
     """One chat's durable state plus what the current generation step has streamed."""
 
     __slots__ = (
@@ -130,7 +130,7 @@ class Chat:
         #: a root chat's sub-agents, oldest first.
         self.parent_chat_id: str | None = None
         self.root_chat_id: str | None = None
-        self.children: list[Chat] = []
+        self.children: list[ChatState] = []
 
     @property
     def active(self) -> bool:
@@ -145,51 +145,51 @@ class ChatLedger:
         self.paths = PATHS[era]
         self.events = Events(era)
         self._clock = clock
-        self.chats: dict[str, Chat] = {}
+        self.chats: dict[str, ChatState] = {}
         self._message_id = 0
         self._queued_id = 0
         #: Told of each change a chat list shows (a ``/chats/watch`` kind): the watch hub.
-        self.on_change: Callable[[Chat, str], object] | None = None
+        self.on_change: Callable[[ChatState, str], object] | None = None
         #: Told of every part as generated, before any integrity fault (chat id, episode key,
         #: the parts): chatd's message part buffer, which the relay serves (a replica).
         self.on_parts: Callable[[str, tuple[int, int], list[Event]], object] | None = None
 
-    def _changed(self, chat: Chat, kind: str) -> None:
+    def _changed(self, chat: ChatState, kind: str) -> None:
         if self.on_change is not None and chat.id in self.chats:
             self.on_change(chat, kind)
 
-    def _generated(self, chat: Chat, parts: list[Event]) -> None:
+    def _generated(self, chat: ChatState, parts: list[Event]) -> None:
         if self.on_parts is not None and parts:
             self.on_parts(chat.id, chat.episode.key, parts)
 
     # ------------------------------------------------------------ transactions
 
-    def _now(self, chat: Chat | None = None) -> datetime:
+    def _now(self, chat: ChatState | None = None) -> datetime:
         now = self._clock()
         if chat is not None:
             chat.updated_at = now
         return now
 
     @staticmethod
-    def _tx(chat: Chat) -> None:
+    def _tx(chat: ChatState) -> None:
         """A transaction on the chat begins (``snapshot_version`` + 1)."""
         chat.episode.transaction()
 
     @staticmethod
-    def _clear_retry(chat: Chat) -> None:
+    def _clear_retry(chat: ChatState) -> None:
         """The retry state goes with the attempt it was recorded for (chatd's trigger)."""
         if chat.retry_event is not None:
             chat.retry_event = None
             chat.episode.retry = chat.episode.snapshot
 
-    def _queue_changed(self, chat: Chat) -> Event:
+    def _queue_changed(self, chat: ChatState) -> Event:
         chat.queue_changed = True
         chat.episode.queue = chat.episode.snapshot
         return self.events.queue_update(chat.id, chat.queue)
 
     def _message(
         self,
-        chat: Chat,
+        chat: ChatState,
         role: str,
         content: list[ChatMessagePart],
         usage: ChatMessageUsage | None = None,
@@ -218,28 +218,28 @@ class ChatLedger:
         self._clear_retry(chat)
         return message
 
-    def _committed(self, chat: Chat, events: list[Event]) -> list[Event]:
+    def _committed(self, chat: ChatState, events: list[Event]) -> list[Event]:
         """Era D: a committed history change ends with ``preview_reset``."""
         if self.era is Era.D:
             events.append(self.events.preview_reset(chat.id))
         return events
 
     @staticmethod
-    def _clear_step(chat: Chat) -> None:
+    def _clear_step(chat: ChatState) -> None:
         chat.reasoning, chat.text, chat.tool_calls, chat.delivered = [], [], [], []
         chat.held = None
         chat.parts.clear()
         chat.buffer_done = False
 
     @staticmethod
-    def _buffer(chat: Chat) -> list[Event]:
+    def _buffer(chat: ChatState) -> list[Event]:
         """The part buffer, emptied first if it still holds a finished step."""
         if chat.buffer_done:
             chat.parts.clear()
             chat.buffer_done = False
         return chat.parts
 
-    def _set_status(self, chat: Chat, status: str) -> Event:
+    def _set_status(self, chat: ChatState, status: str) -> Event:
         changed = chat.status != status
         chat.status = status
         self._now(chat)
@@ -250,7 +250,9 @@ class ChatLedger:
     def _run_status(self) -> str:
         return "pending" if self.paths.has_pending else "running"
 
-    def _start(self, chat: Chat, content: list[ChatMessagePart]) -> tuple[ChatMessage, list[Event]]:
+    def _start(
+        self, chat: ChatState, content: list[ChatMessagePart]
+    ) -> tuple[ChatMessage, list[Event]]:
         """Persist a user message and make the chat runnable (within a transaction)."""
         message = self._message(chat, "user", content)
         chat.last_error = None
@@ -261,7 +263,9 @@ class ChatLedger:
             [events.message(chat.id, message), self._set_status(chat, self._run_status())],
         )
 
-    def _promote(self, chat: Chat, queued: ChatQueuedMessage) -> tuple[ChatMessage, list[Event]]:
+    def _promote(
+        self, chat: ChatState, queued: ChatQueuedMessage
+    ) -> tuple[ChatMessage, list[Event]]:
         chat.queue.remove(queued)
         queue = self._queue_changed(chat)
         message, events = self._start(chat, list(queued.content))

@@ -32,7 +32,7 @@ from loadtest.protocol.models import (
     ChatStreamEvent,
     ToolResult,
 )
-from loadtest.sim.chat_state import BUFFER_GRACE, Chat, ChatLedger
+from loadtest.sim.chat_state import BUFFER_GRACE, ChatLedger, ChatState
 from loadtest.sim.errors import ApiError
 from loadtest.sim.events import Event, Failure, mark
 from loadtest.sim.faults import PART_DROP, PART_DUPLICATE, PART_REORDER
@@ -41,11 +41,11 @@ from loadtest.sim.faults import PART_DROP, PART_DUPLICATE, PART_REORDER
 class ChatTurns(ChatLedger):
     """A chat's changes by its running turn."""
 
-    def running(self, chat: Chat) -> list[Event]:
+    def running(self, chat: ChatState) -> list[Event]:
         self._tx(chat)
         return [self._set_status(chat, "running")]
 
-    def record_attempt(self, chat: Chat) -> list[Event]:
+    def record_attempt(self, chat: ChatState) -> list[Event]:
         """``RecordGenerationAttempt``, before every LLM call and every tool batch: the next
         attempt of the episode (1 after a commit, +1 after a failed one), its own ``preview_reset``
         in a frame of its own (spec §9.2), and whatever the last attempt streamed dropped."""
@@ -58,7 +58,7 @@ class ChatTurns(ChatLedger):
         events = self.events
         return [events.frame_break(), events.preview_reset(chat.id), events.frame_break()]
 
-    def text_part(self, chat: Chat, kind: str, text: str) -> Event:
+    def text_part(self, chat: ChatState, kind: str, text: str) -> Event:
         (chat.reasoning if kind == "reasoning" else chat.text).append(text)
         chat.delivered.append(text)
         event = self.events.text_part(chat.id, kind, text, chat.episode)
@@ -68,7 +68,7 @@ class ChatTurns(ChatLedger):
 
     def text_parts(
         self,
-        chat: Chat,
+        chat: ChatState,
         deltas: list[tuple[str, str]],
         faults: list[str | None] | None = None,
     ) -> list[Event]:
@@ -88,7 +88,7 @@ class ChatTurns(ChatLedger):
 
     def _broken(
         self,
-        chat: Chat,
+        chat: ChatState,
         events: list[Event],
         deltas: list[tuple[str, str]],
         faults: list[str | None],
@@ -124,12 +124,16 @@ class ChatTurns(ChatLedger):
                     sent.append(mark("seq_out_of_order"))
         return sent
 
-    def tool_call(self, chat: Chat, call_id: str, name: str, args: dict[str, Any]) -> list[Event]:
+    def tool_call(
+        self, chat: ChatState, call_id: str, name: str, args: dict[str, Any]
+    ) -> list[Event]:
         """A streamed tool call: its arguments as a delta, then the complete call."""
         delta = self.tool_call_delta(chat, call_id, name, orjson.dumps(args).decode())
         return delta + self.tool_call_complete(chat, call_id, name, args)
 
-    def tool_call_delta(self, chat: Chat, call_id: str, name: str, args_delta: str) -> list[Event]:
+    def tool_call_delta(
+        self, chat: ChatState, call_id: str, name: str, args_delta: str
+    ) -> list[Event]:
         """Section 10.4, 1: one argument delta of a tool call the LLM is streaming."""
         part = ChatMessagePart(
             type="tool-call", tool_call_id=call_id, tool_name=name, args_delta=args_delta
@@ -140,7 +144,7 @@ class ChatTurns(ChatLedger):
         return out
 
     def tool_call_complete(
-        self, chat: Chat, call_id: str, name: str, args: dict[str, Any]
+        self, chat: ChatState, call_id: str, name: str, args: dict[str, Any]
     ) -> list[Event]:
         """Section 10.4, 2: the complete call, kept for the step's commit."""
         complete = ChatMessagePart(
@@ -154,7 +158,7 @@ class ChatTurns(ChatLedger):
         self._generated(chat, out)
         return out
 
-    def finish_step(self, chat: Chat, output_tokens: int | None) -> list[Event]:
+    def finish_step(self, chat: ChatState, output_tokens: int | None) -> list[Event]:
         """``CommitStep``: persist the step's assistant message (with ``usage``); the buffer
         is kept until the next step streams."""
         self._tx(chat)
@@ -179,7 +183,12 @@ class ChatTurns(ChatLedger):
         return self._committed(chat, [*broken, self.events.message(chat.id, message)])
 
     def requires_action(
-        self, chat: Chat, call_id: str, name: str, args: dict[str, Any], output_tokens: int | None
+        self,
+        chat: ChatState,
+        call_id: str,
+        name: str,
+        args: dict[str, Any],
+        output_tokens: int | None,
     ) -> list[Event]:
         """Era D, spec §9.3: the step ends in a dynamic tool call only the client can run. Its
         ``CommitStep`` (the assistant message holding the call, then ``preview_reset``); the
@@ -194,7 +203,7 @@ class ChatTurns(ChatLedger):
         ]
         return self.finish_step(chat, output_tokens)
 
-    def enter_requires_action(self, chat: Chat) -> list[Event]:
+    def enter_requires_action(self, chat: ChatState) -> list[Event]:
         """``EnterRequiresAction``: ``status`` then ``action_required`` naming the calls; the
         watch gets ``action_required`` with the chat only (spec §9.3: no ``tool_calls``)."""
         self._tx(chat)
@@ -202,14 +211,14 @@ class ChatTurns(ChatLedger):
         self._changed(chat, ACTION_REQUIRED)
         return [status, self._action_required(chat)]
 
-    def _action_required(self, chat: Chat) -> Event:
+    def _action_required(self, chat: ChatState) -> Event:
         return ChatStreamEvent(
             type=ACTION_REQUIRED,
             chat_id=chat.id,
             action_required=ChatStreamActionRequired(tool_calls=list(chat.needs)),
         ).wire()
 
-    def tool_results(self, chat: Chat, results: list[ToolResult]) -> list[Event]:
+    def tool_results(self, chat: ChatState, results: list[ToolResult]) -> list[Event]:
         """``POST /tool-results`` (``CompleteRequiresAction``): checked as
         chatstate/toolresults.go does, then one tool message per result and the chat runs
         on. 409 when the chat waits for none; 400 for a duplicate id or an ``output`` that is
@@ -237,13 +246,13 @@ class ChatTurns(ChatLedger):
             [(asked[r.tool_call_id], r.output, r.is_error) for r in submitted.values()],
         )
 
-    def cancel_requires_action(self, chat: Chat) -> list[Event]:
+    def cancel_requires_action(self, chat: ChatState) -> list[Event]:
         """``CancelRequiresAction``, past the deadline: each pending call gets the
         cancellation result (an error) and the chat runs on."""
         return self._answer(chat, [(call, TOOL_CALL_CANCELLED, True) for call in chat.needs])
 
     def _answer(
-        self, chat: Chat, answers: list[tuple[ChatActionRequiredToolCall, Any, bool]]
+        self, chat: ChatState, answers: list[tuple[ChatActionRequiredToolCall, Any, bool]]
     ) -> list[Event]:
         self._tx(chat)
         events = []
@@ -262,7 +271,7 @@ class ChatTurns(ChatLedger):
         return self._committed(chat, events)
 
     def run_tools(
-        self, chat: Chat, results: list[tuple[str, str, Any, bool]]
+        self, chat: ChatState, results: list[tuple[str, str, Any, bool]]
     ) -> tuple[list[Event], list[Event]]:
         """A batch of tools the server runs, each ``(call id, name, result, is_error)``, in
         the attempt recorded for the batch: (their result parts, streamed as they finish; the
@@ -287,7 +296,7 @@ class ChatTurns(ChatLedger):
         return streamed, self._committed(chat, messages)
 
     def retry(
-        self, chat: Chat, attempt: int, delay_ms: int, failure: Failure, at: datetime
+        self, chat: ChatState, attempt: int, delay_ms: int, failure: Failure, at: datetime
     ) -> list[Event]:
         """``RecordRetryState``: the ``retry`` notice alone; the next attempt's
         ``preview_reset`` comes when it is recorded, after the backoff (spec §9.2)."""
@@ -297,7 +306,7 @@ class ChatTurns(ChatLedger):
         chat.episode.retry = chat.episode.snapshot
         return [event]
 
-    def fail(self, chat: Chat, failure: Failure) -> list[Event]:
+    def fail(self, chat: ChatState, failure: Failure) -> list[Event]:
         """``FinishError``: era D's sync writes the status, then the error (spec §9.3's
         order); eras A-C the error first."""
         self._tx(chat)
@@ -307,7 +316,7 @@ class ChatTurns(ChatLedger):
         error, status = self.events.error(chat.id, failure), self._set_status(chat, "error")
         return [status, error] if self.era is Era.D else [error, status]
 
-    def finish_turn(self, chat: Chat, promote: bool = True) -> tuple[list[Event], bool]:
+    def finish_turn(self, chat: ChatState, promote: bool = True) -> tuple[list[Event], bool]:
         """``FinishTurn``: promote the queue head (no ``waiting`` between) or wait."""
         self._tx(chat)
         self._clear_retry(chat)
@@ -318,7 +327,7 @@ class ChatTurns(ChatLedger):
         chat.buffer_until = self._clock() + BUFFER_GRACE
         return [self._set_status(chat, "waiting")], False
 
-    def interrupted(self, chat: Chat, promote: bool = True) -> tuple[list[Event], bool]:
+    def interrupted(self, chat: ChatState, promote: bool = True) -> tuple[list[Event], bool]:
         """A cancelled run: persist what the step had streamed, then end the turn."""
         events: list[Event] = []
         if chat.text or chat.reasoning or chat.tool_calls:
@@ -336,11 +345,11 @@ class ChatTurns(ChatLedger):
         model_config_id: str,
         messages: list[ChatMessage],
         versions: tuple[int, int, int, int, int],
-    ) -> Chat:
+    ) -> ChatState:
         """A chat taken over from a dead replica, rebuilt from its committed history and its
         row's versions (snapshot, history, attempt, queue, retry): ids continue above its
         last message, and its next transaction continues the row's numbering."""
-        chat = Chat(owner_id, title, model_config_id, self._clock())
+        chat = ChatState(owner_id, title, model_config_id, self._clock())
         chat.id = chat_id
         chat.messages = messages
         self._message_id = max([self._message_id, *(m.id for m in messages)])
@@ -350,7 +359,7 @@ class ChatTurns(ChatLedger):
         self.chats[chat_id] = chat
         return chat
 
-    def taken_over(self, chat: Chat) -> list[Event]:
+    def taken_over(self, chat: ChatState) -> list[Event]:
         """A chat recovered from a dead replica runs its turn again here (``Acquire``; its
         next attempt is recorded when it calls the LLM)."""
         self._tx(chat)

@@ -11,11 +11,11 @@ from loadtest.protocol.eras import Era
 from loadtest.protocol.models import Chat as ChatModel
 from loadtest.protocol.models import ChatMessagesResponse, ChatWithMessages
 from loadtest.sim.accounts import ORGANIZATION_ID
-from loadtest.sim.chats import Chat
+from loadtest.sim.chat_state import ChatState
 from loadtest.sim.errors import ApiError
 
 
-def chat_wire(era: Era, chat: Chat) -> dict[str, Any]:
+def chat_wire(era: Era, chat: ChatState) -> dict[str, Any]:
     """``codersdk.Chat`` as this era sends it."""
     fields: dict[str, Any] = {}
     if era is not Era.A:
@@ -59,7 +59,7 @@ def chat_wire(era: Era, chat: Chat) -> dict[str, Any]:
     ).wire()
 
 
-def with_messages_wire(era: Era, chat: Chat) -> dict[str, Any]:
+def with_messages_wire(era: Era, chat: ChatState) -> dict[str, Any]:
     """Era a's ``ChatWithMessages``."""
     return ChatWithMessages(
         chat=ChatModel.model_validate(chat_wire(era, chat)),
@@ -68,7 +68,7 @@ def with_messages_wire(era: Era, chat: Chat) -> dict[str, Any]:
     ).wire()
 
 
-def messages_page(chat: Chat, query: dict[str, str]) -> dict[str, Any]:
+def messages_page(chat: ChatState, query: dict[str, str]) -> dict[str, Any]:
     """``GET /chats/{id}/messages``: newest first, or oldest first after ``after_id``."""
     try:
         limit = int(query.get("limit", "50"))

@@ -35,14 +35,13 @@ from loadtest.protocol.models import (
     ErrorKind,
 )
 from loadtest.sim.accounts import User
-from loadtest.sim.chat_state import Chat, text_of
+from loadtest.sim.chat_state import ChatState, text_of
 from loadtest.sim.chat_turns import ChatTurns
 from loadtest.sim.chaterror import failure
 from loadtest.sim.errors import ApiError, not_found
 from loadtest.sim.events import Event
 
-#: ``Chat`` is ``chat_state``'s, named here too for the importers of its old home.
-__all__ = ["Chat", "ChatStore"]
+#: ``ChatState`` is ``chat_state``'s, named here too for the importers of its old home.
 
 
 class ChatStore(ChatTurns):
@@ -51,13 +50,13 @@ class ChatStore(ChatTurns):
 
     # ------------------------------------------------------------ reading
 
-    def get(self, user: User, chat_id: str) -> Chat:
+    def get(self, user: User, chat_id: str) -> ChatState:
         chat = self.chats.get(chat_id)
         if chat is None or chat.owner_id != user.id:
             raise not_found()
         return chat
 
-    def owned(self, user: User, archived: bool) -> list[Chat]:
+    def owned(self, user: User, archived: bool) -> list[ChatState]:
         owned = [c for c in self.chats.values() if c.owner_id == user.id and c.archived == archived]
         return sorted(owned, key=lambda chat: chat.updated_at, reverse=True)
 
@@ -76,14 +75,14 @@ class ChatStore(ChatTurns):
         content: list[ChatMessagePart],
         model_config_id: str,
         workspace_id: str | None = None,
-        parent: Chat | None = None,
+        parent: ChatState | None = None,
         title: str | None = None,
-    ) -> tuple[Chat, list[Event]]:
+    ) -> tuple[ChatState, list[Event]]:
         """A new chat and its first turn's events; with ``parent``, a sub-agent that chatd's
         ``spawn_agent`` makes (section 10.3): the parent's workspace, its parent and root."""
         title = title or text_of(content).strip().splitlines()[0][:80]
         owner = parent.owner_id if parent is not None else user.id if user is not None else ""
-        chat = Chat(owner, title, model_config_id, self._clock())
+        chat = ChatState(owner, title, model_config_id, self._clock())
         chat.workspace_id = workspace_id
         if parent is not None:
             chat.workspace_id = parent.workspace_id
@@ -95,14 +94,14 @@ class ChatStore(ChatTurns):
         self._changed(chat, "created")
         return chat, events
 
-    def capacity(self, chat: Chat, queued: bool) -> None:
+    def capacity(self, chat: ChatState, queued: bool) -> None:
         """The concurrent-agent gate queued the chat, or admitted it (``capacity_change`` on
         the watch; the stream shows nothing: the chat stays ``running``)."""
         chat.queued_for_capacity = queued
         self._now(chat)
         self._changed(chat, "capacity_change")
 
-    def retitle(self, chat: Chat) -> None:
+    def retitle(self, chat: ChatState) -> None:
         """The background title chatd asks the LLM for after the first turn (``title_change``
         on the watch socket; the chat stream has no event for it)."""
         title = "Chat: " + " ".join(chat.title.split()[:5])
@@ -112,7 +111,7 @@ class ChatStore(ChatTurns):
             self._changed(chat, "title_change")
 
     def post(
-        self, chat: Chat, content: list[ChatMessagePart], busy_behavior: str | None
+        self, chat: ChatState, content: list[ChatMessagePart], busy_behavior: str | None
     ) -> tuple[dict[str, Any], list[Event], bool]:
         """``POST /messages``: (response, events, whether a turn must start)."""
         if chat.archived and self.era is not Era.A:  # era A had no such check
@@ -139,20 +138,20 @@ class ChatStore(ChatTurns):
         message, events = self._start(chat, content)
         return CreateChatMessageResponse(queued=False, message=message).wire(), events, True
 
-    def editable(self, chat: Chat, raw_id: str) -> ChatMessage:
+    def editable(self, chat: ChatState, raw_id: str) -> ChatMessage:
         try:
             message_id = int(raw_id)
         except ValueError:
             raise ApiError(400, "Invalid chat message ID.") from None
         message = next((m for m in chat.messages if m.id == message_id), None)
         if message is None:
-            raise ApiError(404, "Chat message not found.")
+            raise ApiError(404, "ChatState message not found.")
         if message.role != "user":
             raise ApiError(400, "Only user messages can be edited.")
         return message
 
     def edit(
-        self, chat: Chat, edited: ChatMessage, content: list[ChatMessagePart]
+        self, chat: ChatState, edited: ChatMessage, content: list[ChatMessagePart]
     ) -> tuple[dict[str, Any], list[Event]]:
         """Truncate at ``edited``, insert it anew, clear the queue, run again, and have every
         subscriber refetch everything (chatd's ``full_refresh``)."""
@@ -176,7 +175,7 @@ class ChatStore(ChatTurns):
             return answer.wire(), refresh
         return message.wire(), refresh
 
-    def queued(self, chat: Chat, raw_id: str) -> ChatQueuedMessage:
+    def queued(self, chat: ChatState, raw_id: str) -> ChatQueuedMessage:
         try:
             queued_id = int(raw_id)
         except ValueError:
@@ -186,25 +185,27 @@ class ChatStore(ChatTurns):
             raise ApiError(404, "Queued message not found.")
         return found
 
-    def delete_queued(self, chat: Chat, queued: ChatQueuedMessage) -> list[Event]:
+    def delete_queued(self, chat: ChatState, queued: ChatQueuedMessage) -> list[Event]:
         self._tx(chat)
         chat.queue.remove(queued)
         return [self._queue_changed(chat)]
 
-    def promote(self, chat: Chat, queued: ChatQueuedMessage) -> tuple[ChatMessage, list[Event]]:
+    def promote(
+        self, chat: ChatState, queued: ChatQueuedMessage
+    ) -> tuple[ChatMessage, list[Event]]:
         """Move a queued message into the history and run it (the chat must be idle). Spec
         §9.1: the message carries no ``queued_message_id``."""
         self._tx(chat)
         return self._promote(chat, queued)
 
-    def set_archived(self, chat: Chat, archived: bool) -> None:
+    def set_archived(self, chat: ChatState, archived: bool) -> None:
         """Archive or unarchive: 400 when it already is so (era A's POSTs and later eras'
         PATCH alike); era D refuses to archive an active chat."""
         if archived and chat.archived:
             raise ApiError(400, ALREADY_ARCHIVED)
         if not archived and not chat.archived:
             raise ApiError(
-                400, "Chat is not archived." if self.era is Era.A else ALREADY_UNARCHIVED
+                400, "ChatState is not archived." if self.era is Era.A else ALREADY_UNARCHIVED
             )
         if archived and chat.active and self.era is Era.D:
             raise ApiError(409, ARCHIVE_ACTIVE)
@@ -212,7 +213,7 @@ class ChatStore(ChatTurns):
         chat.archived = archived
         self._now(chat)
 
-    def interrupting(self, chat: Chat) -> list[Event]:
+    def interrupting(self, chat: ChatState) -> list[Event]:
         """Era d's first half of an interrupt (409 when there is nothing to interrupt)."""
         if not chat.active:
             raise ApiError(409, NOT_INTERRUPTIBLE)
@@ -221,7 +222,7 @@ class ChatStore(ChatTurns):
 
     # ------------------------------------------------------------ the stream's snapshot
 
-    def snapshot(self, chat: Chat, after_id: int | None) -> list[Event]:
+    def snapshot(self, chat: ChatState, after_id: int | None) -> list[Event]:
         """What a new stream gets first (spec section 3.5, per era)."""
         events = self.events
         messages = [

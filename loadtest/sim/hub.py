@@ -33,7 +33,7 @@ INTEGRITY: Final = ("seq_gaps", "seq_duplicates", "seq_out_of_order", "content_m
 _dumps = orjson.dumps
 
 
-class Counts:
+class ChatCounts:
     """What was sent for one chat. ``turns_*`` and ``llm_retries`` count generation; the
     rest count deliveries (each subscriber's copy)."""
 
@@ -103,7 +103,7 @@ class Counts:
         #: is not a new one: clients count what happens live).
         self.live_by_type: dict[str, int] = {}
 
-    def add(self, other: Counts) -> None:
+    def add(self, other: ChatCounts) -> None:
         for name in self.__slots__:
             if name not in ("by_type", "faults", "live_by_type", "tool_calls"):
                 setattr(self, name, getattr(self, name) + getattr(other, name))
@@ -148,16 +148,16 @@ class Counts:
 
 class Counters:
     def __init__(self) -> None:
-        self.chats: dict[str, Counts] = {}
+        self.chats: dict[str, ChatCounts] = {}
         #: Message accepted -> first output published, per turn (ms): the part of every
         #: client-measured TTFT that the simulator itself spent, so tests can bound the
         #: client's figure by what was sent rather than by the machine's speed.
         self.first_output_ms: list[float] = []
 
-    def of(self, chat_id: str) -> Counts:
+    def of(self, chat_id: str) -> ChatCounts:
         counts = self.chats.get(chat_id)
         if counts is None:
-            counts = self.chats[chat_id] = Counts()
+            counts = self.chats[chat_id] = ChatCounts()
         return counts
 
     def reset(self) -> None:
@@ -165,7 +165,7 @@ class Counters:
         self.first_output_ms.clear()
 
     def wire(self) -> dict[str, Any]:
-        totals = Counts()
+        totals = ChatCounts()
         for counts in self.chats.values():
             totals.add(counts)
         sent = self.first_output_ms

@@ -10,7 +10,7 @@ from typing import Any, Final
 import httpx
 import orjson
 
-from loadtest.sim.chat_state import Chat
+from loadtest.sim.chat_state import ChatState
 from loadtest.sim.config import MAX_ATTEMPTS, SimConfig
 from loadtest.sim.llm import LLMError, stream_chat
 from loadtest.sim.turn_steps import TurnSteps, offered_tools, since
@@ -28,7 +28,7 @@ class LLMTier(TurnSteps):
             self._client = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=5.0))
         return self._client
 
-    async def _llm_turn(self, chat: Chat, config: SimConfig) -> bool:
+    async def _llm_turn(self, chat: ChatState, config: SimConfig) -> bool:
         sim, store, hub = self.sim, self.sim.store, self.sim.hub
         target = sim.catalog.llm_base_url(chat.model_config_id, config.llm_url)
         assert target is not None
@@ -93,7 +93,7 @@ class LLMTier(TurnSteps):
         return True
 
 
-def _conversation(chat: Chat) -> list[dict[str, Any]]:
+def _conversation(chat: ChatState) -> list[dict[str, Any]]:
     """The chat's history as Chat Completions messages."""
     history = []
     for message in chat.messages:

@@ -33,7 +33,7 @@ def retry_delay_s(attempt: int, retry_after_s: float = 0.0) -> float:
 
 
 @dataclass(frozen=True, slots=True)
-class Step:
+class LlmStep:
     """One LLM step: reasoning and text deltas, then the tool call it ends in, if any (the
     turn's last step calls none: section 10.4)."""
 
@@ -48,7 +48,7 @@ class Step:
 @dataclass(frozen=True, slots=True)
 class TurnPlan:
     ttft: float
-    steps: tuple[Step, ...]
+    steps: tuple[LlmStep, ...]
     #: Attempts that fail before output starts (0: none).
     failed_attempts: int
     failure: Failure | None
@@ -76,7 +76,7 @@ def _chunks(rng: random.Random, count: int, size: int) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True, slots=True)
-class Shape:
+class TurnShape:
     """What one turn does with tools: ``tools`` calls of ``tool``, then ``subagents`` times
     ``spawn_agent`` and ``wait_agent`` (as chatload's mock LLM, ``mockllm/plan.py``)."""
 
@@ -88,7 +88,7 @@ class Shape:
     subagent_tools: int | None
 
     @classmethod
-    def of(cls, config: SimConfig, control: Control | None, root: bool) -> Shape:
+    def of(cls, config: SimConfig, control: Control | None, root: bool) -> TurnShape:
         """The server's settings, overridden key by key by the prompt's control block; a
         sub-agent spawns none (depth 1, section 10.3)."""
         control = control or Control()
@@ -111,7 +111,7 @@ class Shape:
 
 
 def plan(
-    config: SimConfig, rng: random.Random, provider: str, shape: Shape | None = None
+    config: SimConfig, rng: random.Random, provider: str, shape: TurnShape | None = None
 ) -> TurnPlan:
     calls: list[str | None] = [*(shape.calls if shape else [EXECUTE] * config.tool_steps), None]
     steps = []
@@ -119,7 +119,7 @@ def plan(
         reasoning = _chunks(rng, config.reasoning_parts if index == 0 else 0, config.part_chars)
         text = _chunks(rng, config.parts_per_turn, config.part_chars)
         gaps = config.part_gap_ms.samples(rng, len(reasoning) + len(text), scale=0.001)
-        steps.append(Step(call, reasoning, text, gaps))
+        steps.append(LlmStep(call, reasoning, text, gaps))
     failed, hit = 0, None
     if config.error_rate and rng.random() < config.error_rate:
         hit = failure(config.error_kind, provider)

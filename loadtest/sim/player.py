@@ -19,19 +19,19 @@ from loadtest.protocol.eras import Era
 from loadtest.protocol.events import MESSAGE_PART
 from loadtest.protocol.models import ErrorKind
 from loadtest.sim import plan as plans
-from loadtest.sim.chat_state import Chat
+from loadtest.sim.chat_state import ChatState
 from loadtest.sim.chaterror import failure as provider_failure
 from loadtest.sim.config import MAX_ATTEMPTS, SimConfig
 from loadtest.sim.llm_tier import LLMTier
 from loadtest.sim.turn_steps import since, sleep_for
 
 
-def _pool(chat: Chat) -> str:
+def _pool(chat: ChatState) -> str:
     """The concurrent-agent gate's pool of a chat (``coderd_chatd_agents_active{pool}``)."""
     return POOL_ROOT if chat.parent_chat_id is None else POOL_SUBAGENT
 
 
-def last_prompt(chat: Chat) -> str:
+def last_prompt(chat: ChatState) -> str:
     """The text of the chat's last user message: the turn's prompt."""
     for message in reversed(chat.messages):
         if message.role == "user":
@@ -46,7 +46,7 @@ PREFILL_TOKENS: Final = 50
 class Player(LLMTier):
     """Plays each running chat's turns out in time, one asyncio task per chat."""
 
-    def start(self, chat: Chat) -> None:
+    def start(self, chat: ChatState) -> None:
         """Run the chat's new turn (and any queued turns after it) in the background. The
         turn counts as started now, even if an interrupt cancels it before it runs."""
         self._accepted[chat.id] = self._runnable[chat.id] = time.perf_counter_ns()
@@ -89,7 +89,7 @@ class Player(LLMTier):
         if client is not None:
             await client.aclose()
 
-    async def run(self, chat: Chat) -> None:
+    async def run(self, chat: ChatState) -> None:
         """The turn the caller started (and counted), then the queued turns after it: each
         ends ``waiting``/``error`` or promotes the next."""
         sim = self.sim
@@ -122,7 +122,7 @@ class Player(LLMTier):
             sim.counters.of(chat.id).turns_started += 1
             await asyncio.sleep(0)
 
-    async def _gated_turn(self, chat: Chat, config: SimConfig) -> bool:
+    async def _gated_turn(self, chat: ChatState, config: SimConfig) -> bool:
         """The turn once past the concurrent-agent gate: whether it ended well."""
         admitted = await self._admit(chat)
         pool = _pool(chat)
@@ -138,7 +138,7 @@ class Player(LLMTier):
             if admitted is not None:
                 self._release(admitted)
 
-    async def _admit(self, chat: Chat) -> str | None:
+    async def _admit(self, chat: ChatState) -> str | None:
         """Pass the concurrent-agent gate (section 8.7) in the chat's pool, waiting
         queued_for_capacity when it is full; the pool whose slot was taken (none without the
         gate)."""
@@ -180,7 +180,7 @@ class Player(LLMTier):
         if rate:
             await asyncio.sleep(tokens * max(1, self._generating) / rate)
 
-    async def _planned_turn(self, chat: Chat, config: SimConfig) -> bool:
+    async def _planned_turn(self, chat: ChatState, config: SimConfig) -> bool:
         sim, store, hub = self.sim, self.sim.store, self.sim.hub
         try:
             control = find_control(last_prompt(chat))
@@ -190,7 +190,7 @@ class Player(LLMTier):
                 chat.id, store.fail(chat, provider_failure(ErrorKind.GENERIC, "", 400, str(exc)))
             )
             return False
-        shape = plans.Shape.of(config, control, chat.parent_chat_id is None)
+        shape = plans.TurnShape.of(config, control, chat.parent_chat_id is None)
         plan = plans.plan(config, sim.rng, self._provider(chat), shape)
         failure = plan.failure
         for attempt in range(1, plan.failed_attempts + 1):
@@ -209,7 +209,7 @@ class Player(LLMTier):
             self._generating -= 1
 
     async def _generate(
-        self, chat: Chat, config: SimConfig, plan: plans.TurnPlan, shape: plans.Shape
+        self, chat: ChatState, config: SimConfig, plan: plans.TurnPlan, shape: plans.TurnShape
     ) -> bool:
         """A planned turn's successful attempt: its steps, in time."""
         sim, hub = self.sim, self.sim.hub
@@ -224,7 +224,7 @@ class Player(LLMTier):
         # A first step that ends in a dynamic tool the client runs, then the planned steps.
         client_tool = sim.store.era is Era.D and sim.rng.random() < config.requires_action_ratio
         if client_tool:
-            steps.insert(0, plans.Step(None, steps[0].reasoning, steps[0].text, steps[0].gaps))
+            steps.insert(0, plans.LlmStep(None, steps[0].reasoning, steps[0].text, steps[0].gaps))
         for index, step in enumerate(steps):
             if index:
                 self._attempt(chat)  # the next LLM call
@@ -252,7 +252,7 @@ class Player(LLMTier):
         sim.metrics.stage("stream", since(began), self._model(chat))
         return True
 
-    async def _requires_action(self, chat: Chat, output_tokens: int | None) -> None:
+    async def _requires_action(self, chat: ChatState, output_tokens: int | None) -> None:
         """End the step in a dynamic tool call and wait, as chatd does, for the client's
         ``POST /tool-results`` (whose handler commits the result and wakes this run): the
         step's commit first, then, in a transaction of its own, ``requires_action`` (spec
@@ -280,7 +280,7 @@ class Player(LLMTier):
             sim.counters.of(chat.id).actions_cancelled += 1
         self.sim.metrics.stage("tool_call", since(began))
 
-    async def _partial_output(self, chat: Chat, ttft: float, config: SimConfig) -> None:
+    async def _partial_output(self, chat: ChatState, ttft: float, config: SimConfig) -> None:
         """An attempt that streams some text, then fails: its parts are thrown away."""
         began = time.perf_counter_ns()
         await sleep_for(ttft)
@@ -295,7 +295,7 @@ class Player(LLMTier):
 
     async def _deltas(
         self,
-        chat: Chat,
+        chat: ChatState,
         deltas: list[tuple[str, str]],
         gaps: tuple[float, ...],
         faults: list[str | None] | None = None,

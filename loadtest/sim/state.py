@@ -16,7 +16,7 @@ from loadtest.protocol.models import ErrorKind
 from loadtest.sim.accounts import OWNER_ID, Accounts, User
 from loadtest.sim.auth import Auth, RateLimiter
 from loadtest.sim.catalog import Catalog
-from loadtest.sim.chat_state import Chat
+from loadtest.sim.chat_state import ChatState
 from loadtest.sim.chats import ChatStore
 from loadtest.sim.cluster.config import ReplicaSettings
 from loadtest.sim.cluster.replica import Replica, TappedHub
@@ -76,7 +76,7 @@ class Sim:
         replica = self.replica = hub.replica = Replica(self, settings)
         watch = self.watch.publish
 
-        def changed(chat: Chat, kind: str) -> None:
+        def changed(chat: ChatState, kind: str) -> None:
             watch(chat, kind)
             replica.changed(chat, kind)
 

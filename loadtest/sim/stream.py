@@ -23,7 +23,7 @@ from loadtest.sim.cluster.relay import relay_token
 from loadtest.sim.errors import ApiError, not_found
 from loadtest.sim.events import FRAME_BREAK, MARK
 from loadtest.sim.faults import STREAM_ERROR
-from loadtest.sim.hub import LOW_WATER, Counts, Subscriber
+from loadtest.sim.hub import LOW_WATER, ChatCounts, Subscriber
 from loadtest.sim.web import error_response, parse_uuid
 
 if TYPE_CHECKING:
@@ -134,12 +134,12 @@ class Writer:
             self.sub.close(faults.close_code, "chatload sim: injected close")
 
 
-def _count_fault(counts: Counts, name: str) -> None:
+def _count_fault(counts: ChatCounts, name: str) -> None:
     """A fault played on this stream (``faults.SimFault.counter``: ``faults.NAME``)."""
     counts.faults[name] = counts.faults.get(name, 0) + 1
 
 
-def _count_mark(counts: Counts, sub: Subscriber, kind: str) -> None:
+def _count_mark(counts: ChatCounts, sub: Subscriber, kind: str) -> None:
     """An integrity break this stream delivered; a text mismatch only counts where the
     client compares the step's text (it saw the step whole)."""
     name = kind.removeprefix(MARK)

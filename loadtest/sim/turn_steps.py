@@ -19,7 +19,7 @@ from loadtest.protocol.constants import NO_WORKSPACE, WAIT_AGENT_TIMEOUT_S
 from loadtest.protocol.models import ChatMessagePart
 from loadtest.sim import plan as plans
 from loadtest.sim.catalog import Catalog
-from loadtest.sim.chat_state import Chat
+from loadtest.sim.chat_state import ChatState
 from loadtest.sim.chats import ChatStore
 from loadtest.sim.config import SimConfig
 from loadtest.sim.events import Failure
@@ -101,7 +101,7 @@ _SUBAGENT_TOOLS: Final = (
 )
 
 
-def offered_tools(chat: Chat) -> list[dict[str, Any]]:
+def offered_tools(chat: ChatState) -> list[dict[str, Any]]:
     """The tools a chat's LLM request declares."""
     if chat.parent_chat_id is None:
         return [_EXECUTE_TOOL, *_SUBAGENT_TOOLS]
@@ -144,7 +144,7 @@ class TurnSteps:
         #: Turns generating now: they share ``llm_tokens_per_s``.
         self._generating = 0
 
-    def start(self, chat: Chat) -> None:
+    def start(self, chat: ChatState) -> None:
         """Run the chat's new turn in the background (``Player.start``): a spawned child's."""
         raise NotImplementedError
 
@@ -159,29 +159,29 @@ class TurnSteps:
         if accepted is not None:
             self.sim.counters.first_output_ms.append((time.perf_counter_ns() - accepted) / 1e6)
 
-    def _provider(self, chat: Chat) -> str:
+    def _provider(self, chat: ChatState) -> str:
         model = self.sim.catalog.models.get(chat.model_config_id)
         return model.provider if model else "openai"
 
-    def _model(self, chat: Chat) -> tuple[str, str]:
+    def _model(self, chat: ChatState) -> tuple[str, str]:
         """The ``provider`` and ``model`` labels of the chat's metrics."""
         model = self.sim.catalog.models.get(chat.model_config_id)
         return (model.provider, model.model) if model else ("openai", "gpt-sim")
 
-    def _first_token(self, chat: Chat, attempt_began: int) -> None:
+    def _first_token(self, chat: ChatState, attempt_began: int) -> None:
         self.sim.metrics.first_token(since(attempt_began), *self._model(chat))
 
-    def _commit(self, chat: Chat, output_tokens: int | None) -> None:
+    def _commit(self, chat: ChatState, output_tokens: int | None) -> None:
         """Persist the step's assistant message and publish it (the ``commit`` stage)."""
         began = time.perf_counter_ns()
         self.sim.hub.publish(chat.id, self.sim.store.finish_step(chat, output_tokens))
         self.sim.metrics.stage("commit", since(began))
 
-    def _attempt(self, chat: Chat) -> None:
+    def _attempt(self, chat: ChatState) -> None:
         """``RecordGenerationAttempt`` before an LLM call or a tool batch (spec §9.2)."""
         self.sim.hub.publish(chat.id, self.sim.store.record_attempt(chat))
 
-    async def _retry(self, chat: Chat, attempt: int, failure: Failure, scale: float) -> None:
+    async def _retry(self, chat: ChatState, attempt: int, failure: Failure, scale: float) -> None:
         """Publish chatretry's notice for failed ``attempt`` and wait out its backoff (the
         provider's ``Retry-After`` if longer; both scaled by ``time_scale``)."""
         delay = plans.retry_delay_s(attempt, failure.retry_after_s)
@@ -194,7 +194,7 @@ class TurnSteps:
         await sleep_for(delay * scale)
         self.sim.metrics.stage("retry_backoff", since(began))
 
-    def _planned_args(self, chat: Chat, name: str, shape: plans.Shape) -> dict[str, Any]:
+    def _planned_args(self, chat: ChatState, name: str, shape: plans.TurnShape) -> dict[str, Any]:
         """The built-in generator's arguments for a call of ``name`` (as chatload's mock LLM
         makes them, ``mockllm/plan.py``)."""
         if name == SPAWN_AGENT:
@@ -209,7 +209,9 @@ class TurnSteps:
             return {"chat_id": waited}
         return {"command": shape.command}
 
-    async def _run_tool(self, chat: Chat, call_id: str, name: str, args: dict[str, Any]) -> Any:
+    async def _run_tool(
+        self, chat: ChatState, call_id: str, name: str, args: dict[str, Any]
+    ) -> Any:
         """Run one tool call the server executes, after its step's commit (section 10.4):
         the tool's attempt, the tool's time, its ``tool-result`` part, then the ``tool``
         message's commit. Returns the result, for the LLM's next request."""
@@ -227,7 +229,7 @@ class TurnSteps:
         sim.metrics.stage("tool_call", since(began))
         return result
 
-    async def _tool(self, chat: Chat, name: str, args: dict[str, Any]) -> tuple[Any, bool]:
+    async def _tool(self, chat: ChatState, name: str, args: dict[str, Any]) -> tuple[Any, bool]:
         """What a tool call returns, and whether it is an error."""
         if name == SPAWN_AGENT:
             return self._spawn(chat, args)
@@ -240,7 +242,7 @@ class TurnSteps:
             return {"output": "chatload\n", "exit_code": 0}, False
         return {"output": f"chatload sim ran {name}"}, False
 
-    def _spawn(self, chat: Chat, args: dict[str, Any]) -> tuple[Any, bool]:
+    def _spawn(self, chat: ChatState, args: dict[str, Any]) -> tuple[Any, bool]:
         """``spawn_agent`` (section 10.3): a child chat with the parent's workspace, its own
         turn on the sub-agent pool; the result at once."""
         if chat.parent_chat_id is not None:
@@ -262,7 +264,7 @@ class TurnSteps:
             "type": kind,
         }, False
 
-    async def _wait_agent(self, chat: Chat, args: dict[str, Any]) -> tuple[Any, bool]:
+    async def _wait_agent(self, chat: ChatState, args: dict[str, Any]) -> tuple[Any, bool]:
         """``wait_agent``: wait for the child's turn to end; its report (its last assistant
         text), or ``timed_out``."""
         child_id = str(args.get("chat_id") or "")
@@ -289,7 +291,7 @@ class TurnSteps:
         return result, False
 
 
-def _report(child: Chat) -> str:
+def _report(child: ChatState) -> str:
     """A sub-agent's report: the text of its last assistant message."""
     for message in reversed(child.messages):
         if message.role == "assistant":

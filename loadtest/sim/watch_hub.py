@@ -14,7 +14,7 @@ import orjson
 from loadtest.protocol.eras import Era
 from loadtest.protocol.models import Chat as ChatModel
 from loadtest.protocol.models import ChatWatchEvent
-from loadtest.sim.chat_state import Chat
+from loadtest.sim.chat_state import ChatState
 from loadtest.sim.chat_wire import chat_wire
 
 
@@ -62,7 +62,7 @@ class WatchHub:
                 if self.on_owner is not None:
                     self.on_owner(socket.owner_id, False)
 
-    def publish(self, chat: Chat, kind: str) -> None:
+    def publish(self, chat: ChatState, kind: str) -> None:
         """The store's change hook: tell every tab of the chat's owner (in a cluster, every
         tab on every replica, through the pubsub). Spec §9.3: ``{kind, chat}`` only, even
         for ``action_required`` (its tool calls are on the chat stream)."""

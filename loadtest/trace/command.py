@@ -18,7 +18,7 @@ from loadtest.config import ConfigError, parse_duration
 from loadtest.trace.build import Built, ExportError
 from loadtest.trace.files import TraceError, read_trace, write_trace
 from loadtest.trace.model import TraceLines
-from loadtest.trace.progress import Progress
+from loadtest.trace.progress import ProgressBar
 
 DEFAULT_OUT = Path("trace.jsonl.gz")
 #: Coder's own variable for its database (``coder server --postgres-url``).
@@ -183,7 +183,7 @@ def _export(args: argparse.Namespace) -> int:
         )
     if database is not None and (args.token or args.rps is not None or args.era != "auto"):
         raise UsageError("--token, --rps and --era are for --host (the API), not --database-url")
-    progress = Progress("exporting")
+    progress = ProgressBar("exporting")
     try:
         if database is not None:
             from loadtest.trace.export_db import export_database
@@ -209,7 +209,7 @@ def _export_api(
     since: datetime | None,
     until: datetime | None,
     salt: bytes,
-    progress: Progress,
+    progress: ProgressBar,
 ) -> Built:
     from loadtest.client.preflight import TargetError, inspect_target
     from loadtest.trace.export_api import DEFAULT_RPS, Api, export_api

@@ -27,7 +27,7 @@ from loadtest.client.tls import tls_context
 from loadtest.protocol.constants import SESSION_TOKEN_HEADER
 from loadtest.protocol.eras import PATHS, Era
 from loadtest.trace.build import Built, ExportError, Message, SourceChat, build_trace
-from loadtest.trace.progress import Progress
+from loadtest.trace.progress import ProgressBar
 
 SOURCE = "coder-api"
 #: Chats a page: codersdk's default is 50; a server that caps lower pages the same way.
@@ -209,7 +209,7 @@ def export_api(
     since: datetime | None,
     until: datetime | None,
     salt: bytes,
-    progress: Progress,
+    progress: ProgressBar,
 ) -> Built:
     """The trace of the token owner's chats started in [since, until)."""
     me = api.get("/api/v2/users/me")

@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from loadtest.trace.build import Built, ExportError, Message, SourceChat, build_trace
-from loadtest.trace.progress import Progress
+from loadtest.trace.progress import ProgressBar
 
 SOURCE = "coder-postgres"
 #: Rows fetched from the server-side cursor at a time.
@@ -97,7 +97,7 @@ def scrub(text: str, url: str) -> str:
 
 
 def _chats(
-    rows: Iterator[tuple[Any, ...]], progress: Progress, window: tuple[float, float] | None
+    rows: Iterator[tuple[Any, ...]], progress: ProgressBar, window: tuple[float, float] | None
 ) -> Iterator[SourceChat]:
     """Rows grouped into chats (they come grouped), the progress bar fed on the way; times
     come as seconds since the epoch (no datetime per row)."""
@@ -143,7 +143,7 @@ def export_database(
     since: datetime | None,
     until: datetime | None,
     salt: bytes,
-    progress: Progress,
+    progress: ProgressBar,
 ) -> Built:
     """The trace of the chats started in [since, until) in the database at ``url``."""
     import psycopg

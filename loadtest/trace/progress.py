@@ -12,7 +12,7 @@ WIDTH = 30
 EVERY_S = 0.2
 
 
-class Progress:
+class ProgressBar:
     """``update(fraction, detail)`` redraws ``what [████▌     ]  45%  detail``; with no
     fraction known, ``what  detail``. Off (silent) when the stream is not a terminal, so
     logs and pipes get only the summary the command prints at the end."""

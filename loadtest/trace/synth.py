@@ -82,17 +82,17 @@ def _turn(scenario: Scenario, sim: SimConfig, rng: random.Random, first: bool) -
 
 
 @dataclass(frozen=True, slots=True)
-class _Chat:
+class _SynthChat:
     start: float
     #: The turns as JSON (compact: a big trace holds no models) and how long they take.
     turns: str
     length_s: float
 
 
-def _chat(start: float, scenario: Scenario, sim: SimConfig, rng: random.Random) -> _Chat:
+def _chat(start: float, scenario: Scenario, sim: SimConfig, rng: random.Random) -> _SynthChat:
     turns = [_turn(scenario, sim, rng, first=i == 0) for i in range(scenario.chat.turns)]
     length = sum(t.think_s + (t.duration_s or 0.0) for t in turns)
-    return _Chat(start, turns_json(turns), length)
+    return _SynthChat(start, turns_json(turns), length)
 
 
 def _open_starts(profile: Open, turns: int, duration: float, rng: random.Random) -> list[float]:
@@ -105,7 +105,9 @@ def _open_starts(profile: Open, turns: int, duration: float, rng: random.Random)
     return starts
 
 
-def _closed(scenario: Scenario, sim: SimConfig, duration: float, rng: random.Random) -> list[_Chat]:
+def _closed(
+    scenario: Scenario, sim: SimConfig, duration: float, rng: random.Random
+) -> list[_SynthChat]:
     """Each user's chats back to back, in start order."""
     profile = scenario.load.profile
     assert isinstance(profile, ClosedProfile)
@@ -113,7 +115,7 @@ def _closed(scenario: Scenario, sim: SimConfig, duration: float, rng: random.Ran
     rate = scenario.load.spawn_rate
     ready = [(user / rate, user) for user in range(most)]
     heapq.heapify(ready)
-    chats: list[_Chat] = []
+    chats: list[_SynthChat] = []
     while ready and len(chats) < MAX_CHATS:
         t, user = heapq.heappop(ready)
         if t >= duration:

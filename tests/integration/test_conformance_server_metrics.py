@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from loadtest.client.preflight import inspect_target
 from loadtest.client.rest import ChatClient
-from loadtest.client.server_metrics import ServerMetrics
+from loadtest.client.server_metrics import MetricsScraper
 from loadtest.core.server_delta import server_figures
 from loadtest.protocol import chatd_metrics as names
 from loadtest.runner.processes import SimProcess
@@ -48,7 +48,7 @@ def test_the_new_families_are_served_as_coders_and_read_whole(
     sim: tuple[SimProcess, str],
 ) -> None:
     process, token = sim
-    scraper = ServerMetrics([f"{process.url}/metrics"])
+    scraper = MetricsScraper([f"{process.url}/metrics"])
     _, start = scraper.scrape()
     target = inspect_target(process.url, [token])
     client = ChatClient(process.url, token, target.era)

@@ -98,7 +98,7 @@ def test_a_typical_turns_timeline_has_no_label_over_another(
     from tests.unit.samples import run_info
 
     directory = tmp_path / "agents"
-    write_report_files(build_report(agent_recorder().snapshot(), run_info()), directory)
+    write_report_files(build_report(agent_recorder().measurement(), run_info()), directory)
     plots = label_boxes(chromium, directory / "report.html", tmp_path, width)
     (timeline,) = [plot for plot in plots if plot["plot"] == "typical_turn"]
     assert {t["text"] for t in timeline["texts"]} >= {"step 1", "tool: spawn_agent #2"}

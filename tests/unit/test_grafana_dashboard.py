@@ -12,7 +12,7 @@ from typing import Any
 
 from prometheus_client.core import Metric
 
-from loadtest.core.snapshot import Snapshot
+from loadtest.core.measurement import Measurement
 from loadtest.runner.prometheus import LiveFigures
 from loadtest.sim.metrics import DaemonMetrics
 
@@ -37,7 +37,7 @@ def exported(families: list[Metric]) -> set[str]:
 
 
 def test_every_metric_a_query_names_is_exported() -> None:
-    names = exported(list(LiveFigures(Snapshot, "run").collect()))
+    names = exported(list(LiveFigures(Measurement, "run").collect()))
     names |= exported(list(DaemonMetrics().registry.collect()))
     used = set()
     for panel in panels():

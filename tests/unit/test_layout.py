@@ -221,10 +221,10 @@ def test_every_figure_reaches_the_report_model_and_the_metrics_export() -> None:
     for hist in (*recorder.latency.values(), *recorder.dist.values()):
         hist.record(1000)
     recorder.part_frame(Turn(t0=0), 1, 0)  # parts_per_frame is tallied, then folded
-    snap = recorder.snapshot()
-    report = build_report(snap, run_info()).model_dump(mode="json")
+    measured = recorder.measurement()
+    report = build_report(measured, run_info()).model_dump(mode="json")
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(LiveFigures(lambda: snap, "run", lambda: 2.0))
+    registry.register(LiveFigures(lambda: measured, "run", lambda: 2.0))
     page = generate_latest(registry).decode()
     families = {f.name: f for f in text_string_to_metric_families(page)}
     kinds = {"latency_ms": "histogram", "distributions": "histogram", "rates": "gauge"}

@@ -86,11 +86,11 @@ def test_agent_turn_shapes_are_written_into_each_prompts_control_block() -> None
     import random
 
     from loadtest.mockllm.control import find_control
-    from loadtest.scenario import Chat
+    from loadtest.scenario import ChatSection
 
-    chat = Chat(prompts=["go"], tool_calls_per_turn="uniform:1,4", subagents_per_turn=1)
+    chat = ChatSection(prompts=["go"], tool_calls_per_turn="uniform:1,4", subagents_per_turn=1)
     rng = random.Random(5)
     shapes = [find_control(chat.prompt(rng)) for _ in range(50)]
     assert all(s is not None and 1 <= (s.tool_calls_this_turn or 0) <= 4 for s in shapes)
     assert {s.subagents_this_turn for s in shapes if s is not None} == {1}
-    assert Chat(prompts=["go"]).prompt(rng) == "go"  # no keys, no block
+    assert ChatSection(prompts=["go"]).prompt(rng) == "go"  # no keys, no block

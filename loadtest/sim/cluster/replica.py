@@ -45,7 +45,7 @@ from loadtest.protocol.notify import (
     stream_channel,
 )
 from loadtest.pubsub.bus import Pubsub, connect
-from loadtest.sim.chat_state import ACTIVE, Chat
+from loadtest.sim.chat_state import ACTIVE, ChatState
 from loadtest.sim.cluster.config import Cluster, ReplicaCounts, ReplicaSettings
 from loadtest.sim.cluster.mirror import StreamLoop
 from loadtest.sim.cluster.relay import PartBuffer
@@ -129,12 +129,12 @@ class Replica:
 
     # ------------------------------------------------------------ the worker's side
 
-    def changed(self, chat: Chat, kind: str) -> None:
+    def changed(self, chat: ChatState, kind: str) -> None:
         """A chat of ours changed as a chat list shows it; a new one gets its row."""
         if kind == "created":
             self._outbox.put_nowait(("chat", chat.id, chat.owner_id, self._chat_row(chat)))
 
-    def _chat_row(self, chat: Chat) -> dict[str, Any]:
+    def _chat_row(self, chat: ChatState) -> dict[str, Any]:
         return {"title": chat.title, "model_config_id": chat.model_config_id}
 
     def tap(self, chat_id: str, events: list[Event]) -> None:
@@ -500,7 +500,7 @@ class TappedHub(Hub):
     """The hub of a replica: what it publishes for a chat it runs also goes to the cluster
     (``Replica.tap``); what its stream loops send for other replicas' chats does not."""
 
-    def __init__(self, local: dict[str, Chat]) -> None:
+    def __init__(self, local: dict[str, ChatState]) -> None:
         super().__init__()
         self._local = local
         self.replica: Replica | None = None

@@ -17,7 +17,7 @@ def test_every_part_of_a_bench_frame_is_a_running_turns_output() -> None:
     meter = running_turn_meter(recorder)
     for _ in meter.read((frame, 10 + i) for i in range(3)):
         pass
-    counts = recorder.snapshot().counts
+    counts = recorder.measurement().counts
     assert counts["frames"] == 3 and counts["events"] == 60
 
 

@@ -20,7 +20,7 @@ import pytest
 
 from loadtest.client import tls
 from loadtest.client.http11 import Connection, NoAnswer, Origin, header_block
-from loadtest.client.rest import ApiError, ChatClient
+from loadtest.client.rest import ChatClient, RestError
 from loadtest.protocol.eras import Era
 
 #: What the server does after a request: send bytes, close (FIN), reset (RST), or wait.
@@ -308,7 +308,7 @@ def test_a_reset_get_is_sent_once_more_and_a_reset_post_raises(
     )
     assert client.list_chats() == []
     assert [r.method for r in server.requests] == ["GET", "GET"]
-    with pytest.raises(ApiError) as failed:
+    with pytest.raises(RestError) as failed:
         client.post_message("c0ffee00-0000-4000-8000-000000000001", "hello")
     assert [r.method for r in server.requests] == ["GET", "GET", "POST"]
     assert failed.value.kind == "connection" and failed.value.status is None
@@ -320,7 +320,7 @@ def test_a_refused_connection_is_a_connection_error() -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
     client = ChatClient(f"http://127.0.0.1:{port}", "secret-token", Era.D)
-    with pytest.raises(ApiError) as failed:
+    with pytest.raises(RestError) as failed:
         client.list_chats()
     assert failed.value.kind == "connection"
     assert "refused" in failed.value.message.lower()
@@ -346,14 +346,14 @@ def test_error_statuses_carry_coders_message(
 ) -> None:
     server = serve(lambda r: [response(status, body)])
     client = ChatClient(server.url, "t", Era.D)
-    with pytest.raises(ApiError) as failed:
+    with pytest.raises(RestError) as failed:
         client.list_chats()
     assert (failed.value.status, failed.value.message, failed.value.detail) == (
         status,
         message,
         detail,
     )
-    with pytest.raises(ApiError):  # the client, and its connection, stay usable
+    with pytest.raises(RestError):  # the client, and its connection, stay usable
         client.list_chats()
     assert server.connections == 1
 
@@ -367,7 +367,7 @@ def test_a_base_url_path_prefix_and_query_reach_the_server(serve: Callable[..., 
 
 def test_a_url_that_is_not_http_fails_each_call_as_unreachable() -> None:
     client = ChatClient("ftp://example.test", "t", Era.D)
-    with pytest.raises(ApiError) as failed:
+    with pytest.raises(RestError) as failed:
         client.list_chats()
     assert failed.value.kind == "connection"
 

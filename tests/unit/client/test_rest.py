@@ -6,7 +6,7 @@ import httpx
 import orjson
 import pytest
 
-from loadtest.client.rest import ApiError, ChatClient
+from loadtest.client.rest import ChatClient, RestError
 from loadtest.protocol.eras import PATHS, Era
 
 
@@ -23,7 +23,7 @@ def test_a_failed_idempotent_request_is_sent_once_more_and_a_post_never() -> Non
     assert client.list_chats() == []
     assert sent == ["GET", "GET"]
     sent.clear()
-    with pytest.raises(ApiError) as failed:
+    with pytest.raises(RestError) as failed:
         client.post_message("c1", "hello")
     assert sent == ["POST"]
     assert failed.value.kind == "connection" and failed.value.status is None
@@ -60,7 +60,7 @@ def client_for(
     handler = Recorded(answers)
     reported: list[tuple[str, int | None]] = []
 
-    def hook(name: str, method: str, ns: int, size: int, error: ApiError | None) -> None:
+    def hook(name: str, method: str, ns: int, size: int, error: RestError | None) -> None:
         assert ns >= 0
         reported.append((name, error.status if error else 200))
 
@@ -102,7 +102,7 @@ def test_coders_error_body_becomes_the_error_and_429s_are_told_apart() -> None:
             )
         },
     )
-    with pytest.raises(ApiError) as full:
+    with pytest.raises(RestError) as full:
         client.post_message(CHAT["id"], "again")
     assert (full.value.status, full.value.message, full.value.detail) == (
         429,
@@ -112,7 +112,7 @@ def test_coders_error_body_becomes_the_error_and_429s_are_told_apart() -> None:
     assert full.value.kind == "queue_full"
     assert "secret-token" not in str(full.value)
     assert reported == [("create_message", 429)]
-    limited = ApiError("create_message", 429, "You've been rate limited.")
+    limited = RestError("create_message", 429, "You've been rate limited.")
     assert limited.kind == "rate_limited"
 
 
@@ -131,6 +131,6 @@ def test_a_body_that_is_not_json_is_kept_short_as_the_message() -> None:
     client, _, _ = client_for(
         Era.D, {("GET", "/api/v2/buildinfo"): httpx.Response(502, text="<html>" + "x" * 500)}
     )
-    with pytest.raises(ApiError) as bad:
+    with pytest.raises(RestError) as bad:
         client.buildinfo()
     assert bad.value.status == 502 and len(bad.value.message) <= 200

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from loadtest.client.server_metrics import ServerMetrics, endpoints, parse, redacted
+from loadtest.client.server_metrics import MetricsScraper, endpoints, parse, redacted
 from loadtest.core.server_delta import labels_of
 
 TEXT = """# HELP coderd_chatd_stream_retries_total Total LLM stream retries.
@@ -20,9 +20,9 @@ coderd_chatd_ttft_seconds_created{model="m",provider="openai"} 1.7e9
 """
 
 
-def scraper(handler: object) -> ServerMetrics:
+def scraper(handler: object) -> MetricsScraper:
     transport = httpx.MockTransport(handler)  # type: ignore[arg-type]
-    return ServerMetrics(["http://coder:2112/metrics"], transport=transport)
+    return MetricsScraper(["http://coder:2112/metrics"], transport=transport)
 
 
 def test_parse_keeps_every_sample_by_name_and_labels_and_drops_created() -> None:
@@ -76,7 +76,7 @@ def test_an_unreachable_endpoint_is_an_error_value(capsys: pytest.CaptureFixture
 def test_credentials_in_a_url_are_never_shown(capsys: pytest.CaptureFixture[str]) -> None:
     url = "http://admin:hunter2@coder:2112/metrics?token=hunter2"
     assert redacted(url) == "http://REDACTED@coder:2112/metrics?REDACTED"
-    metrics = ServerMetrics([url], transport=httpx.MockTransport(lambda r: httpx.Response(500)))
+    metrics = MetricsScraper([url], transport=httpx.MockTransport(lambda r: httpx.Response(500)))
     _, (scrape,) = metrics.scrape()
     assert "hunter2" not in scrape.url + (scrape.error or "") + metrics.shown
     assert "hunter2" not in capsys.readouterr().err

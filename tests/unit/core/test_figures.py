@@ -10,11 +10,11 @@ import pytest
 
 from loadtest.core.figures import FIGURES, INTEGRITY, LATENCIES, RATES, names, slo_paths
 from loadtest.core.recorder import Recorder
-from loadtest.report.model import Counts, Integrity, Rates
+from loadtest.report.model import Integrity, Rates, RunCounts
 
 
 def test_the_reports_typed_sections_are_the_figures() -> None:
-    assert set(Counts.model_fields) == set(names("counts"))
+    assert set(RunCounts.model_fields) == set(names("counts"))
     assert set(Integrity.model_fields) == set(INTEGRITY)
     assert set(Rates.model_fields) == set(RATES)
 
@@ -53,9 +53,9 @@ def test_a_count_no_figure_declares_is_kept_in_the_report_not_dropped() -> None:
     recorder = Recorder()
     recorder.count_under("reconnects:", "1006")
     recorder.counts["from_a_newer_worker"] = 3
-    snap = recorder.snapshot()
-    assert undeclared_counts(snap.counts) == ["from_a_newer_worker"]
-    counts = build_report(snap, run_info()).model_dump(mode="json")["counts"]
+    measured = recorder.measurement()
+    assert undeclared_counts(measured.counts) == ["from_a_newer_worker"]
+    counts = build_report(measured, run_info()).model_dump(mode="json")["counts"]
     assert counts["from_a_newer_worker"] == 3 and counts["reconnects"] == 0
     # The recorder has no counter for a name the figures do not declare.
     with pytest.raises(KeyError):

@@ -115,10 +115,10 @@ def test_no_frame_in_any_state_raises_and_every_turn_is_accounted(
             tracker.abandon(t)
         meter.feed(frame, t)  # no exception may escape the decoder, meter or tracker
     tracker.abandon(t + 1)
-    snapshot = recorder.snapshot()
-    counts = snapshot.counts
+    measurement = recorder.measurement()
+    counts = measurement.counts
     ended = sum(counts.get(k, 0) for k in ("turns_completed", "turns_failed", "turns_unfinished"))
     assert counts.get("turns_started", 0) == ended
     # Every wrong type was caught by a named check, not by the meter's last-resort guard.
-    assert not [row for row in snapshot.errors if str(row[5]).startswith(TRACKER_FAULT)]
-    assert orjson.dumps(snapshot.to_dict())  # and it still ships and reports
+    assert not [row for row in measurement.errors if str(row[5]).startswith(TRACKER_FAULT)]
+    assert orjson.dumps(measurement.to_dict())  # and it still ships and reports

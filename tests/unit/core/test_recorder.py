@@ -26,9 +26,9 @@ def test_a_chats_first_turn_is_also_kept_alone_for_scaletests_phase() -> None:
         turn.running_at, turn.first_output_at = t0 + 50 * ms, t0 + ttft * ms
         turn.terminal_at, turn.outcome = t0 + 900 * ms, "completed"
         recorder.turn_ended(turn)
-    snap = recorder.snapshot()
-    assert snap.histogram("time_to_first_output").count == 3
-    first = snap.histogram("time_to_first_output_initial")
+    measured = recorder.measurement()
+    assert measured.histogram("time_to_first_output").count == 3
+    first = measured.histogram("time_to_first_output_initial")
     assert (first.count, first.total) == (1, 300_000)
-    assert snap.histogram("time_to_running_initial").total == 50_000
-    assert snap.histogram("time_to_terminal_status_initial").count == 1
+    assert measured.histogram("time_to_running_initial").total == 50_000
+    assert measured.histogram("time_to_terminal_status_initial").count == 1

@@ -1,4 +1,4 @@
-"""One replica's tally: what its methods count and how it reaches a snapshot's wire."""
+"""One replica's tally: what its methods count and how it reaches a measurement's wire."""
 
 from __future__ import annotations
 

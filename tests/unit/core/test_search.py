@@ -14,7 +14,7 @@ from loadtest.core.search import (
     CLIFF_FACTOR,
     CapacitySearch,
     Outcome,
-    Step,
+    SearchStep,
     figure_of,
     jump_over_trend,
     pooled,
@@ -22,7 +22,7 @@ from loadtest.core.search import (
 
 SLO = "time_to_first_output.p95 < 2000ms"
 FIGURE = "time_to_first_output.p95"
-Run = Callable[[float, int], Step]
+Run = Callable[[float, int], SearchStep]
 
 
 def drive(search: CapacitySearch, run: Run) -> Outcome:
@@ -35,9 +35,9 @@ def drive(search: CapacitySearch, run: Run) -> Outcome:
     raise AssertionError("the search never ended")
 
 
-def step(load: float, repeat: int, passed: bool, figure: float | None = None) -> Step:
+def step(load: float, repeat: int, passed: bool, figure: float | None = None) -> SearchStep:
     figures = {} if figure is None else {FIGURE: figure}
-    return Step(load, repeat, passed, None if passed else SLO, figures)
+    return SearchStep(load, repeat, passed, None if passed else SLO, figures)
 
 
 def threshold(boundary: float) -> Run:
@@ -77,7 +77,7 @@ def test_arrival_rate_within_precision() -> None:
 
 
 def test_one_lucky_pass_above_the_boundary_does_not_raise_capacity() -> None:
-    def lucky(load: float, repeat: int) -> Step:
+    def lucky(load: float, repeat: int) -> SearchStep:
         # 38 passes on its first run only: a lucky run, outvoted by its repeats.
         return step(load, repeat, load <= 37 or (load == 38 and repeat == 0))
 
@@ -91,7 +91,7 @@ def test_one_lucky_pass_above_the_boundary_does_not_raise_capacity() -> None:
 
 
 def test_majority_pass_across_repeats_is_feasible() -> None:
-    def alternating(load: float, repeat: int) -> Step:
+    def alternating(load: float, repeat: int) -> SearchStep:
         # 38 passes, fails, passes: two of three, the fit calls it feasible.
         return step(load, repeat, load <= 37 or (load == 38 and repeat % 2 == 0))
 
@@ -101,7 +101,7 @@ def test_majority_pass_across_repeats_is_feasible() -> None:
 
 
 def test_an_unlucky_failure_in_the_bracket_is_revised_by_repeats() -> None:
-    def unlucky(load: float, repeat: int) -> Step:
+    def unlucky(load: float, repeat: int) -> SearchStep:
         # 16's first run fails by bad luck: the search bisects below it, then its repeats
         # pass, the verdict moves up, and the search climbs again.
         return step(load, repeat, load <= 37 and not (load == 16 and repeat == 0))
@@ -126,7 +126,7 @@ def test_monotone_fit_pools_violators() -> None:
 
 def test_cliff_and_smooth() -> None:
     def latency(cliff: bool) -> Run:
-        def run(load: float, repeat: int) -> Step:
+        def run(load: float, repeat: int) -> SearchStep:
             # +10% per doubling of load, then 20x at the boundary (or not).
             figure = 100 * 1.1 ** math.log2(load) * (20 if cliff and load > 37 else 1)
             return step(load, repeat, load <= 37, figure)
@@ -143,7 +143,7 @@ def test_cliff_and_smooth() -> None:
 
 def test_a_saturating_queue_is_smooth() -> None:
     # Waiting time of a queue near saturation, 1 / (1 - load / 40.5): steep, but a trend.
-    def queue(load: float, repeat: int) -> Step:
+    def queue(load: float, repeat: int) -> SearchStep:
         return step(load, repeat, load <= 37, 100 / (1 - min(load, 40) / 40.5))
 
     out = drive(CapacitySearch(1, 200, precision=0.05), queue)
@@ -185,9 +185,9 @@ def test_never_infeasible() -> None:
 
 
 def test_generator_bound_stops_without_claiming_capacity() -> None:
-    def weak_generator(load: float, repeat: int) -> Step:
+    def weak_generator(load: float, repeat: int) -> SearchStep:
         if load > 50:
-            return Step(load, repeat, passed=False, generator_bound=True)
+            return SearchStep(load, repeat, passed=False, generator_bound=True)
         return step(load, repeat, True)
 
     search = CapacitySearch(1, 200, precision=0.05)
@@ -200,8 +200,8 @@ def test_generator_bound_stops_without_claiming_capacity() -> None:
 
 
 def test_generator_bound_during_bisection() -> None:
-    def run(load: float, repeat: int) -> Step:
-        return Step(load, repeat, load <= 37, generator_bound=load == 48)
+    def run(load: float, repeat: int) -> SearchStep:
+        return SearchStep(load, repeat, load <= 37, generator_bound=load == 48)
 
     out = drive(CapacitySearch(1, 200, precision=0.05), run)
     assert [s.load for s in out.steps] == [1, 2, 4, 8, 16, 32, 64, 48]
@@ -209,7 +209,7 @@ def test_generator_bound_during_bisection() -> None:
 
 
 def test_generator_bound_at_start() -> None:
-    out = drive(CapacitySearch(1, 200), lambda x, r: Step(x, r, True, generator_bound=True))
+    out = drive(CapacitySearch(1, 200), lambda x, r: SearchStep(x, r, True, generator_bound=True))
     assert (out.boundary, out.feasible_max, len(out.steps)) == ("generator_bound", None, 1)
 
 
@@ -264,7 +264,7 @@ def test_max_steps_bounds_the_search() -> None:
 
 def test_max_revisions_bounds_a_noisy_target() -> None:
     # Every load's first run fails and its repeats pass: each repeat moves the verdict.
-    def flaky(load: float, repeat: int) -> Step:
+    def flaky(load: float, repeat: int) -> SearchStep:
         return step(load, repeat, repeat > 0)
 
     out = drive(CapacitySearch(1, 200, repeats=3, max_revisions=2, max_steps=100), flaky)
@@ -273,10 +273,10 @@ def test_max_revisions_bounds_a_noisy_target() -> None:
 
 
 def test_binding_slo_is_the_most_common_first_break() -> None:
-    def run(load: float, repeat: int) -> Step:
+    def run(load: float, repeat: int) -> SearchStep:
         if load <= 10:
-            return Step(load, repeat, True)
-        return Step(load, repeat, False, "error_rate < 1%" if repeat == 1 else SLO)
+            return SearchStep(load, repeat, True)
+        return SearchStep(load, repeat, False, "error_rate < 1%" if repeat == 1 else SLO)
 
     out = drive(CapacitySearch(10, 20, repeats=3), run)
     assert (out.feasible_max, out.infeasible_min, out.binding_slo) == (10, 11, SLO)

@@ -56,7 +56,7 @@ def test_slo_evaluation_against_a_report() -> None:
         load=Load(mode="closed", users=1),
         target=Target(url="http://127.0.0.1:1", era="a"),
     )
-    report = build_report(recorder.snapshot(), run)
+    report = build_report(recorder.measurement(), run)
     result = evaluate(
         report.figure,
         [

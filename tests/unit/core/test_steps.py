@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from loadtest.core.measurement import merge
 from loadtest.core.recorder import Recorder
-from loadtest.core.snapshot import merge
 from loadtest.core.steps import ChildRecorder, Subagents
 from loadtest.core.tracker import TurnTracker
 from tests.unit.agent_events import agent_turn, call, commit, numbered, result, text
@@ -234,6 +234,6 @@ def test_figures_of_sub_agents_merge_across_processes_like_the_rest() -> None:
         children.watch("p")
         children.spawn_call("p", 0)
         children.created("kid", "p", "running", at * MS)
-    merged = merge([one.snapshot(), two.snapshot()])
+    merged = merge([one.measurement(), two.measurement()])
     assert merged.count("subagents_spawned") == 2
     assert merged.histogram("subagent_time_to_running").count == 2

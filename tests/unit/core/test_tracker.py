@@ -45,15 +45,15 @@ def test_closed_loop_turn_latencies_are_exact() -> None:
     assert ms(recorder, "time_per_output_token") == [20, 20, 20]
     # tokens / (E2E - TTFT) = 11 / 0.2 s = 55 tokens/s (stored in milli-units)
     assert recorder.dist["output_tokens_per_s"].max == 55_000
-    recorder.snapshot()  # frame gaps are tallied, then folded into the histogram
+    recorder.measurement()  # frame gaps are tallied, then folded into the histogram
     gaps = recorder.latency["inter_frame_gap"]
     assert (gaps.count, gaps.min / 1000, gaps.max / 1000) == (2, 30, 60)
-    parts = recorder.snapshot().histogram("inter_part_gap")
+    parts = recorder.measurement().histogram("inter_part_gap")
     # 6 parts -> 5 gaps: 0, 0 (first frame), 30, 60, 0 (third frame)
     assert (parts.count, parts.total / 1000) == (5, 90)
     assert recorder.dist["parts_per_frame"].count == 3
     assert recorder.counts["turns_completed"] == 1 and recorder.counts["turns_started"] == 1
-    assert recorder.counts["output_tokens"] == 11 and recorder.snapshot().count("parts") == 6
+    assert recorder.counts["output_tokens"] == 11 and recorder.measurement().count("parts") == 6
     assert not t.busy
 
 
@@ -142,9 +142,9 @@ def test_retries_are_counted_by_the_errors_kind() -> None:
     t.feed([retry(2, 2000, "rate_limit")], 30 * MS)
     t.feed([retry(3, 4000, "overloaded")], 40 * MS)
     t.feed([retry(4, 8000)], 50 * MS)  # an older era's: no kind
-    snap = recorder.snapshot()
-    assert snap.counts_under("retries:") == {"overloaded": 2, "rate_limit": 1, "unknown": 1}
-    assert snap.count("retry_events") == 4
+    measured = recorder.measurement()
+    assert measured.counts_under("retries:") == {"overloaded": 2, "rate_limit": 1, "unknown": 1}
+    assert measured.count("retry_events") == 4
 
 
 def test_retry_then_error_records_the_chat_error_fields() -> None:
@@ -412,7 +412,7 @@ def test_a_turn_whose_output_came_before_its_stream_is_counted_without_ttft() ->
     t.connected()  # the stream connects late: the parts are already in its snapshot
     t.feed([status("running"), part(), part(), message(1)], 500 * MS)
     t.feed([message(2, "assistant", 3), status("waiting")], 600 * MS)
-    snapshot = recorder.snapshot()
+    snapshot = recorder.measurement()
     assert snapshot.count("turns_completed") == 1
     assert snapshot.count("turns_no_live_output") == 1
     assert recorder.latency["time_to_first_output"].count == 0

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from loadtest.client.rest import ApiError, ChatClient
+from loadtest.client.rest import ChatClient, RestError
 from loadtest.deploy.admin import (
     ProbeError,
     ProviderResult,
@@ -169,7 +169,7 @@ def test_another_error_from_the_legacy_route_is_not_a_reason_to_switch() -> None
         {("POST", EXPERIMENTAL_PROVIDERS): httpx.Response(500, json={"message": "boom"})},
         [],
     )
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(RestError) as caught:
         ensure_provider(client, "http://llm.test/v1", "k")
     assert caught.value.status == 500
 

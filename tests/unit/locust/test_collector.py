@@ -1,4 +1,4 @@
-"""The master's collector: finals win over periodic snapshots, a lost worker's last snapshot
+"""The master's collector: finals win over periodic measurements, a lost worker's last measurement
 still counts, and the wait for finals ends as soon as every worker answered or is gone."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from types import SimpleNamespace
 
 import gevent
 
+from loadtest.core.measurement import Measurement, merge
 from loadtest.core.recorder import Recorder
-from loadtest.core.snapshot import Snapshot, merge
 from loadtest.locust.collector import MISSING, REPORT_KEY, Collector, pack, unpack
 from tests.unit.samples import feed_some
 
@@ -32,24 +32,24 @@ class Master:
         return self.nodes
 
 
-def snapshot(seed: int) -> Snapshot:
+def measurement(seed: int) -> Measurement:
     recorder = Recorder(origin_ns=0, origin_epoch_s=1_800_000_000.0)
     feed_some(recorder, seed, frames=2)
-    return recorder.snapshot()
+    return recorder.measurement()
 
 
-def final(node: str, snap: Snapshot) -> SimpleNamespace:
-    return SimpleNamespace(node_id=node, data=pack(snap))
+def final(node: str, measured: Measurement) -> SimpleNamespace:
+    return SimpleNamespace(node_id=node, data=pack(measured))
 
 
-def test_a_snapshot_survives_the_message_form() -> None:
-    snap = snapshot(3)
-    assert unpack(pack(snap)) == snap
+def test_a_measurement_survives_the_message_form() -> None:
+    measured = measurement(3)
+    assert unpack(pack(measured)) == measured
 
 
 def test_finals_win_and_a_lost_workers_last_report_still_counts() -> None:
     collector = Collector()
-    early_a, final_a, last_b = snapshot(1), snapshot(2), snapshot(3)
+    early_a, final_a, last_b = measurement(1), measurement(2), measurement(3)
     collector.on_worker_report("a", {REPORT_KEY: pack(early_a)})
     collector.on_worker_report("b", {REPORT_KEY: pack(last_b)})
     collector.on_final(final("a", final_a))
@@ -58,7 +58,7 @@ def test_finals_win_and_a_lost_workers_last_report_still_counts() -> None:
 
 def test_the_wait_ends_at_once_when_every_worker_answered_or_is_gone() -> None:
     collector = Collector()
-    collector.on_final(final("a", snapshot(1)))
+    collector.on_final(final("a", measurement(1)))
     master = Master({"a": Node("a"), "b": Node("b", MISSING)})
     # "c" left the master's list: gone too. One look, no waiting out the timeout.
     assert collector.wait_for_finals(master, {"a", "b", "c"}, timeout=600) == ["b", "c"]
@@ -68,6 +68,6 @@ def test_the_wait_ends_at_once_when_every_worker_answered_or_is_gone() -> None:
 def test_a_final_that_arrives_during_the_wait_ends_it() -> None:
     collector = Collector()
     master = Master({"a": Node("a")})
-    gevent.spawn_later(0.05, collector.on_final, final("a", snapshot(1)))
+    gevent.spawn_later(0.05, collector.on_final, final("a", measurement(1)))
     assert collector.wait_for_finals(master, {"a"}, timeout=600) == []
     assert collector.workers == {"a"}

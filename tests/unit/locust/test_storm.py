@@ -12,7 +12,7 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from loadtest.core.profiles import Storm as StormProfile
 from loadtest.core.storm import FOLLOW_UP, START
-from loadtest.locust.storm import COUNT_MESSAGE, RELEASE_MESSAGE, Storm
+from loadtest.locust.storm import COUNT_MESSAGE, RELEASE_MESSAGE, StormSide
 
 MS = 1_000_000
 
@@ -40,7 +40,7 @@ class FakeWorker(WorkerRunner):
 
 
 def test_one_process_releases_its_users_once_the_last_is_ready() -> None:
-    storm = Storm(StormProfile(users=3), turns=2, runner=None)
+    storm = StormSide(StormProfile(users=3), turns=2, runner=None)
     storm.ready()
     storm.ready()
     assert storm.wait(START, 0.01) is None
@@ -55,7 +55,7 @@ def test_one_process_releases_its_users_once_the_last_is_ready() -> None:
 
 
 def test_follow_ups_wait_for_every_first_turn_then_the_delay() -> None:
-    storm = Storm(StormProfile(users=2, turn_start_delay=0.05), turns=3, runner=None)
+    storm = StormSide(StormProfile(users=2, turn_start_delay=0.05), turns=3, runner=None)
     assert storm.gated
     for _ in range(2):
         storm.ready()
@@ -68,12 +68,12 @@ def test_follow_ups_wait_for_every_first_turn_then_the_delay() -> None:
 
 
 def test_one_turn_leaves_nothing_to_hold() -> None:
-    assert not Storm(StormProfile(users=2, turn_start_delay=5), turns=1, runner=None).gated
+    assert not StormSide(StormProfile(users=2, turn_start_delay=5), turns=1, runner=None).gated
 
 
 def test_a_worker_counts_in_by_message_and_dates_the_masters_release() -> None:
     runner = FakeWorker()
-    storm = Storm(StormProfile(users=1), turns=2, runner=runner)
+    storm = StormSide(StormProfile(users=1), turns=2, runner=runner)
     storm.ready()
     storm.chat_done()
     assert runner.sent == [(COUNT_MESSAGE, {"ready": 1}), (COUNT_MESSAGE, {"done": 1})]
@@ -87,7 +87,7 @@ def test_a_worker_counts_in_by_message_and_dates_the_masters_release() -> None:
 
 def test_the_master_releases_every_worker_when_their_users_are_all_in() -> None:
     runner = FakeMaster()
-    storm = Storm(StormProfile(users=4, turn_start_delay=0.01), turns=2, runner=runner)
+    storm = StormSide(StormProfile(users=4, turn_start_delay=0.01), turns=2, runner=runner)
     storm._on_count(SimpleNamespace(data={"ready": 3}))
     assert runner.sent == []
     before = time.time_ns()

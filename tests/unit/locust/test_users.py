@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from locust.env import Environment
 
-from loadtest.client.rest import ApiError
+from loadtest.client.rest import RestError
 from loadtest.core.turn import ErrorInfo, Turn
 from loadtest.locust import runtime
 from loadtest.locust.users import Reporter, reporter
@@ -31,12 +31,12 @@ def test_one_reporter_per_environment() -> None:
 def test_rest_calls_are_requests_and_counts() -> None:
     env, rt, made = setup()
     made.request("create_chat", "POST", 12 * MS, 300, None)
-    made.request("create_chat", "POST", 30 * MS, 0, ApiError("create_chat", 502, "bad gateway"))
-    made.request("create_chat", "POST", 5 * MS, 0, ApiError("create_chat", None, "refused"))
+    made.request("create_chat", "POST", 30 * MS, 0, RestError("create_chat", 502, "bad gateway"))
+    made.request("create_chat", "POST", 5 * MS, 0, RestError("create_chat", None, "refused"))
     entry = env.stats.get("create_chat", "POST")
     assert (entry.num_requests, entry.num_failures) == (3, 2)
     assert entry.max_response_time == 30 and entry.min_response_time == 5
-    counts = rt.recorder.snapshot().counts
+    counts = rt.recorder.measurement().counts
     assert counts["http_requests"] == 3 and counts["http_errors"] == 2
     assert counts["http_connection_errors"] == 1
 

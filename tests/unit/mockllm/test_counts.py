@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from loadtest.mockllm.counts import APIS, TOOLS, Counts
+from loadtest.mockllm.counts import APIS, TOOLS, LlmCounts
 from loadtest.mockllm.faults import Fault
 
 
 def test_fresh_counts_list_every_api_fault_and_tool_at_zero() -> None:
-    wire = Counts().as_json()
+    wire = LlmCounts().as_json()
     assert wire["requests_by_api"] == dict.fromkeys(APIS, 0)
     assert wire["faults"] == {fault.value: 0 for fault in Fault}
     assert wire["tool_calls"] == dict.fromkeys(TOOLS, 0)
@@ -15,7 +15,7 @@ def test_fresh_counts_list_every_api_fault_and_tool_at_zero() -> None:
 
 
 def test_requests_and_completed_replies_are_counted_by_kind() -> None:
-    counts = Counts()
+    counts = LlmCounts()
     counts.request("messages")
     counts.request("messages")
     counts.request("models")
@@ -32,7 +32,7 @@ def test_requests_and_completed_replies_are_counted_by_kind() -> None:
 
 
 def test_the_json_is_a_copy_not_a_live_view() -> None:
-    counts = Counts()
+    counts = LlmCounts()
     wire = counts.as_json()
     counts.request("responses")
     assert wire["requests_by_api"]["responses"] == 0

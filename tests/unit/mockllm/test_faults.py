@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from loadtest.mockllm.config import MockConfig
-from loadtest.mockllm.counts import Counts
+from loadtest.mockllm.counts import LlmCounts
 from loadtest.mockllm.faults import Fault, pick_fault
 
 
@@ -14,7 +14,7 @@ from loadtest.mockllm.faults import Fault, pick_fault
 def test_each_fault_is_a_config_field_with_its_help_and_a_counter(fault: Fault) -> None:
     info = MockConfig.model_fields[fault.field]
     assert info.description == fault.help and info.default == 0.0
-    assert Counts().as_json()["faults"][fault.value] == 0
+    assert LlmCounts().as_json()["faults"][fault.value] == 0
     config = MockConfig.model_validate({fault.field: 1.0})
     assert config.fault_probabilities()[fault] == 1.0
 

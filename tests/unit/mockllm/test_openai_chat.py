@@ -11,7 +11,7 @@ from loadtest.mockllm import openai_chat
 from loadtest.mockllm.config import MockConfig
 from loadtest.mockllm.control import Control
 from loadtest.mockllm.plan import make_plan
-from loadtest.mockllm.prompt import Prompt, ToolResult
+from loadtest.mockllm.prompt import Prompt, PromptToolResult
 
 
 def _prompt(**fields: Any) -> Prompt:
@@ -50,7 +50,7 @@ def test_read_chat() -> None:
     )
     assert (prompt.stream, prompt.include_usage, prompt.tools) == (True, True, {"execute"})
     assert (prompt.input_tokens, prompt.tool_results, prompt.prompted) == (7, 1, True)
-    assert prompt.results == (ToolResult("", "done"),)
+    assert prompt.results == (PromptToolResult("", "done"),)
     assert prompt.control == Control()
 
 
@@ -115,4 +115,4 @@ def test_only_tool_messages_after_the_last_user_message_are_this_turns_results()
             ],
         }
     )
-    assert prompt.results == (ToolResult("y", "new"),) and not prompt.stream
+    assert prompt.results == (PromptToolResult("y", "new"),) and not prompt.stream

@@ -14,16 +14,16 @@ import pytest
 from loadtest.mockllm import anthropic_messages, openai_chat, openai_responses
 from loadtest.mockllm.config import MockConfig
 from loadtest.mockllm.control import Control, find_control
-from loadtest.mockllm.counts import Counts
+from loadtest.mockllm.counts import LlmCounts
 from loadtest.mockllm.faults import Fault
 from loadtest.mockllm.plan import Call, Stuck, chat_id_of, make_plan, next_call, request_rng
-from loadtest.mockllm.prompt import Prompt, ToolResult
+from loadtest.mockllm.prompt import Prompt, PromptToolResult
 
 ALL_TOOLS = frozenset({"execute", "spawn_agent", "wait_agent", "read_file"})
 
 
 def _prompt(
-    results: tuple[ToolResult, ...] = (),
+    results: tuple[PromptToolResult, ...] = (),
     tools: frozenset[str] = ALL_TOOLS,
     control: Control | None = None,
     prompted: bool = True,
@@ -31,8 +31,8 @@ def _prompt(
     return Prompt("m", True, False, 3, control, prompted, results, tools)
 
 
-def _executes(n: int) -> tuple[ToolResult, ...]:
-    return (ToolResult("execute", "scaletest"),) * n
+def _executes(n: int) -> tuple[PromptToolResult, ...]:
+    return (PromptToolResult("execute", "scaletest"),) * n
 
 
 # Coder's own cases (scaletest/llmmock/openai_toolcalls_internal_test.go TestBuildOpenAIChoice)
@@ -65,7 +65,7 @@ def test_falls_back_to_text_when_execute_is_not_offered() -> None:
 
 def test_counts_every_tool_result_as_coder_does() -> None:
     # Coder counts the tool messages after the last user message, whatever their tool.
-    other = (ToolResult("", "?"),)
+    other = (PromptToolResult("", "?"),)
     assert next_call(MockConfig(tool_calls_per_turn=1), _prompt(other)) is None
 
 
@@ -89,7 +89,7 @@ def test_control_block_overrides_key_by_key() -> None:
 
 def _run_turn(config: MockConfig, control: Control | None = None) -> list[Call]:
     """Play a turn as a client would: each call answered, spawn_agent with a child chat_id."""
-    results: list[ToolResult] = []
+    results: list[PromptToolResult] = []
     calls: list[Call] = []
     for _ in range(50):
         step = next_call(config, _prompt(tuple(results), control=control))
@@ -102,7 +102,7 @@ def _run_turn(config: MockConfig, control: Control | None = None) -> list[Call]:
             text = json.dumps({"chat_id": child, "title": "t", "status": "running"})
         else:
             text = "report"
-        results.append(ToolResult(step.tool, text))
+        results.append(PromptToolResult(step.tool, text))
     raise AssertionError("the turn never ended")
 
 
@@ -149,7 +149,7 @@ def test_sub_agent_tools_only_when_offered() -> None:
     config = MockConfig(subagents_per_turn=2)
     assert next_call(config, _prompt(tools=frozenset({"execute"}))) is None
     # spawn_agent offered but not wait_agent: spawns go on, unwaited.
-    spawned = (ToolResult("spawn_agent", '{"chat_id":"a"}'),)
+    spawned = (PromptToolResult("spawn_agent", '{"chat_id":"a"}'),)
     no_wait = frozenset({"spawn_agent"})
     step = next_call(config, _prompt(spawned, tools=no_wait))
     assert isinstance(step, Call) and step.tool == "spawn_agent"
@@ -158,7 +158,7 @@ def test_sub_agent_tools_only_when_offered() -> None:
 
 def test_spawn_result_without_chat_id_ends_the_turn_in_text() -> None:
     config = MockConfig(subagents_per_turn=1)
-    failed = (ToolResult("spawn_agent", "subagent limit reached"),)
+    failed = (PromptToolResult("spawn_agent", "subagent limit reached"),)
     step = next_call(config, _prompt(failed))
     assert isinstance(step, Stuck) and "no chat_id" in step.reason
     plan = make_plan(config, _prompt(failed), random.Random(0))
@@ -256,8 +256,8 @@ def test_each_api_names_its_results_by_their_calls(
 ) -> None:
     prompt = dialect.read(turn('{"chat_id":"kid"}'))
     assert prompt.results == (
-        ToolResult("execute", "ok"),
-        ToolResult("spawn_agent", '{"chat_id":"kid"}'),
+        PromptToolResult("execute", "ok"),
+        PromptToolResult("spawn_agent", '{"chat_id":"kid"}'),
     )
     config = MockConfig(tool_calls_per_turn=1, subagents_per_turn=1)
     assert next_call(config, prompt) == Call("wait_agent", '{"chat_id":"kid"}')
@@ -267,7 +267,7 @@ def test_each_api_names_its_results_by_their_calls(
 
 
 def test_counts_replies_by_kind_and_tool() -> None:
-    counts = Counts()
+    counts = LlmCounts()
     for tool in ("execute", "execute", "spawn_agent", "wait_agent", "my_tool"):
         counts.completed(tool, None)
     counts.completed(None, None)
@@ -276,7 +276,7 @@ def test_counts_replies_by_kind_and_tool() -> None:
     assert out["tool_calls"] == {"execute": 2, "spawn_agent": 1, "wait_agent": 1, "my_tool": 1}
     assert (out["text_replies"], out["wait_agent_without_chat_id"]) == (2, 1)
     assert out["streams_completed"] == 7
-    assert Counts().as_json()["tool_calls"] == {"execute": 0, "spawn_agent": 0, "wait_agent": 0}
+    assert LlmCounts().as_json()["tool_calls"] == {"execute": 0, "spawn_agent": 0, "wait_agent": 0}
 
 
 def test_plans_replay_from_the_seed() -> None:

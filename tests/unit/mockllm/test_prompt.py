@@ -7,7 +7,15 @@ from typing import Any
 import pytest
 
 from loadtest.mockllm import anthropic_messages, openai_chat, openai_responses
-from loadtest.mockllm.prompt import ToolResult, items, model_of, results, text_of, tool_names, words
+from loadtest.mockllm.prompt import (
+    PromptToolResult,
+    items,
+    model_of,
+    results,
+    text_of,
+    tool_names,
+    words,
+)
 
 DIALECTS = [openai_chat, openai_responses, anthropic_messages]
 
@@ -37,9 +45,9 @@ def test_text_of_joins_the_text_parts_only() -> None:
 def test_results_are_named_by_their_call_or_left_unnamed() -> None:
     found = [("c1", "ok"), ("c2", [{"text": "later"}]), (None, "orphan")]
     assert results(found, {"c1": "execute", "c2": 3}) == (
-        ToolResult("execute", "ok"),
-        ToolResult("", "later"),
-        ToolResult("", "orphan"),
+        PromptToolResult("execute", "ok"),
+        PromptToolResult("", "later"),
+        PromptToolResult("", "orphan"),
     )
 
 

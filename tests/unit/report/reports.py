@@ -22,7 +22,7 @@ def sample_report(seeds: tuple[int, ...] = (1, 2, 3), frames: int = 6) -> Report
     recorder = Recorder(origin_ns=0, origin_epoch_s=run_info().started_at.timestamp())
     for seed in seeds:
         feed_some(recorder, seed, frames)
-    return build_report(recorder.snapshot(), run_info(duration=8.0))
+    return build_report(recorder.measurement(), run_info(duration=8.0))
 
 
 def with_run(report: Report, **changes: object) -> Report:

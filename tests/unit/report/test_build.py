@@ -18,26 +18,26 @@ def test_generator_bottleneck_warning() -> None:
     recorder = Recorder()
     recorder.cpu_sample(97.0)
     recorder.loop_lag(2 * MS)
-    report = build_report(recorder.snapshot(), run_info())
+    report = build_report(recorder.measurement(), run_info())
     assert report.generator.bottleneck and report.generator.cpu_percent_max == 97.0
     quiet = Recorder()
     quiet.cpu_sample(30.0)
     quiet.loop_lag(1 * MS)
-    assert not build_report(quiet.snapshot(), run_info()).generator.bottleneck
+    assert not build_report(quiet.measurement(), run_info()).generator.bottleneck
     # One hiccup among a hundred samples is not a bottleneck; a lag at p99 is.
     hiccup = Recorder()
     for lag_ms in [1] * 199 + [400]:
         hiccup.loop_lag(lag_ms * MS)
-    assert not build_report(hiccup.snapshot(), run_info()).generator.bottleneck
+    assert not build_report(hiccup.measurement(), run_info()).generator.bottleneck
     for _ in range(3):
         hiccup.loop_lag(400 * MS)
-    assert build_report(hiccup.snapshot(), run_info()).generator.bottleneck
+    assert build_report(hiccup.measurement(), run_info()).generator.bottleneck
 
 
 def test_report_has_the_contract_keys_and_exact_rates() -> None:
     recorder = Recorder(origin_ns=0, origin_epoch_s=run_info().started_at.timestamp())
     feed_some(recorder, 1, frames=4)
-    report = build_report(recorder.snapshot(), run_info(duration=2.0))
+    report = build_report(recorder.measurement(), run_info(duration=2.0))
     data = orjson.loads(orjson.dumps(report.model_dump(mode="json")))
     assert set(data) >= {
         "schema_version",
@@ -135,13 +135,13 @@ def test_integer_distributions_get_one_bucket_per_value() -> None:
 def test_a_lost_workers_in_flight_turns_are_counted_as_lost() -> None:
     recorder = Recorder()
     recorder.counts.update(turns_started=61, turns_completed=59)
-    report = build_report(recorder.snapshot(), run_info())
+    report = build_report(recorder.measurement(), run_info())
     assert report.counts.turns_lost == 2
 
 
 def test_replicas_reconnects_and_cross_replica_lag_reach_the_report() -> None:
     """Two processes' replica figures merge per replica; the report names each replica."""
-    from loadtest.core.snapshot import merge
+    from loadtest.core.measurement import merge
     from loadtest.core.turn import Turn
 
     recorders = [Recorder(), Recorder()]
@@ -161,7 +161,7 @@ def test_replicas_reconnects_and_cross_replica_lag_reach_the_report() -> None:
     recorders[1].cross_replica_lag(-1 * MS)
     info = run_info()
     info.target.replicas = ["http://replica-a:3000", "http://replica-b:3000"]
-    report = build_report(merge(r.snapshot() for r in recorders), info)
+    report = build_report(merge(r.measurement() for r in recorders), info)
     first, second = report.replicas
     assert (first.url, first.streams, first.frames, first.events) == (
         "http://replica-a:3000",
@@ -179,7 +179,7 @@ def test_replicas_reconnects_and_cross_replica_lag_reach_the_report() -> None:
     assert lag.count == 2 and lag.min == pytest.approx(-1, rel=0.01)
     assert lag.max == pytest.approx(3, rel=0.01)
     # One target: no replicas section.
-    assert build_report(Recorder().snapshot(), run_info()).replicas == []
+    assert build_report(Recorder().measurement(), run_info()).replicas == []
 
 
 def _memory_report(mb_at: list[float], seconds_apart: float = 1.0) -> Report:
@@ -187,7 +187,7 @@ def _memory_report(mb_at: list[float], seconds_apart: float = 1.0) -> Report:
     recorder = Recorder(origin_ns=0, origin_epoch_s=run_info().started_at.timestamp())
     for i, mb in enumerate(mb_at):
         recorder.memory_sample(int(i * seconds_apart * 1e9), int(mb * 1024))
-    return build_report(recorder.snapshot(), run_info(duration=len(mb_at) * seconds_apart))
+    return build_report(recorder.measurement(), run_info(duration=len(mb_at) * seconds_apart))
 
 
 def test_generator_memory_start_peak_end_and_second_half_slope() -> None:
@@ -220,7 +220,7 @@ def test_phases_split_each_chats_first_turn_from_its_follow_ups_exactly() -> Non
     recorder = Recorder()
     chat_of_turns(recorder, [100, 30, 40])
     chat_of_turns(recorder, [300, 60])
-    phases = build_report(recorder.snapshot(), run_info()).phases
+    phases = build_report(recorder.measurement(), run_info()).phases
     first, later = phases.initial, phases.follow_up
     assert first["time_to_first_output"].count == 2 and later["time_to_first_output"].count == 3
     assert first["time_to_first_output"].min == pytest.approx(100, rel=1e-3)
@@ -238,16 +238,16 @@ def test_a_storms_report_says_how_close_together_each_barrier_started_its_turns(
     for spread_ms in (1, 2, 9):
         recorder.request("storm_release_spread", spread_ms * MS)
     recorder.request("storm_follow_up_spread", 4 * MS)
-    snap = recorder.snapshot()
-    held = storm_run(snap, Storm(users=3, turn_start_delay=2.0), turns=5)
+    measured = recorder.measurement()
+    held = storm_run(measured, Storm(users=3, turn_start_delay=2.0), turns=5)
     assert (held.chats, held.turns, held.turn_start_delay_s) == (3, 5, 2.0)
     assert held.release_spread_ms.count == 3 and held.release_spread_ms.max == 9
     assert held.follow_up_release_spread_ms is not None
     assert held.follow_up_release_spread_ms.p50 == 4
     # No delay (or a single turn): nothing held the follow-ups, so no spread is claimed.
-    assert storm_run(snap, Storm(users=3), turns=5).follow_up_release_spread_ms is None
+    assert storm_run(measured, Storm(users=3), turns=5).follow_up_release_spread_ms is None
     assert (
-        storm_run(snap, Storm(users=3, turn_start_delay=2), turns=1).follow_up_release_spread_ms
+        storm_run(measured, Storm(users=3, turn_start_delay=2), turns=1).follow_up_release_spread_ms
         is None
     )
 
@@ -255,7 +255,7 @@ def test_a_storms_report_says_how_close_together_each_barrier_started_its_turns(
 def test_agent_figures_are_in_report_json_as_the_contract_names_them() -> None:
     from tests.unit.agent_events import agent_recorder
 
-    report = build_report(agent_recorder().snapshot(), run_info())
+    report = build_report(agent_recorder().measurement(), run_info())
     data = orjson.loads(report.to_json())
     counts = data["counts"]
     assert (counts["tool_calls"], counts["tool_errors"]) == (4, 1)
@@ -293,7 +293,7 @@ def by_name_max(data: dict) -> float:
 def test_a_run_without_agents_has_none_of_their_sections() -> None:
     recorder = Recorder(origin_ns=0, origin_epoch_s=run_info().started_at.timestamp())
     feed_some(recorder, 1, frames=4)
-    report = build_report(recorder.snapshot(), run_info())
+    report = build_report(recorder.measurement(), run_info())
     assert not report.agent_run and report.tool_calls_by_name == {}
     assert report.capacity_wait_by_pool == {} and report.tool_time_by_name == {}
     # A plain answer is a turn of one step: its timeline is kept all the same.
@@ -318,10 +318,10 @@ def test_the_typical_turn_is_the_one_nearest_the_median_duration() -> None:
             t0 + duration * MS,
         )
         start += 10_000
-    snapshot = recorder.snapshot()
+    measurement = recorder.measurement()
     # The median of 20, 100, 900, 1100, 5000 ms is 900: that turn, one step, is drawn.
-    turn = build_report(snapshot, run_info()).typical_turn
+    turn = build_report(measurement, run_info()).typical_turn
     assert turn is not None and (turn.duration_ms, turn.steps) == (900.0, 1)
     assert [s.kind for s in turn.segments] == ["wait", "stream"]
     # Kept per band of durations (5 bands here), merged across processes by the least.
-    assert len(snapshot.timelines) == 5
+    assert len(measurement.timelines) == 5

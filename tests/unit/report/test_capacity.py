@@ -15,7 +15,7 @@ from loadtest.report.capacity import (
     verdict_line,
     write_capacity_files,
 )
-from loadtest.report.compare import main as compare_main
+from loadtest.report.compare_command import main as compare_main
 
 SLO = "time_to_first_output.p95 < 400ms"
 

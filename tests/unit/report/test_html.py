@@ -126,7 +126,7 @@ def test_errors_and_retries_are_bars_by_kind(report: Report, page: str) -> None:
 
 
 def test_a_report_with_nothing_measured_still_has_every_plot() -> None:
-    empty = build_report(Recorder().snapshot(), run_info())
+    empty = build_report(Recorder().measurement(), run_info())
     page = render_html(empty)
     assert page.count('<svg class="plot"') == 8
     assert "nothing measured" in plot(page, "ttft_over_time")
@@ -232,8 +232,8 @@ def test_first_turns_beside_follow_ups_and_a_storms_spreads_are_shown() -> None:
     for spread_ms in (2, 3, 7):
         recorder.request("storm_release_spread", spread_ms * MS)
     recorder.request("storm_follow_up_spread", 4 * MS)
-    snap = recorder.snapshot()
-    plain = build_report(snap, run_info())
+    measured = recorder.measurement()
+    plain = build_report(measured, run_info())
     page = render_html(plain)
     phases = re.search(r"<h2>By phase</h2>(.*?)</section>", page, re.S)
     assert phases and "<h3>Storm</h3>" not in phases[1]
@@ -242,7 +242,7 @@ def test_first_turns_beside_follow_ups_and_a_storms_spreads_are_shown() -> None:
         "1", "100", "100", "100", "2", "30.0", "40.0", "40.0"
     ]  # fmt: skip
     storm = plain.model_copy(
-        update={"storm": storm_run(snap, Storm(users=3, turn_start_delay=1.0), turns=3)}
+        update={"storm": storm_run(measured, Storm(users=3, turn_start_delay=1.0), turns=3)}
     )
     section = re.search(r"<h3>Storm</h3>(.*?)</section>", render_html(storm), re.S)
     assert section and "3 chats of 3 turns" in section[1] and "held 1.0 s" in section[1]
@@ -256,7 +256,7 @@ def test_first_turns_beside_follow_ups_and_a_storms_spreads_are_shown() -> None:
 def test_an_agent_run_shows_its_tools_and_a_typical_turn_as_a_timeline() -> None:
     from tests.unit.agent_events import agent_recorder
 
-    report = build_report(agent_recorder().snapshot(), run_info())
+    report = build_report(agent_recorder().measurement(), run_info())
     page = render_html(report)
     assert "Agents: steps, tools and sub-agents" in page
     timeline = plot(page, "typical_turn")

@@ -12,7 +12,7 @@ from tests.unit.samples import run_info
 
 
 def test_each_slo_is_a_case_and_a_failure_carries_its_observed_value() -> None:
-    report = build_report(Recorder().snapshot(), run_info())
+    report = build_report(Recorder().measurement(), run_info())
     report.slo = SloResult(
         passed=False,
         checks=[
@@ -37,7 +37,7 @@ def test_an_incomplete_run_is_a_failed_case_that_says_why() -> None:
     info = run_info()
     info.complete = False
     info.incomplete_reasons = ["worker 2 (host-b) lost"]
-    report = build_report(Recorder().snapshot(), info)
+    report = build_report(Recorder().measurement(), info)
     root = ElementTree.fromstring(render_junit(report).encode())
     suite = root.find("testsuite")
     assert suite is not None and suite.get("tests") == "1" and suite.get("failures") == "1"

@@ -8,7 +8,7 @@ import pytest
 
 from loadtest.core.figures import FIGURES
 from loadtest.core.histogram import Histogram
-from loadtest.report.model import Counts, Integrity, Rates, SeriesPoint, Summary
+from loadtest.report.model import Integrity, Rates, RunCounts, SeriesPoint, Summary
 
 
 def test_a_summary_scales_a_histogram_to_the_reported_unit() -> None:
@@ -34,13 +34,13 @@ def test_a_signed_summary_ranks_negatives_below_positives() -> None:
 
 def test_every_declared_count_and_rate_is_a_field() -> None:
     for figure in FIGURES:
-        model = {"counts": Counts, "integrity": Integrity, "rates": Rates}.get(figure.section)
+        model = {"counts": RunCounts, "integrity": Integrity, "rates": Rates}.get(figure.section)
         if model is not None:
             assert figure.name in model.model_fields, figure.name
 
 
 def test_a_count_no_figure_declares_is_kept() -> None:
-    counts = Counts(turns_started=3, from_a_newer_worker=7)
+    counts = RunCounts(turns_started=3, from_a_newer_worker=7)
     assert counts.model_dump()["from_a_newer_worker"] == 7
     assert counts.model_dump()["turns_started"] == 3
 

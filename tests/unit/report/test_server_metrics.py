@@ -36,7 +36,7 @@ def report() -> Report:
     recorder = Recorder(origin_ns=0, origin_epoch_s=run_info().started_at.timestamp())
     for seed in (1, 2):
         feed_some(recorder, seed, 6)
-    return build_report(recorder.snapshot(), run_info(duration=8.0))
+    return build_report(recorder.measurement(), run_info(duration=8.0))
 
 
 def test_the_difference_is_client_minus_server() -> None:
@@ -94,7 +94,7 @@ def tool_call_stage(count: float, total: float) -> Samples:
 def test_the_clients_tool_time_stands_beside_chatds_tool_call_stage() -> None:
     from tests.unit.agent_events import agent_recorder
 
-    rep = build_report(agent_recorder().snapshot(), run_info())
+    rep = build_report(agent_recorder().measurement(), run_info())
     client = rep.latency_ms["tool_time"]
     url = "http://coder:2112/metrics"
     section = build_server_metrics(

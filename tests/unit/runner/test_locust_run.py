@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+from loadtest.core.measurement import Measurement
 from loadtest.core.recorder import REPLAY_PREFIX
-from loadtest.core.snapshot import Snapshot
 from loadtest.locust import runtime
 from loadtest.protocol.eras import Era
 from loadtest.runner.locust_run import LocustRun, RemoteWorkers, replayed
@@ -18,12 +18,12 @@ def settings(workers: int) -> runtime.RunSettings:
 
 
 def test_a_replay_has_ended_when_every_chat_has() -> None:
-    def live(ended: int) -> Snapshot:
-        return Snapshot(counts={REPLAY_PREFIX + "chats_ended": ended})
+    def live(ended: int) -> Measurement:
+        return Measurement(counts={REPLAY_PREFIX + "chats_ended": ended})
 
     assert not replayed(lambda: live(11), 12)
     assert replayed(lambda: live(12), 12)
-    assert replayed(lambda: Snapshot(), 0)
+    assert replayed(lambda: Measurement(), 0)
 
 
 def test_each_run_has_its_own_id_and_counts_local_or_remote_workers() -> None:

@@ -6,12 +6,12 @@ import re
 
 import pytest
 
+from loadtest.core.measurement import merge
 from loadtest.core.profiles import Storm
 from loadtest.core.recorder import Recorder
-from loadtest.core.snapshot import merge
 from loadtest.core.turn import ErrorInfo
 from loadtest.report.build import build_report, storm_run
-from loadtest.runner.progress import Progress, print_summary
+from loadtest.runner.progress import RunProgress, print_summary
 from tests.unit.samples import chat_of_turns, run_info
 
 MS = 1_000_000
@@ -31,7 +31,7 @@ def test_the_live_line_shows_open_streams_of_every_worker_and_the_trouble() -> N
     a, b = worker(streams=3, drops=2), worker(streams=4, drops=0)
     a.frame(5 * 1_000_000_000, 100, 1)
     b.http_request(ok=False)
-    line = Progress().line(2.0, merge([a.snapshot(), b.snapshot()]))
+    line = RunProgress().line(2.0, merge([a.measurement(), b.measurement()]))
     assert "streams open     7" in line
     assert "last 2s: turns/s" in line and "run so far: TTFT p50" in line
     assert "stream drops 2" in line and "reconnects 2" in line and "HTTP errors 1" in line
@@ -44,7 +44,7 @@ def test_the_summary_names_the_bottleneck_the_stages_and_the_lost_turns(
     recorder.counts.update(turns_started=61, turns_completed=59)
     recorder.cpu_sample(99.0)
     recorder.error(ErrorInfo("archive", "HTTP 500"), 0)
-    report = build_report(recorder.snapshot(), run_info())
+    report = build_report(recorder.measurement(), run_info())
     print_summary(report, [])
     out = capsys.readouterr().out
     assert "GENERATOR BOTTLENECK" in out
@@ -60,8 +60,8 @@ def test_the_summary_splits_first_turns_from_follow_ups_and_gives_a_storms_sprea
     chat_of_turns(recorder, [100, 30, 40])
     for spread_ms in (2, 3, 7):
         recorder.request("storm_release_spread", spread_ms * MS)
-    report = build_report(recorder.snapshot(), run_info())
-    report.storm = storm_run(recorder.snapshot(), Storm(users=3), turns=3)
+    report = build_report(recorder.measurement(), run_info())
+    report.storm = storm_run(recorder.measurement(), Storm(users=3), turns=3)
     print_summary(report, [])
     out = capsys.readouterr().out
     assert re.search(r"time to first output +100\.\d / 100\.\d +30\.\d / 40\.\d", out), out
@@ -75,11 +75,11 @@ def test_an_agent_run_shows_its_steps_tools_and_sub_agents(
     from tests.unit.agent_events import agent_recorder
 
     recorder = agent_recorder()
-    line = Progress().line(2.0, recorder.snapshot())
+    line = RunProgress().line(2.0, recorder.measurement())
     assert line.endswith(
         " | tools 4 (1 errors), tool time p50 240 ms, step TTFT p50 50 ms, sub-agents 2 (1 failed)"
     )
-    print_summary(build_report(recorder.snapshot(), run_info()), [])
+    print_summary(build_report(recorder.measurement(), run_info()), [])
     out = capsys.readouterr().out
     assert (
         "agents: steps per turn p50 3, max 3; 4 tool calls (execute 1, read_file 1, "
@@ -92,4 +92,4 @@ def test_an_agent_run_shows_its_steps_tools_and_sub_agents(
     assert "capacity wait (root pool)" not in rows  # none waited: no row
     # A run without agents prints none of this.
     plain = worker(streams=1, drops=0)
-    assert "tools" not in Progress().line(2.0, plain.snapshot())
+    assert "tools" not in RunProgress().line(2.0, plain.measurement())

@@ -36,9 +36,9 @@ def _page() -> list[tuple[str, str, dict[str, str], float]]:
     recorder.error(ErrorInfo("stream_closed", "closed 1006"), 0)
     recorder.error(ErrorInfo("status_error", "chat ended in status error"), 0)
     recorder.error(ErrorInfo("timeout", "no terminal status within 30 s"), 0)
-    snap = recorder.snapshot()
+    measured = recorder.measurement()
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(LiveFigures(lambda: snap, RUN))
+    registry.register(LiveFigures(lambda: measured, RUN))
     text = generate_latest(registry).decode()
     return [
         (family.name, s.name, s.labels, s.value)
@@ -128,9 +128,9 @@ def test_our_stages_map_onto_coders_five_and_stay_whole_in_chatload_stage_failur
 def test_tools_by_name_step_and_sub_agent_latencies_and_waits_by_pool() -> None:
     from tests.unit.agent_events import agent_recorder
 
-    snap = agent_recorder().snapshot()
+    measured = agent_recorder().measurement()
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(LiveFigures(lambda: snap, RUN))
+    registry.register(LiveFigures(lambda: measured, RUN))
     samples = [
         (s.name, s.labels, s.value)
         for family in text_string_to_metric_families(generate_latest(registry).decode())

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from loadtest.client.preflight import TargetInfo
+from loadtest.core.measurement import Measurement
 from loadtest.core.slo import SloCheck, SloResult, parse_slo
-from loadtest.core.snapshot import Snapshot
 from loadtest.protocol.eras import Era
 from loadtest.report.model import Report
 from loadtest.runner.locust_run import RunResult
@@ -52,7 +52,7 @@ def test_the_exit_code() -> None:
 def result(counts: dict[str, int], reasons: list[str]) -> RunResult:
     now = datetime.now(UTC)
     environment: Any = None
-    return RunResult(Snapshot(counts=counts), reasons, now, now, 3.0, environment, run_id="r1")
+    return RunResult(Measurement(counts=counts), reasons, now, now, 3.0, environment, run_id="r1")
 
 
 def test_the_run_says_what_ran_against_what() -> None:

@@ -1,17 +1,17 @@
-"""The web UI's chatload tab: what its rows say, from made-up live snapshots."""
+"""The web UI's chatload tab: what its rows say, from made-up live measurements."""
 
 from __future__ import annotations
 
 from loadtest.core.histogram import Histogram
-from loadtest.core.snapshot import Snapshot
+from loadtest.core.measurement import Measurement
 from loadtest.runner.web import LiveTab
 
 
-def snap(events: int, **counts: int) -> Snapshot:
+def measured(events: int, **counts: int) -> Measurement:
     ttft = Histogram()
     for ms in (100, 200, 300, 400):
         ttft.record(ms * 1000)
-    return Snapshot(
+    return Measurement(
         counts={"events": events, **counts},
         latency={"time_to_first_output": ttft.to_wire()},
         levels={"open_streams": 7},
@@ -24,19 +24,19 @@ def by_figure(rows: list[dict[str, str]]) -> dict[str, str]:
 
 def test_rates_cover_the_last_two_seconds_however_often_the_ui_polls() -> None:
     tab = LiveTab(start_s=0.0)
-    assert by_figure(tab.rows(snap(200), 2.0))["events /s"] == "100.0"
+    assert by_figure(tab.rows(measured(200), 2.0))["events /s"] == "100.0"
     # Another viewer polls a moment later: still over about 2 s, not 0.1 s.
-    rows = tab.rows(snap(210), 2.1)
+    rows = tab.rows(measured(210), 2.1)
     assert by_figure(rows)["events /s"] == f"{210 / 2.1:,.1f}"
     assert rows[2]["over"] == "last 2.1 s"
     # Against the newest poll at least 2 s old (t = 2.0).
-    assert by_figure(tab.rows(snap(610), 4.0))["events /s"] == "205.0"
+    assert by_figure(tab.rows(measured(610), 4.0))["events /s"] == "205.0"
 
 
 def test_the_rest_is_so_far_and_broken_down_by_label() -> None:
     rows = by_figure(
         LiveTab(start_s=0.0).rows(
-            snap(
+            measured(
                 50,
                 turns_checked=4,
                 seq_gaps=1,
@@ -56,9 +56,9 @@ def test_the_rest_is_so_far_and_broken_down_by_label() -> None:
 def test_an_agent_run_adds_its_tools_and_sub_agents() -> None:
     from tests.unit.agent_events import agent_recorder
 
-    rows = by_figure(LiveTab(start_s=0.0).rows(agent_recorder().snapshot(), 1.0))
+    rows = by_figure(LiveTab(start_s=0.0).rows(agent_recorder().measurement(), 1.0))
     assert rows["tool calls"] == "4 (1 with an error): execute 1, read_file 1, spawn_agent 2"
     assert rows["tool time"].endswith("ms (4 calls)")
     assert rows["step time to first output"].startswith("p50 50 ·")
     assert rows["sub-agents"].startswith("2 spawned, 1 failed, 1 followed; time to running p50")
-    assert "tool calls" not in by_figure(LiveTab(start_s=0.0).rows(snap(5), 1.0))
+    assert "tool calls" not in by_figure(LiveTab(start_s=0.0).rows(measured(5), 1.0))

@@ -9,7 +9,7 @@ import pytest
 
 from loadtest.protocol.eras import Era
 from loadtest.protocol.models import ChatInputPart, ChatMessagePart
-from loadtest.sim.chat_state import ACTIVE, Chat, input_parts, text_of
+from loadtest.sim.chat_state import ACTIVE, ChatState, input_parts, text_of
 from loadtest.sim.chat_turns import ChatTurns
 from loadtest.sim.errors import ApiError
 
@@ -56,9 +56,9 @@ def test_text_of_joins_only_text_parts() -> None:
 
 
 def test_a_new_chat_waits_with_nothing_in_it_and_is_active_only_while_running() -> None:
-    chat = Chat("u1", "title", "m", NOW)
+    chat = ChatState("u1", "title", "m", NOW)
     assert (chat.status, chat.active, chat.messages, chat.queue) == ("waiting", False, [], [])
-    assert chat.id != Chat("u1", "title", "m", NOW).id
+    assert chat.id != ChatState("u1", "title", "m", NOW).id
     for status in ("pending", "running", "interrupting", "requires_action"):
         chat.status = status
         assert chat.active
@@ -69,10 +69,10 @@ def test_the_watch_is_told_of_a_status_change_only_when_it_changes_and_the_chat_
     ledger = ChatTurns(Era.D, lambda: NOW)
     told: list[tuple[str, str]] = []
     ledger.on_change = lambda chat, kind: told.append((chat.id, kind))
-    loose = Chat("u1", "t", "m", NOW)
+    loose = ChatState("u1", "t", "m", NOW)
     ledger.running(loose)  # not in the ledger (deleted, say): nobody is told
     assert told == [] and loose.status == "running"
-    chat = Chat("u1", "t", "m", NOW)
+    chat = ChatState("u1", "t", "m", NOW)
     ledger.chats[chat.id] = chat
     ledger.running(chat)
     ledger.running(chat)  # already running: no change to tell
@@ -83,7 +83,7 @@ def test_the_watch_is_told_of_a_status_change_only_when_it_changes_and_the_chat_
 def test_messages_are_numbered_across_the_ledger_and_count_their_text() -> None:
     clock = iter([NOW.replace(second=s) for s in range(60)])
     ledger = ChatTurns(Era.D, lambda: next(clock))
-    a, b = Chat("u1", "t", "m", NOW), Chat("u1", "t", "m", NOW)
+    a, b = ChatState("u1", "t", "m", NOW), ChatState("u1", "t", "m", NOW)
     for chat, words in ((a, "four"), (b, "sixsix"), (a, "ab")):
         ledger.chats[chat.id] = chat
         ledger.text_part(chat, "text", words)

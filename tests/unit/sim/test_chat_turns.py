@@ -10,7 +10,7 @@ import pytest
 
 from loadtest.protocol.eras import Era
 from loadtest.protocol.models import ChatMessage, ChatMessagePart, ToolResult
-from loadtest.sim.chat_state import BUFFER_GRACE, Chat
+from loadtest.sim.chat_state import BUFFER_GRACE, ChatState
 from loadtest.sim.chat_turns import ChatTurns
 from loadtest.sim.chaterror import failure
 from loadtest.sim.errors import ApiError
@@ -37,10 +37,10 @@ def sent(events: list[Event]) -> list[str]:
     return out
 
 
-def running(era: Era = Era.D) -> tuple[ChatTurns, Chat]:
+def running(era: Era = Era.D) -> tuple[ChatTurns, ChatState]:
     """A ledger holding one chat whose turn is running."""
     turns = ChatTurns(era, lambda: NOW)
-    chat = Chat("u1", "title", "m", NOW)
+    chat = ChatState("u1", "title", "m", NOW)
     turns.chats[chat.id] = chat
     turns.running(chat)
     return turns, chat

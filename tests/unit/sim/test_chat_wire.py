@@ -9,15 +9,15 @@ import pytest
 
 from loadtest.protocol.eras import Era
 from loadtest.protocol.models import ChatMessage, ChatMessagePart
-from loadtest.sim.chat_state import Chat
+from loadtest.sim.chat_state import ChatState
 from loadtest.sim.chat_wire import chat_wire, messages_page, with_messages_wire
 from loadtest.sim.errors import ApiError
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
 
-def chat_with(n: int) -> Chat:
-    chat = Chat("owner", "title", "model", NOW)
+def chat_with(n: int) -> ChatState:
+    chat = ChatState("owner", "title", "model", NOW)
     for i in range(1, n + 1):
         part = ChatMessagePart(type="text", text=f"m{i}")
         chat.messages.append(

@@ -14,7 +14,7 @@ from loadtest.sim.cluster.config import ReplicaCounts, ReplicaFaults, ReplicaSet
 from loadtest.sim.command import configure
 from loadtest.sim.config import Faults, SimConfig
 from loadtest.sim.faults import SIM_FAULTS, TURN_FAULTS, SimFault
-from loadtest.sim.hub import Counts
+from loadtest.sim.hub import ChatCounts
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,7 +32,7 @@ def test_each_fault_has_its_setting_flag_help_and_counter(fault: SimFault) -> No
     assert fault.help in (option.help or "")
     # The counter it names is one /__sim/counts serves (a chat's, or a replica's).
     section, _, name = fault.counter.partition(".")
-    wire = ReplicaCounts().wire() if section == "replica" else Counts().wire()
+    wire = ReplicaCounts().wire() if section == "replica" else ChatCounts().wire()
     assert (name if section == "replica" else section) in wire
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from loadtest.sim.events import FRAME_BREAK
-from loadtest.sim.hub import HIGH_WATER, LOW_WATER, Counts, Hub
+from loadtest.sim.hub import HIGH_WATER, LOW_WATER, ChatCounts, Hub
 
 
 def _part(n: int) -> dict[str, object]:
@@ -72,7 +72,7 @@ def test_unsubscribing_tells_the_stream_once_and_forgets_the_chat() -> None:
 
 
 def test_counts_add_up_across_chats_with_their_maps() -> None:
-    one, two = Counts(), Counts()
+    one, two = ChatCounts(), ChatCounts()
     one.frames, two.frames = 2, 3
     one.faults["drop"] = 1
     two.faults["drop"] = 2

@@ -17,7 +17,7 @@ from loadtest.mockllm.coder_tools import EXECUTE
 from loadtest.protocol.eras import Era
 from loadtest.protocol.models import ChatMessagePart
 from loadtest.sim.accounts import User
-from loadtest.sim.chat_state import Chat
+from loadtest.sim.chat_state import ChatState
 from loadtest.sim.config import SimConfig
 from loadtest.sim.state import Sim
 
@@ -86,7 +86,7 @@ async def serving(app: ScriptedLLM) -> AsyncIterator[str]:
         await task
 
 
-def _chat(sim: Sim, workspace_id: str | None = None) -> Chat:
+def _chat(sim: Sim, workspace_id: str | None = None) -> ChatState:
     model = sim.catalog.default_model()
     assert model is not None
     content = [ChatMessagePart(type="text", text="hello")]
@@ -94,11 +94,13 @@ def _chat(sim: Sim, workspace_id: str | None = None) -> Chat:
     return chat
 
 
-def play(replies: list[Reply], workspace_id: str | None = None) -> tuple[Sim, Chat, ScriptedLLM]:
+def play(
+    replies: list[Reply], workspace_id: str | None = None
+) -> tuple[Sim, ChatState, ScriptedLLM]:
     """One turn of a new chat against the scripted LLM (bounded: a stuck turn fails)."""
     llm = ScriptedLLM(replies)
 
-    async def scenario() -> tuple[Sim, Chat]:
+    async def scenario() -> tuple[Sim, ChatState]:
         async with serving(llm) as url:
             config = {"llm_url": url, "time_scale": 0, "seed": 1}
             sim = Sim(Era.D, SimConfig.model_validate(config), None)

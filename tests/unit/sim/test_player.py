@@ -13,7 +13,7 @@ import orjson
 from loadtest.protocol.eras import Era
 from loadtest.protocol.models import ChatMessagePart
 from loadtest.sim.accounts import User
-from loadtest.sim.chat_state import Chat
+from loadtest.sim.chat_state import ChatState
 from loadtest.sim.config import SimConfig
 from loadtest.sim.state import Sim
 from loadtest.sim.stream import Writer
@@ -26,7 +26,7 @@ def _sim(**config: Any) -> Sim:
     return Sim(Era.D, SimConfig.model_validate({**FAST, **config}), None)
 
 
-def _chat(sim: Sim) -> Chat:
+def _chat(sim: Sim) -> ChatState:
     model = sim.catalog.default_model()
     assert model is not None
     content = [ChatMessagePart(type="text", text="hello")]

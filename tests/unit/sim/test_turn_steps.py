@@ -13,7 +13,7 @@ from loadtest.protocol.constants import NO_WORKSPACE
 from loadtest.protocol.eras import Era
 from loadtest.protocol.models import ChatMessagePart, ToolResult
 from loadtest.sim.accounts import User
-from loadtest.sim.chat_state import Chat
+from loadtest.sim.chat_state import ChatState
 from loadtest.sim.config import SimConfig
 from loadtest.sim.state import Sim
 from loadtest.sim.turn_steps import offered_tools
@@ -26,7 +26,7 @@ def _sim(**config: Any) -> Sim:
     return Sim(Era.D, SimConfig.model_validate({**FAST, **config}), None)
 
 
-def _chat(sim: Sim, workspace_id: str | None = None) -> Chat:
+def _chat(sim: Sim, workspace_id: str | None = None) -> ChatState:
     model = sim.catalog.default_model()
     assert model is not None
     content = [ChatMessagePart(type="text", text="hello")]
@@ -34,7 +34,7 @@ def _chat(sim: Sim, workspace_id: str | None = None) -> Chat:
     return chat
 
 
-def _tool_results(chat: Chat) -> list[ChatMessagePart]:
+def _tool_results(chat: ChatState) -> list[ChatMessagePart]:
     return [p for m in chat.messages if m.role == "tool" for p in m.content or ()]
 
 
@@ -91,8 +91,8 @@ def test_a_spawned_sub_agent_runs_its_own_turn_and_its_report_returns_to_the_par
 
 
 def test_a_root_chat_is_offered_the_sub_agent_tools_and_a_sub_agent_is_not() -> None:
-    root = Chat("u1", "t", "m", datetime(2026, 12, 1, tzinfo=UTC))
-    child = Chat("u1", "t", "m", datetime(2026, 12, 1, tzinfo=UTC))
+    root = ChatState("u1", "t", "m", datetime(2026, 12, 1, tzinfo=UTC))
+    child = ChatState("u1", "t", "m", datetime(2026, 12, 1, tzinfo=UTC))
     child.parent_chat_id = root.id
     names = [tool["function"]["name"] for tool in offered_tools(root)]
     assert names[0] == EXECUTE and {SPAWN_AGENT, WAIT_AGENT} <= set(names)

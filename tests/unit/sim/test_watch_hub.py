@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import orjson
 
 from loadtest.protocol.eras import Era
-from loadtest.sim.chat_state import Chat
+from loadtest.sim.chat_state import ChatState
 from loadtest.sim.watch_hub import WatchHub
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
@@ -18,7 +18,7 @@ def test_only_the_owners_tabs_get_a_change_in_the_eras_shape() -> None:
     for era in (Era.A, Era.D):
         hub = WatchHub(era)
         mine, theirs = hub.subscribe("alice"), hub.subscribe("bob")
-        chat = Chat("alice", "t", "m", NOW)
+        chat = ChatState("alice", "t", "m", NOW)
         hub.publish(chat, "status_change")
         assert not theirs.queue and len(mine.queue) == 1
         kind, frame = mine.queue[0]
@@ -35,7 +35,7 @@ def test_a_replica_broadcasts_and_learns_whose_events_its_tabs_want() -> None:
     hub.broadcast = lambda owner, data: sent.append((owner, data))
     hub.on_owner = lambda owner, on: wanted.append((owner, on))
     first, second = hub.subscribe("alice"), hub.subscribe("alice")
-    hub.publish(Chat("carol", "t", "m", NOW), "created")  # no tab here: still broadcast
+    hub.publish(ChatState("carol", "t", "m", NOW), "created")  # no tab here: still broadcast
     assert [owner for owner, _ in sent] == ["carol"] and not first.queue
     hub.unsubscribe(first)
     hub.unsubscribe(second)

@@ -13,7 +13,7 @@ import pytest
 from loadtest.protocol.eras import Era
 from loadtest.trace.build import ExportError, opaque
 from loadtest.trace.export_api import Api, export_api, parse_time
-from loadtest.trace.progress import Progress
+from loadtest.trace.progress import ProgressBar
 
 TOKEN = "secret-token-123"
 ME = "user-me"
@@ -189,7 +189,7 @@ def test_the_owners_chats_in_the_window_with_their_sub_agents() -> None:
         since=datetime(2026, 12, 8, 9, 0, tzinfo=UTC),
         until=datetime(2026, 12, 8, 10, 0, tzinfo=UTC),
         salt=b"s",
-        progress=Progress("test", enabled=False),
+        progress=ProgressBar("test", enabled=False),
     )
     trace = built.trace.parsed()
     assert [c.chat for c in trace.chats] == [
@@ -240,7 +240,7 @@ def test_a_server_that_ignores_offset_ends_the_paging() -> None:
         since=None,
         until=None,
         salt=b"s",
-        progress=Progress("test", enabled=False),
+        progress=ProgressBar("test", enabled=False),
     )
     assert built.without_turns == 100
     # The listing: a page of 100, then the same page again (nothing new: the end); the

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from loadtest.trace.progress import WIDTH, Progress, bar
+from loadtest.trace.progress import WIDTH, ProgressBar, bar
 
 
 class Clock:
@@ -25,7 +25,7 @@ def test_the_bar_moves_in_eighths_of_a_cell() -> None:
 
 def test_redraws_are_rate_limited_and_a_note_stays() -> None:
     out, clock = io.StringIO(), Clock()
-    progress = Progress("exporting", stream=out, enabled=True, clock=clock)
+    progress = ProgressBar("exporting", stream=out, enabled=True, clock=clock)
     progress.update(0.1, "1 chats")
     progress.update(0.2, "2 chats")  # too soon: not drawn
     clock.now = 1.0
@@ -39,7 +39,7 @@ def test_redraws_are_rate_limited_and_a_note_stays() -> None:
 
 def test_off_the_terminal_only_notes_are_written() -> None:
     out = io.StringIO()
-    progress = Progress("exporting", stream=out)  # a StringIO is no terminal
+    progress = ProgressBar("exporting", stream=out)  # a StringIO is no terminal
     progress.update(0.5, "half")
     progress.note("a note")
     progress.close()

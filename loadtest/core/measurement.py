@@ -1,6 +1,6 @@
 """A recorder's figures as plain data, the unit that travels between processes; ``merge``.
 
-JSON- and msgpack-safe. Snapshots add exactly: N workers' snapshots merged equal one recorder
+JSON- and msgpack-safe. Measurements add exactly: N workers' measurements merged equal one recorder
 fed everything (counts and histogram buckets add, maxima take the max, levels add, and of
 the sample turns' timelines each band keeps the least, as each recorder does).
 """
@@ -34,7 +34,7 @@ def keep_timeline(timelines: dict[str, list[Any]], timeline: list[Any]) -> None:
 
 
 @dataclass
-class Snapshot:
+class Measurement:
     """A recorder's figures as plain data. ``+`` merges exactly; ``to_dict`` ships it."""
 
     latency: dict[str, list[int]] = field(default_factory=dict)
@@ -48,7 +48,7 @@ class Snapshot:
     #: band -> ``[duration µs, steps, [[kind, label, start µs, end µs], ...]]``.
     timelines: dict[str, list[Any]] = field(default_factory=dict)
 
-    def __add__(self, other: Snapshot) -> Snapshot:
+    def __add__(self, other: Measurement) -> Measurement:
         return merge([self, other])
 
     def to_dict(self) -> dict[str, Any]:
@@ -64,7 +64,7 @@ class Snapshot:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Snapshot:
+    def from_dict(cls, data: Mapping[str, Any]) -> Measurement:
         return cls(
             latency=dict(data.get("latency") or {}),
             dist=dict(data.get("dist") or {}),
@@ -93,10 +93,10 @@ class Snapshot:
             if name.startswith(prefix)
         }
 
-    def since(self, baseline: Snapshot) -> Snapshot:
-        """What happened after ``baseline`` (an earlier snapshot of the same recorders): a
+    def since(self, baseline: Measurement) -> Measurement:
+        """What happened after ``baseline`` (an earlier measurement of the same recorders): a
         step's figures without its warm-up. Counts, buckets, errors and series seconds
-        subtract; maxima, levels and timelines are this snapshot's (a peak is not undone,
+        subtract; maxima, levels and timelines are this measurement's (a peak is not undone,
         a sample not unpicked)."""
 
         def minus(now: Mapping[str, list[int]], then: Mapping[str, list[int]]) -> dict[str, Any]:
@@ -121,7 +121,7 @@ class Snapshot:
             left = [now - then for now, then in zip(columns, old[0], strict=True)]
             if any(left):
                 series[second] = [left, minus(hists, old[1])]
-        return Snapshot(
+        return Measurement(
             latency=minus(self.latency, baseline.latency),
             dist=minus(self.dist, baseline.dist),
             counts={k: n - baseline.counts.get(k, 0) for k, n in self.counts.items()},
@@ -144,8 +144,8 @@ def _merge_hists(into: dict[str, Histogram], wires: Mapping[str, list[int]]) -> 
         hist.merge(Histogram.from_wire(wire))
 
 
-def merge(snapshots: Iterable[Snapshot]) -> Snapshot:
-    """The exact sum of snapshots: counts and histogram buckets add, maxima take the max."""
+def merge(measurements: Iterable[Measurement]) -> Measurement:
+    """The exact sum of measurements: counts and histogram buckets add, maxima take the max."""
     latency: dict[str, Histogram] = {}
     dist: dict[str, Histogram] = {}
     counts: dict[str, int] = {}
@@ -154,30 +154,30 @@ def merge(snapshots: Iterable[Snapshot]) -> Snapshot:
     errors: dict[tuple[Any, ...], int] = {}
     series: dict[str, tuple[list[int], dict[str, Histogram]]] = {}
     timelines: dict[str, list[Any]] = {}
-    for snap in snapshots:
-        _merge_hists(latency, snap.latency)
-        _merge_hists(dist, snap.dist)
-        for name, n in snap.counts.items():
+    for measured in measurements:
+        _merge_hists(latency, measured.latency)
+        _merge_hists(dist, measured.dist)
+        for name, n in measured.counts.items():
             counts[name] = counts.get(name, 0) + n
-        for name, n in snap.maxima.items():
+        for name, n in measured.maxima.items():
             maxima[name] = max(maxima.get(name, 0), n)
-        for name, n in snap.levels.items():
+        for name, n in measured.levels.items():
             levels[name] = levels.get(name, 0) + n
-        for row in snap.errors:
+        for row in measured.errors:
             key = tuple(row[:-1])
             errors[key] = errors.get(key, 0) + row[-1]
-        for second, (columns, hists) in snap.series.items():
+        for second, (columns, hists) in measured.series.items():
             mine = series.get(second)
             if mine is None:
                 mine = series[second] = ([0] * len(SERIES_COLUMNS), {})
             for i, n in enumerate(columns):
                 mine[0][i] += n
             _merge_hists(mine[1], hists)
-        for band, timeline in snap.timelines.items():
+        for band, timeline in measured.timelines.items():
             kept = timelines.get(band)
             if kept is None or timeline < kept:
                 timelines[band] = timeline
-    return Snapshot(
+    return Measurement(
         latency={k: h.to_wire() for k, h in latency.items()},
         dist={k: h.to_wire() for k, h in dist.items()},
         counts=counts,

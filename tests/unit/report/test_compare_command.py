@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from loadtest.core.figures import COMPARED, LATENCIES
-from loadtest.report.compare import Row, compare
+from loadtest.report.compare_command import Row, compare
 from loadtest.report.files import write_json
 from loadtest.report.model import Rates, Report, Summary
 from tests.unit.report.reports import REPO, sample_report
