@@ -436,27 +436,6 @@ class ChatWatchEvent(Model):
     tool_calls: list[ChatActionRequiredToolCall] | None = None
 
 
-class ServerSentEvent(Model):
-    """Era A's envelope: ``{"type": "ping"|"data"|"error", "data": ...}``."""
-
-    type: Literal["ping", "data", "error"] | str
-    data: Any = None
-
-
-class ChatStreamNotifyMessage(Model):
-    """The pubsub payload on ``chat:stream:<chat_id>`` (seed ``chatstreamnotify.go``)."""
-
-    after_message_id: int | None = None
-    status: str | None = None
-    worker_id: str | None = None
-    retry: ChatStreamRetry | None = None
-    error_payload: ChatError | None = None
-    #: Legacy string kept beside ``error_payload`` for mixed-version rollouts.
-    error: str | None = None
-    queue_update: bool | None = None
-    full_refresh: bool | None = None
-
-
 # ---------------------------------------------------------------- users and bootstrap
 
 

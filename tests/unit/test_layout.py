@@ -353,3 +353,24 @@ def test_the_kind_literal_finder_finds_them() -> None:
         "<test>:3 spells 'message_part'",
         "<test>:5 spells 'status'",
     ]
+
+
+#: Class names two modules may both define, each with why (issue 23: one name per meaning).
+SHARED_CLASS_NAMES = {
+    # One meaning in both (bad flags: exit 2); sharing one class is a move, not a rename.
+    "UsageError": {"loadtest.runner.plan", "loadtest.trace.command"},
+}
+
+
+def test_no_two_modules_define_a_class_of_the_same_name() -> None:
+    defined: dict[str, set[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ClassDef):
+                defined.setdefault(node.name, set()).add(module_of(path))
+    twice = {
+        name: sorted(modules)
+        for name, modules in defined.items()
+        if len(modules) > 1 and modules != SHARED_CLASS_NAMES.get(name)
+    }
+    assert twice == {}, "one name per meaning: rename one, or justify it in SHARED_CLASS_NAMES"

@@ -9,7 +9,6 @@ from loadtest.protocol.models import (
     Chat,
     ChatError,
     ChatStreamEvent,
-    ChatStreamNotifyMessage,
     ChatWithMessages,
     CreateChatMessageResponse,
     Response,
@@ -99,15 +98,6 @@ def test_retry_event_seed_and_march_forms() -> None:
     march = {**seed, "kind": "overloaded", "provider": "anthropic", "status_code": 529}
     event = ChatStreamEvent.model_validate({"type": "retry", "retry": march})
     assert event.retry is not None and event.retry.status_code == 529
-
-
-def test_notify_message_keeps_legacy_error_beside_payload() -> None:
-    notify = ChatStreamNotifyMessage.model_validate(
-        {"error_payload": {"message": "m", "kind": "timeout", "retryable": True}, "error": "m"}
-    )
-    assert notify.error == "m"
-    assert notify.error_payload == ChatError(message="m", kind="timeout", retryable=True)
-    assert ChatStreamNotifyMessage(after_message_id=4).wire() == {"after_message_id": 4}
 
 
 def test_bodies_the_tool_reads() -> None:

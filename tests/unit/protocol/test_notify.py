@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from loadtest.protocol.models import ChatError
 from loadtest.protocol.notify import (
     NOTIFY_PAYLOAD_LIMIT,
     ChatStreamNotifyMessage,
@@ -55,3 +56,12 @@ def test_a_bad_payload_is_a_clear_error() -> None:
 
 def test_the_channel_is_coders() -> None:
     assert stream_channel("abc") == "chat:stream:abc"
+
+
+def test_notify_message_keeps_legacy_error_beside_payload() -> None:
+    notify = ChatStreamNotifyMessage.model_validate(
+        {"error_payload": {"message": "m", "kind": "timeout", "retryable": True}, "error": "m"}
+    )
+    assert notify.error == "m"
+    assert notify.error_payload == ChatError(message="m", kind="timeout", retryable=True)
+    assert ChatStreamNotifyMessage(after_message_id=4).wire() == {"after_message_id": 4}
