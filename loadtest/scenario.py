@@ -135,7 +135,7 @@ class ChatSection(Section):
     edit_ratio: float = Field(0.0, ge=0, le=1)
     #: Share of turns whose next message is posted while they still run (server queues it).
     queue_ratio: float = Field(0.0, ge=0, le=1)
-    #: Extra read-only streams held on each driven chat (browser tabs watching it).
+    #: Watchers: extra read-only streams held on each driven chat (another window on it).
     watchers_per_chat: int = Field(0, ge=0)
     #: With several replicas (``--host`` more than once), where watchers and watch sockets
     #: connect: ``other`` than the replica of their chat's driver (what crosses replicas:

@@ -47,7 +47,7 @@ def http_error(stage: Stage, error: RestError) -> ErrorInfo:
 class ReconnectingStream:
     """A chat's stream connection, read in its own greenlet, reconnecting after a drop.
 
-    A read-only watcher (a browser tab) passes a tracker with no turns: what it sees is
+    A read-only watcher (another window on the chat) passes a tracker with no turns: what it sees is
     counted, no turn is its own, and it does not reconnect on its own.
     """
 
@@ -208,7 +208,7 @@ class ReconnectingStream:
             self.changed.set()
             return
         # A socket the server or the network dropped comes back at once, busy or not, as a
-        # browser tab's would (on the next replica when there are several); a normal close
+        # browser window's would (on the next replica when there are several); a normal close
         # only while a turn is in flight. No close frame at all (a reset, a dead replica)
         # is cause "error"; else its close code.
         self._dropped = ("error" if closed is None or closed.code == 1006 else str(closed.code), t)

@@ -317,7 +317,8 @@ class StormUser(_ChatDriver):
 
 
 class StreamWatcher(_ChatloadUser):
-    """Holds a read-only stream on a chat another user drives, as a browser tab would."""
+    """A watcher: holds a read-only stream on a chat another user drives, as a second
+    browser window on that chat would."""
 
     fixed_count = 0
     drives = False
@@ -343,9 +344,9 @@ class StreamWatcher(_ChatloadUser):
             for lag in rt.cross_replica.watch_saw(chat_id, status, t, id(self)):
                 rt.recorder.cross_replica_lag(lag)
 
-        # A tracker of no turns: it still counts what a tab sees (era D's thrown-away output).
+        # A tracker of no turns: it still counts what a watcher sees (era D's thrown-away output).
         watching = TurnTracker(rt.recorder, on_status=saw if across else None)
-        # The chat is its driver's: the tab is open in the driver's browser, logged in as it.
+        # The chat is its driver's: the watcher is open in the driver's browser, logged in as it.
         client = rt.chat_clients.get(chat_id, self._client)
         stream = self._stream = ReconnectingStream(rt, client, chat_id, watching, replica)
         if stream.open():
