@@ -10,21 +10,7 @@ import orjson
 from loadtest.mockllm import anthropic_messages
 from loadtest.mockllm.config import MockConfig
 from loadtest.mockllm.plan import make_plan
-from loadtest.mockllm.prompt import Prompt
-
-
-def _prompt(**fields: Any) -> Prompt:
-    values: dict[str, Any] = {
-        "model": "m",
-        "stream": True,
-        "include_usage": True,
-        "input_tokens": 3,
-        "control": None,
-        "prompted": True,
-        "results": (),
-        "tools": frozenset({"execute"}),
-    }
-    return Prompt(**(values | fields))
+from tests.unit.mockllm.prompts import read_prompt
 
 
 def test_read_messages_tool_results_are_not_prompts() -> None:
@@ -53,8 +39,8 @@ def _events(parts: list[bytes]) -> list[tuple[str, dict[str, Any]]]:
 
 
 def test_a_text_stream_names_each_event_and_rebuilds_the_text() -> None:
-    plan = make_plan(MockConfig(output_tokens=4), _prompt(), random.Random(5))
-    events = _events(list(anthropic_messages.stream(plan, _prompt(), 0)))
+    plan = make_plan(MockConfig(output_tokens=4), read_prompt(), random.Random(5))
+    events = _events(list(anthropic_messages.stream(plan, read_prompt(), 0)))
     assert all(name == data["type"] for name, data in events)
     names = [name for name, _ in events]
     assert names[:3] == ["message_start", "ping", "content_block_start"]
@@ -66,12 +52,12 @@ def test_a_text_stream_names_each_event_and_rebuilds_the_text() -> None:
 
 
 def test_a_tool_use_streams_json_that_parses_to_its_input() -> None:
-    plan = make_plan(MockConfig(tool_calls_per_turn=1), _prompt(), random.Random(5))
-    events = _events(list(anthropic_messages.stream(plan, _prompt(), 0)))
+    plan = make_plan(MockConfig(tool_calls_per_turn=1), read_prompt(), random.Random(5))
+    events = _events(list(anthropic_messages.stream(plan, read_prompt(), 0)))
     partial = "".join(d["delta"]["partial_json"] for n, d in events if n == "content_block_delta")
     assert orjson.loads(partial) == {"command": "echo scaletest"}
     assert events[-2][1]["delta"]["stop_reason"] == "tool_use"
-    block = anthropic_messages.body(plan, _prompt(), 0)["content"][0]
+    block = anthropic_messages.body(plan, read_prompt(), 0)["content"][0]
     assert block["type"] == "tool_use" and block["input"] == {"command": "echo scaletest"}
 
 

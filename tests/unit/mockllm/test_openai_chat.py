@@ -11,21 +11,8 @@ from loadtest.mockllm import openai_chat
 from loadtest.mockllm.config import MockConfig
 from loadtest.mockllm.control import Control
 from loadtest.mockllm.plan import make_plan
-from loadtest.mockllm.prompt import Prompt, PromptToolResult
-
-
-def _prompt(**fields: Any) -> Prompt:
-    values: dict[str, Any] = {
-        "model": "m",
-        "stream": True,
-        "include_usage": True,
-        "input_tokens": 3,
-        "control": None,
-        "prompted": True,
-        "results": (),
-        "tools": frozenset({"execute"}),
-    }
-    return Prompt(**(values | fields))
+from loadtest.mockllm.prompt import PromptToolResult
+from tests.unit.mockllm.prompts import read_prompt
 
 
 def test_read_chat() -> None:
@@ -61,8 +48,8 @@ def _datas(parts: list[bytes]) -> list[Any]:
 
 
 def test_a_text_stream_rebuilds_the_text_and_ends_with_usage_then_done() -> None:
-    plan = make_plan(MockConfig(output_tokens=5), _prompt(), random.Random(2))
-    chunks = _datas(list(openai_chat.stream(plan, _prompt(), 7)))
+    plan = make_plan(MockConfig(output_tokens=5), read_prompt(), random.Random(2))
+    chunks = _datas(list(openai_chat.stream(plan, read_prompt(), 7)))
     assert chunks[-1] == "[DONE]"
     usage = chunks[-2]
     assert usage["choices"] == [] and usage["usage"]["completion_tokens"] == 5
@@ -75,15 +62,15 @@ def test_a_text_stream_rebuilds_the_text_and_ends_with_usage_then_done() -> None
 
 
 def test_without_include_usage_there_is_no_usage_chunk() -> None:
-    prompt = _prompt(include_usage=False)
+    prompt = read_prompt(include_usage=False)
     plan = make_plan(MockConfig(output_tokens=2), prompt, random.Random(2))
     chunks = _datas(list(openai_chat.stream(plan, prompt, 7)))
     assert chunks[-1] == "[DONE]" and all("usage" not in c for c in chunks[:-1])
 
 
 def test_a_tool_call_comes_whole_with_the_role() -> None:
-    plan = make_plan(MockConfig(tool_calls_per_turn=1), _prompt(), random.Random(2))
-    chunks = _datas(list(openai_chat.stream(plan, _prompt(), 7)))
+    plan = make_plan(MockConfig(tool_calls_per_turn=1), read_prompt(), random.Random(2))
+    chunks = _datas(list(openai_chat.stream(plan, read_prompt(), 7)))
     delta = chunks[0]["choices"][0]["delta"]
     assert delta["role"] == "assistant"
     (call,) = delta["tool_calls"]
@@ -92,12 +79,12 @@ def test_a_tool_call_comes_whole_with_the_role() -> None:
 
 
 def test_the_body_holds_the_text_or_the_call() -> None:
-    text = make_plan(MockConfig(output_tokens=3), _prompt(), random.Random(2))
-    body = openai_chat.body(text, _prompt(), 7)
+    text = make_plan(MockConfig(output_tokens=3), read_prompt(), random.Random(2))
+    body = openai_chat.body(text, read_prompt(), 7)
     assert body["choices"][0]["message"]["content"] == text.text
     assert body["usage"]["completion_tokens"] == 3 and body["created"] == 7
-    call = make_plan(MockConfig(tool_calls_per_turn=1), _prompt(), random.Random(2))
-    message = openai_chat.body(call, _prompt(), 7)["choices"][0]["message"]
+    call = make_plan(MockConfig(tool_calls_per_turn=1), read_prompt(), random.Random(2))
+    message = openai_chat.body(call, read_prompt(), 7)["choices"][0]["message"]
     assert message["content"] is None and message["tool_calls"][0]["function"]["name"] == "execute"
 
 

@@ -10,26 +10,12 @@ import orjson
 from loadtest.mockllm import openai_responses
 from loadtest.mockllm.config import MockConfig
 from loadtest.mockllm.plan import make_plan
-from loadtest.mockllm.prompt import Prompt
-
-
-def _prompt(**fields: Any) -> Prompt:
-    values: dict[str, Any] = {
-        "model": "m",
-        "stream": True,
-        "include_usage": True,
-        "input_tokens": 3,
-        "control": None,
-        "prompted": True,
-        "results": (),
-        "tools": frozenset({"execute"}),
-    }
-    return Prompt(**(values | fields))
+from tests.unit.mockllm.prompts import read_prompt
 
 
 def test_responses_events_are_numbered_in_order() -> None:
-    plan = make_plan(MockConfig(output_tokens=4), _prompt(), random.Random(3))
-    stream = b"".join(openai_responses.stream(plan, _prompt(), 0)).decode()
+    plan = make_plan(MockConfig(output_tokens=4), read_prompt(), random.Random(3))
+    stream = b"".join(openai_responses.stream(plan, read_prompt(), 0)).decode()
     datas = [
         line.removeprefix("data: ") for line in stream.splitlines() if line.startswith("data:")
     ]
@@ -60,8 +46,8 @@ def _events(parts: list[bytes]) -> list[dict[str, Any]]:
 
 
 def test_a_text_stream_rebuilds_the_text_and_completes() -> None:
-    plan = make_plan(MockConfig(output_tokens=4), _prompt(), random.Random(3))
-    events = _events(list(openai_responses.stream(plan, _prompt(), 0)))
+    plan = make_plan(MockConfig(output_tokens=4), read_prompt(), random.Random(3))
+    events = _events(list(openai_responses.stream(plan, read_prompt(), 0)))
     assert [e["type"] for e in events[:2]] == ["response.created", "response.in_progress"]
     deltas = [e["delta"] for e in events if e["type"] == "response.output_text.delta"]
     assert "".join(deltas) == plan.text
@@ -70,11 +56,11 @@ def test_a_text_stream_rebuilds_the_text_and_completes() -> None:
 
 
 def test_a_tool_call_streams_its_arguments() -> None:
-    plan = make_plan(MockConfig(tool_calls_per_turn=1), _prompt(), random.Random(3))
-    events = _events(list(openai_responses.stream(plan, _prompt(), 0)))
+    plan = make_plan(MockConfig(tool_calls_per_turn=1), read_prompt(), random.Random(3))
+    events = _events(list(openai_responses.stream(plan, read_prompt(), 0)))
     (done,) = [e for e in events if e["type"] == "response.function_call_arguments.done"]
     assert orjson.loads(done["arguments"]) == {"command": "echo scaletest"}
-    body = openai_responses.body(plan, _prompt(), 0)
+    body = openai_responses.body(plan, read_prompt(), 0)
     assert body["output"][0]["type"] == "function_call" and body["output"][0]["name"] == "execute"
 
 
