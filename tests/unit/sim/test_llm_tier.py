@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -15,13 +14,11 @@ import uvicorn
 
 from loadtest.mockllm.coder_tools import EXECUTE
 from loadtest.protocol.eras import Era
-from loadtest.protocol.models import ChatMessagePart
-from loadtest.sim.accounts import User
 from loadtest.sim.chat_state import ChatState
 from loadtest.sim.config import SimConfig
 from loadtest.sim.state import Sim
+from tests.unit.sim.apps import new_chat
 
-USER = User("u1", "u", "u@x", "U", None, False, datetime(2026, 12, 1, tzinfo=UTC))
 #: A reply: (HTTP status, the SSE chunks, ``[DONE]`` included where it is).
 Reply = tuple[int, list[dict[str, Any] | str]]
 
@@ -86,14 +83,6 @@ async def serving(app: ScriptedLLM) -> AsyncIterator[str]:
         await task
 
 
-def _chat(sim: Sim, workspace_id: str | None = None) -> ChatState:
-    model = sim.catalog.default_model()
-    assert model is not None
-    content = [ChatMessagePart(type="text", text="hello")]
-    chat, _ = sim.store.create(USER, content, model.id, workspace_id=workspace_id)
-    return chat
-
-
 def play(
     replies: list[Reply], workspace_id: str | None = None
 ) -> tuple[Sim, ChatState, ScriptedLLM]:
@@ -104,7 +93,7 @@ def play(
         async with serving(llm) as url:
             config = {"llm_url": url, "time_scale": 0, "seed": 1}
             sim = Sim(Era.D, SimConfig.model_validate(config), None)
-            chat = _chat(sim, workspace_id)
+            chat = new_chat(sim, workspace_id)
             sim.player.start(chat)
             await asyncio.wait_for(sim.player.tasks[chat.id], 20)
             await sim.player.close()

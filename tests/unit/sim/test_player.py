@@ -5,33 +5,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from loadtest.protocol.eras import Era
-from loadtest.protocol.models import ChatMessagePart
-from loadtest.sim.accounts import User
-from loadtest.sim.chat_state import ChatState
 from loadtest.sim.config import SimConfig
 from loadtest.sim.state import Sim
 from loadtest.sim.stream import Writer
+from tests.unit.sim.apps import new_chat
 
-USER = User("u1", "u", "u@x", "U", None, False, datetime(2026, 12, 1, tzinfo=UTC))
 FAST: dict[str, Any] = {"ttft_ms": 0, "part_gap_ms": 0, "parts_per_turn": 3, "seed": 1}
 
 
 def _sim(**config: Any) -> Sim:
     return Sim(Era.D, SimConfig.model_validate({**FAST, **config}), None)
-
-
-def _chat(sim: Sim) -> ChatState:
-    model = sim.catalog.default_model()
-    assert model is not None
-    content = [ChatMessagePart(type="text", text="hello")]
-    chat, _ = sim.store.create(USER, content, model.id)
-    return chat
 
 
 def _is_json(text: str) -> bool:
@@ -54,7 +42,7 @@ async def _until(condition: Callable[[], bool]) -> None:
 def test_a_planned_turn_streams_its_parts_then_ends_waiting() -> None:
     async def scenario() -> None:
         sim = _sim(tool_steps=1)
-        chat = _chat(sim)
+        chat = new_chat(sim)
         sub = sim.hub.subscribe(chat.id, [])
         sim.player.start(chat)
         await asyncio.wait_for(sim.player.tasks[chat.id], 10)
@@ -74,7 +62,7 @@ def test_a_planned_turn_streams_its_parts_then_ends_waiting() -> None:
 def test_a_failing_provider_retries_then_fails_the_turn() -> None:
     async def scenario() -> None:
         sim = _sim(error_rate=1.0, error_retries=25, time_scale=0)
-        chat = _chat(sim)
+        chat = new_chat(sim)
         sub = sim.hub.subscribe(chat.id, [])
         sim.player.start(chat)
         await asyncio.wait_for(sim.player.tasks[chat.id], 10)
@@ -89,7 +77,7 @@ def test_the_gate_holds_a_second_root_turn_until_the_first_ends() -> None:
     async def scenario() -> None:
         # The first turn waits for tool results the client never posts until told to.
         sim = _sim(agent_limit=1, requires_action_ratio=1.0)
-        first, second = _chat(sim), _chat(sim)
+        first, second = new_chat(sim), new_chat(sim)
         sim.player.start(first)
         await _until(lambda: first.status == "requires_action")
         sim.player.start(second)
@@ -106,7 +94,7 @@ def test_the_gate_holds_a_second_root_turn_until_the_first_ends() -> None:
 def test_a_turn_fault_is_played_and_counted_by_each_stream_it_hits() -> None:
     async def scenario() -> None:
         sim = _sim(faults={"malformed_rate": 1.0})
-        chat = _chat(sim)
+        chat = new_chat(sim)
         sub = sim.hub.subscribe(chat.id, [])
         sim.player.start(chat)
         await asyncio.wait_for(sim.player.tasks[chat.id], 10)

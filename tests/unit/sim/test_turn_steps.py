@@ -12,26 +12,17 @@ from loadtest.mockllm.coder_tools import EXECUTE, SPAWN_AGENT, WAIT_AGENT
 from loadtest.protocol.constants import NO_WORKSPACE
 from loadtest.protocol.eras import Era
 from loadtest.protocol.models import ChatMessagePart, ToolResult
-from loadtest.sim.accounts import User
 from loadtest.sim.chat_state import ChatState
 from loadtest.sim.config import SimConfig
 from loadtest.sim.state import Sim
 from loadtest.sim.turn_steps import offered_tools
+from tests.unit.sim.apps import new_chat
 
-USER = User("u1", "u", "u@x", "U", None, False, datetime(2026, 12, 1, tzinfo=UTC))
 FAST: dict[str, Any] = {"ttft_ms": 0, "part_gap_ms": 0, "parts_per_turn": 2, "seed": 1}
 
 
 def _sim(**config: Any) -> Sim:
     return Sim(Era.D, SimConfig.model_validate({**FAST, **config}), None)
-
-
-def _chat(sim: Sim, workspace_id: str | None = None) -> ChatState:
-    model = sim.catalog.default_model()
-    assert model is not None
-    content = [ChatMessagePart(type="text", text="hello")]
-    chat, _ = sim.store.create(USER, content, model.id, workspace_id=workspace_id)
-    return chat
 
 
 def _tool_results(chat: ChatState) -> list[ChatMessagePart]:
@@ -41,7 +32,7 @@ def _tool_results(chat: ChatState) -> list[ChatMessagePart]:
 def test_a_workspace_tool_without_a_workspace_fails_and_the_turn_goes_on() -> None:
     async def scenario() -> None:
         sim = _sim(tool_steps=1)
-        chat = _chat(sim)
+        chat = new_chat(sim)
         sim.player.start(chat)
         await asyncio.wait_for(sim.player.tasks[chat.id], 10)
         counts = sim.counters.of(chat.id)
@@ -56,7 +47,7 @@ def test_a_workspace_tool_without_a_workspace_fails_and_the_turn_goes_on() -> No
 def test_a_workspace_tool_in_a_workspace_returns_its_output() -> None:
     async def scenario() -> None:
         sim = _sim(tool_steps=2)
-        chat = _chat(sim, workspace_id="ws-1")
+        chat = new_chat(sim, workspace_id="ws-1")
         sim.player.start(chat)
         await asyncio.wait_for(sim.player.tasks[chat.id], 10)
         counts = sim.counters.of(chat.id)
@@ -73,7 +64,7 @@ def test_a_workspace_tool_in_a_workspace_returns_its_output() -> None:
 def test_a_spawned_sub_agent_runs_its_own_turn_and_its_report_returns_to_the_parent() -> None:
     async def scenario() -> None:
         sim = _sim(subagents_per_turn=1)
-        chat = _chat(sim, workspace_id="ws-1")
+        chat = new_chat(sim, workspace_id="ws-1")
         sim.player.start(chat)
         await asyncio.wait_for(sim.player.tasks[chat.id], 10)
         (child,) = chat.children
@@ -102,7 +93,7 @@ def test_a_root_chat_is_offered_the_sub_agent_tools_and_a_sub_agent_is_not() -> 
 def test_answer_wakes_only_a_chat_that_waits_and_ignores_others() -> None:
     async def scenario() -> None:
         sim = _sim(requires_action_ratio=1.0)
-        chat = _chat(sim)
+        chat = new_chat(sim)
         sim.player.answer("no-such-chat")  # nothing waits: nothing happens
         sim.player.start(chat)
         for _ in range(10_000):

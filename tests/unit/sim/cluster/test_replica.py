@@ -13,8 +13,8 @@ from loadtest.sim.cluster.config import ReplicaSettings
 from loadtest.sim.cluster.replica import TappedHub, owner_channel
 from loadtest.sim.config import SimConfig
 from loadtest.sim.state import Sim
+from tests.unit.sim.apps import USER
 from tests.unit.sim.cluster.fakes import MemoryPubsub
-from tests.unit.sim.test_player import USER
 
 
 def settings(**kw: Any) -> ReplicaSettings:
