@@ -193,6 +193,29 @@ class StreamIntegrity:
                 self._fold()
         return shape
 
+    def one_part(self, body: dict[str, Any], text: str, seq: Any, turn: Turn) -> bool:
+        """``parts`` for a frame of one text part (``body``, its ``text`` and ``seq``) that
+        continues its step in order, or is not numbered: the fast path. False, with nothing
+        noted, for any other: then ``parts`` must take it."""
+        if seq is not None:
+            episode, finished = self._episode, self._finished
+            if (
+                seq != self._last_seq + 1
+                or episode is None
+                or (finished is not None and episode <= finished)
+                or body.get("history_version") != episode[0]
+                or body.get("generation_attempt") != episode[1]
+            ):
+                return False
+            self._last_seq = seq
+            turn.checked = True
+        if self.text_known:
+            texts = self._texts
+            texts.append(text)
+            if len(texts) >= FOLD_TEXTS:
+                self._fold()
+        return True
+
     def close_episode(self, turn: Turn | None) -> None:
         """The episode is over: the seqs it skipped that never came are gaps."""
         if self._missing:

@@ -27,6 +27,10 @@ TRACKER_FAULT: Final = "the turn tracker could not use this frame"
 DECODE_TIME_SAMPLE: Final = 32
 
 
+def _no_clock() -> int:
+    return 0
+
+
 class StreamMeter:
     """Decodes and measures the frames of one stream connection.
 
@@ -59,34 +63,51 @@ class StreamMeter:
         recorder = self._recorder
         record_frame = recorder.frame
         replica = self.replica
-        track = self._tracker.feed if self._tracker is not None else None
-        clock = self._clock
+        tracker = self._tracker
+        track = tracker.feed if tracker is not None else None
+        # A frame of one live text part, the common one, is recorded whole by the tracker's
+        # fast path (frame and part in one call each to its recorder and integrity), when its
+        # recorder is this meter's (a followed sub-agent's is not: its frames are the run's).
+        one_part = (
+            tracker.one_part if tracker is not None and tracker.recorder is recorder else None
+        )
+        clock = self._clock or _no_clock
         # Counts down to the next timed frame; below zero (no clock) it never gets there.
-        until_sample = DECODE_TIME_SAMPLE if clock is not None else -1
+        until_sample = DECODE_TIME_SAMPLE if self._clock is not None else -1
         start = 0
         for data, t in frames:
             until_sample -= 1
-            if not until_sample and clock is not None:
+            if not until_sample:
                 start = clock()
             decoded = decode_frame(data)
             if type(decoded) is list:
-                record_frame(t, len(data), len(decoded))
-                if replica is not None:
-                    replica.frame(len(decoded))
-                if track is not None:
+                fast = False
+                if one_part is not None and len(decoded) == 1:
                     try:
-                        ended = track(decoded, t)
-                    except Exception as exc:  # a bug of ours must not kill the reader
-                        recorder.decode_error(f"{TRACKER_FAULT}: {type(exc).__name__}", t)
-                        ended = ()
-                    if ended:
-                        yield ended
+                        fast = one_part(decoded[0], t, len(data))
+                    except Exception:
+                        fast = False
+                if fast:
+                    if replica is not None:
+                        replica.frame(1)
+                else:
+                    record_frame(t, len(data), len(decoded))
+                    if replica is not None:
+                        replica.frame(len(decoded))
+                    if track is not None:
+                        try:
+                            ended = track(decoded, t)
+                        except Exception as exc:  # a bug of ours must not kill the reader
+                            recorder.decode_error(f"{TRACKER_FAULT}: {type(exc).__name__}", t)
+                            ended = ()
+                        if ended:
+                            yield ended
             elif decoded is PING:
                 recorder.ping()
             else:
                 recorder.decode_error(decoded.reason, t)  # type: ignore[union-attr]
                 if replica is not None:
                     replica.error()
-            if not until_sample and clock is not None:
+            if not until_sample:
                 recorder.decode_time(clock() - start)
                 until_sample = DECODE_TIME_SAMPLE

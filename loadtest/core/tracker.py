@@ -106,6 +106,11 @@ class TurnTracker:
     # ------------------------------------------------------------ what the caller reports
 
     @property
+    def recorder(self) -> TurnRecorder:
+        """Where its turns, parts and (on ``one_part``'s path) frames are recorded."""
+        return self._recorder
+
+    @property
     def active(self) -> Turn | None:
         return self._active
 
@@ -169,6 +174,33 @@ class TurnTracker:
         turn.parts += n
         turn.last_part_frame_at = t
         return NO_TURNS
+
+    def one_part(self, event: Event, t: int, nbytes: int) -> bool:
+        """The frame nearly every frame is, whole: one live text part of the active turn's
+        step under way, numbered in order or not at all, in a frame of ``nbytes``. Recorded
+        as ``Recorder.frame`` and ``feed`` would record it, in one call to each of the
+        recorder and integrity. False, with nothing recorded, for any other frame: then
+        ``frame`` and ``feed`` must take it (the meter's fast path)."""
+        turn = self._active
+        if turn is None or self._in_snapshot or self.steps.waiting or event["type"] != MESSAGE_PART:
+            return False
+        try:
+            body = event[MESSAGE_PART]
+            text = body["part"].get("text")
+            seq = body.get("seq")
+        except (KeyError, TypeError, AttributeError):
+            return False
+        if type(text) is not str or not self.integrity.one_part(body, text, seq, turn):
+            return False
+        self._recorder.one_part_frame(turn, t, nbytes)
+        self._episode_parts += 1
+        if turn.first_output_at is None:
+            turn.first_output_at = turn.episode_first_at = t
+        elif turn.episode_first_at is None:
+            turn.episode_first_at = t
+        turn.parts += 1
+        turn.last_part_frame_at = t
+        return True
 
     def fail(self, info: ErrorInfo, t: int) -> list[Turn]:
         """The transport gave up on this chat: every turn in flight or queued fails."""
