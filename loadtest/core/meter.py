@@ -65,9 +65,9 @@ class StreamMeter:
         replica = self.replica
         tracker = self._tracker
         track = tracker.feed if tracker is not None else None
-        # A frame of one live text part, the common one, is recorded whole by the tracker's
-        # fast path (frame and part in one call each to its recorder and integrity), when its
-        # recorder is this meter's (a followed sub-agent's is not: its frames are the run's).
+        # A frame of one live text part, the common one, is measured whole by the tracker's
+        # fast path (one call), when its recorder is this meter's (a followed sub-agent's is
+        # not: its frames are the run's, its parts its own).
         one_part = (
             tracker.one_part if tracker is not None and tracker.recorder is recorder else None
         )
@@ -84,7 +84,7 @@ class StreamMeter:
                 fast = False
                 if one_part is not None and len(decoded) == 1:
                     try:
-                        fast = one_part(decoded[0], t, len(data))
+                        fast = one_part(decoded[0], t, len(data), recorder)
                     except Exception:
                         fast = False
                 if fast:
