@@ -194,13 +194,14 @@ class TurnTracker:
             text = body["part"]["text"]
         except (KeyError, TypeError):
             return False
-        # (Subscripts and defaultdicts, not ``get``: cheaper per frame.)
-        seq = body["seq"] if "seq" in body else None  # noqa: SIM401
         if type(text) is not str:
             return False
         integrity = self.integrity
-        if seq is not None and not integrity.continues(body, seq, turn):
-            return False
+        # (Subscripts, ``in`` and defaultdicts rather than ``get``: cheaper per frame.)
+        if "seq" in body:
+            seq = body["seq"]
+            if seq is not None and not integrity.continues(body, seq, turn):
+                return False
         texts = integrity.step_texts
         if texts is not None:
             texts.append(text)
