@@ -66,6 +66,7 @@ class StreamIntegrity:
         "_text_length",
         "_texts",
         "replica",
+        "step_texts",
         "text_known",
     )
 
@@ -85,6 +86,10 @@ class StreamIntegrity:
         self._text_crc = 0
         #: The step's latest texts, not yet in its length and CRC (``FOLD_TEXTS``).
         self._texts: list[str] = []
+        #: The meter's fast path's view of the text check (``TurnTracker.one_part``): the
+        #: list a part's text joins while the step's text is known (then ``fold`` once it
+        #: holds ``FOLD_TEXTS``), None while it is not.
+        self.step_texts: list[str] | None = None
         #: Whether this stream speaks era D's episodes (a preview_reset was seen), and
         #: whether the step's parts broke their numbering (then a short text is a loss).
         self._episodes = False
@@ -101,6 +106,7 @@ class StreamIntegrity:
         self.close_episode(turn)
         self._episode = self._finished = None
         self.text_known = False
+        self.step_texts = None
 
     def new_step(self, turn: Turn | None) -> None:
         """A step boundary seen: what follows is a step seen from its start."""
@@ -111,6 +117,7 @@ class StreamIntegrity:
         self._text_length = 0
         self._text_crc = 0
         self._texts.clear()
+        self.step_texts = self._texts
         self._step_broken = False
 
     def preview_reset(self, turn: Turn | None) -> None:
@@ -165,7 +172,7 @@ class StreamIntegrity:
                     texts = self._texts
                     texts.append(text)
                     if len(texts) >= FOLD_TEXTS:
-                        self._fold()
+                        self.fold()
             return shape
         if not parts:
             return TEXT
@@ -190,8 +197,27 @@ class StreamIntegrity:
                 joined = "".join(filter(None, texts))
             self._texts.append(joined)
             if len(self._texts) >= FOLD_TEXTS:
-                self._fold()
+                self.fold()
         return shape
+
+    def continues(self, body: dict[str, Any], seq: Any, turn: Turn) -> bool:
+        """True, and noted, when one era-D part (``body``, numbered ``seq``) continues its
+        open episode exactly: the fast path's check (``TurnTracker.one_part``). False, with
+        nothing noted, for any other: then ``parts`` must take it."""
+        episode = self._episode
+        if seq != self._last_seq + 1 or episode is None:
+            return False
+        finished = self._finished
+        if finished is not None and episode <= finished:
+            return False
+        try:  # (subscripts rather than ``get``: cheaper per frame)
+            if body["history_version"] != episode[0] or body["generation_attempt"] != episode[1]:
+                return False
+        except KeyError:
+            return False
+        self._last_seq = seq
+        turn.checked = True
+        return True
 
     def close_episode(self, turn: Turn | None) -> None:
         """The episode is over: the seqs it skipped that never came are gaps."""
@@ -222,7 +248,7 @@ class StreamIntegrity:
     ) -> None:
         """``parts`` one part at a time, each field's type checked."""
         known = self.text_known
-        self._fold()
+        self.fold()
         length, crc = self._text_length, self._text_crc
         for event in parts:
             body = event.get(MESSAGE_PART)
@@ -295,7 +321,7 @@ class StreamIntegrity:
                     texts.append(text)
         committed = "".join(texts).encode()
         crc = crc32(committed)
-        self._fold()
+        self.fold()
         if turn is not None:
             turn.checked = True
         if len(committed) == self._text_length and crc == self._text_crc:
@@ -306,7 +332,7 @@ class StreamIntegrity:
             return
         self._count("content_mismatches", 1, turn)
 
-    def _fold(self) -> None:
+    def fold(self) -> None:
         """The waiting texts into the step's length and running CRC-32."""
         if self._texts:
             data = "".join(self._texts).encode()

@@ -11,6 +11,7 @@ is taken. It is the turn tracker's ``TurnRecorder`` (by shape: neither imports t
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any, Final
 
 from loadtest.core.figures import (
@@ -55,22 +56,23 @@ class Recorder:
 
     __slots__ = (
         "_bucket",
-        "_bucket_end",
-        "_bucket_start",
         "_decode_time",
         "_events_per_frame",
         "_frame_bytes",
-        "_frame_gaps",
         "_inter_frame_gap",
         "_parts_per_frame",
         "_run_events_per_frame",
         "_run_frame_bytes",
+        "bucket_end",
+        "bucket_start",
         "counts",
         "dist",
         "errors",
+        "frame_gaps",
         "latency",
         "levels",
         "maxima",
+        "one_event_bytes",
         "origin_epoch_s",
         "origin_ns",
         "replicas",
@@ -94,23 +96,31 @@ class Recorder:
         self.series: dict[int, SecondBucket] = {}
         #: Per-turn SLO bounds in µs by latency name; a turn within all counts as goodput.
         self.turn_slos: dict[str, int] = {}
-        # The current second's bucket and its bounds [start, end): checked inline per frame.
-        self._bucket_start = 0
-        self._bucket_end = 0
+        #: The current second's bucket and its bounds [start, end): checked inline per frame
+        #: (here, and by the meter's fast path: ``turn.PartFrames``).
+        self.bucket_start = 0
+        self.bucket_end = 0
         self._bucket = SecondBucket()
-        # Per-frame facts are plain tallies (an inline dict increment, no call): the current
-        # second's frames by event count and by size. When the second ends they become its
-        # bucket's columns and join the run's tallies, which become histograms, exactly, at
-        # measurement time. The frame, event and byte counts are the tallies' sums.
-        self._events_per_frame: dict[int, int] = {}
-        self._frame_bytes: dict[int, int] = {}
+        # Per-frame facts are plain tallies (an inline ``tally[value] += 1``: a defaultdict
+        # is cheaper per frame than ``dict.get``, no call): the current second's frames by
+        # event count and by size. When the second ends they become its bucket's columns and
+        # join the run's tallies, which become histograms, exactly, at measurement time. The
+        # frame, event and byte counts are the tallies' sums.
+        self._events_per_frame: defaultdict[int, int] = defaultdict(int)
+        self._frame_bytes: defaultdict[int, int] = defaultdict(int)
         self._run_events_per_frame: dict[int, int] = {}
         self._run_frame_bytes: dict[int, int] = {}
-        self._parts_per_frame: dict[int, int] = {}
+        self._parts_per_frame: defaultdict[int, int] = defaultdict(int)
+        #: The meter's fast path's share of those tallies (``TurnTracker.one_part`` writes it
+        #: inline): this second's frames of one event, each one part of a turn, by size. When
+        #: the second ends it joins the tallies above, so every figure reads as if each such
+        #: frame had gone through ``frame`` and ``part_frame``.
+        self.one_event_bytes: defaultdict[int, int] = defaultdict(int)
         self._inter_frame_gap = self.latency["inter_frame_gap"]
         #: This second's gaps between a turn's part frames (µs -> frames): tallied per frame
-        #: (a dict update, cheaper than a histogram record), into the histogram each second.
-        self._frame_gaps: dict[int, int] = {}
+        #: (a dict update, cheaper than a histogram record; here and by the fast path), into
+        #: the histogram each second.
+        self.frame_gaps: defaultdict[int, int] = defaultdict(int)
         self._decode_time = self.dist["decode_time_ns"]
         #: Per target replica, when the run has several (index into the run's replicas).
         self.replicas: dict[int, ReplicaTally] = {}
@@ -123,11 +133,11 @@ class Recorder:
 
     def bucket(self, t: int) -> SecondBucket:
         """The 1-second bucket holding monotonic time ``t``."""
-        if self._bucket_start <= t < self._bucket_end:
+        if self.bucket_start <= t < self.bucket_end:
             return self._bucket
         self._settle_frames()
-        key, self._bucket_end = second_of(t, self.origin_ns, self.origin_epoch_s)
-        self._bucket_start = self._bucket_end - NS_PER_S
+        key, self.bucket_end = second_of(t, self.origin_ns, self.origin_epoch_s)
+        self.bucket_start = self.bucket_end - NS_PER_S
         bucket = self.series.get(key)
         if bucket is None:
             bucket = self.series[key] = SecondBucket()
@@ -143,21 +153,28 @@ class Recorder:
 
     def frame(self, t: int, nbytes: int, nevents: int) -> None:
         """One data frame: its size and event count, in its second."""
-        if not self._bucket_start <= t < self._bucket_end:
+        if not self.bucket_start <= t < self.bucket_end:
             self.bucket(t)
-        tally = self._events_per_frame
-        tally[nevents] = tally.get(nevents, 0) + 1
-        tally = self._frame_bytes
-        tally[nbytes] = tally.get(nbytes, 0) + 1
+        self._events_per_frame[nevents] += 1
+        self._frame_bytes[nbytes] += 1
 
     def _settle_frames(self) -> None:
         """The current second's frame tallies into its bucket's columns and the run's."""
-        gaps = self._frame_gaps
+        one = self.one_event_bytes
+        if one:
+            frames = sum(one.values())
+            self._events_per_frame[1] += frames
+            self._parts_per_frame[1] += frames
+            by_size = self._frame_bytes
+            for nbytes, n in one.items():
+                by_size[nbytes] += n
+            self.one_event_bytes = defaultdict(int)
+        gaps = self.frame_gaps
         if gaps:
             record_many = self._inter_frame_gap.record_many
             for gap, n in gaps.items():
                 record_many(gap, n)
-            self._frame_gaps = {}
+            self.frame_gaps = defaultdict(int)
         by_events, by_size = self._events_per_frame, self._frame_bytes
         if not by_events:
             return
@@ -178,8 +195,8 @@ class Recorder:
         ):
             for value, n in second.items():
                 run[value] = run.get(value, 0) + n
-        self._events_per_frame = {}
-        self._frame_bytes = {}
+        self._events_per_frame = defaultdict(int)
+        self._frame_bytes = defaultdict(int)
 
     def count_under(self, prefix: str, label: str, n: int = 1) -> None:
         """``n`` more of a count broken down by label (a ``figures.COUNT_PREFIXES`` prefix)."""
@@ -206,13 +223,10 @@ class Recorder:
     def part_frame(self, turn: Turn, parts: int, t: int) -> None:
         """A frame carried ``parts`` message parts of ``turn`` (called before the turn
         notes this frame as its latest)."""
-        tally = self._parts_per_frame
-        tally[parts] = tally.get(parts, 0) + 1
+        self._parts_per_frame[parts] += 1
         last = turn.last_part_frame_at
         if last is not None:
-            gap = (t - last) // NS_PER_US
-            gaps = self._frame_gaps
-            gaps[gap] = gaps.get(gap, 0) + 1
+            self.frame_gaps[(t - last) // NS_PER_US] += 1
 
     def retry_event(self, delay_ms: int | None, kind: str | None, t: int) -> None:
         self.counts["retry_events"] += 1

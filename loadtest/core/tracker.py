@@ -30,9 +30,9 @@ from typing import Any, Final
 
 from loadtest.core import payloads
 from loadtest.core.decode import STREAM_ERROR_KEY, Event
-from loadtest.core.integrity import NOT_TEXT, StreamIntegrity
+from loadtest.core.integrity import FOLD_TEXTS, NOT_TEXT, StreamIntegrity
 from loadtest.core.steps import ChatSteps
-from loadtest.core.turn import ErrorInfo, Outcome, Turn, TurnRecorder
+from loadtest.core.turn import ErrorInfo, Outcome, PartFrames, Turn, TurnRecorder
 from loadtest.protocol.constants import BATCH_SIZE
 from loadtest.protocol.events import (
     ACTION_REQUIRED,
@@ -54,6 +54,9 @@ STATUS_ERROR: Final[str] = ChatStatus.ERROR.value
 
 #: Coder sends a snapshot in chunks of at most this many events (its frame limit).
 SNAPSHOT_CHUNK: Final = BATCH_SIZE
+
+#: ns per µs: the gaps between a turn's part frames are tallied in µs (as the recorder's).
+NS_PER_US: Final = 1_000
 
 #: What ``feed`` returns for a frame that ended no turn.
 NO_TURNS: Final[tuple[Turn, ...]] = ()
@@ -104,6 +107,11 @@ class TurnTracker:
         self.steps = ChatSteps()
 
     # ------------------------------------------------------------ what the caller reports
+
+    @property
+    def recorder(self) -> TurnRecorder:
+        """Where its turns, parts and (on ``one_part``'s path) frames are recorded."""
+        return self._recorder
 
     @property
     def active(self) -> Turn | None:
@@ -169,6 +177,50 @@ class TurnTracker:
         turn.parts += n
         turn.last_part_frame_at = t
         return NO_TURNS
+
+    def one_part(self, event: Event, t: int, nbytes: int, frames: PartFrames) -> bool:
+        """The frame nearly every frame is, whole: one live text part of the active turn's
+        step under way, numbered in order or not at all, in a frame of ``nbytes``. Measured
+        as ``Recorder.frame`` (into ``frames``) and ``feed`` would measure it, inline: a
+        numbered part's place is integrity's ``continues``, its text joins integrity's
+        ``step_texts``. False, with nothing recorded, for any other frame:
+        then ``frame`` and ``feed`` must take it (the meter's fast path, taken only where
+        ``frames`` is this tracker's own recorder)."""
+        turn = self._active
+        if turn is None or self._in_snapshot or self.steps.waiting or event["type"] != MESSAGE_PART:
+            return False
+        try:
+            body = event[MESSAGE_PART]
+            text = body["part"]["text"]
+        except (KeyError, TypeError):
+            return False
+        if type(text) is not str:
+            return False
+        integrity = self.integrity
+        # (Subscripts, ``in`` and defaultdicts rather than ``get``: cheaper per frame.)
+        if "seq" in body:
+            seq = body["seq"]
+            if seq is not None and not integrity.continues(body, seq, turn):
+                return False
+        texts = integrity.step_texts
+        if texts is not None:
+            texts.append(text)
+            if len(texts) >= FOLD_TEXTS:
+                integrity.fold()
+        if not frames.bucket_start <= t < frames.bucket_end:
+            frames.bucket(t)
+        frames.one_event_bytes[nbytes] += 1
+        last = turn.last_part_frame_at
+        if last is not None:
+            frames.frame_gaps[(t - last) // NS_PER_US] += 1
+        self._episode_parts += 1
+        if turn.episode_first_at is None:
+            if turn.first_output_at is None:
+                turn.first_output_at = t
+            turn.episode_first_at = t
+        turn.parts += 1
+        turn.last_part_frame_at = t
+        return True
 
     def fail(self, info: ErrorInfo, t: int) -> list[Turn]:
         """The transport gave up on this chat: every turn in flight or queued fails."""

@@ -6,6 +6,7 @@ neither needs the other's types; ``TurnRecorder`` is the seam between them.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol
 
@@ -156,3 +157,18 @@ class TurnRecorder(Protocol):
     def conversation(self, ns: int) -> None: ...
     def integrity(self, name: str, n: int) -> None: ...
     def message_update(self) -> None: ...
+
+
+class PartFrames(Protocol):
+    """What a frame of one part of a turn is tallied into, inline, by the meter's fast path
+    (``TurnTracker.one_part``; ``core.recorder.Recorder`` in a run): the current second's
+    bounds, its one-event frames by size and its gaps between a turn's part frames (µs)."""
+
+    bucket_start: int
+    bucket_end: int
+    one_event_bytes: defaultdict[int, int]
+    frame_gaps: defaultdict[int, int]
+
+    def bucket(self, t: int) -> object:
+        """Makes the second holding ``t`` the current one."""
+        ...
