@@ -63,12 +63,15 @@ class StreamMeter:
 
     def read(self, frames: Iterable[tuple[bytes | str, int]]) -> Iterator[Sequence[Turn]]:
         """Every ``(payload, receive time)`` of a connection, read as the caller iterates;
-        yields the turns a frame ended, as they end (nothing for a frame that ended none)."""
+        yields the turns a frame ended, as they end, and an empty list after a frame whose live
+        statuses the tracker keeps (``keep_statuses``): the caller takes them then; nothing
+        for any other frame."""
         recorder = self._recorder
         record_frame = recorder.frame
         replica = self.replica
         tracker = self._tracker
         track = tracker.feed if tracker is not None else None
+        kept = tracker.statuses if tracker is not None else []
         # A frame of one live text part, the common one, is measured whole by the tracker's
         # fast path (one call), when its recorder is this meter's (a followed sub-agent's is
         # not: its frames are the run's, its parts its own).
@@ -104,7 +107,7 @@ class StreamMeter:
                         except Exception as exc:  # a bug of ours must not kill the reader
                             recorder.decode_error(f"{TRACKER_FAULT}: {type(exc).__name__}", t)
                             ended = ()
-                        if ended:
+                        if ended or kept:
                             yield ended
             elif decoded is PING:
                 recorder.ping()

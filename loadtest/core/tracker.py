@@ -69,7 +69,7 @@ class TurnTracker:
         "_active",
         "_episode_parts",
         "_in_snapshot",
-        "_on_status",
+        "_keep_statuses",
         "_queued",
         "_recorder",
         "_snapshot_parts",
@@ -79,15 +79,17 @@ class TurnTracker:
         "integrity",
         "max_message_id",
         "message_ids",
+        "statuses",
         "steps",
     )
 
-    def __init__(
-        self, recorder: TurnRecorder, on_status: Callable[[str, int], object] | None = None
-    ) -> None:
-        """``on_status`` hears of every live status event (its status and arrival)."""
+    def __init__(self, recorder: TurnRecorder, *, keep_statuses: bool = False) -> None:
+        """``keep_statuses``: keep every live status event (its status and arrival) in
+        ``statuses`` until the caller takes them (``take_statuses``), as h11 hands back events."""
         self._recorder = recorder
-        self._on_status = on_status
+        #: Live statuses seen and not yet taken (only with ``keep_statuses``).
+        self.statuses: list[tuple[str, int]] = []
+        self._keep_statuses = keep_statuses
         self._active: Turn | None = None
         self._queued: deque[Turn] = deque()
         self._in_snapshot = False
@@ -121,6 +123,12 @@ class TurnTracker:
     def busy(self) -> bool:
         """True while a turn of this chat is in flight or waiting in the queue."""
         return self._active is not None or bool(self._queued)
+
+    def take_statuses(self) -> list[tuple[str, int]]:
+        """The live statuses kept since the last call, oldest first; forgotten here."""
+        taken = self.statuses[:]
+        self.statuses.clear()  # the same list: a meter holds it
+        return taken
 
     @property
     def after_id(self) -> int | None:
@@ -419,8 +427,8 @@ class TurnTracker:
         status = payloads.status(events[index], self._recorder, t)
         if status is None:
             return
-        if live and self._on_status is not None:
-            self._on_status(status, t)
+        if live and self._keep_statuses:
+            self.statuses.append((status, t))
         turn = self._active
         if turn is None:
             return

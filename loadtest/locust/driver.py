@@ -59,11 +59,14 @@ class ReconnectingStream:
         tracker: TurnTracker | None,
         replica: int | None = None,
         on_turn_ended: TurnHook | None = None,
+        on_status: Callable[[str, int], object] | None = None,
     ) -> None:
         """``on_turn_ended`` is told of each turn of ``tracker`` that ends while the stream
-        has it: what the tracker returns, from a frame or from the stream's failure."""
+        has it: what the tracker returns, from a frame or from the stream's failure.
+        ``on_status`` of each live status the tracker kept (``keep_statuses``), after its frame."""
         self._runtime = rt
         self._on_turn_ended = on_turn_ended
+        self._on_status = on_status
         self._client = client
         self._chat_id = chat_id
         self._tracker = tracker
@@ -156,7 +159,11 @@ class ReconnectingStream:
             if rt.settings.era_from_stream and rt.stream_era is None:
                 frames = self._learn_era(frames)
             for ended in self._meter.read(frames):
-                self.turns_ended(ended)
+                if ended:
+                    self.turns_ended(ended)
+                if self._on_status is not None and self._tracker is not None:
+                    for status, t in self._tracker.take_statuses():
+                        self._on_status(status, t)
             rt.open_streams -= 1
             self._ws = None
             if self._closing:
@@ -273,7 +280,7 @@ class Conversation:
         """The first turn: create the chat with ``prompt`` and open its stream."""
         rt = self._rt
         watched = self._on_status is not None or self._replica is not None
-        tracker = self._tracker = TurnTracker(rt.recorder, self._saw_status if watched else None)
+        tracker = self._tracker = TurnTracker(rt.recorder, keep_statuses=watched)
         self._start_turn(intended).initial = True
         self.turns = 1
         try:
@@ -293,7 +300,13 @@ class Conversation:
         if self._replica is not None:
             rt.chat_replicas[chat.id] = self._replica
         self._stream = ReconnectingStream(
-            rt, self._client, chat.id, self._tracker, self._replica, self._on_turn_ended
+            rt,
+            self._client,
+            chat.id,
+            self._tracker,
+            self._replica,
+            self._on_turn_ended,
+            self._saw_status if watched else None,
         )
         return self._stream.open()
 
@@ -480,13 +493,17 @@ def follow_child(
     """Read a sub-agent's own stream, as a user clicking "View agent" (``follow_subagents``):
     one turn from its ``spawn_agent`` call to its terminal status (``ChildRecorder``), within
     the turn timeout; run in a greenlet of its own."""
-    tracker = TurnTracker(
-        ChildRecorder(rt.recorder, subagents, child_id),
-        on_status=lambda status, t: subagents.status(child_id, status, t),
-    )
+    tracker = TurnTracker(ChildRecorder(rt.recorder, subagents, child_id), keep_statuses=True)
     tracker.start(spawned_at if spawned_at is not None else time.perf_counter_ns())
     rt.recorder.subagent_followed()
-    stream = ReconnectingStream(rt, client, child_id, tracker, replica)
+    stream = ReconnectingStream(
+        rt,
+        client,
+        child_id,
+        tracker,
+        replica,
+        on_status=lambda status, t: subagents.status(child_id, status, t),
+    )
     try:
         if stream.open():
             deadline = time.monotonic() + rt.settings.scenario.chat.turn_timeout

@@ -345,10 +345,12 @@ class StreamWatcher(_ChatloadUser):
                 rt.recorder.cross_replica_lag(lag)
 
         # A tracker of no turns: it still counts what a watcher sees (era D's thrown-away output).
-        watching = TurnTracker(rt.recorder, on_status=saw if across else None)
+        watching = TurnTracker(rt.recorder, keep_statuses=across)
         # The chat is its driver's: the watcher is open in the driver's browser, logged in as it.
         client = rt.chat_clients.get(chat_id, self._client)
-        stream = self._stream = ReconnectingStream(rt, client, chat_id, watching, replica)
+        stream = self._stream = ReconnectingStream(
+            rt, client, chat_id, watching, replica, on_status=saw if across else None
+        )
         if stream.open():
             while (stream.is_open or stream.reconnecting) and chat_id in chats:
                 stream.changed.wait(timeout=0.5)

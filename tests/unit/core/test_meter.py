@@ -292,3 +292,29 @@ def test_the_fast_path_takes_the_common_frame() -> None:
     measured = recorder.measurement()
     assert measured.count("frames") == 6 and measured.count("parts") == 4
     assert tracker.active is not None and tracker.active.parts == 4
+
+
+def test_the_meter_hands_back_control_after_a_frame_with_kept_statuses() -> None:
+    def frame(*events: dict[str, Any]) -> tuple[bytes, int]:
+        return orjson.dumps(list(events)), 0
+
+    snapshot = frame({"type": "status", "chat_id": "c", "status": {"status": "running"}})
+    running = frame({"type": "status", "chat_id": "c", "status": {"status": "running"}})
+    delta = frame(
+        {
+            "type": "message_part",
+            "chat_id": "c",
+            "message_part": {"part": {"type": "text", "text": "x"}},
+        }
+    )
+    for keep in (True, False):
+        recorder = Recorder()
+        tracker = TurnTracker(recorder, keep_statuses=keep)
+        tracker.start(0)
+        tracker.connected()
+        handed = [
+            (ended, tracker.take_statuses())
+            for ended in StreamMeter(recorder, tracker).read([snapshot, delta, running, delta])
+        ]
+        # Once, after the live status's frame (the snapshot's status is not live).
+        assert handed == ([([], [("running", 0)])] if keep else [])

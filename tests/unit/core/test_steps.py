@@ -191,15 +191,19 @@ def test_subagents_spawned_followed_or_not_are_timed_from_their_spawn_call() -> 
     children.admitted("child-2", 2500 * MS)
     assert latency_ms(recorder, "capacity_wait_subagent") == (1, 790, 790, 790)
     # child-1's own stream: a turn from its spawn call; its snapshot, then live output.
-    child = TurnTracker(
-        ChildRecorder(recorder, children, "child-1"),
-        on_status=lambda value, at: children.status("child-1", value, at),
-    )
+    child = TurnTracker(ChildRecorder(recorder, children, "child-1"), keep_statuses=True)
     child.start(1700 * MS)
     child.connected()
-    child.feed([message(1, "user"), status("running")], 1810 * MS)
-    child.feed([episode_part("found it", 2, 1, 1)], 2200 * MS)
-    child.feed([commit(2, "assistant", text("found it")), status("waiting")], 3000 * MS)
+
+    def feed(events: list[dict[str, object]], at: int) -> None:
+        # What the child's stream does after each frame: hand the kept statuses on.
+        child.feed(events, at)
+        for value, seen in child.take_statuses():
+            children.status("child-1", value, seen)
+
+    feed([message(1, "user"), status("running")], 1810 * MS)
+    feed([episode_part("found it", 2, 1, 1)], 2200 * MS)
+    feed([commit(2, "assistant", text("found it")), status("waiting")], 3000 * MS)
     assert latency_ms(recorder, "subagent_time_to_first_output") == (1, 500, 500, 500)
     # Running as first seen (the watch, 1800) -> its terminal status on its stream.
     assert latency_ms(recorder, "subagent_duration") == (1, 1200, 1200, 1200)

@@ -458,3 +458,19 @@ def test_turn_endings_are_told_only_by_what_feed_and_fail_return() -> None:
     assert t.fail(ErrorInfo("stream_closed", "gone"), 20 * MS) == [second]
     assert (first.outcome, second.outcome) == ("promoted", "failed")
     assert t.abandon(30 * MS) == [] and t.expire(40 * MS, 1) == []
+
+
+def test_live_statuses_are_kept_for_the_caller_and_taken_once() -> None:
+    recorder = Recorder()
+    tracker = TurnTracker(recorder, keep_statuses=True)
+    tracker.start(0)
+    tracker.connected()
+    tracker.feed([status("running")], 5)  # the connect snapshot's: not live
+    tracker.feed([status("running")], 10)
+    tracker.feed([status("waiting")], 20)
+    assert tracker.take_statuses() == [("running", 10), ("waiting", 20)]
+    assert tracker.take_statuses() == []
+    plain = TurnTracker(recorder)
+    plain.start(0)
+    plain.feed([status("running")], 10)
+    assert plain.statuses == []
