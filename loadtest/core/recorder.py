@@ -198,6 +198,10 @@ class Recorder:
         self._events_per_frame = defaultdict(int)
         self._frame_bytes = defaultdict(int)
 
+    def count(self, name: str, n: int = 1) -> None:
+        """``n`` more of a declared count figure (an undeclared name is a KeyError)."""
+        self.counts[name] += n
+
     def count_under(self, prefix: str, label: str, n: int = 1) -> None:
         """``n`` more of a count broken down by label (a ``figures.COUNT_PREFIXES`` prefix)."""
         key = prefix + label

@@ -390,3 +390,6 @@ class ChildRecorder:
 
     def message_update(self) -> None:
         pass
+
+    def count(self, name: str, n: int = 1) -> None:
+        pass

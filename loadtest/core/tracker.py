@@ -37,6 +37,7 @@ from loadtest.protocol.constants import BATCH_SIZE
 from loadtest.protocol.events import (
     ACTION_REQUIRED,
     ERROR,
+    EVENT_KINDS,
     HISTORY_RESET,
     MESSAGE,
     MESSAGE_PART,
@@ -44,6 +45,7 @@ from loadtest.protocol.events import (
     QUEUE_UPDATE,
     RETRY,
     STATUS,
+    EventKind,
 )
 from loadtest.protocol.models import TERMINAL_STATUSES, ChatStatus
 
@@ -557,11 +559,24 @@ class Handling:
     late: bool = False
 
 
+def counting(kind: EventKind) -> Handling:
+    """The entry of a kind declared ``counted``: each live one adds to its count figure."""
+    figure = kind.counted
+    assert figure is not None, kind.name
+
+    def count(
+        tracker: TurnTracker, events: list[Event], index: int, t: int, ended: list[Turn], live: bool
+    ) -> None:
+        tracker._recorder.count(figure)
+
+    return Handling(live=count, snapshot=None)
+
+
 T = TurnTracker
 #: Every event kind of ``protocol/events.py`` and how the tracker handles it: the one table
 #: both ``feed``'s live path and its snapshot path dispatch from (a test checks that each
-#: declared kind has its entry). A frame of parts alone (nearly every frame) takes the fast
-#: path of ``feed`` and never looks here.
+#: declared kind has its entry; a kind declared ``counted`` gets one from ``counting``). A
+#: frame of parts alone (nearly every frame) takes the fast path and never looks here.
 HANDLERS: Final[dict[str, Handling]] = {
     MESSAGE_PART: Handling(live=T._run_of_parts, snapshot=T._run_of_parts),
     MESSAGE: Handling(live=T._message, snapshot=T._message),
@@ -573,6 +588,7 @@ HANDLERS: Final[dict[str, Handling]] = {
     PREVIEW_RESET: Handling(live=T._preview_reset, snapshot=T._preview_reset),
     HISTORY_RESET: Handling(live=T._history_reset, snapshot=None),
 }
+HANDLERS.update((n, counting(k)) for n, k in EVENT_KINDS.items() if k.counted and n not in HANDLERS)
 del T
 
 

@@ -4,7 +4,8 @@ Coder names them in ``codersdk/chats.go`` (``ChatStreamEventType*``); era D's st
 (``coderd/x/chatd``, spec §9) adds ``preview_reset`` and ``history_reset``. Everything else
 (the simulator's events, the tracker's dispatch table, the recorder's tallies) reads its
 kinds from here, so a new kind starts with one line in this file and a test names every
-place that must then handle it. No I/O.
+place that must then handle it; a kind that is only counted says so (``counted``: a figure
+of ``core/figures.py``) and needs no tracker code. No I/O.
 """
 
 from __future__ import annotations
@@ -29,17 +30,28 @@ class EventKind:
     since: Era
     #: What it means, in one line.
     doc: str
+    #: For a kind that needs no handling of its own: the count figure (``core/figures.py``)
+    #: each live one adds to; the tracker's table then counts it without an entry of its own.
+    counted: str | None = None
 
 
 #: Every kind, by wire name, in declaration order.
 EVENT_KINDS: Final[dict[str, EventKind]] = {}
 
 
-def _declare(name: str, *, payload: str | None, in_snapshot: bool, since: Era, doc: str) -> str:
+def _declare(
+    name: str,
+    *,
+    payload: str | None,
+    in_snapshot: bool,
+    since: Era,
+    doc: str,
+    counted: str | None = None,
+) -> str:
     """Register a kind; its wire name is the constant callers compare ``event["type"]`` to."""
     if name in EVENT_KINDS:
         raise ValueError(f"event kind {name!r} declared twice")
-    EVENT_KINDS[name] = EventKind(name, payload, in_snapshot, since, doc)
+    EVENT_KINDS[name] = EventKind(name, payload, in_snapshot, since, doc, counted)
     return name
 
 

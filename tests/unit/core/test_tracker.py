@@ -474,3 +474,23 @@ def test_live_statuses_are_kept_for_the_caller_and_taken_once() -> None:
     plain.start(0)
     plain.feed([status("running")], 10)
     assert plain.statuses == []
+
+
+def test_a_kind_declared_counted_is_counted_live_without_an_entry_of_its_own() -> None:
+    from loadtest.core.tracker import HANDLERS, counting
+    from loadtest.protocol.eras import Era
+    from loadtest.protocol.events import EventKind
+
+    kind = EventKind("usage_update", "usage_update", True, Era.D, "a test's kind", "pings")
+    recorder = Recorder()
+    tracker = TurnTracker(recorder)
+    tracker.start(0)
+    tracker.connected()
+    event = {"type": kind.name, "chat_id": "c", "usage_update": {}}
+    HANDLERS[kind.name] = counting(kind)
+    try:
+        tracker.feed([event], 5)  # the connect snapshot: not counted
+        tracker.feed([event, event], 10)
+    finally:
+        del HANDLERS[kind.name]
+    assert recorder.counts["pings"] == 2
