@@ -145,7 +145,7 @@ class ChatStore(ChatTurns):
             raise ApiError(400, "Invalid chat message ID.") from None
         message = next((m for m in chat.messages if m.id == message_id), None)
         if message is None:
-            raise ApiError(404, "ChatState message not found.")
+            raise ApiError(404, "Chat message not found.")
         if message.role != "user":
             raise ApiError(400, "Only user messages can be edited.")
         return message
@@ -205,7 +205,7 @@ class ChatStore(ChatTurns):
             raise ApiError(400, ALREADY_ARCHIVED)
         if not archived and not chat.archived:
             raise ApiError(
-                400, "ChatState is not archived." if self.era is Era.A else ALREADY_UNARCHIVED
+                400, "Chat is not archived." if self.era is Era.A else ALREADY_UNARCHIVED
             )
         if archived and chat.active and self.era is Era.D:
             raise ApiError(409, ARCHIVE_ACTIVE)
