@@ -88,17 +88,28 @@ def test_the_last_scrape_holds_the_reports_counts(scraped: ScrapedRun) -> None:
 def within_a_bucket(
     prom: Prometheus, selector: str, q: float, observed_ms: float, at: float
 ) -> None:
-    """``histogram_quantile`` over ``selector``'s buckets lands in the bucket holding the
-    report's percentile (its estimate interpolates inside that bucket, no finer)."""
-    bounds = sorted(
-        float(le) for le in prom.by(f"sum by (le) ({selector})", "le", at) if le != "+Inf"
+    """The report's percentile lies in the bucket that holds its rank by Prometheus' own
+    counts, and ``histogram_quantile``'s estimate in that bucket or, where the two rank
+    conventions straddle a boundary, the next: the report ranks ``round(q * n)`` (HDR),
+    Prometheus ``q * n`` (the first bucket whose count reaches it)."""
+    cumulative = sorted(
+        (float(le), n) for le, n in prom.by(f"sum by (le) ({selector})", "le", at).items()
     )
-    estimate = prom.value(f"histogram_quantile({q}, sum by (le) ({selector}))", at)
-    upper = next(b for b in bounds if b >= estimate)
-    lower = max((b for b in bounds if b < upper), default=0.0)
+    n = cumulative[-1][1]
+
+    def bucket_of(rank: float) -> tuple[float, float]:
+        index = next(i for i, (_, seen) in enumerate(cumulative) if seen >= rank)
+        return (cumulative[index - 1][0] if index else 0.0), cumulative[index][0]
+
+    lower, upper = bucket_of(max(1, int(q * n + 0.5)))
     observed = observed_ms / 1000
     assert lower * (1 - HDR_SLACK) <= observed <= upper * (1 + HDR_SLACK), (
-        selector, q, observed, estimate, (lower, upper),
+        selector, q, observed, (lower, upper),
+    )  # fmt: skip
+    estimate = prom.value(f"histogram_quantile({q}, sum by (le) ({selector}))", at)
+    _, next_upper = bucket_of(max(1, int(q * n + 0.5)) + 1) if q * n + 0.5 < n else (0, upper)
+    assert lower * (1 - HDR_SLACK) <= estimate <= max(upper, next_upper) * (1 + HDR_SLACK), (
+        selector, q, estimate, (lower, upper, next_upper),
     )  # fmt: skip
 
 
