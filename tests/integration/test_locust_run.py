@@ -36,7 +36,7 @@ SCRIPT = textwrap.dedent(
         after = httpx.get(url + "/__sim/counts").json()["totals"]
         out.append({
             "complete": not result.incomplete_reasons,
-            "ours": {k: result.snapshot.count(k) for k in ("turns_completed", "frames", "events")},
+            "ours": {k: result.measurement.count(k) for k in ("turns_completed", "frames", "events")},
             "sent": {k: after[k] - before[k] for k in ("turns_completed", "frames", "events")},
         })
     print(json.dumps(out))
