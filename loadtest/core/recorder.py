@@ -307,28 +307,10 @@ class Recorder:
             self.counts["stream_reconnects"] += 1
         self.latency["stream_connect_latency"].record(ns // NS_PER_US)
 
-    def stream_era(self, era: str) -> None:
-        """A process's first stream frame showed era ``era`` (``a``: an envelope; ``b``: bare)."""
-        self.counts[f"streams_era_{era}"] += 1
-
-    def watch_socket_opened(self) -> None:
-        self.counts["watch_sockets_opened"] += 1
-
-    def refused(self, kind: str) -> None:
-        """A 429 of ``kind``: ``queue_full`` or ``rate_limited``."""
-        self.counts[kind] += 1
-
     def tool_results_posted(self, ns: int) -> None:
         """One POST of tool results (an ``action_required`` answered) and its latency."""
         self.counts["tool_results_posted"] += 1
         self.request("tool_results_latency", ns)
-
-    def failover_loss(self, n: int) -> None:
-        """Committed messages no socket of a dropped chat's stream received."""
-        self.counts["failover_loss"] += n
-
-    def subagent_followed(self) -> None:
-        self.counts["subagents_followed"] += 1
 
     def replica(self, index: int) -> ReplicaTally:
         """Replica ``index``'s tally (made on first use)."""

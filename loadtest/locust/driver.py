@@ -196,7 +196,7 @@ class ReconnectingStream:
             era = era_from_frame(frame[0])
             if era is not None and rt.stream_era is None:
                 rt.stream_era = era
-                rt.recorder.stream_era(era.value)
+                rt.recorder.count(f"streams_era_{era.value}")
             yield frame
             yield from frames
 
@@ -421,7 +421,7 @@ class Conversation:
         except RestError as exc:
             rt.recorder.error(http_error("history", exc), time.perf_counter_ns())
             return
-        rt.recorder.failover_loss(failover_loss(committed, self._tracker.message_ids))
+        rt.recorder.count("failover_loss", failover_loss(committed, self._tracker.message_ids))
 
     def _archive(self, chat_id: str) -> None:
         """Archive with the verb of the era the stream showed (A and B differ)."""
@@ -479,7 +479,7 @@ class Conversation:
 
     def _count_429(self, error: RestError) -> None:
         if error.kind in ("queue_full", "rate_limited"):
-            self._rt.recorder.refused(error.kind)
+            self._rt.recorder.count(error.kind)  # queue_full or rate_limited
 
 
 def follow_child(
@@ -495,7 +495,7 @@ def follow_child(
     the turn timeout; run in a greenlet of its own."""
     tracker = TurnTracker(ChildRecorder(rt.recorder, subagents, child_id), keep_statuses=True)
     tracker.start(spawned_at if spawned_at is not None else time.perf_counter_ns())
-    rt.recorder.subagent_followed()
+    rt.recorder.count("subagents_followed")
     stream = ReconnectingStream(
         rt,
         client,

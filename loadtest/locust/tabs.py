@@ -93,7 +93,7 @@ class Tabs:
                 self._rt.recorder.error(info, time.perf_counter_ns())
                 gevent.sleep(REDIAL_S)
                 continue
-            self._rt.recorder.watch_socket_opened()
+            self._rt.recorder.count("watch_sockets_opened")
             self._sockets[index] = ws
             for frame, t in ws.frames():
                 self._frame(frame, t, index)
