@@ -70,6 +70,8 @@ class TurnTracker:
     __slots__ = (
         "_active",
         "_episode_parts",
+        "_fast",
+        "_fast_from",
         "_in_snapshot",
         "_keep_statuses",
         "_queued",
@@ -109,6 +111,14 @@ class TurnTracker:
         self.integrity = StreamIntegrity(recorder)
         #: Its agent turns' steps, tools and sub-agents (``core/steps.py``).
         self.steps = ChatSteps()
+        #: The turn a frame of one live text part may be measured for by ``one_part``: the
+        #: active turn while the stream is live, no step waits for its first part and the
+        #: turn's output episode has begun (so that frame changes nothing but tallies);
+        #: else None. Settled at the end of every method that changes what it depends on.
+        self._fast: Turn | None = None
+        #: Its ``parts`` when it became the fast turn: the parts ``one_part`` measured since
+        #: join ``_episode_parts`` when it stops being one (``_unsettle``), not per frame.
+        self._fast_from = 0
 
     # ------------------------------------------------------------ what the caller reports
 
@@ -148,10 +158,12 @@ class TurnTracker:
         if self.conversation_start is None:
             self.conversation_start = turn.origin
         self._recorder.turn_started(turn)
+        self._settle_fast()
         return turn
 
     def connected(self) -> None:
         """A stream connection opened: the next frame (or 256-event frames) is its snapshot."""
+        self._unsettle()
         self._in_snapshot = True
         self._episode_parts = 0
         self._snapshot_parts = 0
@@ -163,13 +175,23 @@ class TurnTracker:
 
     def feed(self, events: list[Event], t: int) -> Sequence[Turn]:
         """The events of one frame received at ``t``; returns the turns that ended."""
+        ended: Sequence[Turn]
+        self._unsettle()  # (the handlers read ``_episode_parts``)
         if self._in_snapshot:
-            return self._feed_snapshot(events, t)
-        for event in events:
-            if event["type"] != MESSAGE_PART:
-                return self._feed_mixed(events, t)
-        # Only output: the frame nearly every frame is, handled here, without a handler call
-        # (the hot path; a run of parts in a mixed frame comes here too).
+            ended = self._feed_snapshot(events, t)
+        else:
+            for event in events:
+                if event["type"] != MESSAGE_PART:
+                    ended = self._feed_mixed(events, t)
+                    break
+            else:
+                ended = self._feed_parts(events, t)
+        self._settle_fast()
+        return ended
+
+    def _feed_parts(self, events: list[Event], t: int) -> Sequence[Turn]:
+        """A run of live parts: the frame nearly every frame is, handled here, without a
+        handler call (a run of parts in a mixed frame comes here too)."""
         n = len(events)
         self._episode_parts += n
         turn = self._active
@@ -196,8 +218,8 @@ class TurnTracker:
         ``step_texts``. False, with nothing recorded, for any other frame:
         then ``frame`` and ``feed`` must take it (the meter's fast path, taken only where
         ``frames`` is this tracker's own recorder)."""
-        turn = self._active
-        if turn is None or self._in_snapshot or self.steps.waiting or event["type"] != MESSAGE_PART:
+        turn = self._fast
+        if turn is None or event["type"] != MESSAGE_PART:
             return False
         try:
             body = event[MESSAGE_PART]
@@ -220,15 +242,9 @@ class TurnTracker:
         if not frames.bucket_start <= t < frames.bucket_end:
             frames.bucket(t)
         frames.one_event_bytes[nbytes] += 1
-        last = turn.last_part_frame_at
-        if last is not None:
-            frames.frame_gaps[(t - last) // NS_PER_US] += 1
-        self._episode_parts += 1
-        if turn.episode_first_at is None:
-            if turn.first_output_at is None:
-                turn.first_output_at = t
-            turn.episode_first_at = t
-        turn.parts += 1
+        # (A fast turn has had a part frame and its episode a first part: ``_fast``.)
+        frames.frame_gaps[(t - turn.last_part_frame_at) // NS_PER_US] += 1  # type: ignore[operator]
+        turn.parts += 1  # (and so the episode's: ``_fast_from``)
         turn.last_part_frame_at = t
         return True
 
@@ -238,6 +254,7 @@ class TurnTracker:
         for turn in self._take_all():
             turn.error = info
             self._end(turn, t, "failed", ended, live=False)
+        self._settle_fast()
         return ended
 
     def reject(self, turn: Turn, info: ErrorInfo, t: int) -> list[Turn]:
@@ -251,6 +268,7 @@ class TurnTracker:
             self._queued.remove(turn)
             turn.error = info
             self._end(turn, t, "failed", ended, live=False)
+        self._settle_fast()
         return ended
 
     def expire(self, now: int, timeout_ns: int) -> list[Turn]:
@@ -262,6 +280,7 @@ class TurnTracker:
         turn.error = ErrorInfo("timeout", f"no terminal status within {timeout_ns / 1e9:g} s")
         self._end(turn, now, "failed", ended, live=False)
         self._advance_queue()
+        self._settle_fast()
         return ended
 
     def abandon(self, t: int) -> list[Turn]:
@@ -269,6 +288,7 @@ class TurnTracker:
         ended: list[Turn] = []
         for turn in self._take_all():
             self._end(turn, t, "unfinished", ended, live=False)
+        self._settle_fast()
         return ended
 
     def finish_conversation(self) -> None:
@@ -332,7 +352,7 @@ class TurnTracker:
         stop = index + 1
         while stop < len(events) and events[stop]["type"] == MESSAGE_PART:
             stop += 1
-        self.feed(events[index:stop], t)  # parts alone: feed's own path
+        self._feed_parts(events[index:stop], t)
         return stop
 
     def _queue_update(
@@ -539,6 +559,26 @@ class TurnTracker:
         self._active = None
         self._queued.clear()
         return turns
+
+    def _unsettle(self) -> None:
+        """No fast turn; the parts measured for it on the fast path join the episode's."""
+        turn = self._fast
+        if turn is not None:
+            self._episode_parts += turn.parts - self._fast_from
+            self._fast = None
+
+    def _settle_fast(self) -> None:
+        """``_fast`` anew, after a change to the active turn, the snapshot or the steps."""
+        self._unsettle()
+        turn = self._active
+        if (
+            turn is not None
+            and not self._in_snapshot
+            and not self.steps.waiting
+            and turn.episode_first_at is not None
+            and turn.last_part_frame_at is not None
+        ):
+            self._fast, self._fast_from = turn, turn.parts
 
 
 #: An entry of ``HANDLERS``: (tracker, the frame's events, the index of its event, t, the
