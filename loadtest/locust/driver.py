@@ -92,7 +92,12 @@ class ReconnectingStream:
         return self._ws is not None
 
     def open(self, reconnect: bool = False) -> bool:
-        """Dial the stream; False (with the failure recorded) when it cannot be opened."""
+        """Dial the stream; False (with the failure recorded) when it cannot be opened. True
+        at once when it is open: a turn's ``post`` may have opened it while the reader slept
+        in a reconnect's backoff, and the reader then reads that socket (a second one would
+        hold a server subscription nobody reads)."""
+        if self._ws is not None:
+            return True
         tracker, rt = self._tracker, self._runtime
         url, headers = self._client.stream_target(
             self._chat_id,
