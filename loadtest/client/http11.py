@@ -25,9 +25,9 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
+from loadtest.client.tcp import connect
 from loadtest.client.tls import tls_context
 
 #: Idle connections are dropped after this long: well under the 5 s that uvicorn and most
@@ -116,14 +116,11 @@ class Connection:
         dial: Dial | None = None,
     ) -> None:
         """``dial`` opens the TCP connection (tests hand in one end of a socketpair); by
-        default the host is resolved once and its addresses dialled in turn."""
+        default ``tcp.connect``: the host's addresses (resolved once a while) dialled in turn."""
         self.origin = origin
         self.timeout = timeout
         self.keepalive_expiry = keepalive_expiry
-        self._dial = dial
-        #: The addresses the host resolved to, kept while dialling them works: a turn every
-        #: 30-60 s dials anew each time, and gevent resolves in a thread pool.
-        self._addresses: list[tuple[int, tuple[Any, ...]]] = []
+        self._dial: Dial = dial or connect
         self._sock: socket.socket | None = None
         self._idle_since = 0.0
         self._buffer = b""
@@ -196,10 +193,7 @@ class Connection:
     def _connect(self) -> socket.socket:
         origin = self.origin
         try:
-            if self._dial is not None:
-                sock = self._dial((origin.host, origin.port), self.timeout)
-            else:
-                sock = self._open()
+            sock = self._dial((origin.host, origin.port), self.timeout)
         except OSError as exc:
             raise NoAnswer(f"could not connect: {_describe(exc)}", connected=False) from None
         try:
@@ -216,25 +210,6 @@ class Connection:
         self._sock = sock
         self._buffer = b""
         return sock
-
-    def _open(self) -> socket.socket:
-        """A TCP connection to the origin, as ``socket.create_connection`` opens one."""
-        origin = self.origin
-        if not self._addresses:
-            found = socket.getaddrinfo(origin.host, origin.port, type=socket.SOCK_STREAM)
-            self._addresses = [(family, address) for family, _, _, _, address in found]
-        failure: OSError | None = None
-        for family, address in self._addresses:
-            sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-            try:
-                sock.settimeout(self.timeout)
-                sock.connect(address)
-                return sock
-            except OSError as exc:
-                sock.close()
-                failure = exc
-        self._addresses = []  # resolved again next time
-        raise failure or OSError("the host resolved to no address")
 
     def _recv(self, sock: socket.socket) -> bytes:
         data = sock.recv(RECV_BYTES)

@@ -28,6 +28,7 @@ from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
+from loadtest.client.tcp import connect
 from loadtest.client.tls import tls_context
 from loadtest.core.decode import MAX_FRAME_BYTES
 
@@ -94,7 +95,7 @@ def frame_end(data: bytes, pos: int) -> int:
 class WebSocketStream:
     """One stream connection, read by the greenlet that owns it.
 
-    ``dial`` opens the TCP connection (``socket.create_connection``); tests hand in one end of
+    ``dial`` opens the TCP connection (``tcp.connect``); tests hand in one end of
     a socketpair instead, as httpx tests hand in a transport. ``fast_frames=False`` leaves
     every frame to websockets' parser (the bench compares the two).
     """
@@ -104,7 +105,7 @@ class WebSocketStream:
         url: str,
         headers: Mapping[str, str],
         timeout: float = 30.0,
-        dial: Dial = socket.create_connection,
+        dial: Dial = connect,
         fast_frames: bool = True,
     ) -> None:
         self._dial = dial
