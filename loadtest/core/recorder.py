@@ -552,8 +552,9 @@ class Recorder:
             for value, n in tally.items():
                 hist.record_many(value, n)
 
-    def measurement(self) -> Measurement:
-        """This recorder's figures, in the canonical form ``merge`` produces."""
+    def measurement(self, *, series: bool = True) -> Measurement:
+        """This recorder's figures, in the canonical form ``merge`` produces; without the
+        time series when not ``series`` (a live view's: the series costs the run's length)."""
         self._fold_tallies()
         counts = dict(self.counts)
         counts["parts"] = sum(n * k for n, k in self._parts_per_frame.items())
@@ -569,6 +570,6 @@ class Recorder:
             levels={k: v for k, v in self.levels.items() if v},
             errors=[[*key, n] for key, n in self.errors.items()],
             timelines=dict(self.timelines),
-            series={str(key): b.to_wire() for key, b in self.series.items()},
+            series={str(key): b.to_wire() for key, b in self.series.items()} if series else {},
         )
         return merge([raw])

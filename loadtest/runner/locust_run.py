@@ -216,7 +216,12 @@ class LocustRun:
             finals: set[str] = set()
 
             def live() -> Measurement:
-                return collector.merged() if workers else self.runtime.recorder.measurement()
+                """What the live views read (progress, monitor, /metrics, the web tab): no
+                time series, which none shows and whose cost grows with the run (ten minutes
+                at 60 turns/s: 47 ms of a measurement's 52, a block of the loop every 2 s)."""
+                if workers:
+                    return collector.merged()
+                return self.runtime.recorder.measurement(series=False)
 
             if self.metrics is not None:
                 self.metrics.start(live, self.run_id)

@@ -32,3 +32,14 @@ def test_a_chats_first_turn_is_also_kept_alone_for_scaletests_phase() -> None:
     assert (first.count, first.total) == (1, 300_000)
     assert measured.histogram("time_to_running_initial").total == 50_000
     assert measured.histogram("time_to_terminal_status_initial").count == 1
+
+
+def test_a_live_view_gets_every_figure_but_the_time_series() -> None:
+    recorder = Recorder(0, 0.0)
+    for second in range(3):
+        recorder.frame(second * 1_000_000_000 + 5, 120, 2)
+    recorder.latency["time_to_first_output"].record(1_500)
+    whole, live = recorder.measurement(), recorder.measurement(series=False)
+    assert len(whole.series) == 3 and live.series == {}
+    assert live.counts == whole.counts and live.counts["frames"] == 3
+    assert live.latency == whole.latency and live.dist == whole.dist
