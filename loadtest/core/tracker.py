@@ -116,8 +116,9 @@ class TurnTracker:
         #: turn's output episode has begun (so that frame changes nothing but tallies);
         #: else None. Settled at the end of every method that changes what it depends on.
         self._fast: Turn | None = None
-        #: Its ``parts`` when it became the fast turn: the parts ``one_part`` measured since
-        #: join ``_episode_parts`` when it stops being one (``_unsettle``), not per frame.
+        #: Its ``parts`` when it became the fast turn: the parts ``one_part`` measures from
+        #: then on join ``_episode_parts`` when it stops being one (``_unsettle``), not per
+        #: frame.
         self._fast_from = 0
 
     # ------------------------------------------------------------ what the caller reports
