@@ -98,6 +98,10 @@ def test_the_search_finds_the_gates_knee(tmp_path: Path) -> None:
     found = json.loads((out / "capacity.json").read_text())
     for step in found["steps"]:
         assert (out / step["report"]).is_file()
+        # A step's figures leave its warm-up out, its time series too: no second ends
+        # before the warm-up does (the one the baseline falls in starts up to 1 s before).
+        points = json.loads((out / step["report"]).read_text())["timeseries"]
+        assert points and min(point["t"] for point in points) >= 2 - 1, points[:3]
     assert (out / "capacity.html").is_file() and (out / "summary.md").is_file()
     assert "step  1: 2 users" in done.stdout
     if found["boundary"] == "generator_bound":
