@@ -171,7 +171,9 @@ SIM_CONFIG = {
     "error_retries": 25,
     "time_scale": 0.0005,
     "rate_limit_per_minute": -1,
-    "faults": {"drop_rate": 0.05, "part_duplicate_rate": 0.02},
+    # A run holds ~100 turns (fewer on a busy machine); 5 % drops left none in one CI run in
+    # ~80 (p ~ 1 %). At 20 % of the ~85 % that do not fail, no drop in 40 turns is p < 1e-3.
+    "faults": {"drop_rate": 0.2, "part_duplicate_rate": 0.02},
 }
 SCENARIO = """name = "prometheus-server"
 [load]
