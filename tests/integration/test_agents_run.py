@@ -48,9 +48,10 @@ def test_tool_time_and_steps_match_what_the_simulator_ran(tmp_path: Path) -> Non
     # What the client counted is what the simulator ran, by name, sub-agents included.
     assert rep["tool_calls_by_name"] == {k: v for k, v in totals["tool_calls"].items() if v}
     assert counts["subagents_spawned"] == totals["subagents_spawned"]
-    # The tool time is the injected 300 ms, give or take the run's own noise (never less).
+    # The tool time is the injected 300 ms, never less, and not a step's whole time (a busy
+    # machine may add tens of ms; a TTFT is 5 ms here, so twice the tool time is a bound).
     execute = rep["tool_time_by_name"]["execute"]
-    assert TOOL_MS <= execute["p50"] < TOOL_MS * 1.5, execute
+    assert TOOL_MS <= execute["p50"] < TOOL_MS * 2, execute
     # Every turn: its own tool calls + 1 steps (sub-agents' calls are steps of the parent too).
     steps = rep["distributions"]["steps_per_turn"]
     calls = rep["distributions"]["tool_calls_per_turn"]

@@ -90,7 +90,8 @@ def of_role(messages: list[ChatMessage], role: str) -> list[datetime]:
 def test_a_storm_creates_every_chat_together_and_splits_first_turns_from_follow_ups(
     tmp_path: Path,
 ) -> None:
-    chats, turns, ttft_ms = 8, 3, 600
+    # A TTFT long enough that 8 creates released together land within it on a busy machine.
+    chats, turns, ttft_ms = 8, 3, 1200
     sim, token = sim_with_ttft({"dist": "constant", "value": ttft_ms})
     try:
         done, report = storm_run(sim, token, tmp_path, "-u", str(chats), "--turns", str(turns))
