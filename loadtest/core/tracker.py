@@ -242,9 +242,9 @@ class TurnTracker:
                 integrity.fold()
         if not frames.bucket_start <= t < frames.bucket_end:
             frames.bucket(t)
-        frames.one_event_bytes[nbytes] += 1
+        frames.one_event_bytes.append(nbytes)
         # (A fast turn has had a part frame and its episode a first part: ``_fast``.)
-        frames.frame_gaps[(t - turn.last_part_frame_at) // NS_PER_US] += 1  # type: ignore[operator]
+        frames.frame_gaps.append((t - turn.last_part_frame_at) // NS_PER_US)  # type: ignore[operator]
         turn.parts += 1  # (and so the episode's: ``_fast_from``)
         turn.last_part_frame_at = t
         return True

@@ -6,7 +6,6 @@ neither needs the other's types; ``TurnRecorder`` is the seam between them.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol
 
@@ -167,8 +166,8 @@ class PartFrames(Protocol):
 
     bucket_start: int
     bucket_end: int
-    one_event_bytes: defaultdict[int, int]
-    frame_gaps: defaultdict[int, int]
+    one_event_bytes: list[int]
+    frame_gaps: list[int]
 
     def bucket(self, t: int) -> object:
         """Makes the second holding ``t`` the current one."""

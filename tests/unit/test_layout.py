@@ -25,6 +25,7 @@ CORE_ALLOWED = {
     "typing",
     "orjson",
     "pydantic",
+    "xxhash",  # a pure hash, like zlib's CRC-32
 }
 
 
