@@ -27,13 +27,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from loadtest.client.receive import receive
 from loadtest.client.tcp import connect
 from loadtest.client.tls import tls_context
 
 #: Idle connections are dropped after this long: well under the 5 s that uvicorn and most
 #: servers keep them, so a request never races the server closing its connection.
 KEEPALIVE_EXPIRY_S = 2.0
-RECV_BYTES = 65_536
 #: The longest response head (status line and headers) read before giving up.
 MAX_HEAD_BYTES = 65_536
 _NO_BODY_STATUS = frozenset({204, 304})
@@ -212,7 +212,7 @@ class Connection:
         return sock
 
     def _recv(self, sock: socket.socket) -> bytes:
-        data = sock.recv(RECV_BYTES)
+        data = receive(sock)
         if not data:
             raise NoAnswer("the server closed the connection before the response ended", True)
         return data
@@ -228,7 +228,7 @@ class Connection:
                 if len(buffer) > MAX_HEAD_BYTES:
                     raise NoAnswer("the response head is too long", True)
                 try:
-                    chunk = sock.recv(RECV_BYTES)
+                    chunk = receive(sock)
                 except OSError as exc:
                     raise NoAnswer(_describe(exc), True) from None
                 if not chunk:
@@ -264,7 +264,7 @@ class Connection:
         parts = [self._buffer]
         self._buffer = b""
         while True:
-            chunk = sock.recv(RECV_BYTES)
+            chunk = receive(sock)
             if not chunk:
                 return b"".join(parts), False
             parts.append(chunk)

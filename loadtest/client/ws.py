@@ -28,11 +28,11 @@ from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
+from loadtest.client.receive import receive
 from loadtest.client.tcp import connect
 from loadtest.client.tls import tls_context
 from loadtest.core.decode import MAX_FRAME_BYTES
 
-RECV_BYTES = 262_144
 #: Reads between two yields: under gevent a socket with data waiting never blocks, so a busy
 #: stream would otherwise keep every other greenlet (users, the health sampler) waiting.
 READS_PER_YIELD = 16
@@ -138,7 +138,7 @@ class WebSocketStream:
             b""  # the response so far, until its blank line: the protocol gets no more
         )
         while protocol.state is State.CONNECTING:
-            data = sock.recv(RECV_BYTES)
+            data = receive(sock)
             self._early_at = time.perf_counter_ns()
             if not data:
                 protocol.receive_eof()
@@ -207,7 +207,7 @@ class WebSocketStream:
                     reads = 0
                     time.sleep(0)  # gevent's sleep once Locust has patched time: a yield
                 try:
-                    chunk = sock.recv(RECV_BYTES)
+                    chunk = receive(sock)
                 except OSError:
                     chunk = b""
                 t = clock()
@@ -318,7 +318,7 @@ class WebSocketStream:
                 reads = 0
                 time.sleep(0)
             try:
-                data = sock.recv(RECV_BYTES)
+                data = receive(sock)
             except OSError:
                 data = b""
             t = clock()

@@ -16,7 +16,7 @@ from loadtest.client.ws import Closed, WebSocketStream, frame_end
 
 class FakeSocket:
     """Replies to the upgrade with websockets' server, then hands out ``chunks`` one per
-    ``recv``; what the client sends after the upgrade is kept in ``sent``."""
+    ``recv_into``; what the client sends after the upgrade is kept in ``sent``."""
 
     family = socket.AF_UNIX
 
@@ -49,10 +49,15 @@ class FakeSocket:
         first = self.chunks.pop(0) if self.chunks else b""
         self.chunks.insert(0, response + first)
 
-    def recv(self, size: int) -> bytes:
+    def recv_into(self, buffer: memoryview) -> int:
         if self.closed:
             raise OSError("closed")
-        return self.chunks.pop(0) if self.chunks else b""
+        chunk = self.chunks.pop(0) if self.chunks else b""
+        if len(chunk) > len(buffer):  # the rest waits for the next read, as on a socket
+            self.chunks.insert(0, chunk[len(buffer) :])
+            chunk = chunk[: len(buffer)]
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
 
 
 def server_frames(sock: FakeSocket) -> list[Frame]:
