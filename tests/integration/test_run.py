@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -545,7 +546,7 @@ def test_an_unknown_slo_figure_exits_2_before_any_request(tmp_path: Path) -> Non
 
 def test_bad_flags_are_usage_errors_that_name_the_flag(tmp_path: Path) -> None:
     host = ("--host", "http://127.0.0.1:9", "--token=t")
-    for args, named in (
+    cases = (
         (("-u", "-5"), "-u/--users"),
         (("-u", "0"), "-u/--users"),
         (("-t", "0"), "-t/--run-time"),
@@ -555,16 +556,21 @@ def test_bad_flags_are_usage_errors_that_name_the_flag(tmp_path: Path) -> None:
         (("--master",), "--expect-workers"),
         (("--expect-workers", "2"), "--master"),
         (("--master", "--expect-workers", "2", "--workers", "2"), "--workers"),
-    ):
-        result = run(*host, *args)
+    )
+    # A dozen processes that each start, check flags and exit: side by side, not in turn.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = [pool.submit(run, *host, *args) for args, _ in cases]
+        no_token = pool.submit(run, "--host", "http://127.0.0.1:9", env={"CODER_SESSION_TOKEN": ""})
+        no_scheme = pool.submit(run, "--host", "coder.example.com", "--token=t")
+        unreadable = pool.submit(run, *host, "--scenario", str(tmp_path))
+    for (args, named), future in zip(cases, results, strict=True):
+        result = future.result()
         assert result.returncode == 2, (args, result.stderr)
         assert named in result.stderr and "smoke.toml" not in result.stderr, result.stderr
-    no_token = run("--host", "http://127.0.0.1:9", env={"CODER_SESSION_TOKEN": ""})
-    assert no_token.returncode == 2 and "no session token" in no_token.stderr
-    no_scheme = run("--host", "coder.example.com", "--token=t")
-    assert no_scheme.returncode == 2 and "scheme" in no_scheme.stderr
-    unreadable = run(*host, "--scenario", str(tmp_path))
-    assert unreadable.returncode == 2 and str(tmp_path) in unreadable.stderr
+    assert no_token.result().returncode == 2
+    assert "no session token" in no_token.result().stderr
+    assert no_scheme.result().returncode == 2 and "scheme" in no_scheme.result().stderr
+    assert unreadable.result().returncode == 2 and str(tmp_path) in unreadable.result().stderr
 
 
 @pytest.mark.parametrize(
