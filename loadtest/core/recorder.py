@@ -554,9 +554,10 @@ class Recorder:
             for value, n in tally.items():
                 hist.record_many(value, n)
 
-    def measurement(self, *, series: bool = True) -> Measurement:
+    def measurement(self, *, series: bool = True, series_from: int = 0) -> Measurement:
         """This recorder's figures, in the canonical form ``merge`` produces; without the
-        time series when not ``series`` (a live view's: the series costs the run's length)."""
+        time series when not ``series`` (a live view's: the series costs the run's length),
+        or with only its seconds from ``series_from`` (Unix seconds: a worker's report)."""
         self._fold_tallies()
         counts = dict(self.counts)
         counts["parts"] = sum(n * k for n, k in self._parts_per_frame.items())
@@ -572,6 +573,8 @@ class Recorder:
             levels={k: v for k, v in self.levels.items() if v},
             errors=[[*key, n] for key, n in self.errors.items()],
             timelines=dict(self.timelines),
-            series={str(key): b.to_wire() for key, b in self.series.items()} if series else {},
+            series={str(key): b.to_wire() for key, b in self.series.items() if key >= series_from}
+            if series
+            else {},
         )
         return merge([raw])

@@ -1,8 +1,9 @@
 """Locust integration through its documented events: measurements travel worker -> master.
 
 - Every stats interval, each worker adds its cumulative recorder measurement to Locust's
-  ``report_to_master`` payload; the master keeps the latest per worker (for live progress,
-  and as the best data left of a worker that dies).
+  ``report_to_master`` payload, with only the latest seconds of its time series
+  (``WorkerReports``); the master keeps the latest per worker, and every second of its
+  series (for live progress, and as the best data left of a worker that dies).
 - On ``test_stop`` (after its users stopped) each worker pushes a *final* measurement with a
   custom message. The master waits for a final from every worker it ran, or for that worker
   to be lost: a handshake, not a fixed sleep. A lost worker makes the run incomplete.
@@ -22,7 +23,13 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from loadtest.locust import join, runtime, storm
-from loadtest.locust.collector import FINAL_MESSAGE, REPORT_KEY, Collector, pack
+from loadtest.locust.collector import (
+    FINAL_MESSAGE,
+    REPORT_KEY,
+    Collector,
+    WorkerReports,
+    pack,
+)
 
 
 def install(
@@ -43,9 +50,10 @@ def install(
     environment.events.test_stopping.add_listener(stopping)
     storm.install(environment, rt)  # a storm's barriers, when the profile is one
     if isinstance(runner, WorkerRunner):
+        reports = WorkerReports(rt.recorder)
 
         def report(client_id: str, data: dict[str, Any], **_: Any) -> None:
-            data[REPORT_KEY] = pack(rt.recorder.measurement())
+            data[REPORT_KEY] = pack(reports.next())
 
         def final(**_: Any) -> None:
             runner.send_message(FINAL_MESSAGE, pack(rt.recorder.measurement()))

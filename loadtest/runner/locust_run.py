@@ -217,7 +217,7 @@ class LocustRun:
 
             def measured(series: bool) -> Measurement:
                 if workers:
-                    return collector.merged()
+                    return collector.merged(series)
                 return self.runtime.recorder.measurement(series=series)
 
             def live() -> Measurement:
